@@ -1,0 +1,6 @@
+//! Hashing bindings (placeholder; filled in by the hashing work).
+use pyo3::prelude::*;
+
+pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
