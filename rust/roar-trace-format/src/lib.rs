@@ -1,0 +1,1 @@
+//! The access-summary format shared by all tracer backends (see README.md).
