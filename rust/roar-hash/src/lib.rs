@@ -1,1 +1,556 @@
-//! Content hashing.
+//! Content hashing for roar.
+//!
+//! roar identifies every file by the hash of its content (BLAKE3 by default,
+//! SHA-256 selectable). This crate provides:
+//!
+//! * [`hash_file`]: hash one file. Small files are read into a reused
+//!   per-thread buffer; files above [`MMAP_THRESHOLD`] are memory-mapped and,
+//!   for BLAKE3, hashed on the rayon thread pool (`Hasher::update_rayon`,
+//!   the same thing `Hasher::update_mmap_rayon` does, but on the fd we already
+//!   opened and `fstat`ed, so the reported metadata and the hashed content
+//!   come from the same open file).
+//! * [`hash_files`]: hash many files in parallel; one result per path, in
+//!   order, never failing the batch because of one bad path.
+//! * [`hash_bytes`]: hash an in-memory buffer.
+//! * [`composite_digest`]: a deterministic digest over `(relative path,
+//!   member digest)` pairs (see `README.md` for the exact format).
+//!
+//! Paths are `Path`s (so arbitrary non-UTF-8 bytes on Unix).
+//!
+//! Caveat shared with `b3sum` and every mmap-based hasher: if a mapped file is
+//! truncated by another process *while* it is being hashed, the process may
+//! receive `SIGBUS`.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use rayon::prelude::*;
+use sha2::Digest as _;
+
+/// Files strictly larger than this many bytes are memory-mapped (and, for
+/// BLAKE3, hashed multi-threaded). Smaller files are read into a buffer.
+pub const MMAP_THRESHOLD: u64 = 1 << 20;
+
+/// Reused read buffers larger than this are released after use so one big
+/// file does not pin memory in every worker thread.
+const MAX_KEPT_BUFFER: usize = 4 << 20;
+
+/// A supported hash algorithm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// BLAKE3, 256-bit output (the default).
+    #[default]
+    Blake3,
+    /// SHA-256.
+    Sha256,
+}
+
+impl Algorithm {
+    /// All algorithms, default first.
+    pub const ALL: [Algorithm; 2] = [Algorithm::Blake3, Algorithm::Sha256];
+
+    /// The canonical lowercase name (`"blake3"`, `"sha256"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Blake3 => "blake3",
+            Algorithm::Sha256 => "sha256",
+        }
+    }
+
+    /// Names of all algorithms, default first.
+    pub fn names() -> [&'static str; 2] {
+        [Algorithm::Blake3.name(), Algorithm::Sha256.name()]
+    }
+
+    /// Parse a canonical name (exact, lowercase).
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Incremental hasher over either algorithm.
+enum AnyHasher {
+    Blake3(Box<blake3::Hasher>),
+    Sha256(sha2::Sha256),
+}
+
+impl AnyHasher {
+    fn new(algo: Algorithm) -> Self {
+        match algo {
+            Algorithm::Blake3 => AnyHasher::Blake3(Box::new(blake3::Hasher::new())),
+            Algorithm::Sha256 => AnyHasher::Sha256(sha2::Sha256::new()),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            AnyHasher::Blake3(h) => {
+                h.update(data);
+            }
+            AnyHasher::Sha256(h) => h.update(data),
+        }
+    }
+
+    /// Like `update`, but BLAKE3 spreads the work over the rayon pool.
+    fn update_parallel(&mut self, data: &[u8]) {
+        match self {
+            AnyHasher::Blake3(h) => {
+                h.update_rayon(data);
+            }
+            AnyHasher::Sha256(h) => h.update(data),
+        }
+    }
+
+    fn finalize_hex(self) -> String {
+        match self {
+            AnyHasher::Blake3(h) => h.finalize().to_hex().to_string(),
+            AnyHasher::Sha256(h) => hex::encode(h.finalize()),
+        }
+    }
+}
+
+/// Hash an in-memory buffer; returns the lowercase hex digest.
+pub fn hash_bytes(data: &[u8], algo: Algorithm) -> String {
+    let mut h = AnyHasher::new(algo);
+    if data.len() as u64 > MMAP_THRESHOLD {
+        h.update_parallel(data);
+    } else {
+        h.update(data);
+    }
+    h.finalize_hex()
+}
+
+/// The digest of one file plus the metadata from the `fstat` of the fd that
+/// was hashed (suitable as a hash-cache key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDigest {
+    /// Lowercase hex digest.
+    pub hex: String,
+    /// Size in bytes (`st_size`).
+    pub size: u64,
+    /// Device (`st_dev`).
+    pub dev: u64,
+    /// Inode (`st_ino`).
+    pub inode: u64,
+    /// Modification time in nanoseconds since the epoch (`st_mtime` ×1e9 +
+    /// `st_mtime_nsec`).
+    pub mtime_ns: i64,
+}
+
+/// Why a file could not be hashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The path does not exist (`ENOENT`).
+    Missing,
+    /// The path is a directory.
+    IsDirectory,
+    /// Permission denied (`EACCES`/`EPERM`).
+    Permission,
+    /// Anything else (I/O error, not a regular file, `ENOTDIR`, ...).
+    Other,
+}
+
+/// An error hashing one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HashError {
+    /// Classification.
+    pub kind: ErrorKind,
+    /// The OS error number, when there is one (`EISDIR` for directories).
+    pub errno: Option<i32>,
+    /// Human-readable description (without the path).
+    pub message: String,
+}
+
+impl HashError {
+    fn from_io(e: &io::Error) -> Self {
+        let errno = e.raw_os_error();
+        let kind = match errno {
+            Some(libc::ENOENT) => ErrorKind::Missing,
+            Some(libc::EISDIR) => ErrorKind::IsDirectory,
+            Some(libc::EACCES) | Some(libc::EPERM) => ErrorKind::Permission,
+            _ => match e.kind() {
+                io::ErrorKind::NotFound => ErrorKind::Missing,
+                io::ErrorKind::PermissionDenied => ErrorKind::Permission,
+                _ => ErrorKind::Other,
+            },
+        };
+        HashError {
+            kind,
+            errno,
+            message: strip_os_suffix(&e.to_string()),
+        }
+    }
+
+    fn directory() -> Self {
+        HashError {
+            kind: ErrorKind::IsDirectory,
+            errno: Some(libc::EISDIR),
+            message: "Is a directory".to_owned(),
+        }
+    }
+
+    fn not_regular(what: &str) -> Self {
+        HashError {
+            kind: ErrorKind::Other,
+            errno: None,
+            message: format!("not a regular file ({what})"),
+        }
+    }
+}
+
+/// `io::Error`'s Display appends " (os error N)"; drop it for a cleaner message.
+fn strip_os_suffix(s: &str) -> String {
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_owned(),
+        _ => s.to_owned(),
+    }
+}
+
+impl fmt::Display for HashError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HashError {}
+
+thread_local! {
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn file_type_name(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "fifo"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else {
+        "special file"
+    }
+}
+
+/// Hash one file.
+///
+/// The file is opened once (with `O_NONBLOCK`, so a FIFO cannot hang us), the
+/// fd is `fstat`ed once, and only regular files are hashed. Files larger than
+/// [`MMAP_THRESHOLD`] are memory-mapped; smaller ones are read into a
+/// per-thread reused buffer.
+pub fn hash_file(path: &Path, algo: Algorithm) -> Result<FileDigest, HashError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| HashError::from_io(&e))?;
+    let meta = file.metadata().map_err(|e| HashError::from_io(&e))?;
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        return Err(HashError::directory());
+    }
+    if !ft.is_file() {
+        return Err(HashError::not_regular(file_type_name(ft)));
+    }
+    let size = meta.size();
+    let hex = if size > MMAP_THRESHOLD {
+        hash_mapped(&file, size, algo)?
+    } else {
+        hash_read(file, size, algo)?
+    };
+    Ok(FileDigest {
+        hex,
+        size,
+        dev: meta.dev(),
+        inode: meta.ino(),
+        mtime_ns: meta
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec()),
+    })
+}
+
+fn hash_mapped(file: &File, size: u64, algo: Algorithm) -> Result<String, HashError> {
+    let len = usize::try_from(size).map_err(|_| HashError {
+        kind: ErrorKind::Other,
+        errno: None,
+        message: "file too large to map".to_owned(),
+    })?;
+    // SAFETY: the mapping is read-only and private to this call. As with any
+    // mmap-based hasher, concurrent truncation by another process can raise
+    // SIGBUS; concurrent modification only yields a digest of mixed content,
+    // which a concurrent `read` could too.
+    let map = unsafe { memmap2::MmapOptions::new().len(len).map(file) }
+        .map_err(|e| HashError::from_io(&e))?;
+    let mut h = AnyHasher::new(algo);
+    h.update_parallel(&map);
+    Ok(h.finalize_hex())
+}
+
+fn hash_read(mut file: File, size: u64, algo: Algorithm) -> Result<String, HashError> {
+    READ_BUF.with(|cell| {
+        // A re-entrant borrow cannot happen (no callbacks), but never panic:
+        // fall back to a fresh buffer if it somehow does.
+        let mut fresh = Vec::new();
+        let mut guard = cell.try_borrow_mut().ok();
+        let buf: &mut Vec<u8> = match guard.as_deref_mut() {
+            Some(b) => b,
+            None => &mut fresh,
+        };
+        buf.clear();
+        // +1 so the EOF-detecting read does not have to grow the buffer.
+        buf.reserve(size as usize + 1);
+        let res = file.read_to_end(buf);
+        let out = match res {
+            Ok(_) => {
+                let mut h = AnyHasher::new(algo);
+                h.update(buf);
+                Ok(h.finalize_hex())
+            }
+            Err(e) => Err(HashError::from_io(&e)),
+        };
+        if buf.capacity() > MAX_KEPT_BUFFER {
+            *buf = Vec::new();
+        } else {
+            buf.clear();
+        }
+        out
+    })
+}
+
+/// Hash many files in parallel on the rayon pool.
+///
+/// Returns one result per input path, in input order. An error for one path
+/// never affects the others.
+pub fn hash_files<P>(paths: &[P], algo: Algorithm) -> Vec<Result<FileDigest, HashError>>
+where
+    P: AsRef<Path> + Sync,
+{
+    paths
+        .par_iter()
+        .with_max_len(1)
+        .map(|p| hash_file(p.as_ref(), algo))
+        .collect()
+}
+
+/// Why a composite digest could not be computed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CompositeError {
+    /// A member path contains a NUL byte (index of the member).
+    NulInPath(usize),
+    /// A member digest is empty or not lowercase hex (index of the member).
+    BadDigest(usize),
+}
+
+impl fmt::Display for CompositeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompositeError::NulInPath(i) => write!(f, "member {i}: path contains a NUL byte"),
+            CompositeError::BadDigest(i) => {
+                write!(f, "member {i}: digest must be non-empty lowercase hex")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CompositeError {}
+
+/// Deterministic digest of a set of `(relative_path, member_digest)` pairs.
+///
+/// Members are sorted by path bytes (then by digest, so duplicates are
+/// deterministic too); for each, the line `path \0 digest \n` is fed to a
+/// hasher of `algo`; the result is its lowercase hex digest. Paths must not
+/// contain NUL and digests must be non-empty lowercase hex, which makes the
+/// encoding unambiguous. See `README.md`.
+pub fn composite_digest<P, D>(members: &[(P, D)], algo: Algorithm) -> Result<String, CompositeError>
+where
+    P: AsRef<[u8]>,
+    D: AsRef<str>,
+{
+    let mut order: Vec<(&[u8], &str)> = Vec::with_capacity(members.len());
+    for (i, (p, d)) in members.iter().enumerate() {
+        let p = p.as_ref();
+        let d = d.as_ref();
+        if p.contains(&0) {
+            return Err(CompositeError::NulInPath(i));
+        }
+        if d.is_empty()
+            || !d
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(CompositeError::BadDigest(i));
+        }
+        order.push((p, d));
+    }
+    order.sort_unstable();
+    let mut h = AnyHasher::new(algo);
+    for (p, d) in order {
+        h.update(p);
+        h.update(b"\0");
+        h.update(d.as_bytes());
+        h.update(b"\n");
+    }
+    Ok(h.finalize_hex())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const EMPTY_B3: &str = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn write(dir: &Path, name: &str, data: &[u8]) -> std::path::PathBuf {
+        let p = dir.join(name);
+        File::create(&p).unwrap().write_all(data).unwrap();
+        p
+    }
+
+    fn pattern(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn names_roundtrip() {
+        for a in Algorithm::ALL {
+            assert_eq!(Algorithm::from_name(a.name()), Some(a));
+        }
+        assert_eq!(Algorithm::from_name("md5"), None);
+        assert_eq!(Algorithm::default(), Algorithm::Blake3);
+    }
+
+    #[test]
+    fn empty_vectors() {
+        assert_eq!(hash_bytes(b"", Algorithm::Blake3), EMPTY_B3);
+        assert_eq!(hash_bytes(b"", Algorithm::Sha256), EMPTY_SHA256);
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "empty", b"");
+        let d = hash_file(&p, Algorithm::Blake3).unwrap();
+        assert_eq!(d.hex, EMPTY_B3);
+        assert_eq!(d.size, 0);
+    }
+
+    #[test]
+    fn file_matches_bytes_small_and_large() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [1usize, 1023, 1024, 1025, 1 << 20, (1 << 20) + 1, 5 << 20] {
+            let data = pattern(n);
+            let p = write(dir.path(), &format!("f{n}"), &data);
+            for a in Algorithm::ALL {
+                let d = hash_file(&p, a).unwrap();
+                assert_eq!(d.size, n as u64);
+                let expect = match a {
+                    Algorithm::Blake3 => blake3::hash(&data).to_hex().to_string(),
+                    Algorithm::Sha256 => hex::encode(sha2::Sha256::digest(&data)),
+                };
+                assert_eq!(d.hex, expect, "size {n} algo {a}");
+                assert_eq!(hash_bytes(&data, a), expect);
+            }
+        }
+    }
+
+    #[test]
+    fn metadata_from_fstat() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "m", b"hello");
+        let d = hash_file(&p, Algorithm::Blake3).unwrap();
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!(d.dev, m.dev());
+        assert_eq!(d.inode, m.ino());
+        assert_eq!(d.mtime_ns, m.mtime() * 1_000_000_000 + m.mtime_nsec());
+    }
+
+    #[test]
+    fn batch_errors_are_per_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = write(dir.path(), "ok", b"x");
+        let missing = dir.path().join("missing");
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let notdir = ok.join("child");
+        let r = hash_files(&[&ok, &missing, &sub, &notdir, &ok], Algorithm::Blake3);
+        assert_eq!(r.len(), 5);
+        assert!(r[0].is_ok());
+        assert_eq!(r[1].as_ref().unwrap_err().kind, ErrorKind::Missing);
+        assert_eq!(r[2].as_ref().unwrap_err().kind, ErrorKind::IsDirectory);
+        assert_eq!(r[3].as_ref().unwrap_err().kind, ErrorKind::Other);
+        assert_eq!(r[4], r[0]);
+    }
+
+    #[test]
+    fn fifo_is_rejected_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fifo");
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = hash_file(&p, Algorithm::Blake3).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Other);
+    }
+
+    #[test]
+    fn non_utf8_name() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9\xff.bin");
+        let p = dir.path().join(name);
+        File::create(&p).unwrap().write_all(b"abc").unwrap();
+        let d = hash_file(&p, Algorithm::Blake3).unwrap();
+        assert_eq!(d.hex, blake3::hash(b"abc").to_hex().to_string());
+    }
+
+    #[test]
+    fn many_files_match_single() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = (0..500)
+            .map(|i| write(dir.path(), &format!("s{i}"), &pattern(i * 37)))
+            .collect();
+        let batch = hash_files(&paths, Algorithm::Blake3);
+        for (p, r) in paths.iter().zip(batch) {
+            assert_eq!(r.unwrap(), hash_file(p, Algorithm::Blake3).unwrap());
+        }
+    }
+
+    #[test]
+    fn composite_properties() {
+        let a = ("a/x", blake3::hash(b"1").to_hex().to_string());
+        let b = ("b", blake3::hash(b"2").to_hex().to_string());
+        let d1 = composite_digest(&[a.clone(), b.clone()], Algorithm::Blake3).unwrap();
+        let d2 = composite_digest(&[b.clone(), a.clone()], Algorithm::Blake3).unwrap();
+        assert_eq!(d1, d2);
+        // Exact format.
+        let text = format!("a/x\0{}\nb\0{}\n", a.1, b.1);
+        assert_eq!(d1, blake3::hash(text.as_bytes()).to_hex().to_string());
+        let renamed = composite_digest(&[("a/y", a.1.clone()), b.clone()], Algorithm::Blake3);
+        assert_ne!(d1, renamed.unwrap());
+        let changed = composite_digest(&[(a.0, b.1.clone()), b.clone()], Algorithm::Blake3);
+        assert_ne!(d1, changed.unwrap());
+        let empty: [(&str, &str); 0] = [];
+        assert_eq!(
+            composite_digest(&empty, Algorithm::Blake3).unwrap(),
+            EMPTY_B3
+        );
+        assert_eq!(
+            composite_digest(&[("a\0b", "00")], Algorithm::Blake3),
+            Err(CompositeError::NulInPath(0))
+        );
+        assert_eq!(
+            composite_digest(&[("a", "AB")], Algorithm::Blake3),
+            Err(CompositeError::BadDigest(0))
+        );
+    }
+}
