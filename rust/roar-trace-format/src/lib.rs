@@ -1,1 +1,17 @@
 //! The access-summary format shared by all tracer backends (see README.md).
+//!
+//! A backend turns what it observes into an ordered stream of [`Event`]s and
+//! feeds them to a [`Summarizer`]; the summarizer alone decides what counts as
+//! a read, a write, a create, a delete or a rename, so every backend classifies
+//! the same way. [`Summarizer::finish`] yields the [`Summary`], which
+//! serialises to the versioned JSON document described in README.md.
+
+mod event;
+mod path;
+mod summarizer;
+mod summary;
+
+pub use event::{Event, OpenFlags};
+pub use path::{normalize_lexically, RawPath};
+pub use summarizer::{RunInfo, Summarizer};
+pub use summary::{FileAccess, ProcessInfo, Rename, Stats, Summary, FORMAT_NAME, FORMAT_VERSION};
