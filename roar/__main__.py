@@ -1,0 +1,3 @@
+from roar.cli.main import main
+
+raise SystemExit(main())

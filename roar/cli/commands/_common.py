@@ -1,0 +1,27 @@
+"""Small pieces the history commands share."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from roar.store.queries import Reader, reader
+from roar.workspace import Workspace, require_workspace
+
+
+def add_json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+
+
+@contextmanager
+def open_reader() -> Iterator[tuple[Workspace, Reader]]:
+    ws = require_workspace()
+    with reader(ws.db_path) as r:
+        yield ws, r
+
+
+def status_word(exit_code: int, interrupted: bool = False) -> str:
+    if interrupted:
+        return "INT"
+    return "OK" if exit_code == 0 else "FAIL"

@@ -1,0 +1,104 @@
+"""roar dag [--expanded] [--show-artifacts] [--stale-only] [--no-color] [--json]"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+
+from roar.cli.commands._common import add_json_flag, open_reader
+from roar.cli.console import Console
+from roar.history import session_dag
+from roar.lineage import Dag, DagNode
+from roar.serialize import dag_json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dag", help="Show the session's pipeline DAG")
+    p.add_argument("--expanded", action="store_true", help="show every execution, including reruns")
+    p.add_argument("--show-artifacts", action="store_true", help="list intermediate artifacts too")
+    p.add_argument("--stale-only", action="store_true", help="only stale steps and artifacts")
+    p.add_argument("--no-color", action="store_true", help="no colours")
+    add_json_flag(p)
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, console: Console) -> int:
+    with open_reader() as (_ws, r):
+        _session, dag = session_dag(r, expanded=args.expanded)
+    if args.stale_only:
+        dag.nodes = [n for n in dag.nodes if n.state == "stale"]
+        dag.artifacts = [a for a in dag.artifacts if a.state in ("stale", "superseded")]
+    elif not args.show_artifacts:
+        dag.artifacts = [a for a in dag.artifacts if a.is_terminal]
+    if args.json:
+        console.json(dag_json(dag))
+        return 0
+    render(dag, console, show_artifacts=args.show_artifacts)
+    return 0
+
+
+def render(dag: Dag, console: Console, *, show_artifacts: bool) -> None:
+    if not dag.nodes:
+        console.out("No steps in pipeline.")
+        return
+    console.out(_header(dag))
+    console.out()
+    width = shutil.get_terminal_size((100, 20)).columns
+    for node in dag.nodes:
+        console.out(_node_line(node, console, width))
+        outs = [a for a in dag.artifacts if a.producer_step == node.job.step_number]
+        if node.state == "superseded":
+            outs = []
+        for i, a in enumerate(outs):
+            branch = "└──>" if i == len(outs) - 1 else "├──>"
+            tags = "" if a.state == "active" else f" [{a.state}]"
+            note = "" if a.is_terminal else " (intermediate)"
+            color = {"stale": "yellow", "superseded": "dim", "orphaned": "dim"}.get(a.state)
+            label = console.style(f"({os.path.basename(a.path)}){tags}", *(color,) if color else ())
+            console.out(f"    {branch} {label}{note}")
+    console.out()
+    console.out(_legend(dag))
+
+
+def _header(dag: Dag) -> str:
+    text = f"Pipeline: {dag.total_steps} steps"
+    if dag.expanded and len(dag.nodes) != dag.total_steps:
+        text += f" ({len(dag.nodes)} runs shown)"
+    extras = []
+    if dag.stale_steps:
+        extras.append(f"{len(dag.stale_steps)} stale steps")
+    stale_art = sum(a.state == "stale" for a in dag.artifacts)
+    if stale_art:
+        extras.append(f"{stale_art} stale artifacts")
+    superseded = sum(a.state == "superseded" for a in dag.artifacts)
+    if superseded:
+        extras.append(f"{superseded} superseded")
+    return text + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _node_line(node: DagNode, console: Console, width: int) -> str:
+    job = node.job
+    ref = f"{job.ref:<5}"
+    deps = f" ← {', '.join('@' + str(d) for d in node.dependencies)}" if node.dependencies else ""
+    metrics = f"in:{len(job.inputs)} out:{len(job.outputs)} cons:{node.consumed}"
+    marker = {"stale": " *", "superseded": " [superseded]"}.get(node.state, "")
+    failed = f" (exit {job.exit_code})" if job.exit_code else ""
+    label = job.step_name or job.command
+    room = max(20, width - len(ref) - len(metrics) - len(deps) - len(marker) - len(failed) - 6)
+    if len(label) > room:
+        label = label[: room - 1] + "…"
+    color = {"stale": ("yellow",), "superseded": ("dim",)}.get(node.state, ("bold",))
+    text = f"{console.style(ref, *color)} {label:<{room}}  {console.style(metrics, 'dim')}{deps}{marker}"
+    return text + (console.style(failed, "red") if failed else "")
+
+
+def _legend(dag: Dag) -> str:
+    parts = []
+    if any(n.state == "stale" for n in dag.nodes):
+        parts.append("* = stale (an input was replaced by a newer output; rerun it)")
+    if any(n.job.kind == "build" for n in dag.nodes):
+        parts.append("B = build step")
+    if any(n.state == "superseded" for n in dag.nodes):
+        parts.append("[superseded] = previous run")
+    return "Legend: " + ", ".join(parts) if parts else ""

@@ -1,0 +1,162 @@
+"""roar run [opts] CMD... | roar run @N [--k=v ...]; roar build [opts] CMD...
+
+The command's own output streams through untouched; roar's report goes to stderr and roar
+exits with the command's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+
+from roar.cli.console import Console, display_path, human_size
+from roar.errors import RoarError
+from roar.recorder import RunOutcome, RunRequest, run
+
+RULE = "=" * 60
+OVERRIDE = re.compile(r"^--?([\w.-]+)=(.*)$", re.DOTALL)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="Run a command and record what it read and wrote")
+    _add_common(p)
+    p.set_defaults(handler=handle, kind="run")
+
+
+class BuildCommand:
+    @staticmethod
+    def add_parser(sub: argparse._SubParsersAction) -> None:
+        p = sub.add_parser(
+            "build", help="Run and record a build step (@BN), replayed first on reproduce"
+        )
+        _add_common(p)
+        p.set_defaults(handler=handle, kind="build")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no report after the run")
+    p.add_argument("-n", "--name", help="a name for this step")
+    p.add_argument(
+        "--hash", dest="hash_algorithm", metavar="ALGO", help="blake3 (default) or sha256"
+    )
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="run with uncommitted changes; record the diff hash",
+    )
+    p.add_argument("--tracer", metavar="BACKEND", help="tracer backend for this run (auto, ptrace)")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command to run")
+
+
+def handle(args: argparse.Namespace, console: Console) -> int:
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise RoarError(
+            "No command given.", hint=f"Usage: roar {args.kind} [options] COMMAND [ARGS...]"
+        )
+    forced_step, kind = None, args.kind
+    if re.match(r"^@B?\d+$", cmd[0], re.IGNORECASE):
+        cmd, forced_step, kind = _rerun(cmd, console)
+    outcome = run(
+        RunRequest(
+            argv=cmd,
+            kind=kind,
+            name=args.name,
+            hash_algorithm=args.hash_algorithm,
+            allow_dirty=args.allow_dirty,
+            tracer=args.tracer,
+            forced_step=forced_step,
+        )
+    )
+    if outcome.not_started:
+        console.error(
+            f"cannot run {shlex.quote(cmd[0])}: {outcome.not_started}",
+            "Check the command name and your PATH.",
+        )
+        return outcome.exit_code
+    if not (args.quiet or _quiet_config()):
+        _report(outcome, console)
+    for warning in outcome.warnings:
+        console.err(f"Warning: {warning}")
+    return outcome.exit_code
+
+
+def _rerun(cmd: list[str], console: Console) -> tuple[list[str], int, str]:
+    """`@N --k=v ...` → the step's recorded command with the overrides applied."""
+    from roar.history import resolve_step
+    from roar.store.queries import reader
+    from roar.workspace import require_workspace
+
+    ref, extra = cmd[0], cmd[1:]
+    bad = [a for a in extra if not OVERRIDE.match(a)]
+    if bad:
+        raise RoarError(f"Only --key=value overrides may follow {ref}; got {bad[0]!r}.")
+    ws = require_workspace()
+    with reader(ws.db_path) as r:
+        job = resolve_step(r, ref)
+    argv = apply_overrides(list(job.argv), extra)
+    console.err(f"Re-running {job.ref}: {shlex.join(argv)}")
+    console.err()
+    return argv, job.step_number, job.kind
+
+
+def apply_overrides(argv: list[str], overrides: list[str]) -> list[str]:
+    """Replace `--k=v` / `--k v` in argv, or append the override when the flag is absent."""
+    for override in overrides:
+        m = OVERRIDE.match(override)
+        assert m is not None
+        key, value = m.group(1), m.group(2)
+        flag = f"--{key}"
+        for i, arg in enumerate(argv):
+            if arg.startswith(flag + "="):
+                argv[i] = f"{flag}={value}"
+                break
+            if arg == flag and i + 1 < len(argv):
+                argv[i + 1] = value
+                break
+        else:
+            argv.append(f"{flag}={value}")
+    return argv
+
+
+def _quiet_config() -> bool:
+    from roar import config as config_mod
+    from roar.workspace import find_workspace
+
+    ws = find_workspace()
+    return bool(ws and config_mod.load(ws.config_path).get("output.quiet"))
+
+
+def _report(o: RunOutcome, console: Console) -> None:
+    title = "ROAR Build Complete" if o.kind == "build" else "ROAR Run Complete"
+    if o.interrupted:
+        title = title.replace("Complete", "Interrupted")
+    ref = (
+        (f"@B{o.step_number}" if o.kind == "build" else f"@{o.step_number}")
+        if o.step_number
+        else "?"
+    )
+    lines = [
+        "",
+        RULE,
+        title,
+        RULE,
+        f"Command: {o.command}",
+        f"Duration: {o.duration:.1f}s",
+        f"Exit code: {o.exit_code}",
+    ]
+    if o.interrupted:
+        lines.append("Status: interrupted")
+    for label, files in (("Read files:", o.inputs), ("Written files:", o.outputs)):
+        if files:
+            lines.append(label)
+            for path, digest, size in files:
+                lines.append(f"  {display_path(path)}")
+                lines.append(f"    size: {human_size(size)}  {o.algorithm}: {digest[:12]}…")
+    rerun = " (rerun)" if o.is_rerun else ""
+    lines.append(f"Step: {ref}{rerun}")
+    lines.append(f"Job: {o.job_uid}")
+    console.err("\n".join(lines))

@@ -1,0 +1,155 @@
+"""roar show [@N | @BN | JOB_UID | PATH | HASH] [--json]"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import datetime
+
+from roar.cli.commands._common import add_json_flag, open_reader, status_word
+from roar.cli.console import Console, display_path, human_size
+from roar.errors import RoarError
+from roar.history import (
+    ArtifactHit,
+    looks_like_path,
+    require_active_session,
+    resolve_artifact,
+    resolve_job,
+)
+from roar.serialize import file_json, job_json
+from roar.store.queries import JobView, Reader
+from roar.workspace import Workspace
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "show", help="Show the session, a job (@N, @BN, uid) or an artifact (path, hash)"
+    )
+    p.add_argument("ref", nargs="?", help="@N, @BN, a job uid, a path or a hash prefix")
+    add_json_flag(p)
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, console: Console) -> int:
+    with open_reader() as (ws, r):
+        if not args.ref:
+            return _show_session(ws, r, args, console)
+        job = None if looks_like_path(args.ref) else resolve_job(r, args.ref)
+        if job is not None:
+            return _show_job(ws, job, args, console)
+        hit = resolve_artifact(r, ws, args.ref)
+        if hit is not None:
+            return _show_artifact(ws, r, hit, args, console)
+    raise RoarError(
+        f"Not found: {args.ref}", hint="Use @N, @BN, a job uid, a tracked path or a hash prefix."
+    )
+
+
+def _show_session(ws: Workspace, r: Reader, args: argparse.Namespace, console: Console) -> int:
+    session = require_active_session(r)
+    jobs = r.session_jobs(session.id)
+    if args.json:
+        console.json({"session_id": session.id, "session_uid": session.uid, "created_at": session.created_at,
+                      "jobs": [job_json(j, ws.root) for j in jobs]})  # fmt: skip
+        return 0
+    console.out(f"Session: {session.uid}")
+    console.out(f"Created: {datetime.fromtimestamp(session.created_at):%Y-%m-%d %H:%M:%S}")
+    if session.git_commit_start:
+        console.out(f"Commit:  {session.git_commit_start}")
+    console.out()
+    console.out(f"Jobs ({len(jobs)}):")
+    console.out(f"  {'STEP':<6} {'JOB UID':<9} {'STATUS':<6} COMMAND")
+    for j in jobs[-100:]:
+        console.out(
+            f"  {j.ref:<6} {j.uid:<9} {status_word(j.exit_code, j.interrupted):<6} {j.command[:70]}"
+        )
+    return 0
+
+
+def _show_job(ws: Workspace, job: JobView, args: argparse.Namespace, console: Console) -> int:
+    if args.json:
+        console.json(job_json(job, ws.root))
+        return 0
+    status = "Success" if job.exit_code == 0 else f"Failed (exit {job.exit_code})"
+    if job.interrupted:
+        status += ", interrupted"
+    rows = [
+        ("Job", job.uid),
+        ("Step", f"{job.step_number} ({job.ref})"),
+        ("Name", job.step_name),
+        ("Kind", job.kind),
+        ("Started", f"{datetime.fromtimestamp(job.started_at):%Y-%m-%d %H:%M:%S}"),
+        ("Duration", f"{job.duration:.2f}s"),
+        ("Status", status),
+        ("Command", job.command),
+        ("Directory", os.path.join(str(ws.root), job.cwd)),
+        ("Git commit", (job.git_commit or "(none)") + (" (dirty)" if job.git_dirty else "")),
+        ("Git branch", job.git_branch),
+        ("Tracer", job.tracer),
+    ]
+    for label, value in rows:
+        if value:
+            console.out(f"{label + ':':<12} {value}")
+    host = job.metadata.get("host", {})
+    if host:
+        console.out(f"{'Host:':<12} {host.get('hostname')} · {host.get('os', {}).get('system')} "
+                    f"{host.get('os', {}).get('release')} · {host.get('cpu', {}).get('model')}")  # fmt: skip
+    pip = job.metadata.get("packages", {}).get("pip", {})
+    if pip:
+        shown = ", ".join(f"{n}=={v}" for n, v in list(pip.items())[:15])
+        console.out(f"Packages ({len(pip)}): {shown}")
+    env = job.metadata.get("env_injected") or []
+    if env:
+        console.out(f"roar env: {', '.join(env)}")
+    for label, files in (("Inputs", job.inputs), ("Outputs", job.outputs)):
+        console.out(f"{label} ({len(files)}):")
+        for f in files:
+            missing = "" if os.path.exists(f.path) else " (missing)"
+            console.out(f"  {display_path(f.path)}{missing}")
+            console.out(
+                f"    {f.digest[:16]}  {human_size(f.size)}{'  (directory)' if f.is_composite else ''}"
+            )
+    for warning in job.metadata.get("warnings", []):
+        console.out(f"Warning: {warning}")
+    return 0
+
+
+def _show_artifact(
+    ws: Workspace, r: Reader, hit: ArtifactHit, args: argparse.Namespace, console: Console
+) -> int:
+    art = hit.artifact
+    producers = r.jobs_with_artifacts([art.id], "output")
+    consumers = r.jobs_with_artifacts([art.id], "input")
+    members = r.composite_members(art.id) if art.is_composite else []
+    if args.json:
+        console.json({
+            "artifact": {"hash": art.digest, "algorithm": art.algorithm, "size": art.size,
+                         "path": hit.path, "present": hit.on_disk, "composite": art.is_composite,
+                         "first_seen_path": art.first_seen_path, "first_seen_at": art.first_seen_at},
+            "produced_by": [job_json(j, ws.root) for j in producers],
+            "consumed_by": [job_json(j, ws.root) for j in consumers],
+            "members": [dict(file_json_member(rel, m)) for rel, m in members],
+        })  # fmt: skip
+        return 0
+    path = hit.path or art.first_seen_path or ""
+    console.out(f"Artifact: {display_path(path)}{'' if hit.on_disk else ' (missing)'}")
+    console.out(f"Hash:     {art.algorithm}:{art.digest}")
+    console.out(f"Size:     {human_size(art.size)}")
+    if members:
+        console.out(f"Members ({len(members)}):")
+        for rel, m in members[:20]:
+            console.out(f"  {m.digest[:12]}  {rel}")
+    console.out("Produced by:" if producers else "Produced by: (no recorded job: a source input)")
+    for j in producers[:5]:
+        console.out(f"  {j.ref:<5} [{j.uid}] {j.command[:70]}")
+    console.out(f"Consumed by ({len(consumers)} job(s)):")
+    for j in consumers[:5]:
+        console.out(f"  {j.ref:<5} [{j.uid}] {j.command[:70]}")
+    return 0
+
+
+def file_json_member(relpath: str, m) -> dict:
+    return {"relpath": relpath, "hash": m.digest, "size": m.size}
+
+
+__all__ = ["add_parser", "file_json"]

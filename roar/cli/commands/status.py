@@ -1,0 +1,65 @@
+"""roar status [--json]: the active session at a glance, with its DAG hash."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from roar.cli.commands._common import add_json_flag, open_reader
+from roar.cli.console import Console, human_size
+from roar.history import session_dag
+from roar.serialize import dag_json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="Summary of the active session")
+    add_json_flag(p)
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, console: Console) -> int:
+    with open_reader() as (ws, r):
+        session, dag = session_dag(r)
+    build_steps = sorted({n.job.step_number for n in dag.nodes if n.job.kind == "build"})
+    run_steps = sorted({n.job.step_number for n in dag.nodes if n.job.kind != "build"})
+    tracked = [(a, os.path.exists(a.path)) for a in dag.artifacts]
+    if args.json:
+        data = dag_json(dag)
+        console.json(
+            {
+                "session_id": session.id,
+                "session_uid": session.uid,
+                "dag_hash": dag.dag_hash(),
+                "build_steps": len(build_steps),
+                "run_steps": len(run_steps),
+                "stale_steps": dag.stale_steps,
+                "nodes": data["nodes"],
+                "artifacts": [
+                    dict(a, present=p) for a, (_, p) in zip(data["artifacts"], tracked, strict=True)
+                ],
+            }
+        )
+        return 0
+    console.out(f"Session: {session.uid[:12]}")
+    console.out(f"DAG: {dag.dag_hash()}")
+    console.out(f"  Build steps: {len(build_steps)}")
+    console.out(f"  Run steps:   {len(run_steps)}")
+    if dag.stale_steps:
+        refs = ", ".join(f"@{s}" for s in dag.stale_steps)
+        console.out(
+            console.style(f"  Stale:       {refs}", "yellow")
+            + "  (rerun them to bring outputs up to date)"
+        )
+    if tracked:
+        present = [a for a, p in tracked if p]
+        missing = [a for a, p in tracked if not p]
+        console.out()
+        console.out(f"Tracked artifacts ({len(tracked)} shown):")
+        for label, group in (("Present:", present), ("Missing:", missing)):
+            if group:
+                console.out(f"  {label}")
+                for a in group:
+                    state = f" [{a.state}]" if a.state != "active" else ""
+                    console.out(f"    {a.digest[:12]}  {human_size(a.size):>10}  {a.path}{state}")
+        console.out(f"Total: {len(present)} present, {len(missing)} missing")
+    return 0

@@ -1,0 +1,83 @@
+"""All terminal output goes through here: data to stdout, messages to stderr, colour only on
+a terminal (and never with NO_COLOR or --no-color)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+_CODES = {
+    "red": "31",
+    "green": "32",
+    "yellow": "33",
+    "blue": "34",
+    "magenta": "35",
+    "cyan": "36",
+    "dim": "2",
+    "bold": "1",
+}
+
+
+class Console:
+    def __init__(self, *, color: bool | None = None):
+        if color is None:
+            color = (
+                sys.stdout.isatty()
+                and "NO_COLOR" not in os.environ
+                and os.environ.get("TERM") != "dumb"
+            )
+        self.color = color
+
+    def style(self, text: str, *names: str) -> str:
+        if not self.color or not names:
+            return text
+        codes = ";".join(_CODES[n] for n in names)
+        return f"\x1b[{codes}m{text}\x1b[0m"
+
+    def out(self, text: str = "") -> None:
+        print(text, file=sys.stdout)
+
+    def err(self, text: str = "") -> None:
+        print(text, file=sys.stderr)
+
+    def json(self, data: Any) -> None:
+        json.dump(data, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        err_color = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+        label = "\x1b[31mError:\x1b[0m" if err_color else "Error:"
+        self.err(f"{label} {message}")
+        if hint:
+            self.err(f"hint: {hint}")
+
+    def confirm(self, question: str, *, default: bool) -> bool:
+        """Ask on the terminal; without one, take the default."""
+        if not sys.stdin.isatty():
+            return default
+        suffix = " [Y/n] " if default else " [y/N] "
+        try:
+            answer = input(question + suffix).strip().lower()
+        except EOFError:
+            return default
+        return default if not answer else answer in ("y", "yes")
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def display_path(path: str) -> str:
+    """Relative to the current directory when under it, absolute otherwise."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel

@@ -1,0 +1,219 @@
+"""Project configuration: a typed, documented set of keys in `.roar/config.toml`.
+
+Reads use the stdlib TOML parser (fast, on every command); ``roar config set`` edits the
+file with tomlkit so the user's comments and layout survive.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from roar.errors import RoarError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TRUE_WORDS = {"true", "1", "yes", "on"}
+FALSE_WORDS = {"false", "0", "no", "off"}
+
+
+def _parse_bool(text: str) -> bool:
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"expected one of: {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _string(text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+
+
+KEYS: dict[str, Key] = {
+    k.name: k
+    for k in [
+        Key("output.quiet", False, _parse_bool, "Suppress the report printed after each run"),
+        Key(
+            "output.track_repo_files",
+            False,
+            _parse_bool,
+            "List git-tracked code read by a job as inputs too",
+        ),
+        Key(
+            "filters.ignore_system_reads",
+            True,
+            _parse_bool,
+            "Ignore reads under /etc, /usr, /lib, /opt, …",
+        ),
+        Key(
+            "filters.ignore_package_reads",
+            True,
+            _parse_bool,
+            "Ignore reads of installed Python packages",
+        ),
+        Key("filters.ignore_torch_cache", True, _parse_bool, "Ignore torch/triton compile caches"),
+        Key(
+            "filters.ignore_tmp_files",
+            True,
+            _parse_bool,
+            "Ignore files under /tmp (unless the project lives there)",
+        ),
+        Key(
+            "hash.primary",
+            "blake3",
+            _choice("blake3", "sha256"),
+            "Algorithm that identifies artifacts",
+        ),
+        Key("tracer.backend", "auto", _choice("auto", "ptrace"), "Tracer backend for roar run"),
+        Key(
+            "registration.omit.enabled",
+            True,
+            _parse_bool,
+            "Mask secrets in recorded environment and argv",
+        ),
+        Key("logging.level", "warning", _choice("debug", "info", "warning", "error"), "Log level"),
+        Key("glaas.url", "https://api.glaas.ai", _string, "Lineage registry URL"),
+    ]
+}
+
+
+class ConfigError(RoarError):
+    pass
+
+
+@dataclass
+class Config:
+    path: Path | None
+    values: dict[str, Any]
+    env: dict[str, str]
+
+    def get(self, key: str) -> Any:
+        return self.values[check_key(key)]
+
+
+def check_key(key: str) -> str:
+    if key not in KEYS:
+        raise ConfigError(
+            f"Unknown config key: {key}.",
+            hint="Valid keys: " + ", ".join(sorted(KEYS)),
+        )
+    return key
+
+
+def load(path: Path | None) -> Config:
+    """The effective configuration: defaults overlaid with the file, if any."""
+    values = {name: key.default for name, key in KEYS.items()}
+    env: dict[str, str] = {}
+    if path is None or not path.exists():
+        return Config(path, values, env)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"Cannot read {path}: {exc}.",
+            hint="Fix the file by hand, or move it aside to get the defaults back.",
+        ) from exc
+    for name, key in KEYS.items():
+        raw = _dig(data, name)
+        if raw is None:
+            continue
+        try:
+            values[name] = raw if isinstance(raw, type(key.default)) else key.parse(str(raw))
+        except ValueError as exc:
+            raise ConfigError(f"Invalid value for {name} in {path}: {raw!r} ({exc}).") from exc
+    table = data.get("env", {})
+    if isinstance(table, dict):
+        env = {str(k): str(v) for k, v in table.items()}
+    return Config(path, values, env)
+
+
+def set_value(path: Path, key: str, text: str) -> Any:
+    """Validate and write ``key = value``, keeping the file's comments. Returns the value."""
+    spec = KEYS[check_key(key)]
+    try:
+        value = spec.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"Invalid value for {key}: {text!r} ({exc}).") from exc
+    *tables, leaf = key.split(".")
+    _edit(path, tables, leaf, value)
+    return value
+
+
+def set_env(path: Path, name: str, value: str | None) -> None:
+    """Set (or with ``None`` remove) a variable in the ``[env]`` table."""
+    _edit(path, ["env"], name, value)
+
+
+def _edit(path: Path, tables: list[str], leaf: str, value: Any) -> None:
+    import tomlkit
+
+    doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    node: Any = doc
+    for name in tables:
+        if name not in node:
+            node[name] = tomlkit.table()
+        node = node[name]
+    if value is None:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _dig(data: dict, dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+TEMPLATE = """\
+# roar project configuration. `roar config list` shows every key with its meaning.
+
+[output]
+# quiet = false              # suppress the report after each run
+
+[filters]
+# ignore_system_reads = true
+# ignore_package_reads = true
+# ignore_torch_cache = true
+# ignore_tmp_files = true    # files under /tmp are noise unless the project lives there
+
+[hash]
+# primary = "blake3"         # or "sha256"
+
+[tracer]
+# backend = "auto"
+
+# Variables injected into every `roar run` and `roar build` (see `roar env`).
+[env]
+"""

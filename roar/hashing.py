@@ -1,0 +1,81 @@
+"""Content digests for the files a job touched, through the hash cache.
+
+A file whose (device, inode, size, mtime_ns) matches the cache is never read again; the rest
+are hashed by the native module in parallel (memory-mapped for large files, GIL released).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from roar import _native
+from roar.store import writer
+from roar.store.connection import Connection
+
+ALGORITHMS = ("blake3", "sha256")
+
+
+@dataclass
+class Digests:
+    """path → (digest, size) for what could be hashed; the cache entries to store."""
+
+    found: dict[str, tuple[str, int]] = field(default_factory=dict)
+    fresh: list[writer.CacheEntry] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # path → reason (missing, directory…)
+    cache_hits: int = 0
+
+
+def hash_paths(conn: Connection | None, paths: Iterable[str], algorithm: str) -> Digests:
+    result = Digests()
+    stats: dict[str, os.stat_result] = {}
+    for path in dict.fromkeys(paths):
+        try:
+            st = os.stat(path)
+        except OSError:
+            result.failed[path] = "missing"
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            result.failed[path] = "not a regular file"
+            continue
+        stats[path] = st
+    cached = (
+        writer.lookup_cache(conn, algorithm, [(s.st_dev, s.st_ino) for s in stats.values()])
+        if conn
+        else {}
+    )
+    misses: list[str] = []
+    for path, st in stats.items():
+        hit = cached.get((st.st_dev, st.st_ino))
+        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+            result.found[path] = (hit[2], st.st_size)
+            result.cache_hits += 1
+        else:
+            misses.append(path)
+    _hash_misses(misses, algorithm, result)
+    return result
+
+
+def _hash_misses(paths: Sequence[str], algorithm: str, result: Digests) -> None:
+    if not paths:
+        return
+    for path, outcome in zip(
+        paths, _native.hash_files([os.fsencode(p) for p in paths], algorithm), strict=True
+    ):
+        if isinstance(outcome, str):
+            result.failed[path] = outcome
+            continue
+        digest, size, dev, inode, mtime_ns = outcome
+        result.found[path] = (digest, size)
+        result.fresh.append(writer.CacheEntry(dev, inode, size, mtime_ns, digest, path))
+
+
+def composite_digest(members: Sequence[tuple[str, str]], algorithm: str) -> str:
+    """Digest of a directory from its members' relative paths and digests."""
+    return str(_native.composite_digest(list(members), algorithm))
+
+
+def hash_file(path: str, algorithm: str = "blake3") -> str:
+    return str(_native.hash_file(os.fsencode(path), algorithm))

@@ -1,0 +1,150 @@
+"""Questions about what was recorded: resolve references, load DAGs and lineages.
+
+The commands call these and only render what comes back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from roar import config as config_mod
+from roar.errors import RoarError
+from roar.lineage import Dag, Lineage, build_dag, latest_per_step, upstream
+from roar.store.queries import ArtifactView, FileView, JobView, Reader, SessionView
+from roar.workspace import Workspace
+
+STEP_REF = re.compile(r"^@(B?)(\d+)$", re.IGNORECASE)
+HEX = re.compile(r"^[0-9a-fA-F]+$")
+MIN_HASH_PREFIX = 8
+
+
+def require_active_session(reader: Reader) -> SessionView:
+    session = reader.active_session()
+    if session is None:
+        raise RoarError("No active session.", hint="Record a job first: roar run <command>.")
+    return session
+
+
+def session_dag(reader: Reader, *, expanded: bool = False) -> tuple[SessionView, Dag]:
+    session = require_active_session(reader)
+    return session, build_dag(session.id, reader.session_jobs(session.id), expanded=expanded)
+
+
+def resolve_step(reader: Reader, ref: str) -> JobView:
+    """`@N` or `@BN` → the latest job of that step in the active session."""
+    m = STEP_REF.match(ref)
+    if not m:
+        raise RoarError(f"Invalid DAG reference '{ref}'. Use @N or @BN where N is a number.")
+    session = reader.active_session()
+    if session is None:
+        raise RoarError("No active DAG.", hint="Record a job first: roar run <command>.")
+    is_build, number = bool(m.group(1)), int(m.group(2))
+    latest = latest_per_step(reader.session_jobs(session.id))
+    job = latest.get(number)
+    if job is None or (job.kind == "build") != is_build:
+        raise RoarError(f"No node {ref.upper()} in DAG.", hint="'roar dag' lists the steps.")
+    return job
+
+
+def resolve_job(reader: Reader, ref: str) -> JobView | None:
+    if ref.startswith("@"):
+        return resolve_step(reader, ref)
+    if HEX.match(ref) and len(ref) >= 4:
+        jobs = reader.jobs_by_uid_prefix(ref)
+        if len(jobs) == 1:
+            return jobs[0]
+        if len(jobs) > 1:
+            raise RoarError(
+                f"Job reference '{ref}' is ambiguous ({len(jobs)} jobs match).",
+                hint="Give more characters.",
+            )
+    return None
+
+
+@dataclass
+class ArtifactHit:
+    artifact: ArtifactView
+    path: str | None  # the path the user named, absolute
+    on_disk: bool
+
+
+def looks_like_path(ref: str) -> bool:
+    return "/" in ref or ref.startswith((".", "~")) or os.path.exists(ref)
+
+
+def resolve_artifact(reader: Reader, ws: Workspace, ref: str) -> ArtifactHit | None:
+    """A path (hashed now, through the cache) or a hash prefix (≥ 8 hex) → the artifact."""
+    if looks_like_path(ref):
+        path = os.path.abspath(os.path.expanduser(ref))
+        if os.path.isfile(path):
+            digest = _digest_of(ws, path)
+            hits = [a for a in reader.artifacts_by_digest_prefix(digest) if a.digest == digest]
+            if hits:
+                return ArtifactHit(hits[0], path, True)
+        # Missing on disk, a directory, or changed: fall back to the last record at that path.
+        for job in reader.jobs_with_path(os.path.realpath(path)) or reader.jobs_with_path(path):
+            for f in (*job.outputs, *job.inputs):
+                if f.path in (path, os.path.realpath(path)):
+                    art = reader.artifact(f.artifact_id)
+                    if art:
+                        return ArtifactHit(art, path, os.path.exists(path))
+        return None
+    if HEX.match(ref):
+        if len(ref) < MIN_HASH_PREFIX:
+            raise RoarError(
+                f"Hash prefix must be at least {MIN_HASH_PREFIX} characters for uniqueness."
+            )
+        hits = reader.artifacts_by_digest_prefix(ref)
+        if len(hits) > 1:
+            raise RoarError(
+                f"Hash prefix '{ref}' is ambiguous ({len(hits)} artifacts match).",
+                hint="Give more characters.",
+            )
+        if hits:
+            return ArtifactHit(
+                hits[0],
+                hits[0].first_seen_path,
+                bool(hits[0].first_seen_path and os.path.exists(hits[0].first_seen_path)),
+            )
+    return None
+
+
+def artifact_lineage(reader: Reader, hit: ArtifactHit, depth: int = 50) -> Lineage:
+    art = hit.artifact
+    target = FileView(
+        hit.path or art.first_seen_path or "", art.digest, art.size, art.is_composite, art.id
+    )
+
+    def producer_of(digest: str, before: float | None) -> JobView | None:
+        ids = [a.id for a in reader.artifacts_by_digest_prefix(digest) if a.digest == digest]
+        for job in reader.jobs_with_artifacts(ids, "output"):
+            if before is None or job.started_at <= before:
+                return job
+        return None
+
+    return upstream(target, producer_of, depth=depth)
+
+
+def _digest_of(ws: Workspace, path: str) -> str:
+    from roar import hashing
+    from roar.store import writer
+    from roar.store.connection import connect
+
+    algorithm = config_mod.load(ws.config_path).get("hash.primary")
+    conn = connect(ws.db_path)
+    try:
+        result = hashing.hash_paths(conn, [path], algorithm)
+        if result.fresh:
+            writer.update_cache(conn, algorithm, result.fresh)
+    finally:
+        conn.close()
+    if path not in result.found:
+        raise RoarError(f"Cannot read {path}: {result.failed.get(path, 'unknown error')}.")
+    return result.found[path][0]
+
+
+def project_root(ws: Workspace) -> Path:
+    return ws.root

@@ -1,0 +1,229 @@
+"""The lineage DAG of a session and the upstream lineage of an artifact.
+
+Pure functions over job views, so the CLI, the kernel, the widget and the language server
+all get the same answers. Edges connect by content: a step depends on the step whose job
+wrote the exact bytes it read. A step is stale when something it consumed has since been
+replaced by a newer output of its producer; everything downstream of a stale step is stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from roar.store.queries import FileView, JobView
+
+
+@dataclass
+class DagNode:
+    job: JobView
+    state: str  # active | stale | superseded
+    dependencies: list[int] = field(default_factory=list)  # step numbers
+    consumed: int = 0
+    directly_stale: bool = False
+
+
+@dataclass
+class DagArtifact:
+    path: str
+    digest: str
+    size: int
+    producer_step: int
+    state: str  # active | stale | superseded | orphaned
+    consumer_steps: list[int]
+    is_terminal: bool
+    superseded_by: str | None = None
+
+
+@dataclass
+class Dag:
+    session_id: int
+    nodes: list[DagNode]
+    artifacts: list[DagArtifact]
+    expanded: bool
+
+    @property
+    def total_steps(self) -> int:
+        return len({n.job.step_number for n in self.nodes})
+
+    @property
+    def stale_steps(self) -> list[int]:
+        return sorted({n.job.step_number for n in self.nodes if n.state == "stale"})
+
+    def dag_hash(self) -> str:
+        """A digest of the session's current pipeline: steps, commands and the bytes they moved."""
+        h = hashlib.sha256()
+        for node in sorted(self.nodes, key=lambda n: n.job.step_number):
+            job = node.job
+            h.update(f"{job.ref}\0{job.command}\0".encode("utf-8", "surrogateescape"))
+            for f in (*job.inputs, *job.outputs):
+                h.update(f"{f.digest}\0".encode())
+        return h.hexdigest()
+
+
+def latest_per_step(jobs: Sequence[JobView]) -> dict[int, JobView]:
+    latest: dict[int, JobView] = {}
+    for job in sorted(jobs, key=lambda j: (j.started_at, j.id)):
+        latest[job.step_number] = job
+    return latest
+
+
+def build_dag(session_id: int, jobs: Sequence[JobView], *, expanded: bool = False) -> Dag:
+    ordered = sorted(jobs, key=lambda j: (j.started_at, j.id))
+    latest = latest_per_step(ordered)
+    producers = _producer_index(ordered)
+    shown = ordered if expanded else sorted(latest.values(), key=lambda j: j.step_number)
+    nodes = [_node_for(job, latest, producers) for job in shown]
+    _propagate_staleness(nodes, latest, expanded)
+    artifacts = _artifacts(nodes, latest, ordered)
+    return Dag(session_id, nodes, artifacts, expanded)
+
+
+def _producer_index(jobs: Sequence[JobView]) -> dict[str, list[JobView]]:
+    """digest → jobs that wrote it, oldest first."""
+    index: dict[str, list[JobView]] = {}
+    for job in jobs:
+        for out in job.outputs:
+            index.setdefault(out.digest, []).append(job)
+    return index
+
+
+def _producer_of(
+    f: FileView, consumer: JobView, producers: dict[str, list[JobView]]
+) -> JobView | None:
+    """The latest other-step job that wrote these bytes before ``consumer`` started."""
+    best = None
+    for job in producers.get(f.digest, ()):
+        if job.step_number != consumer.step_number and job.started_at <= consumer.started_at:
+            best = job
+    return best
+
+
+def _node_for(
+    job: JobView, latest: dict[int, JobView], producers: dict[str, list[JobView]]
+) -> DagNode:
+    node = DagNode(job=job, state="active" if latest.get(job.step_number) is job else "superseded")
+    deps: set[int] = set()
+    for f in job.inputs:
+        producer = _producer_of(f, job, producers)
+        if producer is None:
+            continue
+        node.consumed += 1
+        deps.add(producer.step_number)
+        current = latest[producer.step_number]
+        now_at_path = _output_digest_at(current, _path_written(producer, f.digest) or f.path)
+        if now_at_path is not None and now_at_path != f.digest:
+            node.directly_stale = True
+    node.dependencies = sorted(deps)
+    return node
+
+
+def _path_written(job: JobView, digest: str) -> str | None:
+    return next((o.path for o in job.outputs if o.digest == digest), None)
+
+
+def _output_digest_at(job: JobView, path: str) -> str | None:
+    return next((o.digest for o in job.outputs if o.path == path), None)
+
+
+def _propagate_staleness(nodes: list[DagNode], latest: dict[int, JobView], expanded: bool) -> None:
+    current = [n for n in nodes if latest.get(n.job.step_number) is n.job]
+    stale = {n.job.step_number for n in current if n.directly_stale}
+    changed = True
+    while changed:
+        changed = False
+        for n in current:
+            if n.job.step_number not in stale and stale.intersection(n.dependencies):
+                stale.add(n.job.step_number)
+                changed = True
+    for n in current:
+        if n.job.step_number in stale:
+            n.state = "stale"
+
+
+def _artifacts(
+    nodes: list[DagNode], latest: dict[int, JobView], ordered: Sequence[JobView]
+) -> list[DagArtifact]:
+    current = {n.job.step_number: n for n in nodes if latest.get(n.job.step_number) is n.job}
+    dependents: dict[int, set[int]] = {}
+    for n in current.values():
+        for dep in n.dependencies:
+            dependents.setdefault(dep, set()).add(n.job.step_number)
+    last_at_path: dict[str, tuple[JobView, str]] = {}
+    for job in ordered:
+        for out in job.outputs:
+            last_at_path[out.path] = (job, out.digest)
+    artifacts: list[DagArtifact] = []
+    for n in nodes:
+        step = n.job.step_number
+        for out in n.job.outputs:
+            consumers = sorted(
+                c.job.step_number
+                for c in current.values()
+                if c.job.step_number != step and any(i.digest == out.digest for i in c.job.inputs)
+            )
+            newest_job, newest_digest = last_at_path.get(out.path, (n.job, out.digest))
+            replaced = newest_digest != out.digest and newest_job is not n.job
+            is_terminal = not dependents.get(step)
+            if n.state == "superseded" or replaced:
+                state = "superseded"
+            elif n.state == "stale":
+                state = "stale"
+            elif not consumers and not is_terminal:
+                state = "orphaned"
+            else:
+                state = "active"
+            artifacts.append(
+                DagArtifact(
+                    out.path,
+                    out.digest,
+                    out.size,
+                    step,
+                    state,
+                    consumers,
+                    is_terminal,
+                    newest_digest if replaced else None,
+                )  # fmt: skip
+            )
+    return artifacts
+
+
+@dataclass
+class Lineage:
+    target: FileView
+    jobs: list[JobView]
+    artifacts: list[FileView]
+
+
+def upstream(
+    target: FileView,
+    producer_of: Callable[[str, float | None], JobView | None],
+    *,
+    depth: int = 50,
+) -> Lineage:
+    """The jobs and artifacts that led to ``target``: its producer, their inputs' producers, …
+
+    ``producer_of(digest, before)`` returns the newest job that wrote ``digest`` and started
+    no later than ``before`` (None: any time).
+    """
+    jobs: dict[int, JobView] = {}
+    artifacts: dict[str, FileView] = {}
+    frontier: list[tuple[str, float | None]] = [(target.digest, None)]
+    for _ in range(depth):
+        next_frontier: list[tuple[str, float | None]] = []
+        for digest, before in frontier:
+            job = producer_of(digest, before)
+            if job is None or job.id in jobs:
+                continue
+            jobs[job.id] = job
+            for f in job.inputs:
+                artifacts.setdefault(f.digest, f)
+                next_frontier.append((f.digest, job.started_at))
+        if not next_frontier:
+            break
+        frontier = next_frontier
+    artifacts.setdefault(target.digest, target)
+    return Lineage(
+        target, sorted(jobs.values(), key=lambda j: (j.started_at, j.id)), list(artifacts.values())
+    )

@@ -1,0 +1,107 @@
+"""From a tracer's access summary to a job's inputs and outputs (paths only, before hashing).
+
+Rules, in order:
+- noise (system, packages, caches, /tmp, dotfiles, `.git/`, `.roar/`) is never lineage;
+- an output is a file the job wrote or created that still exists when it ends; an in-place
+  open (read+write) whose file kept its mtime was not modified, so it is an input only;
+- an input is a file whose pre-existing content the job read (or an untracked script it ran);
+- git-tracked code is represented by the commit, not listed (unless output.track_repo_files);
+- a directory the job listed and whose every file it read is one composite input; a
+  directory it created and filled is one composite output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from roar.filters import NoiseFilter, is_code
+from roar.tracer import FileAccess
+
+
+@dataclass
+class PlannedFiles:
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    composite_inputs: dict[str, list[str]] = field(default_factory=dict)  # dir → member paths
+    composite_outputs: dict[str, list[str]] = field(default_factory=dict)
+    package_reads: list[str] = field(default_factory=list)
+
+
+def plan(
+    files: Iterable[FileAccess],
+    noise: NoiseFilter,
+    *,
+    tracked: Callable[[Iterable[str]], set[str]],
+    track_repo_files: bool = False,
+) -> PlannedFiles:
+    planned = PlannedFiles()
+    reads: list[str] = []
+    writes: list[str] = []
+    listed: list[str] = []
+    created_dirs: list[str] = []
+    for f in files:
+        if f.read and NoiseFilter.is_package(f.path):
+            planned.package_reads.append(f.path)
+        if noise.is_noise(f.path):
+            continue
+        if f.is_dir:
+            if f.dir_list and not f.delete:
+                listed.append(f.path)
+            if f.create and not f.delete:
+                created_dirs.append(f.path)
+            continue
+        wrote = (f.write or f.create) and not f.delete and _was_modified(f)
+        if wrote:
+            writes.append(f.path)
+        if f.read or (f.exec and _under(f.path, noise.project_root)):
+            reads.append(f.path)
+    in_repo_code = [p for p in reads if is_code(p) and _under(p, noise.project_root)]
+    code = tracked(in_repo_code) if in_repo_code and not track_repo_files else set()
+    planned.inputs = sorted(p for p in reads if p not in code)
+    planned.outputs = sorted(writes)
+    _fold_composites(planned.inputs, listed, planned.composite_inputs, noise)
+    _fold_composites(planned.outputs, created_dirs, planned.composite_outputs, noise)
+    return planned
+
+
+def _was_modified(f: FileAccess) -> bool:
+    """An in-place open only counts as a write if the file changed (mtime moved)."""
+    if f.mtime_ns_before is None or f.create:
+        return True
+    try:
+        return os.stat(f.path).st_mtime_ns != f.mtime_ns_before
+    except OSError:
+        return False
+
+
+def _fold_composites(
+    paths: list[str], dirs: list[str], composites: dict[str, list[str]], noise: NoiseFilter
+) -> None:
+    """Replace the files of each directory handled as a whole by the directory itself."""
+    chosen = set(paths)
+    for directory in sorted(set(dirs), key=len):  # outermost first
+        if any(_under(directory, d) for d in composites):
+            continue
+        members = _files_under(directory, noise)
+        if len(members) >= 2 and all(m in chosen for m in members):
+            composites[directory] = members
+    if composites:
+        inside = {m for members in composites.values() for m in members}
+        paths[:] = [p for p in paths if p not in inside]
+
+
+def _files_under(directory: str, noise: NoiseFilter) -> list[str]:
+    found: list[str] = []
+    for root, subdirs, names in os.walk(directory):
+        subdirs[:] = [d for d in subdirs if not noise.is_noise(os.path.join(root, d) + "/x")]
+        for name in names:
+            path = os.path.join(root, name)
+            if os.path.isfile(path) and not noise.is_noise(path):
+                found.append(path)
+    return sorted(found)
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")

@@ -1,0 +1,245 @@
+"""`roar run` / `roar build`: trace a command and record it as a job.
+
+The command starts as early as possible; git, host and store set-up happen while it runs.
+Everything after it ends (hashing, package mapping, the write) is batched: one git call for
+tracked-file checks, one parallel hashing pass through the cache, one write transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from roar import config as config_mod
+from roar import envinfo, gitinfo, hashing
+from roar.errors import NotGitRepoError, RoarError
+from roar.filters import NoiseFilter
+from roar.lineage_files import PlannedFiles, plan
+from roar.store import writer
+from roar.store.connection import connect
+from roar.tracer import Summary, TracedRun, resolve_backend
+from roar.workspace import Workspace, find_git_root, require_workspace
+
+DIRTY_LIST_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    argv: Sequence[str]
+    kind: str = "run"  # run | build
+    cwd: str | None = None
+    name: str | None = None
+    hash_algorithm: str | None = None
+    allow_dirty: bool = False
+    tracer: str | None = None
+    forced_step: int | None = None
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int
+    command: str
+    duration: float
+    interrupted: bool
+    job_uid: str | None = None
+    step_number: int | None = None
+    kind: str = "run"
+    is_rerun: bool = False
+    inputs: list[tuple[str, str, int]] = field(default_factory=list)  # (path, digest, size)
+    outputs: list[tuple[str, str, int]] = field(default_factory=list)
+    algorithm: str = "blake3"
+    warnings: list[str] = field(default_factory=list)
+    not_started: str | None = None  # why the command could not start
+
+
+def run(request: RunRequest) -> RunOutcome:
+    cwd = os.path.abspath(request.cwd or os.getcwd())
+    ws = require_workspace(cwd)
+    cfg = config_mod.load(ws.config_path)
+    repo = find_git_root(cwd)
+    if repo is None:
+        raise NotGitRepoError()
+    dirty = gitinfo.modified_tracked_files(repo)
+    if dirty and not request.allow_dirty:
+        raise _dirty_error(dirty)
+    algorithm = _algorithm(request.hash_algorithm, cfg.get("hash.primary"))
+    backend = resolve_backend(request.tracer, cfg.get("tracer.backend"))
+    env = {**os.environ, **cfg.env}
+
+    started = time.time()
+    traced = TracedRun(request.argv, env, cwd, backend)
+    # While the command runs: everything that does not depend on its result.
+    git_state = gitinfo.capture_state(repo)
+    diff_hash = hashlib.sha256(gitinfo.diff_bytes(repo)).hexdigest() if dirty else None
+    conn = connect(ws.db_path)
+    metadata = _static_metadata(env, cfg)
+    summary = traced.wait()
+    ended = time.time()
+
+    command = shlex.join(request.argv)
+    if summary.exec_error:
+        return RunOutcome(summary.exit_code, command, ended - started, False, kind=request.kind,
+                          not_started=summary.exec_error)  # fmt: skip
+    try:
+        return _record(request, ws, cfg, repo, conn, summary, started, ended, algorithm,
+                       git_state, dirty, diff_hash, metadata, env)  # fmt: skip
+    finally:
+        conn.close()
+
+
+def _record(request, ws, cfg, repo, conn, summary: Summary, started, ended, algorithm, git_state,
+            dirty, diff_hash, metadata, env) -> RunOutcome:  # fmt: skip
+    noise = NoiseFilter.from_config(str(ws.root), cfg.values)
+    planned = plan(
+        summary.files,
+        noise,
+        tracked=lambda paths: gitinfo.tracked_among(repo, paths),
+        track_repo_files=cfg.get("output.track_repo_files"),
+    )
+    if request.kind == "build":  # build steps carry no lineage, only their environment
+        planned = PlannedFiles(package_reads=planned.package_reads)
+    files, cache, warnings = _hash_planned(conn, planned, algorithm)
+    metadata["packages"] = _packages(planned.package_reads, ws)
+    metadata["processes"] = len(summary.processes)
+    metadata["warnings"] = summary.warnings + warnings
+    masked_argv = (
+        envinfo.mask_argv(list(request.argv))
+        if cfg.get("registration.omit.enabled")
+        else list(request.argv)
+    )
+    job = writer.NewJob(
+        kind=request.kind,
+        command=shlex.join(masked_argv),
+        argv=masked_argv,
+        cwd=_relative_cwd(request.cwd or os.getcwd(), ws.root),
+        started_at=started,
+        ended_at=ended,
+        exit_code=summary.exit_code,
+        interrupted=summary.interrupted,
+        tracer=summary.backend or "ptrace",
+        step_identity=step_identity(
+            request.kind, request.argv, request.cwd or os.getcwd(), ws.root
+        ),
+        algorithm=algorithm,
+        files=files,
+        step_name=request.name,
+        forced_step=request.forced_step,
+        git_commit=git_state.commit,
+        git_branch=git_state.branch,
+        git_remote=git_state.remote,
+        git_dirty=bool(dirty),
+        git_diff_hash=diff_hash,
+        metadata=metadata,
+    )
+    recorded = writer.record_job(conn, job, cache)
+    return RunOutcome(
+        exit_code=summary.exit_code,
+        command=job.command,
+        duration=ended - started,
+        interrupted=summary.interrupted,
+        job_uid=recorded.uid,
+        step_number=recorded.step_number,
+        kind=request.kind,
+        is_rerun=recorded.is_rerun,
+        inputs=[(f.path, f.digest, f.size) for f in files if f.role == "input"],
+        outputs=[(f.path, f.digest, f.size) for f in files if f.role == "output"],
+        algorithm=algorithm,
+        warnings=metadata["warnings"],
+    )
+
+
+def step_identity(kind: str, argv: Sequence[str], cwd: str, root: Path) -> str:
+    """The same command in the same directory is the same step; different commands never are."""
+    payload = json.dumps(
+        {"kind": kind, "cwd": _relative_cwd(cwd, root), "argv": list(argv)}, sort_keys=True
+    )
+    return hashlib.sha256(payload.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _relative_cwd(cwd: str, root: Path) -> str:
+    rel = os.path.relpath(os.path.abspath(cwd), root)
+    return "" if rel == "." else rel
+
+
+def _hash_planned(conn, planned: PlannedFiles, algorithm: str):
+    member_paths = [
+        m
+        for ms in (*planned.composite_inputs.values(), *planned.composite_outputs.values())
+        for m in ms
+    ]
+    digests = hashing.hash_paths(
+        conn, [*planned.inputs, *planned.outputs, *member_paths], algorithm
+    )
+    files: list[writer.HashedFile] = []
+    warnings: list[str] = []
+    for role, paths in (("input", planned.inputs), ("output", planned.outputs)):
+        for path in paths:
+            if path in digests.found:
+                digest, size = digests.found[path]
+                files.append(writer.HashedFile(path, role, digest, size))
+    for role, composites in (
+        ("input", planned.composite_inputs),
+        ("output", planned.composite_outputs),
+    ):
+        for directory, members in composites.items():
+            hashed = [
+                (os.path.relpath(m, directory), *digests.found[m])
+                for m in members
+                if m in digests.found
+            ]
+            digest = hashing.composite_digest([(rel, d) for rel, d, _ in hashed], algorithm)
+            size = sum(s for _, _, s in hashed)
+            files.append(writer.HashedFile(directory, role, digest, size, True, hashed))
+    unreadable = [
+        p for p, why in digests.failed.items() if why not in ("missing", "not a regular file")
+    ]
+    if unreadable:
+        warnings.append(
+            f"{len(unreadable)} file(s) could not be read for hashing, e.g. {unreadable[0]}"
+        )
+    return files, digests.fresh, warnings
+
+
+def _packages(package_reads: list[str], ws: Workspace) -> dict:
+    if not package_reads:
+        return {}
+    from roar.packages import packages_used
+
+    used = packages_used(package_reads, ws.roar_dir / "cache")
+    return {"pip": used} if used else {}
+
+
+def _static_metadata(env: dict[str, str], cfg: config_mod.Config) -> dict:
+    return {
+        "env": envinfo.recorded_environment(env, mask=cfg.get("registration.omit.enabled")),
+        "env_injected": sorted(cfg.env),
+        "host": envinfo.host_facts(),
+    }
+
+
+def _algorithm(requested: str | None, configured: str) -> str:
+    algorithm = (requested or configured or "blake3").lower()
+    if algorithm not in hashing.ALGORITHMS:
+        raise RoarError(
+            f"Unknown hash algorithm: {algorithm}.",
+            hint=f"Choose one of: {', '.join(hashing.ALGORITHMS)}.",
+        )
+    return algorithm
+
+
+def _dirty_error(dirty: list[str]) -> RoarError:
+    shown = "\n".join(f"  {line}" for line in dirty[:DIRTY_LIST_LIMIT])
+    more = (
+        f"\n  ... and {len(dirty) - DIRTY_LIST_LIMIT} more" if len(dirty) > DIRTY_LIST_LIMIT else ""
+    )
+    return RoarError(
+        f"Git repository has uncommitted changes:\n{shown}{more}",
+        hint="Commit your changes before running this command, or pass --allow-dirty to record the "
+        "job with the dirty state and a hash of the diff.",
+    )

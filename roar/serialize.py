@@ -1,0 +1,130 @@
+"""The JSON contract (docs/json-contract.md): job, file and DAG objects as plain dicts.
+
+Every front end that prints or sends JSON builds it here, so the keys stay one set.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from roar.lineage import Dag, Lineage
+from roar.store.queries import FileView, JobView
+
+
+def file_json(f: FileView) -> dict[str, Any]:
+    data: dict[str, Any] = {"path": f.path, "hash": f.digest, "size": f.size}
+    if f.is_composite:
+        data["composite"] = True
+    return data
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def job_json(job: JobView, root: Path | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "job_uid": job.uid,
+        "kind": job.kind,
+        "step_number": job.step_number,
+        "step_ref": job.ref,
+        "step_name": job.step_name,
+        "command": job.command,
+        "argv": job.argv,
+        "cwd": os.path.join(str(root), job.cwd) if root is not None else job.cwd,
+        "timestamp": job.started_at,
+        "started_at": iso(job.started_at),
+        "ended_at": iso(job.ended_at),
+        "duration_seconds": round(job.duration, 6),
+        "exit_code": job.exit_code,
+        "interrupted": job.interrupted,
+        "tracer": job.tracer,
+        "git": {
+            "commit": job.git_commit,
+            "branch": job.git_branch,
+            "remote": job.git_remote,
+            "dirty": job.git_dirty,
+            "diff_hash": job.git_diff_hash,
+        },
+        "inputs": [file_json(f) for f in job.inputs],
+        "outputs": [file_json(f) for f in job.outputs],
+        "metadata": job.metadata,
+    }
+    if job.kind == "cell":
+        data.update(
+            notebook_path=job.notebook_path,
+            cell_id=job.cell_id,
+            execution_count=job.execution_count,
+        )
+    return data
+
+
+def dag_json(dag: Dag) -> dict[str, Any]:
+    return {
+        "session_id": dag.session_id,
+        "total_steps": dag.total_steps,
+        "stale_count": len(dag.stale_steps),
+        "stale_artifact_count": sum(a.state == "stale" for a in dag.artifacts),
+        "superseded_artifact_count": sum(a.state == "superseded" for a in dag.artifacts),
+        "is_expanded": dag.expanded,
+        "nodes": [
+            {
+                "step_number": n.job.step_number,
+                "step_ref": n.job.ref,
+                "job_uid": n.job.uid,
+                "kind": n.job.kind,
+                "command": n.job.command,
+                "step_name": n.job.step_name,
+                "state": n.state,
+                "is_build": n.job.kind == "build",
+                "exit_code": n.job.exit_code,
+                "timestamp": n.job.started_at,
+                "metrics": {
+                    "inputs": len(n.job.inputs),
+                    "outputs": len(n.job.outputs),
+                    "consumed": n.consumed,
+                },
+                "dependencies": n.dependencies,
+                "inputs": [file_json(f) for f in n.job.inputs],
+                "outputs": [file_json(f) for f in n.job.outputs],
+            }
+            for n in dag.nodes
+        ],
+        "artifacts": [
+            {
+                "path": a.path,
+                "hash": a.digest,
+                "size": a.size,
+                "producer_step": a.producer_step,
+                "state": a.state,
+                "consumer_steps": a.consumer_steps,
+                "is_terminal": a.is_terminal,
+                "superseded_by": a.superseded_by,
+            }
+            for a in dag.artifacts
+        ],
+    }
+
+
+def lineage_json(lineage: Lineage) -> dict[str, Any]:
+    return {
+        "artifact": file_json(lineage.target),
+        "jobs": [
+            {
+                "job_uid": j.uid,
+                "kind": j.kind,
+                "step_number": j.step_number,
+                "command": j.command,
+                "timestamp": j.started_at,
+                "duration_seconds": round(j.duration, 6),
+                "exit_code": j.exit_code,
+                "inputs": [file_json(f) for f in j.inputs],
+                "outputs": [file_json(f) for f in j.outputs],
+            }
+            for j in lineage.jobs
+        ],
+        "artifacts": [file_json(f) for f in lineage.artifacts],
+    }

@@ -1,0 +1,123 @@
+"""Numbered schema migrations, from the first release on.
+
+The version lives in SQLite's ``PRAGMA user_version`` so checking it costs one statement.
+Each migration is plain DDL run inside one transaction; never edit a released migration,
+add a new one and bump ``schema.SCHEMA_VERSION`` (the models must match the result).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Version 1: the first release.
+_V1 = """
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY,
+    uid VARCHAR NOT NULL UNIQUE,
+    created_at FLOAT NOT NULL,
+    is_active BOOLEAN NOT NULL DEFAULT 0,
+    git_commit_start VARCHAR
+);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    uid VARCHAR NOT NULL UNIQUE,
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    kind VARCHAR NOT NULL,
+    step_number INTEGER NOT NULL,
+    step_name VARCHAR,
+    step_identity VARCHAR NOT NULL,
+    command TEXT NOT NULL,
+    argv TEXT NOT NULL,
+    cwd TEXT NOT NULL,
+    started_at FLOAT NOT NULL,
+    ended_at FLOAT NOT NULL,
+    exit_code INTEGER NOT NULL,
+    interrupted BOOLEAN NOT NULL DEFAULT 0,
+    tracer VARCHAR NOT NULL,
+    git_commit VARCHAR,
+    git_branch VARCHAR,
+    git_remote VARCHAR,
+    git_dirty BOOLEAN NOT NULL DEFAULT 0,
+    git_diff_hash VARCHAR,
+    metadata TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ix_jobs_session_step ON jobs (session_id, step_number);
+CREATE INDEX ix_jobs_session_identity ON jobs (session_id, step_identity);
+CREATE TABLE artifacts (
+    id INTEGER PRIMARY KEY,
+    algorithm VARCHAR NOT NULL,
+    digest VARCHAR NOT NULL,
+    size INTEGER NOT NULL,
+    is_composite BOOLEAN NOT NULL DEFAULT 0,
+    first_seen_at FLOAT NOT NULL,
+    first_seen_path TEXT,
+    UNIQUE (algorithm, digest)
+);
+CREATE INDEX ix_artifacts_digest ON artifacts (digest);
+CREATE TABLE job_files (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    role VARCHAR NOT NULL,
+    path TEXT NOT NULL,
+    artifact_id INTEGER NOT NULL REFERENCES artifacts(id),
+    PRIMARY KEY (job_id, role, path)
+);
+CREATE INDEX ix_job_files_path ON job_files (path);
+CREATE INDEX ix_job_files_artifact_id ON job_files (artifact_id);
+CREATE TABLE composite_members (
+    composite_id INTEGER NOT NULL REFERENCES artifacts(id) ON DELETE CASCADE,
+    relpath TEXT NOT NULL,
+    member_id INTEGER NOT NULL REFERENCES artifacts(id),
+    PRIMARY KEY (composite_id, relpath)
+);
+CREATE INDEX ix_composite_members_member_id ON composite_members (member_id);
+CREATE TABLE hash_cache (
+    dev INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    algorithm VARCHAR NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    digest VARCHAR NOT NULL,
+    path TEXT NOT NULL,
+    PRIMARY KEY (dev, inode, algorithm)
+);
+"""
+
+# Version 2: notebook cells are jobs too (the roar kernel records one per executed cell).
+_V2 = """
+ALTER TABLE jobs ADD COLUMN notebook_path TEXT;
+ALTER TABLE jobs ADD COLUMN cell_id VARCHAR;
+ALTER TABLE jobs ADD COLUMN execution_count INTEGER;
+ALTER TABLE jobs ADD COLUMN source TEXT;
+ALTER TABLE jobs ADD COLUMN source_hash VARCHAR;
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+LATEST = max(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
+    """Bring the store up to ``target``, each step in its own transaction. Returns the old version.
+
+    ``BEGIN IMMEDIATE`` takes the write lock before re-reading the version, so two roar
+    processes opening an old store at once migrate it exactly once.
+    """
+    old = current_version(conn)
+    for version in range(old + 1, target + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if current_version(conn) >= version:  # another process got here first
+                conn.execute("COMMIT")
+                continue
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return old

@@ -1,0 +1,242 @@
+"""Reading the store through the SQLAlchemy models; results come back as plain views.
+
+The views (``JobView``, ``FileView``, ``SessionView``) keep SQLAlchemy out of the core and
+the front ends: they are ordinary dataclasses, safe to use after the session closes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.pool import NullPool
+
+from roar.store.connection import connect
+from roar.store.schema import Artifact, CompositeMember, Job, JobFile, Session
+
+
+@dataclass(frozen=True)
+class FileView:
+    path: str
+    digest: str
+    size: int
+    is_composite: bool = False
+    artifact_id: int = 0
+
+
+@dataclass
+class JobView:
+    id: int
+    uid: str
+    session_id: int
+    kind: str
+    step_number: int
+    step_name: str | None
+    command: str
+    argv: list[str]
+    cwd: str
+    started_at: float
+    ended_at: float
+    exit_code: int
+    interrupted: bool
+    tracer: str
+    git_commit: str | None
+    git_branch: str | None
+    git_remote: str | None
+    git_dirty: bool
+    git_diff_hash: str | None
+    metadata: dict
+    inputs: list[FileView] = field(default_factory=list)
+    outputs: list[FileView] = field(default_factory=list)
+    notebook_path: str | None = None
+    cell_id: str | None = None
+    execution_count: int | None = None
+    source: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.ended_at - self.started_at)
+
+    @property
+    def ref(self) -> str:
+        """How the user names this step: @N, or @BN for a build step."""
+        return f"@B{self.step_number}" if self.kind == "build" else f"@{self.step_number}"
+
+
+@dataclass(frozen=True)
+class SessionView:
+    id: int
+    uid: str
+    created_at: float
+    is_active: bool
+    git_commit_start: str | None
+
+
+@dataclass(frozen=True)
+class ArtifactView:
+    id: int
+    algorithm: str
+    digest: str
+    size: int
+    is_composite: bool
+    first_seen_at: float
+    first_seen_path: str | None
+
+
+class Reader:
+    """Read-side queries over one ORM session."""
+
+    def __init__(self, orm: OrmSession):
+        self.orm = orm
+
+    # sessions ---------------------------------------------------------------------------
+    def active_session(self) -> SessionView | None:
+        row = self.orm.scalars(
+            select(Session).where(Session.is_active.is_(True)).order_by(Session.id.desc())
+        ).first()
+        return _session_view(row) if row else None
+
+    def sessions(self) -> list[SessionView]:
+        return [_session_view(s) for s in self.orm.scalars(select(Session).order_by(Session.id))]
+
+    # jobs ---------------------------------------------------------------------------------
+    def session_jobs(self, session_id: int) -> list[JobView]:
+        """Every job of a session in execution order, with inputs and outputs."""
+        stmt = (
+            select(Job)
+            .where(Job.session_id == session_id)
+            .order_by(Job.started_at, Job.id)
+            .options(selectinload(Job.files).selectinload(JobFile.artifact))
+        )
+        return [_job_view(j) for j in self.orm.scalars(stmt)]
+
+    def jobs_by_uid_prefix(self, prefix: str) -> list[JobView]:
+        stmt = (
+            select(Job)
+            .where(Job.uid.startswith(prefix.lower()))
+            .options(selectinload(Job.files).selectinload(JobFile.artifact))
+        )
+        return [_job_view(j) for j in self.orm.scalars(stmt)]
+
+    def jobs_with_artifacts(self, artifact_ids: Iterable[int], role: str) -> list[JobView]:
+        """Jobs (any session) that read or wrote any of the artifacts, newest first."""
+        ids = list(set(artifact_ids))
+        if not ids:
+            return []
+        stmt = (
+            select(Job)
+            .join(JobFile)
+            .where(JobFile.role == role, JobFile.artifact_id.in_(ids))
+            .distinct()
+            .order_by(Job.started_at.desc(), Job.id.desc())
+            .options(selectinload(Job.files).selectinload(JobFile.artifact))
+        )
+        return [_job_view(j) for j in self.orm.scalars(stmt)]
+
+    def jobs_with_path(self, path: str) -> list[JobView]:
+        stmt = (
+            select(Job)
+            .join(JobFile)
+            .where(JobFile.path == path)
+            .distinct()
+            .order_by(Job.started_at.desc(), Job.id.desc())
+            .options(selectinload(Job.files).selectinload(JobFile.artifact))
+        )
+        return [_job_view(j) for j in self.orm.scalars(stmt)]
+
+    def job_count(self) -> int:
+        return int(self.orm.scalar(select(func.count(Job.id))) or 0)
+
+    # artifacts ----------------------------------------------------------------------------
+    def artifacts_by_digest_prefix(self, prefix: str) -> list[ArtifactView]:
+        stmt = select(Artifact).where(Artifact.digest.startswith(prefix.lower())).limit(50)
+        return [_artifact_view(a) for a in self.orm.scalars(stmt)]
+
+    def artifact(self, artifact_id: int) -> ArtifactView | None:
+        row = self.orm.get(Artifact, artifact_id)
+        return _artifact_view(row) if row else None
+
+    def composites_containing(self, member_ids: Iterable[int]) -> dict[int, list[int]]:
+        """member artifact id → ids of composite artifacts that contain it."""
+        ids = list(set(member_ids))
+        found: dict[int, list[int]] = {}
+        if not ids:
+            return found
+        rows = self.orm.execute(
+            select(CompositeMember.member_id, CompositeMember.composite_id).where(
+                CompositeMember.member_id.in_(ids)
+            )
+        )
+        for member_id, composite_id in rows:
+            found.setdefault(member_id, []).append(composite_id)
+        return found
+
+    def composite_members(self, composite_id: int) -> list[tuple[str, ArtifactView]]:
+        rows = self.orm.execute(
+            select(CompositeMember.relpath, Artifact)
+            .join(Artifact, Artifact.id == CompositeMember.member_id)
+            .where(CompositeMember.composite_id == composite_id)
+            .order_by(CompositeMember.relpath)
+        )
+        return [(relpath, _artifact_view(a)) for relpath, a in rows]
+
+
+def engine_for(db_path: Path, *, readonly: bool = False) -> Engine:
+    """An engine whose connections come from ``connection.connect`` (same pragmas, migrations)."""
+    return create_engine(
+        "sqlite://",
+        creator=lambda: connect(db_path, readonly=readonly),
+        poolclass=NullPool,
+    )
+
+
+@contextmanager
+def reader(db_path: Path, *, readonly: bool = False) -> Iterator[Reader]:
+    engine = engine_for(db_path, readonly=readonly)
+    try:
+        with OrmSession(engine) as orm:
+            yield Reader(orm)
+    finally:
+        engine.dispose()
+
+
+def _session_view(s: Session) -> SessionView:
+    return SessionView(s.id, s.uid, s.created_at, bool(s.is_active), s.git_commit_start)
+
+
+def _artifact_view(a: Artifact) -> ArtifactView:
+    return ArtifactView(
+        a.id,
+        a.algorithm,
+        a.digest,
+        a.size,
+        bool(a.is_composite),
+        a.first_seen_at,
+        a.first_seen_path,
+    )
+
+
+def _job_view(j: Job) -> JobView:
+    view = JobView(
+        id=j.id, uid=j.uid, session_id=j.session_id, kind=j.kind, step_number=j.step_number,
+        step_name=j.step_name, command=j.command, argv=json.loads(j.argv), cwd=j.cwd,
+        started_at=j.started_at, ended_at=j.ended_at, exit_code=j.exit_code,
+        interrupted=bool(j.interrupted), tracer=j.tracer, git_commit=j.git_commit,
+        git_branch=j.git_branch, git_remote=j.git_remote, git_dirty=bool(j.git_dirty),
+        git_diff_hash=j.git_diff_hash, metadata=json.loads(j.metadata_json or "{}"),
+        notebook_path=j.notebook_path, cell_id=j.cell_id, execution_count=j.execution_count,
+        source=j.source,
+    )  # fmt: skip
+    for f in j.files:
+        fv = FileView(
+            f.path, f.artifact.digest, f.artifact.size, bool(f.artifact.is_composite), f.artifact_id
+        )
+        (view.inputs if f.role == "input" else view.outputs).append(fv)
+    return view

@@ -1,0 +1,139 @@
+"""The store's tables as SQLAlchemy 2.x models: the schema of record.
+
+Migrations (``migrations.py``) build exactly these tables step by step; a test checks that a
+freshly migrated database and these models agree column for column. Documented for outside
+readers in docs/store.md.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 2
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Session(Base):
+    """A pipeline session: the jobs whose steps make up one DAG. One is active at a time."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String, unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    git_commit_start: Mapped[str | None] = mapped_column(String)
+
+    jobs: Mapped[list[Job]] = relationship(back_populates="session")
+
+
+class Job(Base):
+    """One recorded execution: a `roar run`, `roar build` or (later) a notebook cell."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_session_step", "session_id", "step_number"),
+        Index("ix_jobs_session_identity", "session_id", "step_identity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String, unique=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    kind: Mapped[str] = mapped_column(String)  # run | build | cell | get | put
+    step_number: Mapped[int] = mapped_column(Integer)
+    step_name: Mapped[str | None] = mapped_column(String)
+    step_identity: Mapped[str] = mapped_column(String)
+    command: Mapped[str] = mapped_column(Text)
+    argv: Mapped[str] = mapped_column(Text)  # JSON list
+    cwd: Mapped[str] = mapped_column(Text)  # relative to the project root ("" at the root)
+    started_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float] = mapped_column(Float)
+    exit_code: Mapped[int] = mapped_column(Integer)
+    interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
+    tracer: Mapped[str] = mapped_column(String)
+    git_commit: Mapped[str | None] = mapped_column(String)
+    git_branch: Mapped[str | None] = mapped_column(String)
+    git_remote: Mapped[str | None] = mapped_column(String)
+    git_dirty: Mapped[bool] = mapped_column(Boolean, default=False)
+    git_diff_hash: Mapped[str | None] = mapped_column(String)
+    metadata_json: Mapped[str] = mapped_column("metadata", Text, default="{}")
+    # Notebook cells (schema version 2).
+    notebook_path: Mapped[str | None] = mapped_column(Text)
+    cell_id: Mapped[str | None] = mapped_column(String)
+    execution_count: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(Text)
+    source_hash: Mapped[str | None] = mapped_column(String)
+
+    session: Mapped[Session] = relationship(back_populates="jobs")
+    files: Mapped[list[JobFile]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", order_by="JobFile.path"
+    )
+
+
+class Artifact(Base):
+    """A content-addressed blob (or a composite directory) — the same bytes, one artifact."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("algorithm", "digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String)
+    digest: Mapped[str] = mapped_column(String, index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    is_composite: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[float] = mapped_column(Float)
+    first_seen_path: Mapped[str | None] = mapped_column(Text)
+
+
+class JobFile(Base):
+    """A job read (role=input) or wrote (role=output) an artifact at a path."""
+
+    __tablename__ = "job_files"
+    __table_args__ = (Index("ix_job_files_path", "path"),)
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String, primary_key=True)  # input | output
+    path: Mapped[str] = mapped_column(Text, primary_key=True)  # absolute
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id"), index=True)
+
+    job: Mapped[Job] = relationship(back_populates="files")
+    artifact: Mapped[Artifact] = relationship()
+
+
+class CompositeMember(Base):
+    """A member file of a composite (directory) artifact, by its path inside the directory."""
+
+    __tablename__ = "composite_members"
+
+    composite_id: Mapped[int] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    relpath: Mapped[str] = mapped_column(Text, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id"), index=True)
+
+
+class HashCache(Base):
+    """Digest of a file as last seen, keyed by (device, inode): unchanged files are never re-read."""
+
+    __tablename__ = "hash_cache"
+
+    dev: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inode: Mapped[int] = mapped_column(Integer, primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mtime_ns: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String)
+    path: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,291 @@
+"""Writing a finished job: one short transaction, batched statements.
+
+This is the ``roar run`` hot path, so it speaks SQL through the standard ``sqlite3`` module:
+importing SQLAlchemy alone costs ~125 ms here, most of the budget for ``roar run true``.
+Table and column names match ``schema.py`` (a test holds the two together); reads go
+through the SQLAlchemy models in ``queries.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+_BATCH = 500  # stay well under SQLite's bound-parameter limit
+
+
+@dataclass(frozen=True)
+class HashedFile:
+    """A file (or composite directory) a job touched, with its content identity."""
+
+    path: str
+    role: str  # "input" | "output"
+    digest: str
+    size: int
+    is_composite: bool = False
+    members: Sequence[tuple[str, str, int]] = ()  # (relpath, digest, size) for composites
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    dev: int
+    inode: int
+    size: int
+    mtime_ns: int
+    digest: str
+    path: str
+
+
+@dataclass
+class NewJob:
+    kind: str
+    command: str
+    argv: list[str]
+    cwd: str
+    started_at: float
+    ended_at: float
+    exit_code: int
+    tracer: str
+    step_identity: str
+    algorithm: str
+    files: list[HashedFile] = field(default_factory=list)
+    step_name: str | None = None
+    forced_step: int | None = None  # `roar run @N`: rerun step N whatever the command
+    interrupted: bool = False
+    git_commit: str | None = None
+    git_branch: str | None = None
+    git_remote: str | None = None
+    git_dirty: bool = False
+    git_diff_hash: str | None = None
+    metadata: dict = field(default_factory=dict)
+    notebook_path: str | None = None
+    cell_id: str | None = None
+    execution_count: int | None = None
+    source: str | None = None
+    source_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedJob:
+    id: int
+    uid: str
+    step_number: int
+    session_id: int
+    is_rerun: bool
+
+
+def record_job(
+    conn: sqlite3.Connection, job: NewJob, cache: Iterable[CacheEntry] = ()
+) -> RecordedJob:
+    """Write ``job`` with its files and the fresh hash-cache entries atomically."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        session_id = _active_session(conn, job.git_commit)
+        step, is_rerun = _assign_step(conn, session_id, job)
+        uid = _new_job_uid(conn)
+        job_id = _insert_job(conn, job, uid, session_id, step)
+        artifact_ids = _upsert_artifacts(conn, job)
+        conn.executemany(
+            "INSERT OR REPLACE INTO job_files (job_id, role, path, artifact_id) VALUES (?, ?, ?, ?)",
+            [(job_id, f.role, f.path, artifact_ids[f.digest]) for f in job.files],
+        )
+        _insert_members(conn, job, artifact_ids)
+        _update_cache(conn, job.algorithm, cache)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return RecordedJob(job_id, uid, step, session_id, is_rerun)
+
+
+def update_cache(conn: sqlite3.Connection, algorithm: str, cache: Iterable[CacheEntry]) -> None:
+    """Store fresh digests outside a job (e.g. hashes computed by `roar show PATH`)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _update_cache(conn, algorithm, cache)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def lookup_cache(
+    conn: sqlite3.Connection, algorithm: str, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], tuple[int, int, str]]:
+    """(dev, inode) → (size, mtime_ns, digest) for the keys the cache knows."""
+    found: dict[tuple[int, int], tuple[int, int, str]] = {}
+    inodes = sorted({inode for _, inode in keys})
+    wanted = set(keys)
+    for start in range(0, len(inodes), _BATCH):
+        chunk = inodes[start : start + _BATCH]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT dev, inode, size, mtime_ns, digest FROM hash_cache "
+            f"WHERE algorithm = ? AND inode IN ({marks})",
+            (algorithm, *chunk),
+        )
+        for dev, inode, size, mtime_ns, digest in rows:
+            if (dev, inode) in wanted:
+                found[(dev, inode)] = (size, mtime_ns, digest)
+    return found
+
+
+def _active_session(conn: sqlite3.Connection, git_commit: str | None) -> int:
+    row = conn.execute(
+        "SELECT id FROM sessions WHERE is_active = 1 ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if row:
+        return int(row[0])
+    return create_session(conn, git_commit)
+
+
+def create_session(conn: sqlite3.Connection, git_commit: str | None = None) -> int:
+    """Deactivate the current session and start a new one (inside the caller's transaction)."""
+    conn.execute("UPDATE sessions SET is_active = 0 WHERE is_active = 1")
+    cur = conn.execute(
+        "INSERT INTO sessions (uid, created_at, is_active, git_commit_start) VALUES (?, ?, 1, ?)",
+        (secrets.token_hex(32), time.time(), git_commit),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _assign_step(conn: sqlite3.Connection, session_id: int, job: NewJob) -> tuple[int, bool]:
+    if job.forced_step is not None:
+        return job.forced_step, True
+    row = conn.execute(
+        "SELECT step_number FROM jobs WHERE session_id = ? AND step_identity = ? "
+        "ORDER BY id DESC LIMIT 1",
+        (session_id, job.step_identity),
+    ).fetchone()
+    if row:
+        return int(row[0]), True
+    (highest,) = conn.execute(
+        "SELECT COALESCE(MAX(step_number), 0) FROM jobs WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    return int(highest) + 1, False
+
+
+def _new_job_uid(conn: sqlite3.Connection) -> str:
+    while True:
+        uid = secrets.token_hex(4)
+        if not conn.execute("SELECT 1 FROM jobs WHERE uid = ?", (uid,)).fetchone():
+            return uid
+
+
+def _insert_job(conn: sqlite3.Connection, job: NewJob, uid: str, session_id: int, step: int) -> int:
+    cur = conn.execute(
+        """INSERT INTO jobs (uid, session_id, kind, step_number, step_name, step_identity,
+               command, argv, cwd, started_at, ended_at, exit_code, interrupted, tracer,
+               git_commit, git_branch, git_remote, git_dirty, git_diff_hash, metadata,
+               notebook_path, cell_id, execution_count, source, source_hash)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            uid, session_id, job.kind, step, job.step_name, job.step_identity,
+            job.command, json.dumps(job.argv), job.cwd, job.started_at, job.ended_at,
+            job.exit_code, job.interrupted, job.tracer,
+            job.git_commit, job.git_branch, job.git_remote, job.git_dirty, job.git_diff_hash,
+            json.dumps(job.metadata, sort_keys=True),
+            job.notebook_path, job.cell_id, job.execution_count, job.source, job.source_hash,
+        ),
+    )  # fmt: skip
+    return int(cur.lastrowid or 0)
+
+
+def _upsert_artifacts(conn: sqlite3.Connection, job: NewJob) -> dict[str, int]:
+    now = time.time()
+    rows: dict[str, tuple] = {}
+    for f in job.files:
+        rows.setdefault(f.digest, (job.algorithm, f.digest, f.size, f.is_composite, now, f.path))
+        for relpath, digest, size in f.members:
+            rows.setdefault(
+                digest, (job.algorithm, digest, size, False, now, f"{f.path}/{relpath}")
+            )
+    conn.executemany(
+        "INSERT OR IGNORE INTO artifacts (algorithm, digest, size, is_composite, first_seen_at, "
+        "first_seen_path) VALUES (?, ?, ?, ?, ?, ?)",
+        rows.values(),
+    )
+    ids: dict[str, int] = {}
+    digests = list(rows)
+    for start in range(0, len(digests), _BATCH):
+        chunk = digests[start : start + _BATCH]
+        marks = ",".join("?" * len(chunk))
+        for artifact_id, digest in conn.execute(
+            f"SELECT id, digest FROM artifacts WHERE algorithm = ? AND digest IN ({marks})",
+            (job.algorithm, *chunk),
+        ):
+            ids[digest] = int(artifact_id)
+    return ids
+
+
+def _insert_members(conn: sqlite3.Connection, job: NewJob, ids: dict[str, int]) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO composite_members (composite_id, relpath, member_id) VALUES (?, ?, ?)",
+        [
+            (ids[f.digest], relpath, ids[digest])
+            for f in job.files
+            if f.is_composite
+            for relpath, digest, _size in f.members
+        ],
+    )
+
+
+def _update_cache(conn: sqlite3.Connection, algorithm: str, cache: Iterable[CacheEntry]) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO hash_cache (dev, inode, algorithm, size, mtime_ns, digest, path) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(c.dev, c.inode, algorithm, c.size, c.mtime_ns, c.digest, c.path) for c in cache],
+    )
+
+
+def start_new_session(
+    conn: sqlite3.Connection, git_commit: str | None = None
+) -> tuple[int | None, int]:
+    """`roar reset`: (old active session id, new session id)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute("SELECT id FROM sessions WHERE is_active = 1").fetchone()
+        new_id = create_session(conn, git_commit)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return (int(row[0]) if row else None), new_id
+
+
+def delete_job(conn: sqlite3.Connection, job_id: int) -> list[str]:
+    """`roar pop`: remove a job and the artifacts nothing else refers to.
+
+    Returns the output paths whose content exists only because of this job (for the caller
+    to delete from disk once the transaction has committed).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        outputs = [
+            (path, artifact_id)
+            for path, artifact_id in conn.execute(
+                "SELECT path, artifact_id FROM job_files WHERE job_id = ? AND role = 'output'",
+                (job_id,),
+            )
+        ]
+        conn.execute("DELETE FROM job_files WHERE job_id = ?", (job_id,))
+        conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        conn.execute(
+            """DELETE FROM composite_members WHERE composite_id IN (
+                   SELECT a.id FROM artifacts a WHERE a.is_composite = 1
+                   AND NOT EXISTS (SELECT 1 FROM job_files f WHERE f.artifact_id = a.id))"""
+        )
+        conn.execute(
+            """DELETE FROM artifacts WHERE
+                   NOT EXISTS (SELECT 1 FROM job_files f WHERE f.artifact_id = artifacts.id)
+               AND NOT EXISTS (SELECT 1 FROM composite_members m WHERE m.member_id = artifacts.id)"""
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return [path for path, _ in outputs]
