@@ -1,0 +1,627 @@
+//! The tracing loop. Runs on its own thread, which forks the child: ptrace
+//! binds tracees to the tracer *thread*, and waitpid uses `__WNOTHREAD` so
+//! the host's other children (e.g. `git` run by Python's main thread) are
+//! never reaped here.
+
+use std::collections::HashMap;
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use roar_trace_format::{Event, OpenFlags, RawPath, RunInfo, Summarizer};
+
+use crate::child::{self, ExecPtrs, Prepared};
+use crate::filter::Sys;
+use crate::regs::Regs;
+use crate::{mem, resolve, Error, Shared};
+
+const OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD
+    | libc::PTRACE_O_TRACEFORK
+    | libc::PTRACE_O_TRACEVFORK
+    | libc::PTRACE_O_TRACECLONE
+    | libc::PTRACE_O_TRACEEXEC
+    | libc::PTRACE_O_TRACESECCOMP
+    | libc::PTRACE_O_EXITKILL;
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Work left for the syscall-exit stop, decided at the seccomp stop.
+enum Pending {
+    Open {
+        hint: Option<RawPath>,
+        flags: OpenFlags,
+        existed: Option<bool>,
+        mtime: Option<i64>,
+    },
+    Rename {
+        from: RawPath,
+        to: RawPath,
+        to_existed: bool,
+        exchange: bool,
+    },
+    Unlink(RawPath),
+    Rmdir(RawPath),
+    Mkdir(RawPath),
+    Truncate(RawPath),
+    Link(RawPath),
+    Symlink(RawPath),
+    Copy(Option<RawPath>, Option<RawPath>),
+}
+
+enum Action {
+    /// Resume to the syscall-exit stop, then finish `Pending`.
+    Exit(Pending),
+    /// An execve: remember the path for PTRACE_EVENT_EXEC.
+    Exec(RawPath),
+    /// Fail the syscall with ENOSYS.
+    Deny,
+    Nothing,
+}
+
+#[derive(Default)]
+struct Thread {
+    tgid: i32,
+    /// Waiting for the SIGSTOP every auto-attached tracee starts with.
+    awaiting_first_stop: bool,
+    pending: Option<Pending>,
+}
+
+struct Tracer {
+    root: i32,
+    summ: Summarizer,
+    threads: HashMap<i32, Thread>,
+    exec_path: HashMap<i32, RawPath>,
+    stops: u64,
+    root_status: Option<(i32, Option<i32>)>,
+}
+
+fn ptrace_resume(req: libc::c_uint, tid: i32, sig: i32) {
+    // SAFETY: resuming a tracee we own; a vanished tid just yields ESRCH.
+    unsafe {
+        libc::ptrace(
+            req,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            sig as usize as *mut libc::c_void,
+        );
+    }
+}
+
+fn cont(tid: i32, sig: i32) {
+    ptrace_resume(libc::PTRACE_CONT, tid, sig);
+}
+
+fn event_msg(tid: i32) -> Option<u64> {
+    let mut msg: libc::c_ulong = 0;
+    // SAFETY: GETEVENTMSG writes one unsigned long to the pointer.
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETEVENTMSG,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut msg as *mut libc::c_ulong,
+        )
+    };
+    (r != -1).then_some(msg as u64)
+}
+
+pub fn open_flags(f: i32) -> OpenFlags {
+    let acc = f & libc::O_ACCMODE;
+    let tmpfile = f & libc::O_TMPFILE == libc::O_TMPFILE;
+    OpenFlags {
+        read: acc == libc::O_RDONLY || acc == libc::O_RDWR,
+        write: acc == libc::O_WRONLY || acc == libc::O_RDWR,
+        create: f & libc::O_CREAT != 0,
+        truncate: f & libc::O_TRUNC != 0,
+        append: f & libc::O_APPEND != 0,
+        exclusive: f & libc::O_EXCL != 0,
+        directory: f & libc::O_DIRECTORY != 0 && !tmpfile,
+        path_only: f & libc::O_PATH != 0,
+        tmpfile,
+    }
+}
+
+fn read_status(fd: i32) -> Option<(u8, i32)> {
+    let mut b = [0u8; 5];
+    // SAFETY: reading into a local buffer from our own pipe fd.
+    let n = unsafe { libc::read(fd, b.as_mut_ptr() as *mut libc::c_void, b.len()) };
+    (n == 5).then(|| (b[0], i32::from_ne_bytes([b[1], b[2], b[3], b[4]])))
+}
+
+fn io_err(code: i32) -> std::io::Error {
+    std::io::Error::from_raw_os_error(code)
+}
+
+/// Fork the child, wait for its first stop, set options; then trace until
+/// the whole tree has exited and publish the summary.
+pub fn run(p: Prepared, tx: SyncSender<Result<i32, Error>>, shared: Arc<Shared>) {
+    let start_ns = now_ns();
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 writes two fds into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } == -1 {
+        let _ = tx.send(Err(Error::Io(std::io::Error::last_os_error())));
+        return;
+    }
+    let [rfd, wfd] = fds;
+    let ptrs = ExecPtrs::new(&p);
+    // SAFETY: fork; the child only calls exec_child (raw syscalls).
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: we are the freshly forked child.
+        unsafe { child::exec_child(&p, &ptrs, wfd) };
+    }
+    // SAFETY: closing our copy of the write end.
+    unsafe { libc::close(wfd) };
+    if pid < 0 {
+        let _ = tx.send(Err(Error::Io(std::io::Error::last_os_error())));
+        // SAFETY: closing our read end.
+        unsafe { libc::close(rfd) };
+        return;
+    }
+    if let Err(e) = first_stop(pid, rfd) {
+        let _ = tx.send(Err(e));
+        // SAFETY: closing our read end.
+        unsafe { libc::close(rfd) };
+        return;
+    }
+    cont(pid, 0);
+    let _ = tx.send(Ok(pid));
+
+    let mut t = Tracer {
+        root: pid,
+        summ: Summarizer::new("ptrace"),
+        threads: HashMap::new(),
+        exec_path: HashMap::new(),
+        stops: 1,
+        root_status: None,
+    };
+    t.threads.insert(
+        pid,
+        Thread {
+            tgid: pid,
+            ..Default::default()
+        },
+    );
+    t.summ.push(Event::ProcessStart {
+        pid,
+        // SAFETY: getpid has no preconditions.
+        ppid: unsafe { libc::getpid() },
+    });
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.trace()));
+    let mut exec_error = None;
+    if let Some((tag, e)) = read_status(rfd) {
+        exec_error = Some(match tag {
+            child::TAG_CHDIR => format!("cannot change directory: {}", io_err(e)),
+            child::TAG_SECCOMP => format!("cannot install the seccomp filter: {}", io_err(e)),
+            _ if p.program.is_none() => {
+                format!("command not found: {}", p.argv0.to_string_lossy())
+            }
+            _ => format!("{}: {}", p.argv0.to_string_lossy(), io_err(e)),
+        });
+    }
+    // SAFETY: closing our read end.
+    unsafe { libc::close(rfd) };
+    if caught.is_err() {
+        t.summ
+            .warn("internal error in the ptrace tracer; the summary may be incomplete");
+    }
+    let (exit_code, exit_signal) = t.root_status.unwrap_or((127, None));
+    let summary = t.summ.finish(RunInfo {
+        root_pid: pid,
+        exit_code,
+        exit_signal,
+        exec_error,
+        start_ns,
+        end_ns: now_ns(),
+        stops: t.stops,
+    });
+    shared.publish(summary);
+}
+
+fn first_stop(pid: i32, rfd: i32) -> Result<(), Error> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        break;
+    }
+    if libc::WIFSTOPPED(status) && libc::WSTOPSIG(status) == libc::SIGSTOP {
+        // SAFETY: setting options on our stopped tracee.
+        let r = unsafe {
+            libc::ptrace(
+                libc::PTRACE_SETOPTIONS,
+                pid,
+                std::ptr::null_mut::<libc::c_void>(),
+                OPTIONS as usize as *mut libc::c_void,
+            )
+        };
+        if r == -1 {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, libc::__WALL);
+            }
+            return Err(Error::PtraceNotPermitted(e));
+        }
+        return Ok(());
+    }
+    match read_status(rfd) {
+        Some((child::TAG_PTRACE, e)) => Err(Error::PtraceNotPermitted(io_err(e))),
+        _ => Err(Error::Io(std::io::Error::other(format!(
+            "the traced child ended before it started (wait status {status:#x})"
+        )))),
+    }
+}
+
+impl Tracer {
+    fn trace(&mut self) {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes the status to a local.
+            let tid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+            if tid == -1 {
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    _ => return, // ECHILD: the whole tree is gone.
+                }
+            }
+            self.stops += 1;
+            if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+                self.exited(tid, status);
+            } else if libc::WIFSTOPPED(status) {
+                self.stopped(tid, status);
+            }
+        }
+    }
+
+    fn exited(&mut self, tid: i32, status: i32) {
+        let th = self.threads.remove(&tid);
+        let (code, sig) = if libc::WIFEXITED(status) {
+            (libc::WEXITSTATUS(status), None)
+        } else {
+            let s = libc::WTERMSIG(status);
+            (128 + s, Some(s))
+        };
+        if th.map(|t| t.tgid == tid).unwrap_or(true) {
+            self.summ.push(Event::ProcessExit {
+                pid: tid,
+                exit_code: sig.is_none().then_some(code),
+                signal: sig,
+            });
+        }
+        if tid == self.root {
+            self.root_status = Some((code, sig));
+        }
+    }
+
+    /// First sight of a tid (from its first stop or its creator's event).
+    fn register(&mut self, tid: i32, awaiting_first_stop: bool) {
+        let (tgid, ppid) = resolve::tgid_ppid(tid).unwrap_or((tid, 0));
+        if tgid == tid {
+            self.summ.push(Event::ProcessStart { pid: tid, ppid });
+        }
+        self.threads.insert(
+            tid,
+            Thread {
+                tgid,
+                awaiting_first_stop,
+                pending: None,
+            },
+        );
+    }
+
+    fn stopped(&mut self, tid: i32, status: i32) {
+        let sig = libc::WSTOPSIG(status);
+        let event = (status >> 16) & 0xffff;
+        if sig == libc::SIGTRAP | 0x80 {
+            self.syscall_exit(tid);
+            return cont(tid, 0);
+        }
+        if sig == libc::SIGTRAP && event != 0 {
+            return self.ptrace_event(tid, event);
+        }
+        if sig == libc::SIGSTOP {
+            match self.threads.get_mut(&tid) {
+                None => {
+                    // A new tracee's first stop, before its creator's event.
+                    self.register(tid, false);
+                    return cont(tid, 0);
+                }
+                Some(th) if th.awaiting_first_stop => {
+                    th.awaiting_first_stop = false;
+                    return cont(tid, 0);
+                }
+                _ => {}
+            }
+        }
+        if matches!(
+            sig,
+            libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+        ) {
+            // Group-stop (GETSIGINFO fails with EINVAL): resume rather than
+            // leave the job stopped forever (no PTRACE_LISTEN under TRACEME).
+            // SAFETY: siginfo_t is plain data, written by the kernel.
+            let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: GETSIGINFO writes one siginfo_t to the pointer.
+            let r = unsafe {
+                libc::ptrace(
+                    libc::PTRACE_GETSIGINFO,
+                    tid,
+                    std::ptr::null_mut::<libc::c_void>(),
+                    &mut si as *mut libc::siginfo_t,
+                )
+            };
+            if r == -1 {
+                return cont(tid, 0);
+            }
+        }
+        // A signal-delivery stop: deliver it.
+        cont(tid, sig);
+    }
+
+    fn ptrace_event(&mut self, tid: i32, event: i32) {
+        match event {
+            libc::PTRACE_EVENT_SECCOMP => match self.seccomp_stop(tid) {
+                Some(Action::Exit(p)) => {
+                    if let Some(th) = self.threads.get_mut(&tid) {
+                        th.pending = Some(p);
+                    }
+                    return ptrace_resume(libc::PTRACE_SYSCALL, tid, 0);
+                }
+                Some(Action::Exec(path)) => {
+                    self.exec_path.insert(tid, path);
+                }
+                Some(Action::Deny) => {
+                    self.summ.warn(
+                        "io_uring_setup was denied with ENOSYS (its file accesses would be invisible to the tracer)",
+                    );
+                    if let Ok(r) = Regs::get(tid) {
+                        let _ = r.skip_syscall(tid);
+                    }
+                }
+                Some(Action::Nothing) | None => {}
+            },
+            libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
+                if let Some(new) = event_msg(tid) {
+                    let new = new as i32;
+                    if !self.threads.contains_key(&new) {
+                        self.register(new, true);
+                    }
+                }
+            }
+            libc::PTRACE_EVENT_EXEC => self.exec_event(tid),
+            _ => {}
+        }
+        cont(tid, 0);
+    }
+
+    fn exec_event(&mut self, tid: i32) {
+        // The tid that called execve (differs when a non-leader thread
+        // exec'd: it took over the leader's tid).
+        let former = event_msg(tid).map(|m| m as i32).unwrap_or(tid);
+        if former != tid {
+            self.threads.remove(&former);
+        }
+        let path = self
+            .exec_path
+            .remove(&former)
+            .or_else(|| self.exec_path.remove(&tid));
+        if let Some(th) = self.threads.get_mut(&tid) {
+            th.pending = None;
+        }
+        let exe = resolve::exe(tid);
+        if let Some(path) = path.clone() {
+            self.summ.push(Event::Exec { pid: tid, path });
+        }
+        if let Some(e) = &exe {
+            if Some(e) != path.as_ref() {
+                self.summ.push(Event::Exec {
+                    pid: tid,
+                    path: e.clone(),
+                });
+            }
+        }
+        self.summ.push(Event::ProcessExec {
+            pid: tid,
+            argv: resolve::cmdline(tid),
+            exe,
+        });
+    }
+
+    fn seccomp_stop(&mut self, tid: i32) -> Option<Action> {
+        let sys = Sys::from_data(event_msg(tid)? & 0xffff)?;
+        let regs = Regs::get(tid).ok()?;
+        let a = regs.args();
+        let s = |addr: u64| mem::read_cstr(tid, addr);
+        let at = libc::AT_FDCWD as i64;
+        let fd = |x: u64| x as i32 as i64;
+        Some(match sys {
+            Sys::Open => self.open_entry(tid, at, a[0], a[1] as i32)?,
+            Sys::Openat => self.open_entry(tid, fd(a[0]), a[1], a[2] as i32)?,
+            Sys::Openat2 => {
+                let flags = mem::read_u64(tid, a[2])? as i32;
+                self.open_entry(tid, fd(a[0]), a[1], flags)?
+            }
+            Sys::Creat => self.open_entry(
+                tid,
+                at,
+                a[0],
+                libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
+            )?,
+            Sys::Execve => Action::Exec(resolve::followed(tid, at, &s(a[0])?)?),
+            Sys::Execveat => {
+                let path = s(a[1])?;
+                let flags = a[4] as i32;
+                if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+                    Action::Exec(resolve::fd_path(tid, fd(a[0]))?)
+                } else {
+                    Action::Exec(resolve::followed(tid, fd(a[0]), &path)?)
+                }
+            }
+            Sys::Rename => self.rename_entry(tid, at, a[0], at, a[1], 0)?,
+            Sys::Renameat => self.rename_entry(tid, fd(a[0]), a[1], fd(a[2]), a[3], 0)?,
+            Sys::Renameat2 => {
+                self.rename_entry(tid, fd(a[0]), a[1], fd(a[2]), a[3], a[4] as u32)?
+            }
+            Sys::Link => Action::Exit(Pending::Link(resolve::name(tid, at, &s(a[1])?)?)),
+            Sys::Linkat => Action::Exit(Pending::Link(resolve::name(tid, fd(a[2]), &s(a[3])?)?)),
+            Sys::Symlink => Action::Exit(Pending::Symlink(resolve::name(tid, at, &s(a[1])?)?)),
+            Sys::Symlinkat => {
+                Action::Exit(Pending::Symlink(resolve::name(tid, fd(a[1]), &s(a[2])?)?))
+            }
+            Sys::Unlink => Action::Exit(Pending::Unlink(resolve::name(tid, at, &s(a[0])?)?)),
+            Sys::Unlinkat => {
+                let p = resolve::name(tid, fd(a[0]), &s(a[1])?)?;
+                if a[2] as i32 & libc::AT_REMOVEDIR != 0 {
+                    Action::Exit(Pending::Rmdir(p))
+                } else {
+                    Action::Exit(Pending::Unlink(p))
+                }
+            }
+            Sys::Rmdir => Action::Exit(Pending::Rmdir(resolve::name(tid, at, &s(a[0])?)?)),
+            Sys::Mkdir => Action::Exit(Pending::Mkdir(resolve::name(tid, at, &s(a[0])?)?)),
+            Sys::Mkdirat => Action::Exit(Pending::Mkdir(resolve::name(tid, fd(a[0]), &s(a[1])?)?)),
+            Sys::Truncate => {
+                Action::Exit(Pending::Truncate(resolve::followed(tid, at, &s(a[0])?)?))
+            }
+            Sys::Ftruncate => Action::Exit(Pending::Truncate(resolve::fd_path(tid, fd(a[0]))?)),
+            Sys::CopyFileRange => copy_entry(tid, fd(a[0]), fd(a[2])),
+            Sys::Sendfile => copy_entry(tid, fd(a[1]), fd(a[0])),
+            Sys::IoUringSetup => Action::Deny,
+        })
+    }
+
+    fn open_entry(&mut self, tid: i32, dirfd: i64, path_addr: u64, raw: i32) -> Option<Action> {
+        let flags = open_flags(raw);
+        if flags.path_only || flags.tmpfile {
+            return Some(Action::Nothing);
+        }
+        // A read-only open needs nothing at entry: the exit stop's
+        // /proc/<tid>/fd/<fd> names what was really opened.
+        if !flags.write && !flags.create && !flags.truncate {
+            return Some(Action::Exit(Pending::Open {
+                hint: None,
+                flags,
+                existed: None,
+                mtime: None,
+            }));
+        }
+        let hint = resolve::lexical(tid, dirfd, &mem::read_cstr(tid, path_addr)?);
+        let (existed, mtime) = match &hint {
+            Some(h) => {
+                let (e, m) = resolve::stat(h);
+                (Some(e), m)
+            }
+            None => (None, None),
+        };
+        Some(Action::Exit(Pending::Open {
+            hint,
+            flags,
+            existed,
+            mtime,
+        }))
+    }
+
+    fn rename_entry(
+        &mut self,
+        tid: i32,
+        olddirfd: i64,
+        old: u64,
+        newdirfd: i64,
+        new: u64,
+        flags: u32,
+    ) -> Option<Action> {
+        let from = resolve::name(tid, olddirfd, &mem::read_cstr(tid, old)?)?;
+        let to = resolve::name(tid, newdirfd, &mem::read_cstr(tid, new)?)?;
+        let to_existed = resolve::exists_nofollow(&to);
+        Some(Action::Exit(Pending::Rename {
+            from,
+            to,
+            to_existed,
+            exchange: flags & libc::RENAME_EXCHANGE != 0,
+        }))
+    }
+
+    fn syscall_exit(&mut self, tid: i32) {
+        let Some(p) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
+            return;
+        };
+        let Ok(regs) = Regs::get(tid) else { return };
+        let ret = regs.ret();
+        if ret < 0 {
+            return; // Failed calls change nothing (and a failed open is not a read).
+        }
+        let pid = self.threads.get(&tid).map(|t| t.tgid).unwrap_or(tid);
+        let ev = match p {
+            Pending::Open {
+                hint,
+                flags,
+                existed,
+                mtime,
+            } => {
+                let path = match resolve::fd_path(tid, ret) {
+                    Some(k) if !k.as_bytes().ends_with(b" (deleted)") => k,
+                    Some(_) => match hint {
+                        Some(h) => h,
+                        None => return,
+                    },
+                    // A pipe, socket or anon inode reopened via /proc: no file.
+                    None => return,
+                };
+                let is_dir = !flags.write && resolve::fd_is_dir(tid, ret);
+                Event::Open {
+                    pid,
+                    path,
+                    flags,
+                    result: ret,
+                    existed_before: existed,
+                    mtime_ns_before: mtime,
+                    is_dir,
+                }
+            }
+            Pending::Rename {
+                from,
+                to,
+                to_existed,
+                exchange,
+            } => Event::Rename {
+                pid,
+                from,
+                to,
+                to_existed_before: to_existed,
+                exchange,
+            },
+            Pending::Unlink(path) => Event::Unlink { pid, path },
+            Pending::Rmdir(path) => Event::Rmdir { pid, path },
+            Pending::Mkdir(path) => Event::Mkdir { pid, path },
+            Pending::Truncate(path) => Event::Truncate { pid, path },
+            Pending::Link(to) => Event::Link { pid, to },
+            Pending::Symlink(to) => Event::Symlink { pid, to },
+            Pending::Copy(from, to) => Event::CopyRange { pid, from, to },
+        };
+        self.summ.push(ev);
+    }
+}
+
+fn copy_entry(tid: i32, in_fd: i64, out_fd: i64) -> Action {
+    let file = |fd| {
+        if resolve::fd_is_file(tid, fd) {
+            resolve::fd_path(tid, fd)
+        } else {
+            None
+        }
+    };
+    match (file(in_fd), file(out_fd)) {
+        (None, None) => Action::Nothing,
+        (from, to) => Action::Exit(Pending::Copy(from, to)),
+    }
+}
