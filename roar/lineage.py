@@ -73,8 +73,9 @@ def build_dag(session_id: int, jobs: Sequence[JobView], *, expanded: bool = Fals
     ordered = sorted(jobs, key=lambda j: (j.started_at, j.id))
     latest = latest_per_step(ordered)
     producers = _producer_index(ordered)
+    writes = _write_index(ordered)
     shown = ordered if expanded else sorted(latest.values(), key=lambda j: j.step_number)
-    nodes = [_node_for(job, latest, producers) for job in shown]
+    nodes = [_node_for(job, latest, producers, writes) for job in shown]
     _propagate_staleness(nodes, latest, expanded)
     artifacts = _artifacts(nodes, latest, ordered)
     return Dag(session_id, nodes, artifacts, expanded)
@@ -89,9 +90,16 @@ def _producer_index(jobs: Sequence[JobView]) -> dict[str, list[JobView]]:
     return index
 
 
-def _producer_of(
-    f: FileView, consumer: JobView, producers: dict[str, list[JobView]]
-) -> JobView | None:
+def _write_index(jobs: Sequence[JobView]) -> dict[str, list[tuple[JobView, str]]]:
+    """path → (job, digest) for every recorded write to it, oldest first."""
+    index: dict[str, list[tuple[JobView, str]]] = {}
+    for job in jobs:
+        for out in job.outputs:
+            index.setdefault(out.path, []).append((job, out.digest))
+    return index
+
+
+def _producer_of(f: FileView, consumer: JobView, producers: dict[str, list[JobView]]) -> JobView | None:
     """The latest other-step job that wrote these bytes before ``consumer`` started."""
     best = None
     for job in producers.get(f.digest, ()):
@@ -100,31 +108,32 @@ def _producer_of(
     return best
 
 
+def _replaced_since(f: FileView, consumer: JobView, writes: dict[str, list[tuple[JobView, str]]]) -> bool:
+    """Was the path this job read overwritten with other bytes by a later job of another step?"""
+    for writer, digest in reversed(writes.get(f.path, ())):
+        if writer.step_number == consumer.step_number:
+            continue
+        return writer.started_at > consumer.started_at and digest != f.digest
+    return False
+
+
 def _node_for(
-    job: JobView, latest: dict[int, JobView], producers: dict[str, list[JobView]]
+    job: JobView,
+    latest: dict[int, JobView],
+    producers: dict[str, list[JobView]],
+    writes: dict[str, list[tuple[JobView, str]]],
 ) -> DagNode:
     node = DagNode(job=job, state="active" if latest.get(job.step_number) is job else "superseded")
     deps: set[int] = set()
     for f in job.inputs:
         producer = _producer_of(f, job, producers)
-        if producer is None:
-            continue
-        node.consumed += 1
-        deps.add(producer.step_number)
-        current = latest[producer.step_number]
-        now_at_path = _output_digest_at(current, _path_written(producer, f.digest) or f.path)
-        if now_at_path is not None and now_at_path != f.digest:
+        if producer is not None:
+            node.consumed += 1
+            deps.add(producer.step_number)
+        if _replaced_since(f, job, writes):
             node.directly_stale = True
     node.dependencies = sorted(deps)
     return node
-
-
-def _path_written(job: JobView, digest: str) -> str | None:
-    return next((o.path for o in job.outputs if o.digest == digest), None)
-
-
-def _output_digest_at(job: JobView, path: str) -> str | None:
-    return next((o.digest for o in job.outputs if o.path == path), None)
 
 
 def _propagate_staleness(nodes: list[DagNode], latest: dict[int, JobView], expanded: bool) -> None:

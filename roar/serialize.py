@@ -34,7 +34,7 @@ def job_json(job: JobView, root: Path | None = None) -> dict[str, Any]:
         "step_name": job.step_name,
         "command": job.command,
         "argv": job.argv,
-        "cwd": os.path.join(str(root), job.cwd) if root is not None else job.cwd,
+        "cwd": _absolute_cwd(job, root),
         "timestamp": job.started_at,
         "started_at": iso(job.started_at),
         "ended_at": iso(job.ended_at),
@@ -60,6 +60,12 @@ def job_json(job: JobView, root: Path | None = None) -> dict[str, Any]:
             execution_count=job.execution_count,
         )
     return data
+
+
+def _absolute_cwd(job: JobView, root: Path | None) -> str:
+    if root is None:
+        return job.cwd
+    return os.path.join(str(root), job.cwd) if job.cwd else str(root)
 
 
 def dag_json(dag: Dag) -> dict[str, Any]:

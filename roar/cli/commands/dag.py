@@ -57,8 +57,10 @@ def render(dag: Dag, console: Console, *, show_artifacts: bool) -> None:
             color = {"stale": "yellow", "superseded": "dim", "orphaned": "dim"}.get(a.state)
             label = console.style(f"({os.path.basename(a.path)}){tags}", *(color,) if color else ())
             console.out(f"    {branch} {label}{note}")
-    console.out()
-    console.out(_legend(dag))
+    legend = _legend(dag)
+    if legend:
+        console.out()
+        console.out(legend)
 
 
 def _header(dag: Dag) -> str:

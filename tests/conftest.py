@@ -1,0 +1,91 @@
+"""Shared fixtures: throw-away git repositories with roar initialised, and a CLI runner.
+
+Everything is real: the CLI runs as a subprocess (`python -m roar`), the tracer traces real
+processes, and the store is the real SQLite file the commands wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROAR = [sys.executable, "-m", "roar"]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q")
+    git(path, "config", "user.email", "test@roar.invalid")
+    git(path, "config", "user.name", "roar tests")
+    git(path, "config", "commit.gpgsign", "false")
+    return path
+
+
+def commit_all(repo: Path, message: str = "commit") -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+
+
+@pytest.fixture
+def run_roar() -> Callable[..., Result]:
+    def run(*args: str, cwd: Path, env: dict | None = None, check: bool = True, timeout: float = 120, input: str | None = None) -> Result:
+        proc = subprocess.run(
+            [*ROAR, *args],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"roar {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        return result
+
+    return run
+
+
+@pytest.fixture
+def repo(tmp_path: Path, run_roar) -> Path:
+    """A git repo with one commit and roar initialised (`.roar/` git-ignored)."""
+    root = make_repo(tmp_path / "project")
+    (root / "README.md").write_text("test project\n")
+    run_roar("init", "-y", cwd=root)
+    commit_all(root, "initial")
+    return root
+
+
+@pytest.fixture
+def write_script(repo: Path) -> Callable[[str, str], Path]:
+    """Write a Python script into the repo and commit it (tracked code)."""
+
+    def write(name: str, body: str) -> Path:
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+        commit_all(repo, f"add {name}")
+        return path
+
+    return write
