@@ -42,7 +42,9 @@ impl TracedProcess {
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
         let timeout = match timeout {
             Some(t) if !t.is_finite() || t < 0.0 => {
-                return Err(PyValueError::new_err("timeout must be a non-negative number"))
+                return Err(PyValueError::new_err(
+                    "timeout must be a non-negative number",
+                ))
             }
             Some(t) => Some(Duration::from_secs_f64(t.min(1e9))),
             None => None,
@@ -89,10 +91,12 @@ fn spawn_traced(
     };
     let cwd = cwd.map(|c| os_string(&c).map(PathBuf::from)).transpose()?;
     let cfg = roar_ptrace::SpawnConfig { argv, env, cwd };
-    let tracee = py.allow_threads(|| roar_ptrace::spawn(&cfg)).map_err(|e| match e {
-        roar_ptrace::Error::InvalidArgument(m) => PyValueError::new_err(m),
-        other => PyOSError::new_err(other.to_string()),
-    })?;
+    let tracee = py
+        .allow_threads(|| roar_ptrace::spawn(&cfg))
+        .map_err(|e| match e {
+            roar_ptrace::Error::InvalidArgument(m) => PyValueError::new_err(m),
+            other => PyOSError::new_err(other.to_string()),
+        })?;
     Ok(TracedProcess {
         pid: tracee.pid(),
         tracee: Arc::new(tracee),

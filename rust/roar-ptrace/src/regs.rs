@@ -41,7 +41,7 @@ impl Regs {
                 libc::ptrace(
                     libc::PTRACE_GETREGSET,
                     tid,
-                    1 as *mut libc::c_void, // NT_PRSTATUS
+                    libc::NT_PRSTATUS as usize as *mut libc::c_void,
                     &mut iov as *mut libc::iovec,
                 )
             }
