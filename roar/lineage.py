@@ -99,7 +99,9 @@ def _write_index(jobs: Sequence[JobView]) -> dict[str, list[tuple[JobView, str]]
     return index
 
 
-def _producer_of(f: FileView, consumer: JobView, producers: dict[str, list[JobView]]) -> JobView | None:
+def _producer_of(
+    f: FileView, consumer: JobView, producers: dict[str, list[JobView]]
+) -> JobView | None:
     """The latest other-step job that wrote these bytes before ``consumer`` started."""
     best = None
     for job in producers.get(f.digest, ()):
@@ -108,7 +110,9 @@ def _producer_of(f: FileView, consumer: JobView, producers: dict[str, list[JobVi
     return best
 
 
-def _replaced_since(f: FileView, consumer: JobView, writes: dict[str, list[tuple[JobView, str]]]) -> bool:
+def _replaced_since(
+    f: FileView, consumer: JobView, writes: dict[str, list[tuple[JobView, str]]]
+) -> bool:
     """Was the path this job read overwritten with other bytes by a later job of another step?"""
     for writer, digest in reversed(writes.get(f.path, ())):
         if writer.step_number == consumer.step_number:

@@ -30,7 +30,9 @@ class Result:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def make_repo(path: Path) -> Path:
@@ -49,7 +51,14 @@ def commit_all(repo: Path, message: str = "commit") -> None:
 
 @pytest.fixture
 def run_roar() -> Callable[..., Result]:
-    def run(*args: str, cwd: Path, env: dict | None = None, check: bool = True, timeout: float = 120, input: str | None = None) -> Result:
+    def run(
+        *args: str,
+        cwd: Path,
+        env: dict | None = None,
+        check: bool = True,
+        timeout: float = 120,
+        input: str | None = None,
+    ) -> Result:
         proc = subprocess.run(
             [*ROAR, *args],
             cwd=cwd,
@@ -61,7 +70,9 @@ def run_roar() -> Callable[..., Result]:
         )
         result = Result(proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:
-            raise AssertionError(f"roar {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+            raise AssertionError(
+                f"roar {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
         return result
 
     return run

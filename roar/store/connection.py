@@ -20,11 +20,17 @@ def connect(db_path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     Creating or upgrading the schema happens here, so every front end sees the latest one.
     A read-only connection never migrates and never creates the file.
     """
-    if readonly:
-        uri = f"file:{os.fsencode(db_path).decode('utf-8', 'surrogateescape')}?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    else:
-        conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    try:
+        if readonly:
+            uri = f"file:{os.fsencode(db_path).decode('utf-8', 'surrogateescape')}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreError(
+            f"Cannot open the roar store at {db_path}: {exc}.",
+            hint="Run 'roar init' in the project, or check the directory's permissions.",
+        ) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not readonly:

@@ -91,7 +91,11 @@ ts = [threading.Thread(target=work, args=(t,)) for t in range(8)]
     run_py(run_roar, repo, write_script, "mt.py", body)
     outputs = job(run_roar, repo)["outputs"]
     # A directory created and filled by the job is one composite artifact with 200 members.
-    assert len(outputs) == 1 and outputs[0].get("composite") and outputs[0]["path"] == str(repo / "out")
+    assert (
+        len(outputs) == 1
+        and outputs[0].get("composite")
+        and outputs[0]["path"] == str(repo / "out")
+    )
     shown = run_roar("show", "out", "--json", cwd=repo).json()
     assert len(shown["members"]) == 200
 
@@ -110,7 +114,10 @@ open('afterchdir.txt', 'w').write('y')
     run_py(run_roar, repo, write_script, "d.py", body)
     j = job(run_roar, repo)
     assert [f["path"] for f in j["inputs"]] == [str(repo / "sub" / "in.txt")]
-    assert sorted(f["path"] for f in j["outputs"]) == [str(repo / "sub" / "afterchdir.txt"), str(repo / "sub" / "viadirfd.txt")]
+    assert sorted(f["path"] for f in j["outputs"]) == [
+        str(repo / "sub" / "afterchdir.txt"),
+        str(repo / "sub" / "viadirfd.txt"),
+    ]
 
 
 def test_identical_content_identical_hash_is_blake3_of_bytes(repo, run_roar, write_script):
@@ -142,7 +149,11 @@ open('result.txt', 'w').write('ok')
     assert names(j["inputs"]) == ["params.json"]
     assert names(j["outputs"]) == ["result.txt"]
     for f in (*j["inputs"], *j["outputs"]):
-        assert "/.git/" not in f["path"] and "/.roar/" not in f["path"] and "__pycache__" not in f["path"]
+        assert (
+            "/.git/" not in f["path"]
+            and "/.roar/" not in f["path"]
+            and "__pycache__" not in f["path"]
+        )
 
 
 def test_untracked_script_is_an_input_and_packages_are_recorded(repo, run_roar):

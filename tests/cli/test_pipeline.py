@@ -8,7 +8,6 @@ from pathlib import Path
 import blake3
 import pytest
 
-
 STEP = """
 import sys
 src, dst = sys.argv[1], sys.argv[2]
@@ -42,7 +41,11 @@ def test_three_step_pipeline_edges_connect_by_hash(repo, run_roar, step_script):
     data = dag(run_roar, repo, "--show-artifacts")
     assert data["total_steps"] == 3 and data["stale_count"] == 0
     nodes = {n["step_number"]: n for n in data["nodes"]}
-    assert nodes[1]["dependencies"] == [] and nodes[2]["dependencies"] == [1] and nodes[3]["dependencies"] == [2]
+    assert (
+        nodes[1]["dependencies"] == []
+        and nodes[2]["dependencies"] == [1]
+        and nodes[3]["dependencies"] == [2]
+    )
     # The edge is a content match: what @1 wrote is byte-for-byte what @2 read.
     a_out = next(o for o in nodes[1]["outputs"] if o["path"].endswith("/a.txt"))
     a_in = next(i for i in nodes[2]["inputs"] if i["path"].endswith("/a.txt"))
@@ -106,11 +109,18 @@ def test_rerun_same_command_is_same_step_and_marks_downstream_stale(repo, run_ro
 
 
 def test_rerun_step_with_override(repo, run_roar, write_script):
-    write_script("train.py", "import sys, json\nopen('model.json','w').write(json.dumps(sys.argv[1:]))\n")
+    write_script(
+        "train.py", "import sys, json\nopen('model.json','w').write(json.dumps(sys.argv[1:]))\n"
+    )
     run_roar("run", "python", "train.py", "--epochs=1", "--lr", "0.1", cwd=repo)
     out = run_roar("run", "@1", "--epochs=5", "--lr=0.01", "--seed=3", cwd=repo)
     assert "Re-running @1: python train.py --epochs=5 --lr 0.01 --seed=3" in out.stderr
-    assert json.loads((repo / "model.json").read_text()) == ["--epochs=5", "--lr", "0.01", "--seed=3"]
+    assert json.loads((repo / "model.json").read_text()) == [
+        "--epochs=5",
+        "--lr",
+        "0.01",
+        "--seed=3",
+    ]
     data = dag(run_roar, repo, "--expanded")
     assert [n["step_number"] for n in data["nodes"]] == [1, 1]
     bad = run_roar("run", "@7", cwd=repo, check=False)
@@ -123,7 +133,9 @@ def test_pop_removes_last_job_and_its_outputs(repo, run_roar, step_script):
     run_roar("run", "python", "step.py", "a.txt", "b.txt", cwd=repo)
     out = run_roar("pop", "-y", cwd=repo)
     assert "Deleted 1 output file(s)." in out.stderr
-    assert not (repo / "b.txt").exists() and (repo / "a.txt").exists() and (repo / "in.txt").exists()
+    assert (
+        not (repo / "b.txt").exists() and (repo / "a.txt").exists() and (repo / "in.txt").exists()
+    )
     assert dag(run_roar, repo)["total_steps"] == 1
     log = run_roar("log", "--json", cwd=repo).json()
     assert len(log["jobs"]) == 1
@@ -146,7 +158,15 @@ def test_lineage_json_contract(repo, run_roar, step_script):
     data = run_roar("lineage", "b.txt", "--json", cwd=repo).json()
     assert data["artifact"]["hash"] == blake3.blake3((repo / "b.txt").read_bytes()).hexdigest()
     assert [j["step_number"] for j in data["jobs"]] == [1, 2]
-    for key in ("job_uid", "command", "timestamp", "duration_seconds", "exit_code", "inputs", "outputs"):
+    for key in (
+        "job_uid",
+        "command",
+        "timestamp",
+        "duration_seconds",
+        "exit_code",
+        "inputs",
+        "outputs",
+    ):
         assert key in data["jobs"][0]
     assert {Path(a["path"]).name for a in data["artifacts"]} == {"raw.txt", "a.txt", "b.txt"}
     same = run_roar("lineage", data["artifact"]["hash"][:10], "-o", "json", cwd=repo).json()

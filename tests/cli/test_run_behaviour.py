@@ -14,7 +14,9 @@ from tests.conftest import ROAR, make_repo
 
 
 def test_output_and_exit_code_forwarded(repo, run_roar):
-    res = run_roar("run", "sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 7", cwd=repo, check=False)
+    res = run_roar(
+        "run", "sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 7", cwd=repo, check=False
+    )
     assert res.returncode == 7
     assert res.stdout == "to-stdout\n"  # the report never pollutes stdout
     assert "to-stderr" in res.stderr and "Exit code: 7" in res.stderr
@@ -50,7 +52,9 @@ def test_ctrl_c_reaches_command_and_job_is_recorded(repo, write_script):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "ROAR Run Interrupted" in err
-    j = subprocess.run([*ROAR, "show", "@1", "--json"], cwd=repo, capture_output=True, text=True, check=True)
+    j = subprocess.run(
+        [*ROAR, "show", "@1", "--json"], cwd=repo, capture_output=True, text=True, check=True
+    )
     assert '"interrupted": true' in j.stdout
 
 
@@ -97,13 +101,23 @@ def test_init_creates_gitignore_and_is_idempotent(tmp_path, run_roar):
 
 
 def test_eight_parallel_runs_all_recorded(repo, run_roar, write_script):
-    write_script("p.py", "import sys, time\ntime.sleep(0.2)\nopen(f'out{sys.argv[1]}.txt','w').write(sys.argv[1])\n")
+    write_script(
+        "p.py",
+        "import sys, time\ntime.sleep(0.2)\nopen(f'out{sys.argv[1]}.txt','w').write(sys.argv[1])\n",
+    )
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda i: run_roar("run", "-q", "python", "p.py", str(i), cwd=repo, check=False), range(8)))
+        results = list(
+            pool.map(
+                lambda i: run_roar("run", "-q", "python", "p.py", str(i), cwd=repo, check=False),
+                range(8),
+            )
+        )
     assert [r.returncode for r in results] == [0] * 8, [r.stderr for r in results]
     jobs = run_roar("log", "--json", cwd=repo).json()["jobs"]
     assert len(jobs) == 8
-    assert sorted(j["step_number"] for j in jobs) == list(range(1, 9))  # 8 distinct commands, 8 steps
+    assert sorted(j["step_number"] for j in jobs) == list(
+        range(1, 9)
+    )  # 8 distinct commands, 8 steps
 
 
 def test_secret_in_environment_never_stored_in_clear(repo, run_roar):
@@ -138,10 +152,18 @@ def test_roar_env_injected_and_config(repo, run_roar, write_script):
     assert run_roar("env", "get", "SEED", cwd=repo, check=False).returncode == 1
 
     run_roar("config", "set", "output.quiet", "yes", cwd=repo)
-    assert run_roar("config", "get", "output.quiet", "--json", cwd=repo).json() == {"output.quiet": True}
-    assert "# roar project configuration" in (repo / ".roar" / "config.toml").read_text()  # comments kept
+    assert run_roar("config", "get", "output.quiet", "--json", cwd=repo).json() == {
+        "output.quiet": True
+    }
+    assert (
+        "# roar project configuration" in (repo / ".roar" / "config.toml").read_text()
+    )  # comments kept
     bad = run_roar("config", "set", "output.nope", "1", cwd=repo, check=False)
-    assert bad.returncode == 1 and "Unknown config key: output.nope" in bad.stderr and "hash.primary" in bad.stderr
+    assert (
+        bad.returncode == 1
+        and "Unknown config key: output.nope" in bad.stderr
+        and "hash.primary" in bad.stderr
+    )
     bad = run_roar("config", "set", "hash.primary", "md5", cwd=repo, check=False)
     assert bad.returncode == 1 and "blake3" in bad.stderr
 
@@ -161,6 +183,7 @@ def test_store_from_newer_roar_refused(repo, run_roar):
 
 
 def test_python_dash_m_roar_works():
-    out = subprocess.run([sys.executable, "-m", "roar", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "roar", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.startswith("roar ")
-

@@ -59,6 +59,9 @@ def _gitignore(repo: Path, args: argparse.Namespace, console: Console) -> None:
                 fh.write("\n")
             fh.write(GITIGNORE_LINE + "\n")
         console.err("Added .roar/ to .gitignore. Done.")
+        console.err(
+            "hint: commit .gitignore before your next 'roar run' (it refuses modified tracked files)."
+        )
         return
     if args.no:
         console.err("No .gitignore found; left it that way. Done.")
