@@ -56,8 +56,14 @@ class Traced:
         f = self[rel]
         if f is None:
             return "-"
-        keys = [("read", "r"), ("write", "w"), ("create", "c"), ("delete", "d"),
-                ("exec", "x"), ("dir_list", "l")]
+        keys = [
+            ("read", "r"),
+            ("write", "w"),
+            ("create", "c"),
+            ("delete", "d"),
+            ("exec", "x"),
+            ("dir_list", "l"),
+        ]
         return "".join(c for k, c in keys if f[k])
 
 

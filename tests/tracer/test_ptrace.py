@@ -12,7 +12,6 @@ import threading
 import time
 
 import pytest
-
 import roar._native as native
 
 PY = sys.executable
@@ -24,10 +23,12 @@ def py(code: str) -> list[str]:
 
 def test_python_read_write(trace):
     (trace.cwd / "in.txt").write_text("data")
-    t = trace(py("""
+    t = trace(
+        py("""
         data = open('in.txt').read()
         open('out.txt', 'w').write(data.upper())
-    """))
+    """)
+    )
     assert t.exit_code == 0
     assert t.flags("in.txt") == "r"
     assert t.flags("out.txt") == "wc"
@@ -51,7 +52,8 @@ def test_cp(trace):
 def test_fd_reuse_by_pipe_is_not_an_output(trace):
     (trace.cwd / "A").write_text("a")
     (trace.cwd / "B").write_text("b")
-    t = trace(py("""
+    t = trace(
+        py("""
         import os
         fa = os.open('A', os.O_RDONLY); fb = os.open('B', os.O_RDONLY)
         os.read(fa, 10); os.read(fb, 10)
@@ -59,26 +61,30 @@ def test_fd_reuse_by_pipe_is_not_an_output(trace):
         r, w = os.pipe()
         assert {r, w} == {fa, fb}, (r, w, fa, fb)
         os.write(w, b'through the pipe')
-    """))
+    """)
+    )
     assert t.exit_code == 0
     assert t.flags("A") == "r"
     assert t.flags("B") == "r"
 
 
 def test_thread_writes_file_opened_by_main_thread(trace):
-    t = trace(py("""
+    t = trace(
+        py("""
         import threading
         f = open('shared.txt', 'w')
         th = threading.Thread(target=lambda: (f.write('from thread'), f.flush()))
         th.start(); th.join(); f.close()
         print(open('shared.txt').read())
-    """))
+    """)
+    )
     assert t.exit_code == 0
     assert t.flags("shared.txt") == "wc"
 
 
 def test_many_threads_many_files(trace):
-    t = trace(py("""
+    t = trace(
+        py("""
         import threading
         def work(i):
             for j in range(20):
@@ -86,7 +92,8 @@ def test_many_threads_many_files(trace):
                     f.write('x')
         ts = [threading.Thread(target=work, args=(i,)) for i in range(8)]
         [t.start() for t in ts]; [t.join() for t in ts]
-    """))
+    """)
+    )
     assert t.exit_code == 0
     for i in range(8):
         for j in range(20):
@@ -98,7 +105,8 @@ def test_dirfd_openat_and_chdir(trace):
     (trace.cwd / "d1").mkdir()
     (trace.cwd / "d1" / "in.txt").write_text("x")
     (trace.cwd / "d2").mkdir()
-    t = trace(py("""
+    t = trace(
+        py("""
         import os
         d = os.open('d1', os.O_RDONLY | os.O_DIRECTORY)
         fd = os.open('in.txt', os.O_RDONLY, dir_fd=d)
@@ -108,7 +116,8 @@ def test_dirfd_openat_and_chdir(trace):
         os.chdir('..')
         fd = os.open('../d1/./sub_out', os.O_WRONLY | os.O_CREAT, dir_fd=d)
         os.close(fd)
-    """))
+    """)
+    )
     assert t.exit_code == 0
     assert t.flags("d1/in.txt") == "r"
     assert t.flags("d2/out.txt") == "wc"
@@ -118,10 +127,12 @@ def test_dirfd_openat_and_chdir(trace):
 
 def test_rdwr_trunc_is_write_only(trace):
     (trace.cwd / "f").write_text("old")
-    t = trace(py("""
+    t = trace(
+        py("""
         import os
         fd = os.open('f', os.O_RDWR | os.O_TRUNC); os.write(fd, b'new'); os.close(fd)
-    """))
+    """)
+    )
     assert t.flags("f") == "w"
     assert t["f"]["mtime_ns_before"] is None
 
@@ -129,38 +140,46 @@ def test_rdwr_trunc_is_write_only(trace):
 def test_rdwr_without_trunc_is_update(trace):
     (trace.cwd / "f").write_text("old")
     mtime = os.stat(trace.cwd / "f").st_mtime_ns
-    t = trace(py("""
+    t = trace(
+        py("""
         with open('f', 'r+') as f: f.write('N')
         with open('g', 'a') as f: f.write('new file')
-    """))
+    """)
+    )
     assert t.flags("f") == "rw"
     assert t["f"]["mtime_ns_before"] == mtime
     assert t.flags("g") == "wc"
 
 
 def test_temp_file_then_rename(trace):
-    t = trace(py("""
+    t = trace(
+        py("""
         import os
         with open('result.json.tmp', 'w') as f: f.write('{}')
         os.rename('result.json.tmp', 'result.json')
-    """))
+    """)
+    )
     assert t["result.json.tmp"] is None
     assert t.flags("result.json") == "wc"
-    assert t.summary["renames"] == [{
-        "from": str(trace.cwd / "result.json.tmp"),
-        "to": str(trace.cwd / "result.json"),
-        "exchange": False,
-    }]
+    assert t.summary["renames"] == [
+        {
+            "from": str(trace.cwd / "result.json.tmp"),
+            "to": str(trace.cwd / "result.json"),
+            "exchange": False,
+        }
+    ]
 
 
 def test_rename_over_existing_and_of_input(trace):
     (trace.cwd / "final").write_text("old")
     (trace.cwd / "moved").write_text("m")
-    t = trace(py("""
+    t = trace(
+        py("""
         import os
         open('tmp', 'w').write('new'); os.replace('tmp', 'final')
         os.rename('moved', 'moved2')
-    """))
+    """)
+    )
     assert t.flags("final") == "w"
     assert t.flags("moved") == "d"
     assert t.flags("moved2") == "wc"
@@ -169,12 +188,14 @@ def test_rename_over_existing_and_of_input(trace):
 def test_unlink_and_rmdir(trace):
     (trace.cwd / "gone").write_text("x")
     (trace.cwd / "dir").mkdir()
-    t = trace(py("""
+    t = trace(
+        py("""
         import os
         os.unlink('gone'); os.rmdir('dir')
         open('scratch', 'w').write('x'); os.unlink('scratch')
         os.mkdir('newdir')
-    """))
+    """)
+    )
     assert t.flags("gone") == "d"
     assert t.flags("dir") == "d" and t["dir"]["is_dir"]
     assert t.flags("scratch") == "wcd"
@@ -184,23 +205,27 @@ def test_unlink_and_rmdir(trace):
 def test_truncate(trace):
     (trace.cwd / "t1").write_text("abcdef")
     (trace.cwd / "t2").write_text("abcdef")
-    t = trace(py("""
+    t = trace(
+        py("""
         import os
         os.truncate('t1', 2)
         fd = os.open('t2', os.O_WRONLY); os.ftruncate(fd, 1); os.close(fd)
-    """))
+    """)
+    )
     assert "w" in t.flags("t1") and "r" not in t.flags("t1")
     assert "w" in t.flags("t2")
 
 
 def test_failed_open_is_not_a_read(trace):
-    t = trace(py("""
+    t = trace(
+        py("""
         for name in ('missing.txt', 'nodir/x'):
             try: open(name)
             except OSError: pass
         try: open('/proc/1/nonexistent', 'w')
         except OSError: pass
-    """))
+    """)
+    )
     assert t.exit_code == 0
     assert t["missing.txt"] is None
     assert t["nodir/x"] is None
@@ -209,11 +234,13 @@ def test_failed_open_is_not_a_read(trace):
 def test_symlink_read_records_target_and_symlink_creation(trace):
     (trace.cwd / "real.txt").write_text("x")
     os.symlink("real.txt", trace.cwd / "link.txt")
-    t = trace(py("""
+    t = trace(
+        py("""
         import os
         open('link.txt').read()
         os.symlink('real.txt', 'link2.txt')
-    """))
+    """)
+    )
     assert t.flags("real.txt") == "r"  # the kernel's view: the target
     assert t.flags("link2.txt") == "c"
 
@@ -359,14 +386,16 @@ def test_concurrent_traces(tmp_path):
 
 
 def test_io_uring_denied_with_warning(trace):
-    t = trace(py("""
+    t = trace(
+        py("""
         import ctypes, ctypes.util, platform, sys
         if platform.machine() != 'x86_64': sys.exit(0)
         libc = ctypes.CDLL(None, use_errno=True)
         params = ctypes.create_string_buffer(120)
         r = libc.syscall(425, 8, params)
         sys.exit(0 if r == -1 and ctypes.get_errno() == 38 else 1)
-    """))
+    """)
+    )
     assert t.exit_code == 0
     if os.uname().machine == "x86_64":
         assert any("io_uring" in w for w in t.summary["warnings"])
@@ -385,9 +414,20 @@ def test_summary_shape(trace):
     (trace.cwd / "in").write_text("x")
     t = trace(["sh", "-c", "cat in > out"])
     s = t.summary
-    top = {"format": str, "version": int, "backend": str, "root_pid": int, "exit_code": int,
-           "start_ns": int, "end_ns": int, "files": list, "renames": list,
-           "processes": list, "warnings": list, "stats": dict}
+    top = {
+        "format": str,
+        "version": int,
+        "backend": str,
+        "root_pid": int,
+        "exit_code": int,
+        "start_ns": int,
+        "end_ns": int,
+        "files": list,
+        "renames": list,
+        "processes": list,
+        "warnings": list,
+        "stats": dict,
+    }
     for k, ty in top.items():
         assert isinstance(s[k], ty), k
     assert s["format"] == "roar-access-summary" and s["version"] == 1
