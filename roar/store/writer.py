@@ -78,6 +78,15 @@ class RecordedJob:
     is_rerun: bool
 
 
+def storable_path(path: str) -> str:
+    """Paths may hold undecodable bytes (surrogate-escaped); store those as ``\\xNN`` text."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def record_job(
     conn: sqlite3.Connection, job: NewJob, cache: Iterable[CacheEntry] = ()
 ) -> RecordedJob:
@@ -91,7 +100,7 @@ def record_job(
         artifact_ids = _upsert_artifacts(conn, job)
         conn.executemany(
             "INSERT OR REPLACE INTO job_files (job_id, role, path, artifact_id) VALUES (?, ?, ?, ?)",
-            [(job_id, f.role, f.path, artifact_ids[f.digest]) for f in job.files],
+            [(job_id, f.role, storable_path(f.path), artifact_ids[f.digest]) for f in job.files],
         )
         _insert_members(conn, job, artifact_ids)
         _update_cache(conn, job.algorithm, cache)
@@ -185,7 +194,7 @@ def _insert_job(conn: sqlite3.Connection, job: NewJob, uid: str, session_id: int
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             uid, session_id, job.kind, step, job.step_name, job.step_identity,
-            job.command, json.dumps(job.argv), job.cwd, job.started_at, job.ended_at,
+            storable_path(job.command), json.dumps(job.argv), storable_path(job.cwd), job.started_at, job.ended_at,
             job.exit_code, job.interrupted, job.tracer,
             job.git_commit, job.git_branch, job.git_remote, job.git_dirty, job.git_diff_hash,
             json.dumps(job.metadata, sort_keys=True),
@@ -199,11 +208,11 @@ def _upsert_artifacts(conn: sqlite3.Connection, job: NewJob) -> dict[str, int]:
     now = time.time()
     rows: dict[str, tuple] = {}
     for f in job.files:
-        rows.setdefault(f.digest, (job.algorithm, f.digest, f.size, f.is_composite, now, f.path))
+        path = storable_path(f.path)
+        rows.setdefault(f.digest, (job.algorithm, f.digest, f.size, f.is_composite, now, path))
         for relpath, digest, size in f.members:
-            rows.setdefault(
-                digest, (job.algorithm, digest, size, False, now, f"{f.path}/{relpath}")
-            )
+            member_path = storable_path(f"{f.path}/{relpath}")
+            rows.setdefault(digest, (job.algorithm, digest, size, False, now, member_path))
     conn.executemany(
         "INSERT OR IGNORE INTO artifacts (algorithm, digest, size, is_composite, first_seen_at, "
         "first_seen_path) VALUES (?, ?, ?, ?, ?, ?)",
@@ -226,7 +235,7 @@ def _insert_members(conn: sqlite3.Connection, job: NewJob, ids: dict[str, int]) 
     conn.executemany(
         "INSERT OR IGNORE INTO composite_members (composite_id, relpath, member_id) VALUES (?, ?, ?)",
         [
-            (ids[f.digest], relpath, ids[digest])
+            (ids[f.digest], storable_path(relpath), ids[digest])
             for f in job.files
             if f.is_composite
             for relpath, digest, _size in f.members
@@ -238,7 +247,7 @@ def _update_cache(conn: sqlite3.Connection, algorithm: str, cache: Iterable[Cach
     conn.executemany(
         "INSERT OR REPLACE INTO hash_cache (dev, inode, algorithm, size, mtime_ns, digest, path) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(c.dev, c.inode, algorithm, c.size, c.mtime_ns, c.digest, c.path) for c in cache],
+        [(c.dev, c.inode, algorithm, c.size, c.mtime_ns, c.digest, storable_path(c.path)) for c in cache],
     )
 
 

@@ -174,3 +174,9 @@ def test_sha256_selectable(repo, run_roar):
     assert j["outputs"][0]["hash"] == hashlib.sha256(b"sha me\n").hexdigest()
     bad = run_roar("run", "--hash", "md4", "true", cwd=repo, check=False)
     assert bad.returncode == 1 and "Unknown hash algorithm: md4" in bad.stderr
+
+
+def test_non_utf8_file_name_recorded(repo, run_roar, write_script):
+    run_py(run_roar, repo, write_script, "nb.py", "import os\nopen(os.fsencode('caf') + b'\\xe9.csv', 'wb').write(b'x')\n")
+    outs = job(run_roar, repo)["outputs"]
+    assert [o["path"] for o in outs] == [str(repo / "caf\\xe9.csv")]
