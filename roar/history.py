@@ -9,12 +9,16 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from roar import config as config_mod
 from roar.errors import RoarError
 from roar.lineage import Dag, Lineage, build_dag, latest_per_step, upstream
-from roar.store.queries import ArtifactView, FileView, JobView, Reader, SessionView
+from roar.store.views import ArtifactView, FileView, JobView, SessionView
 from roar.workspace import Workspace
+
+if TYPE_CHECKING:
+    from roar.store.queries import Reader
 
 STEP_REF = re.compile(r"^@(B?)(\d+)$", re.IGNORECASE)
 HEX = re.compile(r"^[0-9a-fA-F]+$")

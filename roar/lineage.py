@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from roar.store.queries import FileView, JobView
+from roar.store.views import FileView, JobView
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from roar.lineage import Dag, Lineage
-from roar.store.queries import FileView, JobView
+from roar.store.views import FileView, JobView
 
 
 def file_json(f: FileView) -> dict[str, Any]:

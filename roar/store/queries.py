@@ -1,15 +1,11 @@
-"""Reading the store through the SQLAlchemy models; results come back as plain views.
-
-The views (``JobView``, ``FileView``, ``SessionView``) keep SQLAlchemy out of the core and
-the front ends: they are ordinary dataclasses, safe to use after the session closes.
-"""
+"""Reading the store through the SQLAlchemy models; results come back as plain views
+(``views.py``), safe to use after the session closes."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
@@ -20,74 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from roar.store.connection import connect
 from roar.store.schema import Artifact, CompositeMember, Job, JobFile, Session
-
-
-@dataclass(frozen=True)
-class FileView:
-    path: str
-    digest: str
-    size: int
-    is_composite: bool = False
-    artifact_id: int = 0
-
-
-@dataclass
-class JobView:
-    id: int
-    uid: str
-    session_id: int
-    kind: str
-    step_number: int
-    step_name: str | None
-    command: str
-    argv: list[str]
-    cwd: str
-    started_at: float
-    ended_at: float
-    exit_code: int
-    interrupted: bool
-    tracer: str
-    git_commit: str | None
-    git_branch: str | None
-    git_remote: str | None
-    git_dirty: bool
-    git_diff_hash: str | None
-    metadata: dict
-    inputs: list[FileView] = field(default_factory=list)
-    outputs: list[FileView] = field(default_factory=list)
-    notebook_path: str | None = None
-    cell_id: str | None = None
-    execution_count: int | None = None
-    source: str | None = None
-
-    @property
-    def duration(self) -> float:
-        return max(0.0, self.ended_at - self.started_at)
-
-    @property
-    def ref(self) -> str:
-        """How the user names this step: @N, or @BN for a build step."""
-        return f"@B{self.step_number}" if self.kind == "build" else f"@{self.step_number}"
-
-
-@dataclass(frozen=True)
-class SessionView:
-    id: int
-    uid: str
-    created_at: float
-    is_active: bool
-    git_commit_start: str | None
-
-
-@dataclass(frozen=True)
-class ArtifactView:
-    id: int
-    algorithm: str
-    digest: str
-    size: int
-    is_composite: bool
-    first_seen_at: float
-    first_seen_path: str | None
+from roar.store.views import ArtifactView, FileView, JobView, SessionView
 
 
 class Reader:

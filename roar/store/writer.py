@@ -247,7 +247,10 @@ def _update_cache(conn: sqlite3.Connection, algorithm: str, cache: Iterable[Cach
     conn.executemany(
         "INSERT OR REPLACE INTO hash_cache (dev, inode, algorithm, size, mtime_ns, digest, path) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(c.dev, c.inode, algorithm, c.size, c.mtime_ns, c.digest, storable_path(c.path)) for c in cache],
+        [
+            (c.dev, c.inode, algorithm, c.size, c.mtime_ns, c.digest, storable_path(c.path))
+            for c in cache
+        ],
     )
 
 

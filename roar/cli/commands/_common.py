@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from roar.store.queries import Reader, reader
 from roar.workspace import Workspace, require_workspace
+
+if TYPE_CHECKING:
+    from roar.store.queries import Reader
 
 
 def add_json_flag(p: argparse.ArgumentParser) -> None:
@@ -16,6 +19,8 @@ def add_json_flag(p: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def open_reader() -> Iterator[tuple[Workspace, Reader]]:
+    from roar.store.queries import reader
+
     ws = require_workspace()
     with reader(ws.db_path) as r:
         yield ws, r

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from roar.cli.commands._common import add_json_flag, open_reader, status_word
 from roar.cli.console import Console, display_path, human_size
@@ -17,8 +18,11 @@ from roar.history import (
     resolve_job,
 )
 from roar.serialize import file_json, job_json
-from roar.store.queries import JobView, Reader
+from roar.store.views import JobView
 from roar.workspace import Workspace
+
+if TYPE_CHECKING:
+    from roar.store.queries import Reader
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
