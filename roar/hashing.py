@@ -11,7 +11,7 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from roar import _native
+import roar._native as _native
 from roar.store import writer
 from roar.store.connection import Connection
 

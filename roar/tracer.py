@@ -62,7 +62,7 @@ class TracedRun:
     """A command started under a tracer. ``wait()`` returns its summary."""
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str], cwd: str, backend: str):
-        from roar import _native
+        import roar._native as _native
 
         self.backend = backend
         try:

@@ -1,5 +1,7 @@
 """One module per verb. Each has ``add_parser(subparsers)`` which sets ``handler``."""
 
+from typing import Any
+
 from roar.cli.commands import (
     config_cmd,
     dag,
@@ -14,7 +16,7 @@ from roar.cli.commands import (
     status,
 )
 
-COMMANDS = [
+COMMANDS: list[Any] = [
     init,
     run,
     run.BuildCommand,
