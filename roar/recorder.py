@@ -104,7 +104,12 @@ def _record(request, ws, cfg, repo, conn, summary: Summary, started, ended, algo
     )
     if request.kind == "build":  # build steps carry no lineage, only their environment
         planned = PlannedFiles(package_reads=planned.package_reads)
-    files, cache, warnings = _hash_planned(conn, planned, algorithm)
+    files, digests, warnings = _hash_planned(conn, planned, algorithm)
+    metadata["hashing"] = {
+        "algorithm": algorithm,
+        "cache_hits": digests.cache_hits,
+        "hashed": len(digests.fresh),
+    }
     metadata["packages"] = _packages(planned.package_reads, ws)
     metadata["processes"] = len(summary.processes)
     metadata["warnings"] = summary.warnings + warnings
@@ -137,7 +142,7 @@ def _record(request, ws, cfg, repo, conn, summary: Summary, started, ended, algo
         git_diff_hash=diff_hash,
         metadata=metadata,
     )
-    recorded = writer.record_job(conn, job, cache)
+    recorded = writer.record_job(conn, job, digests.fresh)
     return RunOutcome(
         exit_code=summary.exit_code,
         command=job.command,
@@ -203,7 +208,7 @@ def _hash_planned(conn, planned: PlannedFiles, algorithm: str):
         warnings.append(
             f"{len(unreadable)} file(s) could not be read for hashing, e.g. {unreadable[0]}"
         )
-    return files, digests.fresh, warnings
+    return files, digests, warnings
 
 
 def _packages(package_reads: list[str], ws: Workspace) -> dict:

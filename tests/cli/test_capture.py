@@ -177,6 +177,43 @@ def test_sha256_selectable(repo, run_roar):
 
 
 def test_non_utf8_file_name_recorded(repo, run_roar, write_script):
-    run_py(run_roar, repo, write_script, "nb.py", "import os\nopen(os.fsencode('caf') + b'\\xe9.csv', 'wb').write(b'x')\n")
+    run_py(
+        run_roar,
+        repo,
+        write_script,
+        "nb.py",
+        "import os\nopen(os.fsencode('caf') + b'\\xe9.csv', 'wb').write(b'x')\n",
+    )
     outs = job(run_roar, repo)["outputs"]
     assert [o["path"] for o in outs] == [str(repo / "caf\\xe9.csv")]
+
+
+def test_directory_read_as_a_whole_is_a_composite_input(repo, run_roar, write_script):
+    shards = repo / "shards"
+    shards.mkdir()
+    for i in range(5):
+        (shards / f"part{i}.csv").write_text(f"{i}\n")
+    body = "import os\nprint(sum(int(open(os.path.join('shards', n)).read()) for n in sorted(os.listdir('shards'))))\n"
+    run_py(run_roar, repo, write_script, "agg.py", body)
+    inputs = job(run_roar, repo)["inputs"]
+    assert len(inputs) == 1 and inputs[0]["composite"] and inputs[0]["path"] == str(shards)
+    members = run_roar("show", "shards", "--json", cwd=repo).json()["members"]
+    assert sorted(m["relpath"] for m in members) == [f"part{i}.csv" for i in range(5)]
+    assert members[0]["hash"] == blake3.blake3(b"0\n").hexdigest()
+
+
+def test_unchanged_file_is_not_hashed_twice(repo, run_roar, write_script):
+    write_script("r.py", "import sys\nopen(sys.argv[1], 'rb').read()\n")
+    (repo / "big.bin").write_bytes(b"\x07" * 3_000_000)  # untracked data
+    run_roar("run", "python", "r.py", "big.bin", cwd=repo)
+    run_roar("run", "python", "r.py", "big.bin", cwd=repo)
+    first, second = (
+        j["metadata"]["hashing"] for j in run_roar("log", "--json", cwd=repo).json()["jobs"]
+    )
+    assert first == {"algorithm": "blake3", "cache_hits": 0, "hashed": 1}
+    assert second == {"algorithm": "blake3", "cache_hits": 1, "hashed": 0}
+    (repo / "big.bin").write_bytes(b"\x08" * 3_000_000)  # changed content: hashed again
+    run_roar("run", "python", "r.py", "big.bin", cwd=repo)
+    third = run_roar("log", "--json", cwd=repo).json()["jobs"][-1]
+    assert third["metadata"]["hashing"]["hashed"] == 1
+    assert third["inputs"][0]["hash"] == blake3.blake3(b"\x08" * 3_000_000).hexdigest()

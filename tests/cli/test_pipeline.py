@@ -190,3 +190,17 @@ def test_show_log_status_json_carry_job_objects(repo, run_roar, step_script):
     assert "(missing)" in run_roar("show", "@1", cwd=repo).stdout
     log = run_roar("log", "--json", cwd=repo).json()
     assert log["jobs"][0]["job_uid"] == job["job_uid"]
+
+
+def test_build_steps_carry_no_lineage_and_share_the_counter(repo, run_roar, step_script):
+    (repo / "in.txt").write_text("x\n")
+    out = run_roar("build", "python", "step.py", "in.txt", "built.txt", cwd=repo)
+    assert "ROAR Build Complete" in out.stderr and "Step: @B1" in out.stderr
+    run_roar("run", "python", "step.py", "in.txt", "a.txt", cwd=repo)
+    nodes = dag(run_roar, repo)["nodes"]
+    assert [(n["step_ref"], n["is_build"]) for n in nodes] == [("@B1", True), ("@2", False)]
+    build = run_roar("show", "@B1", "--json", cwd=repo).json()
+    assert build["kind"] == "build" and build["inputs"] == [] and build["outputs"] == []
+    assert "Re-running @B1" in run_roar("run", "@B1", cwd=repo).stderr
+    bad = run_roar("show", "@1", cwd=repo, check=False)
+    assert bad.returncode == 1 and "No node @1 in DAG." in bad.stderr
