@@ -45,8 +45,9 @@ def render(dag: Dag, console: Console, *, show_artifacts: bool) -> None:
     console.out(_header(dag))
     console.out()
     width = shutil.get_terminal_size((100, 20)).columns
+    label_width = max(20, min(max(len(_label(n)) for n in dag.nodes), width - 45))
     for node in dag.nodes:
-        console.out(_node_line(node, console, width))
+        console.out(_node_line(node, console, label_width))
         outs = [a for a in dag.artifacts if a.producer_step == node.job.step_number]
         if node.state == "superseded":
             outs = []
@@ -79,20 +80,22 @@ def _header(dag: Dag) -> str:
     return text + (f" ({', '.join(extras)})" if extras else "")
 
 
-def _node_line(node: DagNode, console: Console, width: int) -> str:
+def _label(node: DagNode) -> str:
+    return node.job.step_name or node.job.command
+
+
+def _node_line(node: DagNode, console: Console, label_width: int) -> str:
     job = node.job
-    ref = f"{job.ref:<5}"
-    deps = f" ← {', '.join('@' + str(d) for d in node.dependencies)}" if node.dependencies else ""
+    label = _label(node)
+    if len(label) > label_width:
+        label = label[: label_width - 1] + "…"
     metrics = f"in:{len(job.inputs)} out:{len(job.outputs)} cons:{node.consumed}"
+    deps = f"  ← {', '.join('@' + str(d) for d in node.dependencies)}" if node.dependencies else ""
     marker = {"stale": " *", "superseded": " [superseded]"}.get(node.state, "")
-    failed = f" (exit {job.exit_code})" if job.exit_code else ""
-    label = job.step_name or job.command
-    room = max(20, width - len(ref) - len(metrics) - len(deps) - len(marker) - len(failed) - 6)
-    if len(label) > room:
-        label = label[: room - 1] + "…"
+    failed = console.style(f" (exit {job.exit_code})", "red") if job.exit_code else ""
     color = {"stale": ("yellow",), "superseded": ("dim",)}.get(node.state, ("bold",))
-    text = f"{console.style(ref, *color)} {label:<{room}}  {console.style(metrics, 'dim')}{deps}{marker}"
-    return text + (console.style(failed, "red") if failed else "")
+    ref = console.style(f"{job.ref:<5}", *color)
+    return f"{ref} {label:<{label_width}}  {console.style(metrics, 'dim')}{deps}{marker}{failed}"
 
 
 def _legend(dag: Dag) -> str:
