@@ -2,7 +2,9 @@
 //!
 //! Path-carrying events name absolute, normalised paths (see README.md for
 //! how backends resolve them). Except for [`Event::Open`], which carries its
-//! result, backends report only syscalls that succeeded.
+//! result, and [`Event::Unlink`]/[`Event::Rmdir`], which may be reported
+//! for a call that then fails (the summarizer drops a `delete` of a path
+//! that exists at the end), backends report only syscalls that succeeded.
 
 use crate::path::RawPath;
 
@@ -26,7 +28,8 @@ pub struct OpenFlags {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// open/openat/openat2/creat. `result` is the fd or `-errno`.
+    /// open/openat/openat2/creat. `result` is the fd or `-errno` (any
+    /// value ≥ 0 when the backend knows only that the open succeeds).
     Open {
         pid: i32,
         path: RawPath,
@@ -49,6 +52,8 @@ pub enum Event {
         to_existed_before: bool,
         exchange: bool,
     },
+    /// unlink/unlinkat, or rmdir below: the call was made on an existing
+    /// entry of the right type (it may still fail, e.g. ENOTEMPTY/EACCES).
     Unlink {
         pid: i32,
         path: RawPath,

@@ -237,7 +237,10 @@ impl Summarizer {
         }
     }
 
-    pub fn finish(self, run: RunInfo) -> Summary {
+    /// The summary. Call it when the traced tree has exited: it checks the
+    /// filesystem once (see [`Summarizer::verify_deletes`]).
+    pub fn finish(mut self, run: RunInfo) -> Summary {
+        self.verify_deletes();
         Summary {
             format: FORMAT_NAME.to_string(),
             version: FORMAT_VERSION,
@@ -256,6 +259,31 @@ impl Summarizer {
                 stops: run.stops,
                 events: self.events,
             },
+        }
+    }
+}
+
+impl Summarizer {
+    /// `delete` means the path is gone at the end (README). Backends may
+    /// report unlink/rmdir when the call is made rather than when it
+    /// succeeded (ptrace does, to save a stop per call); a removal that
+    /// failed (ENOTEMPTY, EACCES, EBUSY…) leaves the path in place. So a
+    /// path flagged `delete` that still exists (`lstat`) when the summary is
+    /// finished is not deleted: the flag is cleared, and an entry left with
+    /// no access at all (only the failed removal) is dropped. (A path the
+    /// job re-created through an event has no `delete` already.)
+    fn verify_deletes(&mut self) {
+        let mut drop = Vec::new();
+        for (k, f) in self.files.iter_mut() {
+            if f.delete && std::fs::symlink_metadata(f.path.as_path()).is_ok() {
+                f.delete = false;
+                if !(f.read || f.write || f.create || f.exec || f.dir_list) {
+                    drop.push(k.clone());
+                }
+            }
+        }
+        for k in drop {
+            self.files.remove(&k);
         }
     }
 }
