@@ -445,17 +445,20 @@ impl Tracer {
         let at = libc::AT_FDCWD as i64;
         let fd = |x: u64| x as i32 as i64;
         Some(match sys {
-            Sys::Open => self.open_entry(tid, at, a[0], a[1] as i32)?,
-            Sys::Openat => self.open_entry(tid, fd(a[0]), a[1], a[2] as i32)?,
+            Sys::Open => self.open_entry(tid, at, a[0], a[1] as i32, 0)?,
+            Sys::Openat => self.open_entry(tid, fd(a[0]), a[1], a[2] as i32, 0)?,
             Sys::Openat2 => {
+                // struct open_how { u64 flags; u64 mode; u64 resolve; }
                 let flags = mem::read_u64(tid, a[2])? as i32;
-                self.open_entry(tid, fd(a[0]), a[1], flags)?
+                let resolve = mem::read_u64(tid, a[2].wrapping_add(16)).unwrap_or(u64::MAX);
+                self.open_entry(tid, fd(a[0]), a[1], flags, resolve)?
             }
             Sys::Creat => self.open_entry(
                 tid,
                 at,
                 a[0],
                 libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
+                0,
             )?,
             Sys::Execve => Action::Exec(resolve::followed(tid, at, &s(a[0])?)?),
             Sys::Execveat => {
@@ -478,16 +481,12 @@ impl Tracer {
             Sys::Symlinkat => {
                 Action::Exit(Pending::Symlink(resolve::name(tid, fd(a[1]), &s(a[2])?)?))
             }
-            Sys::Unlink => Action::Exit(Pending::Unlink(resolve::name(tid, at, &s(a[0])?)?)),
+            Sys::Unlink => self.removal_entry(tid, at, &s(a[0])?, false)?,
             Sys::Unlinkat => {
-                let p = resolve::name(tid, fd(a[0]), &s(a[1])?)?;
-                if a[2] as i32 & libc::AT_REMOVEDIR != 0 {
-                    Action::Exit(Pending::Rmdir(p))
-                } else {
-                    Action::Exit(Pending::Unlink(p))
-                }
+                let rmdir = a[2] as i32 & libc::AT_REMOVEDIR != 0;
+                self.removal_entry(tid, fd(a[0]), &s(a[1])?, rmdir)?
             }
-            Sys::Rmdir => Action::Exit(Pending::Rmdir(resolve::name(tid, at, &s(a[0])?)?)),
+            Sys::Rmdir => self.removal_entry(tid, at, &s(a[0])?, true)?,
             Sys::Mkdir => Action::Exit(Pending::Mkdir(resolve::name(tid, at, &s(a[0])?)?)),
             Sys::Mkdirat => Action::Exit(Pending::Mkdir(resolve::name(tid, fd(a[0]), &s(a[1])?)?)),
             Sys::Truncate => {
@@ -500,20 +499,24 @@ impl Tracer {
         })
     }
 
-    fn open_entry(&mut self, tid: i32, dirfd: i64, path_addr: u64, raw: i32) -> Option<Action> {
+    fn pid_of(&self, tid: i32) -> i32 {
+        self.threads.get(&tid).map(|t| t.tgid).unwrap_or(tid)
+    }
+
+    fn open_entry(
+        &mut self,
+        tid: i32,
+        dirfd: i64,
+        path_addr: u64,
+        raw: i32,
+        resolve_flags: u64,
+    ) -> Option<Action> {
         let flags = open_flags(raw);
         if flags.path_only || flags.tmpfile {
             return Some(Action::Nothing);
         }
-        // A read-only open needs nothing at entry: the exit stop's
-        // /proc/<tid>/fd/<fd> names what was really opened.
         if !flags.write && !flags.create && !flags.truncate {
-            return Some(Action::Exit(Pending::Open {
-                hint: None,
-                flags,
-                existed: None,
-                mtime: None,
-            }));
+            return Some(self.read_open_entry(tid, dirfd, path_addr, raw, flags, resolve_flags));
         }
         let hint = resolve::lexical(tid, dirfd, &mem::read_cstr(tid, path_addr)?);
         let (existed, mtime) = match &hint {
@@ -529,6 +532,87 @@ impl Tracer {
             existed,
             mtime,
         }))
+    }
+
+    /// A read-only open is decided at entry, with no exit stop: the tracer
+    /// opens the same path with `O_PATH` through the tracee's cwd/dirfd
+    /// (see [`resolve::probe`]). If that fails, so will the tracee's open
+    /// (not a read: nothing is recorded). Race (README): a file removed
+    /// between the two opens is recorded as read.
+    fn read_open_entry(
+        &mut self,
+        tid: i32,
+        dirfd: i64,
+        path_addr: u64,
+        raw: i32,
+        flags: OpenFlags,
+        resolve_flags: u64,
+    ) -> Action {
+        let exit = Action::Exit(Pending::Open {
+            hint: None,
+            flags,
+            existed: None,
+            mtime: None,
+        });
+        if resolve_flags != 0 {
+            return exit; // openat2 RESOLVE_*: the tracee's lookup differs.
+        }
+        let Some(path) = mem::read_cstr(tid, path_addr) else {
+            return exit;
+        };
+        let nofollow = raw & libc::O_NOFOLLOW != 0;
+        let probed = match resolve::probe(tid, dirfd, &path, nofollow, flags.directory) {
+            Ok(p) => p,
+            Err(resolve::NoProbe::Fails) => return Action::Nothing,
+            Err(resolve::NoProbe::Unsure) => return exit,
+        };
+        let Some(mode) = probed.mode() else {
+            return exit;
+        };
+        match mode & libc::S_IFMT {
+            // O_NOFOLLOW on a symlink: ELOOP. A socket: ENXIO.
+            libc::S_IFLNK | libc::S_IFSOCK => return Action::Nothing,
+            _ => {}
+        }
+        let pid = self.pid_of(tid);
+        self.summ.push(Event::Open {
+            pid,
+            path: probed.path,
+            flags,
+            result: 0,
+            existed_before: Some(true),
+            mtime_ns_before: None,
+            is_dir: mode & libc::S_IFMT == libc::S_IFDIR,
+        });
+        Action::Nothing
+    }
+
+    /// unlink/unlinkat/rmdir stop only at entry: the target is probed there
+    /// and recorded as a delete when it exists with the right type. A call
+    /// that still fails (ENOTEMPTY, EACCES, EBUSY…) leaves the path in
+    /// place, and the Summarizer's finish drops a `delete` of a path that
+    /// exists at the end.
+    fn removal_entry(&mut self, tid: i32, dirfd: i64, path: &[u8], rmdir: bool) -> Option<Action> {
+        let pid = self.pid_of(tid);
+        Some(match resolve::removal(tid, dirfd, path, rmdir) {
+            resolve::Removal::Target(path) => {
+                self.summ.push(if rmdir {
+                    Event::Rmdir { pid, path }
+                } else {
+                    Event::Unlink { pid, path }
+                });
+                Action::Nothing
+            }
+            resolve::Removal::Fails => Action::Nothing,
+            resolve::Removal::Unsure => {
+                let p = resolve::name(tid, dirfd, path)?;
+                Action::Exit(if rmdir {
+                    Pending::Rmdir(p)
+                } else {
+                    Pending::Unlink(p)
+                })
+            }
+        })
     }
 
     fn rename_entry(
