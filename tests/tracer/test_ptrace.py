@@ -443,3 +443,159 @@ def test_summary_shape(trace):
         assert set(p) == {"pid", "ppid", "argv", "exe", "exit_code", "exit_signal"}
     assert set(s["stats"]) == {"stops", "events"}
     assert [f["path"] for f in s["files"]] == sorted(f["path"] for f in s["files"])
+
+
+# Read-only opens and unlink/rmdir stop only at syscall entry (the tracer
+# probes the path itself); these pin down that the answers are unchanged.
+
+
+def test_enoent_probe_then_create_is_create_only(trace):
+    t = trace(
+        py("""
+        import os
+        try: open('later.txt')
+        except FileNotFoundError: pass
+        assert not os.path.exists('later.txt')
+        open('later.txt', 'w').write('x')
+        open('later.txt').read()
+    """)
+    )
+    assert t.exit_code == 0
+    assert t.flags("later.txt") == "wc"
+
+
+def test_failed_removals_leave_no_delete(trace):
+    (trace.cwd / "full").mkdir()
+    (trace.cwd / "full" / "inner").write_text("x")
+    (trace.cwd / "adir").mkdir()
+    (trace.cwd / "afile").write_text("x")
+    t = trace(
+        py("""
+        import os
+        for f, name in [(os.unlink, 'missing'), (os.rmdir, 'full'),
+                        (os.unlink, 'adir'), (os.rmdir, 'afile'),
+                        (os.unlink, 'afile/'), (os.rmdir, 'nodir/x'),
+                        (os.unlink, '')]:
+            try: f(name)
+            except OSError: pass
+            else: raise SystemExit(f'{name} removed')
+    """)
+    )
+    assert t.exit_code == 0
+    for name in ("missing", "full", "full/inner", "adir", "afile", "nodir/x"):
+        assert t[name] is None, (name, t[name])
+    assert all(not f["delete"] for f in t.summary["files"]), t.summary["files"]
+
+
+def test_removal_through_symlinked_dir_names_the_real_parent(trace):
+    (trace.cwd / "real").mkdir()
+    (trace.cwd / "real" / "f").write_text("x")
+    (trace.cwd / "real" / "sub").mkdir()
+    os.symlink("real", trace.cwd / "alias")
+    t = trace(py("import os; os.unlink('alias/f'); os.rmdir('alias/./sub')"))
+    assert t.exit_code == 0
+    assert t.flags("real/f") == "d"
+    assert t.flags("real/sub") == "d" and t["real/sub"]["is_dir"]
+    assert t["alias/f"] is None
+
+
+def test_read_through_symlinks_records_target(trace):
+    (trace.cwd / "data").mkdir()
+    (trace.cwd / "data" / "real.txt").write_text("x")
+    os.symlink("data", trace.cwd / "dlink")
+    os.symlink(trace.cwd / "data" / "real.txt", trace.cwd / "abs_link")
+    os.symlink("dlink/real.txt", trace.cwd / "chain")
+    t = trace(
+        py("""
+        import os
+        for p in ('abs_link', 'chain', os.path.abspath('dlink/real.txt')):
+            open(p).read()
+        try: os.open('chain', os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError: pass
+        else: raise SystemExit('O_NOFOLLOW opened a symlink')
+    """)
+    )
+    assert t.exit_code == 0
+    assert t.flags("data/real.txt") == "r"
+    for name in ("abs_link", "chain", "dlink", "dlink/real.txt"):
+        assert t[name] is None, name
+
+
+def test_nofollow_on_regular_file_is_a_read(trace):
+    (trace.cwd / "plain").write_text("x")
+    t = trace(py("import os; os.close(os.open('plain', os.O_RDONLY | os.O_NOFOLLOW))"))
+    assert t.flags("plain") == "r"
+
+
+def test_relative_read_after_chdir_in_other_thread(trace):
+    (trace.cwd / "sub").mkdir()
+    (trace.cwd / "x.txt").write_text("top")
+    (trace.cwd / "sub" / "x.txt").write_text("sub")
+    t = trace(
+        py("""
+        import os, threading
+        moved = threading.Event(); done = threading.Event()
+        def mover():
+            os.chdir('sub'); moved.set(); done.wait()
+        th = threading.Thread(target=mover); th.start()
+        moved.wait()
+        assert open('x.txt').read() == 'sub'  # the cwd is shared by threads
+        done.set(); th.join()
+    """)
+    )
+    assert t.exit_code == 0
+    assert t.flags("sub/x.txt") == "r"
+    assert t["x.txt"] is None
+
+
+def test_dirfd_relative_read_resolves(trace):
+    (trace.cwd / "d1" / "deep").mkdir(parents=True)
+    (trace.cwd / "d1" / "deep" / "in.txt").write_text("x")
+    (trace.cwd / "d1" / "other.txt").write_text("x")
+    t = trace(
+        py("""
+        import os
+        d = os.open('d1/deep', os.O_RDONLY | os.O_DIRECTORY)
+        os.chdir('/')
+        os.close(os.open('in.txt', os.O_RDONLY, dir_fd=d))
+        os.close(os.open('../other.txt', os.O_RDONLY, dir_fd=d))
+        try: os.open('nothere', os.O_RDONLY, dir_fd=d)
+        except FileNotFoundError: pass
+    """)
+    )
+    assert t.exit_code == 0
+    assert t.flags("d1/deep/in.txt") == "r"
+    assert t.flags("d1/other.txt") == "r"
+    assert t.flags("d1/deep") == "l" and t["d1/deep"]["is_dir"]
+    assert t["d1/deep/nothere"] is None
+
+
+def test_magic_links_resolve_in_the_tracee(trace):
+    """/dev/stdin is /proc/self/fd/0: it must name the tracee's stdin (a
+    file here), not the tracer's."""
+    (trace.cwd / "in.txt").write_text("x")
+    t = trace(["sh", "-c", "cat /dev/stdin < in.txt > /dev/null; cat /proc/self/status > out"])
+    assert t.exit_code == 0
+    assert t.flags("in.txt") == "r"
+    me = str(os.getpid())
+    for f in t.summary["files"]:
+        assert not f["path"].startswith(f"/proc/{me}/"), f["path"]
+
+
+def test_unix_socket_open_is_not_a_read(trace):
+    import socket
+
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(trace.cwd / "sock"))
+    try:
+        t = trace(
+            py("""
+            try: open('sock')
+            except OSError: pass
+            else: raise SystemExit('opened a socket')
+        """)
+        )
+    finally:
+        s.close()
+    assert t.exit_code == 0
+    assert t["sock"] is None

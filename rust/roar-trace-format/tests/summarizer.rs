@@ -407,3 +407,41 @@ fn non_utf8_path_is_surrogate_escaped() {
     }]);
     assert!(s.to_json().contains("\"path\":\"/x\\udcff\""));
 }
+
+#[test]
+fn delete_of_a_path_that_still_exists_is_dropped() {
+    let dir = std::env::temp_dir().join(format!("roar-fmt-del-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("full")).expect("mkdir");
+    std::fs::write(dir.join("kept"), "x").expect("write");
+    std::fs::write(dir.join("read_kept"), "x").expect("write");
+    let d = dir.to_str().expect("utf-8 temp dir").to_string();
+    let s = run(vec![
+        // A failed rmdir (ENOTEMPTY) and a failed unlink: nothing remains.
+        Event::Rmdir {
+            pid: 1,
+            path: p(&format!("{d}/full")),
+        },
+        Event::Unlink {
+            pid: 1,
+            path: p(&format!("{d}/kept")),
+        },
+        // A read, then a failed unlink: the read stays.
+        open(&format!("{d}/read_kept"), RD, 3, None),
+        Event::Unlink {
+            pid: 1,
+            path: p(&format!("{d}/read_kept")),
+        },
+        // A temporary made and removed (gone at the end): kept as is.
+        open(&format!("{d}/gone"), wr(true, true), 3, Some(false)),
+        Event::Unlink {
+            pid: 1,
+            path: p(&format!("{d}/gone")),
+        },
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(s.file(&format!("{d}/full")).is_none());
+    assert!(s.file(&format!("{d}/kept")).is_none());
+    assert_eq!(flags(f(&s, &format!("{d}/read_kept"))), "r");
+    assert_eq!(flags(f(&s, &format!("{d}/gone"))), "wcd");
+}
