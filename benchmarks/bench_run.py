@@ -1,0 +1,406 @@
+#!/usr/bin/env python3
+"""Benchmark the cost of ``roar run`` (tracer + recording) against untraced baselines.
+
+Not a pytest test. Usage:
+
+    python benchmarks/bench_run.py                 # 7 rounds, big_io 1024 MiB
+    python benchmarks/bench_run.py --quick         # 3 rounds, big_io 256 MiB
+    python benchmarks/bench_run.py --rounds 11 --size-mb 512 --only startup,io_script
+
+Every figure is a ratio or difference against a baseline measured in the same run
+(never a hard-coded number). Each round runs every variant once, in an order that
+rotates from round to round, so machine noise hits all variants alike; figures are
+medians over the rounds. Raw timings go to ``benchmarks/results/bench_run-*.json``.
+
+Measurements (see benchmarks/README.md):
+
+1. startup:   ``roar run -q true`` minus bare ``true``                (target <= 150 ms)
+2. io_script: a Python script reading 1,000 small files and writing 200, under
+              ``roar run -q`` vs untraced                             (target <= 1 s under roar)
+3. workloads: /work/shared/tracing/workloads/{small_files,many_procs,cpu_bound,big_io}
+              untraced vs ``roar run -q`` vs the tracer alone (roar._native.spawn_traced)
+              vs ``strace -f --seccomp-bpf -e trace=file,process``
+              (targets for the tracer alone: small_files <= 3x and faster than strace,
+              many_procs <= 2.5x, cpu_bound and big_io <= 1.1x)
+
+The script builds its own throw-away git repository in a temp dir (``git init``, a
+commit, ``roar init -y``, commit ``.gitignore``) and deletes it at the end
+(``--keep`` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+DEFAULT_WORKLOADS = pathlib.Path("/work/shared/tracing/workloads")
+MEASUREMENTS = ("startup", "io_script", "workloads")
+
+# Drives the tracer alone, the way roar/tracer.py does, and prints the time from spawn to
+# the end of wait() (so the interpreter start-up of the driver itself is not counted).
+TRACER_DRIVER = r"""
+import json, os, sys, time
+from roar import _native
+t0 = time.perf_counter()
+p = _native.spawn_traced(sys.argv[1:], dict(os.environ), os.getcwd(), "ptrace")
+raw = None
+while raw is None:
+    raw = p.wait(0.25)
+dt = time.perf_counter() - t0
+s = json.loads(raw)
+if s.get("exit_code") != 0:
+    sys.exit(f"traced command failed: {s.get('exit_code')} {s.get('exec_error')}")
+print(f"\n@@tracer@@ {dt:.9f} {len(s.get('files', []))} {len(s.get('processes', []))}")
+"""
+
+IO_SCRIPT = """\
+import os
+n_in, n_out = 1000, 200
+total = 0
+for i in range(n_in):
+    with open(os.path.join("inputs", f"in{i:04d}.txt"), "rb") as f:
+        total += len(f.read())
+os.makedirs("outputs", exist_ok=True)
+for i in range(n_out):
+    with open(os.path.join("outputs", f"out{i:03d}.txt"), "w") as f:
+        f.write(f"{i} {total}\\n" * 8)
+"""
+
+
+# --------------------------------------------------------------------------- helpers
+
+def git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid",
+    )
+    return env
+
+
+def sh(argv, cwd, env=None, check=True) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=cwd, env=env, check=check, capture_output=True, text=True)
+
+
+def timed(argv, cwd, env=None) -> float:
+    """Wall time of one run of argv (stdout discarded). Raises if it fails."""
+    t0 = time.perf_counter()
+    r = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    t = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))} exited {r.returncode}: {r.stderr[-2000:]}")
+    return t
+
+
+def timed_tracer(argv, cwd, env=None) -> float:
+    r = subprocess.run([sys.executable, "-c", TRACER_DRIVER, *argv], cwd=cwd, env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"tracer driver on {argv} exited {r.returncode}: {r.stderr[-2000:]}")
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("@@tracer@@ ")][-1]
+    return float(line.split()[1])
+
+
+def run_rounds(variants: dict, rounds: int, label: str) -> dict[str, list[float]]:
+    """variants: name -> zero-arg callable returning seconds. Order rotates each round."""
+    names = list(variants)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        k = r % len(names)
+        order = names[k:] + names[:k]
+        for n in order:
+            times[n].append(variants[n]())
+        print(f"  {label} round {r + 1}/{rounds}: "
+              + "  ".join(f"{n}={times[n][-1]:.3f}s" for n in names), flush=True)
+    return times
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def find_roar() -> list[str]:
+    """roar's own entry point next to this interpreter, so that a version-manager shim on
+    PATH (pyenv's is a bash script that re-execs itself) is not counted as roar's cost."""
+    sibling = pathlib.Path(sys.executable).parent / "roar"
+    if sibling.is_file() and os.access(sibling, os.X_OK):
+        return [str(sibling)]
+    exe = shutil.which("roar")
+    return [exe] if exe else [sys.executable, "-m", "roar"]
+
+
+def path_roar(roar: list[str]) -> list[str] | None:
+    """The `roar` a user gets from PATH, if it is not the one we already time."""
+    exe = shutil.which("roar")
+    if exe and os.path.realpath(exe) != os.path.realpath(roar[0]):
+        return [exe]
+    return None
+
+
+# --------------------------------------------------------------------------- setup
+
+def make_repo(base: pathlib.Path) -> pathlib.Path:
+    repo = base / "repo"
+    repo.mkdir()
+    env = git_env()
+    sh(["git", "init", "-q", "-b", "main"], repo, env)
+    (repo / "README.md").write_text("roar benchmark scratch repository\n")
+    (repo / "io_script.py").write_text(IO_SCRIPT)
+    sh(["git", "add", "README.md", "io_script.py"], repo, env)
+    sh(["git", "commit", "-q", "-m", "init"], repo, env)
+    sh(find_roar() + ["init", "-y"], repo, env)
+    with open(repo / ".gitignore", "a") as f:
+        f.write("scratch/\n")  # WORK dirs of the shared workloads
+    sh(["git", "add", ".gitignore"], repo, env)
+    sh(["git", "commit", "-q", "-m", "roar init"], repo, env)
+    # 1,000 small untracked inputs for io_script.py (created outside any timing)
+    inputs = repo / "inputs"
+    inputs.mkdir()
+    for i in range(1000):
+        (inputs / f"in{i:04d}.txt").write_text(f"input {i}\n" * 12)
+    (repo / "scratch").mkdir()
+    return repo
+
+
+# --------------------------------------------------------------------------- measurements
+
+def bench_startup(repo, rounds, roar):
+    true = shutil.which("true") or "/bin/true"
+    variants = {
+        "bare": lambda: timed([true], repo),
+        "roar": lambda: timed(roar + ["run", "-q", true], repo),
+        # for the diagnosis only: the interpreter's own floor, and roar via a PATH shim
+        "python_pass": lambda: timed([sys.executable, "-c", "pass"], repo),
+    }
+    via_path = path_roar(roar)
+    if via_path:
+        variants["roar_via_path"] = lambda: timed(via_path + ["run", "-q", true], repo)
+    times = run_rounds(variants, rounds, "startup")
+    diffs = [b - a for a, b in zip(times["bare"], times["roar"])]
+    return {
+        "times": times,
+        "roar_cmd": roar,
+        "roar_via_path_cmd": via_path,
+        "python_pass_median_s": med(times["python_pass"]),
+        "roar_via_path_median_s": med(times["roar_via_path"]) if via_path else None,
+        "bare_median_s": med(times["bare"]),
+        "roar_median_s": med(times["roar"]),
+        "overhead_median_s": med(times["roar"]) - med(times["bare"]),
+        "overhead_paired_median_s": med(diffs),
+    }
+
+
+def bench_io_script(repo, rounds, roar):
+    py = sys.executable
+    times = run_rounds({
+        # roar first in round 1 so its first run is a cold hash cache, like a user's first run
+        "roar": lambda: timed(roar + ["run", "-q", py, "io_script.py"], repo),
+        "untraced": lambda: timed([py, "io_script.py"], repo),
+    }, rounds, "io_script")
+    rest = times["roar"][1:] or times["roar"]
+    return {
+        "times": times,
+        "untraced_median_s": med(times["untraced"]),
+        "roar_first_s": times["roar"][0],
+        "roar_median_s": med(times["roar"]),
+        "roar_median_after_first_s": med(rest),
+    }
+
+
+def workload_argv(name, wl_dir, work, size_mb):
+    py = sys.executable
+    if name == "small_files":
+        return [py, str(wl_dir / "small_files.py"), str(work), "5000"]
+    if name == "many_procs":
+        return ["/bin/sh", str(wl_dir / "many_procs.sh"), str(work), "300"]
+    if name == "cpu_bound":
+        return [py, str(wl_dir / "cpu_bound.py")]
+    if name == "big_io":
+        return [py, str(wl_dir / "big_io.py"), str(work), str(size_mb)]
+    raise ValueError(name)
+
+
+def strace_argv() -> list[str] | None:
+    exe = shutil.which("strace")
+    if exe is None and shutil.which("apt-get") and os.geteuid() == 0:
+        print("strace not found: trying apt-get install -y strace ...", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "strace"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        exe = shutil.which("strace")
+    if exe is None:
+        return None
+    probe = subprocess.run([exe, "-f", "--seccomp-bpf", "-e", "trace=file,process",
+                            "-o", "/dev/null", "true"], capture_output=True)
+    return ([exe, "-f", "--seccomp-bpf", "-e", "trace=file,process", "-o", "/dev/null"]
+            if probe.returncode == 0 else None)
+
+
+def bench_workloads(repo, rounds, roar, wl_dir, size_mb, names, notes):
+    st = strace_argv()
+    if st is None:
+        notes.append("strace --seccomp-bpf unavailable: strace column skipped")
+    out = {}
+    for name in names:
+        work = repo / "scratch" / name
+        argv = workload_argv(name, wl_dir, work, size_mb)
+        variants = {
+            "untraced": lambda a=argv: timed(a, repo),
+            "roar": lambda a=argv: timed(roar + ["run", "-q", *a], repo),
+            "tracer": lambda a=argv: timed_tracer(a, repo),
+        }
+        if st:
+            variants["strace"] = lambda a=argv: timed(st + a, repo)
+        times = run_rounds(variants, rounds, name)
+        base = med(times["untraced"])
+        out[name] = {
+            "argv": argv,
+            "times": times,
+            "medians_s": {k: med(v) for k, v in times.items()},
+            "ratio_to_untraced": {k: med(v) / base for k, v in times.items()},
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+def fmt_s(x):
+    return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s"
+
+
+def report(res, notes):
+    rows = []  # (figure, value, target, ok or None)
+    if "startup" in res:
+        s = res["startup"]
+        print(f"\n[1] roar run -q true: bare {fmt_s(s['bare_median_s'])}, "
+              f"roar {fmt_s(s['roar_median_s'])}, difference of medians "
+              f"{fmt_s(s['overhead_median_s'])} (paired median {fmt_s(s['overhead_paired_median_s'])})")
+        print(f"    interpreter floor (python -c pass) {fmt_s(s['python_pass_median_s'])}"
+              + (f"; via PATH ({s['roar_via_path_cmd'][0]}) roar run -q true "
+                 f"{fmt_s(s['roar_via_path_median_s'])}" if s["roar_via_path_cmd"] else ""))
+        rows.append(("startup: roar run true - true", fmt_s(s["overhead_median_s"]), "<= 150 ms",
+                     s["overhead_median_s"] <= 0.150))
+    if "io_script" in res:
+        s = res["io_script"]
+        print(f"[2] io_script (read 1000, write 200): untraced {fmt_s(s['untraced_median_s'])}, "
+              f"roar first round {fmt_s(s['roar_first_s'])}, roar median {fmt_s(s['roar_median_s'])} "
+              f"(rounds 2.. {fmt_s(s['roar_median_after_first_s'])})")
+        rows.append(("io_script under roar, 1st round", fmt_s(s["roar_first_s"]), "<= 1 s",
+                     s["roar_first_s"] <= 1.0))
+        rows.append(("io_script under roar, median", fmt_s(s["roar_median_s"]), "<= 1 s",
+                     s["roar_median_s"] <= 1.0))
+    if "workloads" in res:
+        w = res["workloads"]
+        cols = ["untraced", "tracer", "roar", "strace"]
+        print("\n[3] workloads: median time (ratio to untraced)")
+        print(f"  {'workload':<12}" + "".join(f"{c:>22}" for c in cols))
+        for name, d in w.items():
+            cells = []
+            for c in cols:
+                if c in d["medians_s"]:
+                    cells.append(f"{fmt_s(d['medians_s'][c])} ({d['ratio_to_untraced'][c]:.2f}x)")
+                else:
+                    cells.append("-")
+            print(f"  {name:<12}" + "".join(f"{c:>22}" for c in cells))
+        targets = {"small_files": 3.0, "many_procs": 2.5, "cpu_bound": 1.1, "big_io": 1.1}
+        for name, d in w.items():
+            r = d["ratio_to_untraced"]
+            rows.append((f"{name}: tracer / untraced", f"{r['tracer']:.2f}x",
+                         f"<= {targets[name]}x", r["tracer"] <= targets[name]))
+            if name == "small_files" and "strace" in r:
+                rows.append(("small_files: tracer / strace", f"{r['tracer'] / r['strace']:.2f}x",
+                             "< 1.00x", r["tracer"] < r["strace"]))
+        for name, d in w.items():
+            rows.append((f"{name}: roar run / untraced", f"{d['ratio_to_untraced']['roar']:.2f}x",
+                         "(info)", None))
+    width = max(len(r[0]) for r in rows) if rows else 10
+    print("\nSummary")
+    print(f"  {'figure':<{width}}  {'value':>10}  {'target':>10}  result")
+    for fig, val, tgt, ok in rows:
+        print(f"  {fig:<{width}}  {val:>10}  {tgt:>10}  {'' if ok is None else ('PASS' if ok else 'MISS')}")
+    for n in notes:
+        print(f"  note: {n}")
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=None, help="rounds per measurement (default 7, --quick 3)")
+    ap.add_argument("--quick", action="store_true", help="3 rounds and big_io 256 MiB")
+    ap.add_argument("--size-mb", type=int, default=None, help="big_io size (default 1024, --quick 256)")
+    ap.add_argument("--only", default=",".join(MEASUREMENTS),
+                    help=f"comma-separated subset of {','.join(MEASUREMENTS)}")
+    ap.add_argument("--workloads", default="small_files,many_procs,cpu_bound,big_io",
+                    help="comma-separated subset of the shared workloads")
+    ap.add_argument("--workload-dir", type=pathlib.Path, default=DEFAULT_WORKLOADS)
+    ap.add_argument("--results-dir", type=pathlib.Path, default=HERE / "results")
+    ap.add_argument("--keep", action="store_true", help="keep the temp repo")
+    args = ap.parse_args(argv)
+    rounds = args.rounds or (3 if args.quick else 7)
+    size_mb = args.size_mb or (256 if args.quick else 1024)
+    only = [m.strip() for m in args.only.split(",") if m.strip()]
+    for m in only:
+        if m not in MEASUREMENTS:
+            ap.error(f"unknown measurement {m!r}")
+    notes: list[str] = []
+
+    try:
+        import roar._native  # noqa: F401
+    except ImportError as exc:
+        print(f"roar._native not importable ({exc}); run `pip install -e '.[test]'` first")
+        return 2
+    roar = find_roar()
+    print(f"timing roar as: {' '.join(roar)}", flush=True)
+
+    base = pathlib.Path(tempfile.mkdtemp(prefix="roar-bench-"))
+    started = dt.datetime.now(dt.timezone.utc)
+    print(f"bench_run: {rounds} rounds, big_io {size_mb} MiB, temp repo in {base}", flush=True)
+    res: dict = {}
+    try:
+        repo = make_repo(base)
+        if "startup" in only:
+            res["startup"] = bench_startup(repo, rounds, roar)
+        if "io_script" in only:
+            res["io_script"] = bench_io_script(repo, rounds, roar)
+        if "workloads" in only:
+            names = [n.strip() for n in args.workloads.split(",") if n.strip()]
+            if not args.workload_dir.is_dir():
+                notes.append(f"{args.workload_dir} missing: workloads skipped")
+            else:
+                res["workloads"] = bench_workloads(repo, rounds, roar, args.workload_dir,
+                                                   size_mb, names, notes)
+    finally:
+        if args.keep:
+            print(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+    rows = report(res, notes)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"bench_run-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps({
+        "started_utc": started.isoformat(),
+        "rounds": rounds, "size_mb": size_mb, "quick": args.quick,
+        "machine": {"platform": platform.platform(), "python": sys.version.split()[0],
+                    "cpus": os.cpu_count()},
+        "roar_cmd": roar,
+        "results": res,
+        "summary": [{"figure": f, "value": v, "target": t, "pass": ok} for f, v, t, ok in rows],
+        "notes": notes,
+    }, indent=2))
+    print(f"\nraw timings: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
