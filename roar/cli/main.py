@@ -6,12 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from roar.cli.commands import COMMANDS
+from roar.cli import commands
 from roar.cli.console import Console
 from roar.errors import RoarError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that command's sub-parser is imported and built."""
     from roar import __version__
 
     parser = argparse.ArgumentParser(
@@ -21,14 +22,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"roar {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
-        module.add_parser(sub)
+    for name, (_module, _attr, help_text) in commands.COMMANDS.items():
+        if only is None:
+            commands.load(name).add_parser(sub)
+        elif name == only:
+            commands.load(name).add_parser(sub)
+        else:  # listed in --help, loaded only when used
+            sub.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    chosen = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(chosen if chosen in commands.COMMANDS else None)
     args = parser.parse_args(args_list)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)

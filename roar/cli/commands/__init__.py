@@ -1,32 +1,33 @@
-"""One module per verb. Each has ``add_parser(subparsers)`` which sets ``handler``."""
+"""One module per verb, each with ``add_parser(subparsers)`` setting ``handler``.
 
+Modules are imported only when their command runs (``roar run`` must start fast), so the
+help text for the command list lives here.
+"""
+
+from __future__ import annotations
+
+import importlib
 from typing import Any
 
-from roar.cli.commands import (
-    config_cmd,
-    dag,
-    env_cmd,
-    init,
-    lineage_cmd,
-    log,
-    pop,
-    reset,
-    run,
-    show,
-    status,
-)
+# name → (module, attribute holding add_parser or None for the module itself, help)
+COMMANDS: dict[str, tuple[str, str | None, str]] = {
+    "init": ("init", None, "Initialize roar in this git repository"),
+    "run": ("run", None, "Run a command and record what it read and wrote"),
+    "build": ("run", "BuildCommand", "Run and record a build step (@BN)"),
+    "log": ("log", None, "Show recent jobs"),
+    "status": ("status", None, "Summary of the active session"),
+    "dag": ("dag", None, "Show the session's pipeline DAG"),
+    "show": ("show", None, "Show the session, a job or an artifact"),
+    "lineage": ("lineage_cmd", None, "Where an artifact came from"),
+    "pop": ("pop", None, "Remove the most recent job and the files it wrote"),
+    "reset": ("reset", None, "Start a new session (previous ones are kept)"),
+    "config": ("config_cmd", None, "View or set configuration"),
+    "env": ("env_cmd", None, "Variables injected into every roar run and roar build"),
+}
 
-COMMANDS: list[Any] = [
-    init,
-    run,
-    run.BuildCommand,
-    log,
-    status,
-    dag,
-    show,
-    lineage_cmd,
-    pop,
-    reset,
-    config_cmd,
-    env_cmd,
-]
+
+def load(name: str) -> Any:
+    """The object whose ``add_parser`` registers command ``name``."""
+    module_name, attribute, _help = COMMANDS[name]
+    module = importlib.import_module(f"roar.cli.commands.{module_name}")
+    return getattr(module, attribute) if attribute else module
