@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 
 SYSTEM_PREFIXES = (
     "/etc/", "/usr/", "/lib/", "/lib32/", "/lib64/", "/libx32/", "/bin/", "/sbin/", "/opt/",
@@ -69,7 +70,7 @@ class NoiseFilter:
             return False
         if self.ignore_packages and self.is_package(path):
             return True
-        if self.ignore_torch_cache and _is_torch_cache(path, self.home):
+        if self.ignore_torch_cache and self._is_torch_cache(path):
             return True
         if self.ignore_tmp and path.startswith(TMP_PREFIXES):
             return True
@@ -77,6 +78,14 @@ class NoiseFilter:
             return True
         # Dotfiles and dot-directories in $HOME: tool configuration and caches, not data.
         return _under(path, self.home) and path[len(self.home) + 1 :].startswith(".")
+
+    @cached_property
+    def _torch_prefixes(self) -> tuple[str, ...]:
+        homes = (os.path.join(self.home, p) + "/" for p in (".cache/torch", ".triton", ".cache/triton"))
+        return ("/tmp/torchinductor_", "/tmp/torch_", "/tmp/triton", *homes)
+
+    def _is_torch_cache(self, path: str) -> bool:
+        return path.startswith(self._torch_prefixes)
 
     @staticmethod
     def is_package(path: str) -> bool:
