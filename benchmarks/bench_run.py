@@ -80,11 +80,14 @@ for i in range(n_out):
 
 # --------------------------------------------------------------------------- helpers
 
+
 def git_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
-        GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid",
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@example.invalid",
     )
     return env
 
@@ -104,8 +107,13 @@ def timed(argv, cwd, env=None) -> float:
 
 
 def timed_tracer(argv, cwd, env=None) -> float:
-    r = subprocess.run([sys.executable, "-c", TRACER_DRIVER, *argv], cwd=cwd, env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", TRACER_DRIVER, *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         raise RuntimeError(f"tracer driver on {argv} exited {r.returncode}: {r.stderr[-2000:]}")
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("@@tracer@@ ")][-1]
@@ -121,8 +129,11 @@ def run_rounds(variants: dict, rounds: int, label: str) -> dict[str, list[float]
         order = names[k:] + names[:k]
         for n in order:
             times[n].append(variants[n]())
-        print(f"  {label} round {r + 1}/{rounds}: "
-              + "  ".join(f"{n}={times[n][-1]:.3f}s" for n in names), flush=True)
+        print(
+            f"  {label} round {r + 1}/{rounds}: "
+            + "  ".join(f"{n}={times[n][-1]:.3f}s" for n in names),
+            flush=True,
+        )
     return times
 
 
@@ -150,6 +161,7 @@ def path_roar(roar: list[str]) -> list[str] | None:
 
 # --------------------------------------------------------------------------- setup
 
+
 def make_repo(base: pathlib.Path) -> pathlib.Path:
     repo = base / "repo"
     repo.mkdir()
@@ -175,6 +187,7 @@ def make_repo(base: pathlib.Path) -> pathlib.Path:
 
 # --------------------------------------------------------------------------- measurements
 
+
 def bench_startup(repo, rounds, roar):
     true = shutil.which("true") or "/bin/true"
     variants = {
@@ -187,7 +200,7 @@ def bench_startup(repo, rounds, roar):
     if via_path:
         variants["roar_via_path"] = lambda: timed(via_path + ["run", "-q", true], repo)
     times = run_rounds(variants, rounds, "startup")
-    diffs = [b - a for a, b in zip(times["bare"], times["roar"])]
+    diffs = [b - a for a, b in zip(times["bare"], times["roar"], strict=True)]
     return {
         "times": times,
         "roar_cmd": roar,
@@ -203,11 +216,15 @@ def bench_startup(repo, rounds, roar):
 
 def bench_io_script(repo, rounds, roar):
     py = sys.executable
-    times = run_rounds({
-        # roar first in round 1 so its first run is a cold hash cache, like a user's first run
-        "roar": lambda: timed(roar + ["run", "-q", py, "io_script.py"], repo),
-        "untraced": lambda: timed([py, "io_script.py"], repo),
-    }, rounds, "io_script")
+    times = run_rounds(
+        {
+            # roar first in round 1 so its first run is a cold hash cache, like a user's first run
+            "roar": lambda: timed(roar + ["run", "-q", py, "io_script.py"], repo),
+            "untraced": lambda: timed([py, "io_script.py"], repo),
+        },
+        rounds,
+        "io_script",
+    )
     rest = times["roar"][1:] or times["roar"]
     return {
         "times": times,
@@ -235,15 +252,23 @@ def strace_argv() -> list[str] | None:
     exe = shutil.which("strace")
     if exe is None and shutil.which("apt-get") and os.geteuid() == 0:
         print("strace not found: trying apt-get install -y strace ...", flush=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "strace"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "strace"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         exe = shutil.which("strace")
     if exe is None:
         return None
-    probe = subprocess.run([exe, "-f", "--seccomp-bpf", "-e", "trace=file,process",
-                            "-o", "/dev/null", "true"], capture_output=True)
-    return ([exe, "-f", "--seccomp-bpf", "-e", "trace=file,process", "-o", "/dev/null"]
-            if probe.returncode == 0 else None)
+    probe = subprocess.run(
+        [exe, "-f", "--seccomp-bpf", "-e", "trace=file,process", "-o", "/dev/null", "true"],
+        capture_output=True,
+    )
+    return (
+        [exe, "-f", "--seccomp-bpf", "-e", "trace=file,process", "-o", "/dev/null"]
+        if probe.returncode == 0
+        else None
+    )
 
 
 def bench_workloads(repo, rounds, roar, wl_dir, size_mb, names, notes):
@@ -274,6 +299,7 @@ def bench_workloads(repo, rounds, roar, wl_dir, size_mb, names, notes):
 
 # --------------------------------------------------------------------------- report
 
+
 def fmt_s(x):
     return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s"
 
@@ -282,23 +308,51 @@ def report(res, notes):
     rows = []  # (figure, value, target, ok or None)
     if "startup" in res:
         s = res["startup"]
-        print(f"\n[1] roar run -q true: bare {fmt_s(s['bare_median_s'])}, "
-              f"roar {fmt_s(s['roar_median_s'])}, difference of medians "
-              f"{fmt_s(s['overhead_median_s'])} (paired median {fmt_s(s['overhead_paired_median_s'])})")
-        print(f"    interpreter floor (python -c pass) {fmt_s(s['python_pass_median_s'])}"
-              + (f"; via PATH ({s['roar_via_path_cmd'][0]}) roar run -q true "
-                 f"{fmt_s(s['roar_via_path_median_s'])}" if s["roar_via_path_cmd"] else ""))
-        rows.append(("startup: roar run true - true", fmt_s(s["overhead_median_s"]), "<= 150 ms",
-                     s["overhead_median_s"] <= 0.150))
+        print(
+            f"\n[1] roar run -q true: bare {fmt_s(s['bare_median_s'])}, "
+            f"roar {fmt_s(s['roar_median_s'])}, difference of medians "
+            f"{fmt_s(s['overhead_median_s'])} (paired median {fmt_s(s['overhead_paired_median_s'])})"
+        )
+        print(
+            f"    interpreter floor (python -c pass) {fmt_s(s['python_pass_median_s'])}"
+            + (
+                f"; via PATH ({s['roar_via_path_cmd'][0]}) roar run -q true "
+                f"{fmt_s(s['roar_via_path_median_s'])}"
+                if s["roar_via_path_cmd"]
+                else ""
+            )
+        )
+        rows.append(
+            (
+                "startup: roar run true - true",
+                fmt_s(s["overhead_median_s"]),
+                "<= 150 ms",
+                s["overhead_median_s"] <= 0.150,
+            )
+        )
     if "io_script" in res:
         s = res["io_script"]
-        print(f"[2] io_script (read 1000, write 200): untraced {fmt_s(s['untraced_median_s'])}, "
-              f"roar first round {fmt_s(s['roar_first_s'])}, roar median {fmt_s(s['roar_median_s'])} "
-              f"(rounds 2.. {fmt_s(s['roar_median_after_first_s'])})")
-        rows.append(("io_script under roar, 1st round", fmt_s(s["roar_first_s"]), "<= 1 s",
-                     s["roar_first_s"] <= 1.0))
-        rows.append(("io_script under roar, median", fmt_s(s["roar_median_s"]), "<= 1 s",
-                     s["roar_median_s"] <= 1.0))
+        print(
+            f"[2] io_script (read 1000, write 200): untraced {fmt_s(s['untraced_median_s'])}, "
+            f"roar first round {fmt_s(s['roar_first_s'])}, roar median {fmt_s(s['roar_median_s'])} "
+            f"(rounds 2.. {fmt_s(s['roar_median_after_first_s'])})"
+        )
+        rows.append(
+            (
+                "io_script under roar, 1st round",
+                fmt_s(s["roar_first_s"]),
+                "<= 1 s",
+                s["roar_first_s"] <= 1.0,
+            )
+        )
+        rows.append(
+            (
+                "io_script under roar, median",
+                fmt_s(s["roar_median_s"]),
+                "<= 1 s",
+                s["roar_median_s"] <= 1.0,
+            )
+        )
     if "workloads" in res:
         w = res["workloads"]
         cols = ["untraced", "tracer", "roar", "strace"]
@@ -315,19 +369,39 @@ def report(res, notes):
         targets = {"small_files": 3.0, "many_procs": 2.5, "cpu_bound": 1.1, "big_io": 1.1}
         for name, d in w.items():
             r = d["ratio_to_untraced"]
-            rows.append((f"{name}: tracer / untraced", f"{r['tracer']:.2f}x",
-                         f"<= {targets[name]}x", r["tracer"] <= targets[name]))
+            rows.append(
+                (
+                    f"{name}: tracer / untraced",
+                    f"{r['tracer']:.2f}x",
+                    f"<= {targets[name]}x",
+                    r["tracer"] <= targets[name],
+                )
+            )
             if name == "small_files" and "strace" in r:
-                rows.append(("small_files: tracer / strace", f"{r['tracer'] / r['strace']:.2f}x",
-                             "< 1.00x", r["tracer"] < r["strace"]))
+                rows.append(
+                    (
+                        "small_files: tracer / strace",
+                        f"{r['tracer'] / r['strace']:.2f}x",
+                        "< 1.00x",
+                        r["tracer"] < r["strace"],
+                    )
+                )
         for name, d in w.items():
-            rows.append((f"{name}: roar run / untraced", f"{d['ratio_to_untraced']['roar']:.2f}x",
-                         "(info)", None))
+            rows.append(
+                (
+                    f"{name}: roar run / untraced",
+                    f"{d['ratio_to_untraced']['roar']:.2f}x",
+                    "(info)",
+                    None,
+                )
+            )
     width = max(len(r[0]) for r in rows) if rows else 10
     print("\nSummary")
     print(f"  {'figure':<{width}}  {'value':>10}  {'target':>10}  result")
     for fig, val, tgt, ok in rows:
-        print(f"  {fig:<{width}}  {val:>10}  {tgt:>10}  {'' if ok is None else ('PASS' if ok else 'MISS')}")
+        print(
+            f"  {fig:<{width}}  {val:>10}  {tgt:>10}  {'' if ok is None else ('PASS' if ok else 'MISS')}"
+        )
     for n in notes:
         print(f"  note: {n}")
     return rows
@@ -335,13 +409,23 @@ def report(res, notes):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=None, help="rounds per measurement (default 7, --quick 3)")
+    ap.add_argument(
+        "--rounds", type=int, default=None, help="rounds per measurement (default 7, --quick 3)"
+    )
     ap.add_argument("--quick", action="store_true", help="3 rounds and big_io 256 MiB")
-    ap.add_argument("--size-mb", type=int, default=None, help="big_io size (default 1024, --quick 256)")
-    ap.add_argument("--only", default=",".join(MEASUREMENTS),
-                    help=f"comma-separated subset of {','.join(MEASUREMENTS)}")
-    ap.add_argument("--workloads", default="small_files,many_procs,cpu_bound,big_io",
-                    help="comma-separated subset of the shared workloads")
+    ap.add_argument(
+        "--size-mb", type=int, default=None, help="big_io size (default 1024, --quick 256)"
+    )
+    ap.add_argument(
+        "--only",
+        default=",".join(MEASUREMENTS),
+        help=f"comma-separated subset of {','.join(MEASUREMENTS)}",
+    )
+    ap.add_argument(
+        "--workloads",
+        default="small_files,many_procs,cpu_bound,big_io",
+        help="comma-separated subset of the shared workloads",
+    )
     ap.add_argument("--workload-dir", type=pathlib.Path, default=DEFAULT_WORKLOADS)
     ap.add_argument("--results-dir", type=pathlib.Path, default=HERE / "results")
     ap.add_argument("--keep", action="store_true", help="keep the temp repo")
@@ -377,8 +461,9 @@ def main(argv=None) -> int:
             if not args.workload_dir.is_dir():
                 notes.append(f"{args.workload_dir} missing: workloads skipped")
             else:
-                res["workloads"] = bench_workloads(repo, rounds, roar, args.workload_dir,
-                                                   size_mb, names, notes)
+                res["workloads"] = bench_workloads(
+                    repo, rounds, roar, args.workload_dir, size_mb, names, notes
+                )
     finally:
         if args.keep:
             print(f"kept {base}")
@@ -388,16 +473,28 @@ def main(argv=None) -> int:
     rows = report(res, notes)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"bench_run-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps({
-        "started_utc": started.isoformat(),
-        "rounds": rounds, "size_mb": size_mb, "quick": args.quick,
-        "machine": {"platform": platform.platform(), "python": sys.version.split()[0],
-                    "cpus": os.cpu_count()},
-        "roar_cmd": roar,
-        "results": res,
-        "summary": [{"figure": f, "value": v, "target": t, "pass": ok} for f, v, t, ok in rows],
-        "notes": notes,
-    }, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "started_utc": started.isoformat(),
+                "rounds": rounds,
+                "size_mb": size_mb,
+                "quick": args.quick,
+                "machine": {
+                    "platform": platform.platform(),
+                    "python": sys.version.split()[0],
+                    "cpus": os.cpu_count(),
+                },
+                "roar_cmd": roar,
+                "results": res,
+                "summary": [
+                    {"figure": f, "value": v, "target": t, "pass": ok} for f, v, t, ok in rows
+                ],
+                "notes": notes,
+            },
+            indent=2,
+        )
+    )
     print(f"\nraw timings: {out}")
     return 0
 

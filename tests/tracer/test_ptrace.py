@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+
 import roar._native as native
 
 PY = sys.executable
