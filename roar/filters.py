@@ -81,7 +81,9 @@ class NoiseFilter:
 
     @cached_property
     def _torch_prefixes(self) -> tuple[str, ...]:
-        homes = (os.path.join(self.home, p) + "/" for p in (".cache/torch", ".triton", ".cache/triton"))
+        homes = (
+            os.path.join(self.home, p) + "/" for p in (".cache/torch", ".triton", ".cache/triton")
+        )
         return ("/tmp/torchinductor_", "/tmp/torch_", "/tmp/triton", *homes)
 
     def _is_torch_cache(self, path: str) -> bool:
