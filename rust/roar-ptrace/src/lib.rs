@@ -21,6 +21,7 @@ mod mem;
 mod regs;
 mod resolve;
 mod tracer;
+mod wait;
 
 /// What to run.
 #[derive(Debug, Clone, Default)]

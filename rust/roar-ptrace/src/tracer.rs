@@ -13,6 +13,7 @@ use roar_trace_format::{Event, OpenFlags, RawPath, RunInfo, Summarizer};
 use crate::child::{self, ExecPtrs, Prepared};
 use crate::filter::Sys;
 use crate::regs::Regs;
+use crate::wait::Waiter;
 use crate::{mem, resolve, Error, Shared};
 
 const OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD
@@ -264,10 +265,10 @@ fn first_stop(pid: i32, rfd: i32) -> Result<(), Error> {
 
 impl Tracer {
     fn trace(&mut self) {
+        let mut waiter = Waiter::new();
         loop {
             let mut status = 0;
-            // SAFETY: waitpid writes the status to a local.
-            let tid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+            let tid = waiter.wait(&mut status);
             if tid == -1 {
                 match std::io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) => continue,
