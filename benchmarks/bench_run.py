@@ -271,13 +271,13 @@ def strace_argv() -> list[str] | None:
     )
 
 
-def bench_workloads(repo, rounds, roar, wl_dir, size_mb, names, notes):
+def bench_workloads(repo, rounds, roar, wl_dir, size_mb, names, notes, work_base):
     st = strace_argv()
     if st is None:
         notes.append("strace --seccomp-bpf unavailable: strace column skipped")
     out = {}
     for name in names:
-        work = repo / "scratch" / name
+        work = work_base / name
         argv = workload_argv(name, wl_dir, work, size_mb)
         variants = {
             "untraced": lambda a=argv: timed(a, repo),
@@ -427,6 +427,12 @@ def main(argv=None) -> int:
         help="comma-separated subset of the shared workloads",
     )
     ap.add_argument("--workload-dir", type=pathlib.Path, default=DEFAULT_WORKLOADS)
+    ap.add_argument(
+        "--work-fs",
+        default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+        help="where the workloads write (default tmpfs /dev/shm, as in the reference peer figures; "
+        "a disk makes the untraced baseline slower and the ratios smaller)",
+    )
     ap.add_argument("--results-dir", type=pathlib.Path, default=HERE / "results")
     ap.add_argument("--keep", action="store_true", help="keep the temp repo")
     args = ap.parse_args(argv)
@@ -461,9 +467,13 @@ def main(argv=None) -> int:
             if not args.workload_dir.is_dir():
                 notes.append(f"{args.workload_dir} missing: workloads skipped")
             else:
-                res["workloads"] = bench_workloads(
-                    repo, rounds, roar, args.workload_dir, size_mb, names, notes
-                )
+                work_base = pathlib.Path(tempfile.mkdtemp(prefix="roar-bench-", dir=args.work_fs))
+                try:
+                    res["workloads"] = bench_workloads(
+                        repo, rounds, roar, args.workload_dir, size_mb, names, notes, work_base
+                    )
+                finally:
+                    shutil.rmtree(work_base, ignore_errors=True)
     finally:
         if args.keep:
             print(f"kept {base}")
