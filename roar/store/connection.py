@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from roar.errors import StoreError
@@ -58,3 +60,16 @@ def _check_version(conn: sqlite3.Connection, *, readonly: bool) -> None:
         )
     if version < migrations.LATEST and not readonly:
         migrations.migrate(conn)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: the write lock is taken up front (``BEGIN IMMEDIATE``) so a
+    read-then-write inside it cannot be overtaken by another writer; any error rolls back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from roar.store.connection import transaction
+
 _BATCH = 500  # stay well under SQLite's bound-parameter limit
 
 
@@ -91,8 +93,7 @@ def record_job(
     conn: sqlite3.Connection, job: NewJob, cache: Iterable[CacheEntry] = ()
 ) -> RecordedJob:
     """Write ``job`` with its files and the fresh hash-cache entries atomically."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         session_id = _active_session(conn, job.git_commit)
         step, is_rerun = _assign_step(conn, session_id, job)
         uid = _new_job_uid(conn)
@@ -104,22 +105,13 @@ def record_job(
         )
         _insert_members(conn, job, artifact_ids)
         _update_cache(conn, job.algorithm, cache)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return RecordedJob(job_id, uid, step, session_id, is_rerun)
 
 
 def update_cache(conn: sqlite3.Connection, algorithm: str, cache: Iterable[CacheEntry]) -> None:
     """Store fresh digests outside a job (e.g. hashes computed by `roar show PATH`)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         _update_cache(conn, algorithm, cache)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def lookup_cache(
@@ -258,30 +250,22 @@ def start_new_session(
     conn: sqlite3.Connection, git_commit: str | None = None
 ) -> tuple[int | None, int]:
     """`roar reset`: (old active session id, new session id)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         row = conn.execute("SELECT id FROM sessions WHERE is_active = 1").fetchone()
         new_id = create_session(conn, git_commit)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return (int(row[0]) if row else None), new_id
 
 
 def delete_job(conn: sqlite3.Connection, job_id: int) -> list[str]:
-    """`roar pop`: remove a job and the artifacts nothing else refers to.
+    """`roar pop`: remove a job and the artifacts nothing refers to any more.
 
-    Returns the output paths whose content exists only because of this job (for the caller
-    to delete from disk once the transaction has committed).
+    Returns the job's output paths, for the caller to delete from disk once committed.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         outputs = [
-            (path, artifact_id)
-            for path, artifact_id in conn.execute(
-                "SELECT path, artifact_id FROM job_files WHERE job_id = ? AND role = 'output'",
-                (job_id,),
+            path
+            for (path,) in conn.execute(
+                "SELECT path FROM job_files WHERE job_id = ? AND role = 'output'", (job_id,)
             )
         ]
         conn.execute("DELETE FROM job_files WHERE job_id = ?", (job_id,))
@@ -296,8 +280,4 @@ def delete_job(conn: sqlite3.Connection, job_id: int) -> list[str]:
                    NOT EXISTS (SELECT 1 FROM job_files f WHERE f.artifact_id = artifacts.id)
                AND NOT EXISTS (SELECT 1 FROM composite_members m WHERE m.member_id = artifacts.id)"""
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return [path for path, _ in outputs]
+    return outputs
