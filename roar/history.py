@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from roar import config as config_mod
@@ -85,7 +84,7 @@ def resolve_artifact(reader: Reader, ws: Workspace, ref: str) -> ArtifactHit | N
         path = os.path.abspath(os.path.expanduser(ref))
         if os.path.isfile(path):
             digest = _digest_of(ws, path)
-            hits = [a for a in reader.artifacts_by_digest_prefix(digest) if a.digest == digest]
+            hits = reader.artifacts_by_digest(digest)
             if hits:
                 return ArtifactHit(hits[0], path, True)
         # Missing on disk, a directory, or changed: fall back to the last record at that path.
@@ -123,7 +122,7 @@ def artifact_lineage(reader: Reader, hit: ArtifactHit, depth: int = 50) -> Linea
     )
 
     def producer_of(digest: str, before: float | None) -> JobView | None:
-        ids = [a.id for a in reader.artifacts_by_digest_prefix(digest) if a.digest == digest]
+        ids = [a.id for a in reader.artifacts_by_digest(digest)]
         for job in reader.jobs_with_artifacts(ids, "output"):
             if before is None or job.started_at <= before:
                 return job
@@ -135,20 +134,13 @@ def artifact_lineage(reader: Reader, hit: ArtifactHit, depth: int = 50) -> Linea
 def _digest_of(ws: Workspace, path: str) -> str:
     from roar import hashing
     from roar.store import writer
-    from roar.store.connection import connect
+    from roar.store.connection import opened
 
     algorithm = config_mod.load(ws.config_path).get("hash.primary")
-    conn = connect(ws.db_path)
-    try:
+    with opened(ws.db_path) as conn:
         result = hashing.hash_paths(conn, [path], algorithm)
         if result.fresh:
             writer.update_cache(conn, algorithm, result.fresh)
-    finally:
-        conn.close()
     if path not in result.found:
         raise RoarError(f"Cannot read {path}: {result.failed.get(path, 'unknown error')}.")
     return result.found[path][0]
-
-
-def project_root(ws: Workspace) -> Path:
-    return ws.root

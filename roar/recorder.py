@@ -22,7 +22,7 @@ from roar.errors import NotGitRepoError, RoarError
 from roar.filters import NoiseFilter
 from roar.lineage_files import PlannedFiles, plan
 from roar.store import writer
-from roar.store.connection import connect
+from roar.store.connection import Connection, opened
 from roar.tracer import Summary, TracedRun, resolve_backend
 from roar.workspace import Workspace, find_git_root, require_workspace
 
@@ -47,114 +47,132 @@ class RunOutcome:
     command: str
     duration: float
     interrupted: bool
+    kind: str = "run"
+    quiet: bool = False  # the project's output.quiet setting
     job_uid: str | None = None
     step_number: int | None = None
-    kind: str = "run"
     is_rerun: bool = False
-    inputs: list[tuple[str, str, int]] = field(default_factory=list)  # (path, digest, size)
-    outputs: list[tuple[str, str, int]] = field(default_factory=list)
+    files: list[writer.HashedFile] = field(default_factory=list)
     algorithm: str = "blake3"
     warnings: list[str] = field(default_factory=list)
     not_started: str | None = None  # why the command could not start
 
+    def files_in(self, role: str) -> list[writer.HashedFile]:
+        return [f for f in self.files if f.role == role]
+
+
+@dataclass
+class _Job:
+    """What is known about a job before and while it runs."""
+
+    request: RunRequest
+    ws: Workspace
+    cfg: config_mod.Config
+    repo: Path
+    cwd: str
+    algorithm: str
+    dirty: list[str]
+    diff_hash: str | None
+    started: float = 0.0
+    git_state: gitinfo.GitState | None = None
+    metadata: dict = field(default_factory=dict)
+
 
 def run(request: RunRequest) -> RunOutcome:
+    job = _prepare(request)
+    env = {**os.environ, **job.cfg.env}
+    job.started = time.time()
+    traced = TracedRun(
+        request.argv, env, job.cwd, resolve_backend(request.tracer, job.cfg.get("tracer.backend"))
+    )
+    # While the command runs: everything that does not depend on its result.
+    job.git_state = gitinfo.capture_state(job.repo)
+    job.metadata = _static_metadata(env, job.cfg)
+    with opened(job.ws.db_path) as conn:
+        summary = traced.wait()
+        ended = time.time()
+        if summary.exec_error:
+            return RunOutcome(summary.exit_code, shlex.join(request.argv), ended - job.started, False,
+                              kind=request.kind, not_started=summary.exec_error)  # fmt: skip
+        return _record(job, conn, summary, ended)
+
+
+def _prepare(request: RunRequest) -> _Job:
+    """Everything that must hold before the command may start (or why it may not)."""
     cwd = os.path.abspath(request.cwd or os.getcwd())
     ws = require_workspace(cwd)
     cfg = config_mod.load(ws.config_path)
     repo = find_git_root(cwd)
     if repo is None:
         raise NotGitRepoError()
+    algorithm = _algorithm(request.hash_algorithm, cfg.get("hash.primary"))
     dirty = gitinfo.modified_tracked_files(repo)
     if dirty and not request.allow_dirty:
         raise _dirty_error(dirty)
-    algorithm = _algorithm(request.hash_algorithm, cfg.get("hash.primary"))
-    backend = resolve_backend(request.tracer, cfg.get("tracer.backend"))
-    env = {**os.environ, **cfg.env}
-
-    started = time.time()
-    traced = TracedRun(request.argv, env, cwd, backend)
-    # While the command runs: everything that does not depend on its result.
-    git_state = gitinfo.capture_state(repo)
+    # The diff describes the code the job starts from, so it is taken before the job can edit it.
     diff_hash = hashlib.sha256(gitinfo.diff_bytes(repo)).hexdigest() if dirty else None
-    conn = connect(ws.db_path)
-    metadata = _static_metadata(env, cfg)
-    summary = traced.wait()
-    ended = time.time()
-
-    command = shlex.join(request.argv)
-    if summary.exec_error:
-        return RunOutcome(summary.exit_code, command, ended - started, False, kind=request.kind,
-                          not_started=summary.exec_error)  # fmt: skip
-    try:
-        return _record(request, ws, cfg, repo, conn, summary, started, ended, algorithm,
-                       git_state, dirty, diff_hash, metadata, env)  # fmt: skip
-    finally:
-        conn.close()
+    return _Job(request, ws, cfg, repo, cwd, algorithm, dirty, diff_hash)
 
 
-def _record(request, ws, cfg, repo, conn, summary: Summary, started, ended, algorithm, git_state,
-            dirty, diff_hash, metadata, env) -> RunOutcome:  # fmt: skip
-    noise = NoiseFilter.from_config(str(ws.root), cfg.values)
+def _record(job: _Job, conn: Connection, summary: Summary, ended: float) -> RunOutcome:
+    request, cfg = job.request, job.cfg
+    noise = NoiseFilter.from_config(str(job.ws.root), cfg.values)
     planned = plan(
         summary.files,
         noise,
-        tracked=lambda paths: gitinfo.tracked_among(repo, paths),
+        tracked=lambda paths: gitinfo.tracked_among(job.repo, paths),
         track_repo_files=cfg.get("output.track_repo_files"),
     )
     if request.kind == "build":  # build steps carry no lineage, only their environment
         planned = PlannedFiles(package_reads=planned.package_reads)
-    files, digests, warnings = _hash_planned(conn, planned, algorithm)
+    files, digests, warnings = _hash_planned(conn, planned, job.algorithm)
+    metadata = job.metadata
     metadata["hashing"] = {
-        "algorithm": algorithm,
+        "algorithm": job.algorithm,
         "cache_hits": digests.cache_hits,
         "hashed": len(digests.fresh),
     }
-    metadata["packages"] = _packages(planned.package_reads, ws)
+    metadata["packages"] = _packages(planned.package_reads, job.ws)
     metadata["processes"] = len(summary.processes)
     metadata["warnings"] = summary.warnings + warnings
-    masked_argv = (
-        envinfo.mask_argv(list(request.argv))
-        if cfg.get("registration.omit.enabled")
-        else list(request.argv)
-    )
-    job = writer.NewJob(
+    argv = list(request.argv)
+    masked_argv = envinfo.mask_argv(argv) if cfg.get("registration.omit.enabled") else argv
+    git = job.git_state or gitinfo.GitState(None, None, None)
+    new_job = writer.NewJob(
         kind=request.kind,
         command=shlex.join(masked_argv),
         argv=masked_argv,
-        cwd=_relative_cwd(request.cwd or os.getcwd(), ws.root),
-        started_at=started,
+        cwd=_relative_cwd(job.cwd, job.ws.root),
+        started_at=job.started,
         ended_at=ended,
         exit_code=summary.exit_code,
         interrupted=summary.interrupted,
         tracer=summary.backend or "ptrace",
-        step_identity=step_identity(
-            request.kind, request.argv, request.cwd or os.getcwd(), ws.root
-        ),
-        algorithm=algorithm,
+        step_identity=step_identity(request.kind, argv, job.cwd, job.ws.root),
+        algorithm=job.algorithm,
         files=files,
         step_name=request.name,
         forced_step=request.forced_step,
-        git_commit=git_state.commit,
-        git_branch=git_state.branch,
-        git_remote=git_state.remote,
-        git_dirty=bool(dirty),
-        git_diff_hash=diff_hash,
+        git_commit=git.commit,
+        git_branch=git.branch,
+        git_remote=git.remote,
+        git_dirty=bool(job.dirty),
+        git_diff_hash=job.diff_hash,
         metadata=metadata,
     )
-    recorded = writer.record_job(conn, job, digests.fresh)
+    recorded = writer.record_job(conn, new_job, digests.fresh)
     return RunOutcome(
         exit_code=summary.exit_code,
-        command=job.command,
-        duration=ended - started,
+        command=new_job.command,
+        duration=ended - job.started,
         interrupted=summary.interrupted,
+        kind=request.kind,
+        quiet=cfg.get("output.quiet"),
         job_uid=recorded.uid,
         step_number=recorded.step_number,
-        kind=request.kind,
         is_rerun=recorded.is_rerun,
-        inputs=[(f.path, f.digest, f.size) for f in files if f.role == "input"],
-        outputs=[(f.path, f.digest, f.size) for f in files if f.role == "output"],
-        algorithm=algorithm,
+        files=files,
+        algorithm=job.algorithm,
         warnings=metadata["warnings"],
     )
 
@@ -172,7 +190,9 @@ def _relative_cwd(cwd: str, root: Path) -> str:
     return "" if rel == "." else rel
 
 
-def _hash_planned(conn, planned: PlannedFiles, algorithm: str):
+def _hash_planned(
+    conn: Connection, planned: PlannedFiles, algorithm: str
+) -> tuple[list[writer.HashedFile], hashing.Digests, list[str]]:
     member_paths = [
         m
         for ms in (*planned.composite_inputs.values(), *planned.composite_outputs.values())

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from roar.lineage import Dag, Lineage
-from roar.store.views import FileView, JobView
+from roar.store.views import ArtifactView, FileView, JobView
 
 
 def file_json(f: FileView) -> dict[str, Any]:
@@ -66,6 +66,32 @@ def _absolute_cwd(job: JobView, root: Path | None) -> str:
     if root is None:
         return job.cwd
     return os.path.join(str(root), job.cwd) if job.cwd else str(root)
+
+
+def artifact_json(
+    art: ArtifactView,
+    path: str | None,
+    present: bool,
+    produced_by: list[JobView],
+    consumed_by: list[JobView],
+    members: list[tuple[str, ArtifactView]],
+    root: Path | None = None,
+) -> dict[str, Any]:
+    return {
+        "artifact": {
+            "hash": art.digest,
+            "algorithm": art.algorithm,
+            "size": art.size,
+            "path": path,
+            "present": present,
+            "composite": art.is_composite,
+            "first_seen_path": art.first_seen_path,
+            "first_seen_at": art.first_seen_at,
+        },
+        "produced_by": [job_json(j, root) for j in produced_by],
+        "consumed_by": [job_json(j, root) for j in consumed_by],
+        "members": [{"relpath": rel, "hash": m.digest, "size": m.size} for rel, m in members],
+    }
 
 
 def dag_json(dag: Dag) -> dict[str, Any]:

@@ -147,11 +147,8 @@ def parse_summary(data: dict[str, Any]) -> Summary:
 
 
 def _path_of(entry: dict[str, Any], key: str = "path") -> str:
-    if key in entry and entry[key] is not None:
-        return str(entry[key])
-    import base64
-
-    return os.fsdecode(base64.b64decode(entry[f"{key}_b64"]))
+    # Undecodable bytes arrive surrogate-escaped, so this is already os.fsdecode's string.
+    return str(entry[key])
 
 
 def _terminal_delivered_to(pid: int) -> bool:

@@ -63,6 +63,16 @@ def _check_version(conn: sqlite3.Connection, *, readonly: bool) -> None:
 
 
 @contextmanager
+def opened(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-write connection (see ``connect``) that is closed when the block ends."""
+    conn = connect(db_path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction: the write lock is taken up front (``BEGIN IMMEDIATE``) so a
     read-then-write inside it cannot be overtaken by another writer; any error rolls back."""

@@ -88,6 +88,11 @@ class Reader:
         stmt = select(Artifact).where(Artifact.digest.startswith(prefix.lower())).limit(50)
         return [_artifact_view(a) for a in self.orm.scalars(stmt)]
 
+    def artifacts_by_digest(self, digest: str) -> list[ArtifactView]:
+        """Every artifact with exactly this digest (one per algorithm at most)."""
+        stmt = select(Artifact).where(Artifact.digest == digest.lower())
+        return [_artifact_view(a) for a in self.orm.scalars(stmt)]
+
     def artifact(self, artifact_id: int) -> ArtifactView | None:
         row = self.orm.get(Artifact, artifact_id)
         return _artifact_view(row) if row else None

@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def step_ref(kind: str, step_number: int) -> str:
+    """How the user names a step: @N, or @BN for a build step."""
+    return f"@B{step_number}" if kind == "build" else f"@{step_number}"
+
+
 @dataclass(frozen=True)
 class FileView:
     path: str
@@ -54,7 +59,7 @@ class JobView:
     @property
     def ref(self) -> str:
         """How the user names this step: @N, or @BN for a build step."""
-        return f"@B{self.step_number}" if self.kind == "build" else f"@{self.step_number}"
+        return step_ref(self.kind, self.step_number)
 
 
 @dataclass(frozen=True)

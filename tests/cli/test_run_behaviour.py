@@ -187,3 +187,18 @@ def test_python_dash_m_roar_works():
         [sys.executable, "-m", "roar", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("roar ")
+
+
+def test_allow_dirty_diff_hash_is_the_tree_the_job_started_from(repo, run_roar, write_script):
+    import hashlib
+
+    write_script("edit.py", "open('notes.txt', 'a').write('edited by the job\\n')\n")
+    (repo / "notes.txt").write_text("v1\n")
+    subprocess.run(["git", "add", "notes.txt"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "notes"], cwd=repo, check=True)
+    (repo / "notes.txt").write_text("v2, uncommitted\n")
+    before = subprocess.run(["git", "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"],
+                            cwd=repo, capture_output=True, check=True).stdout  # fmt: skip
+    run_roar("run", "--allow-dirty", "python", "edit.py", cwd=repo)
+    j = run_roar("show", "@1", "--json", cwd=repo).json()
+    assert j["git"]["diff_hash"] == hashlib.sha256(before).hexdigest()

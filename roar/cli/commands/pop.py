@@ -10,7 +10,7 @@ from roar.cli.console import Console, display_path
 from roar.errors import RoarError
 from roar.history import require_active_session
 from roar.store import writer
-from roar.store.connection import connect
+from roar.store.connection import opened
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,11 +30,8 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     if not (args.yes or console.confirm("Remove this job?", default=True)):
         console.err("Aborted.")
         return 1
-    conn = connect(ws.db_path)
-    try:
+    with opened(ws.db_path) as conn:
         outputs = writer.delete_job(conn, job.id)
-    finally:
-        conn.close()
     deleted = 0
     for path in outputs:
         if _inside(path, str(ws.root)) and os.path.isfile(path):

@@ -7,7 +7,7 @@ import argparse
 from roar.cli.commands._common import open_reader
 from roar.cli.console import Console
 from roar.store import writer
-from roar.store.connection import connect
+from roar.store.connection import opened
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,11 +24,8 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     if not (args.yes or console.confirm("Start a new session?", default=True)):
         console.err("Aborted.")
         return 1
-    conn = connect(ws.db_path)
-    try:
+    with opened(ws.db_path) as conn:
         old, new = writer.start_new_session(conn)
-    finally:
-        conn.close()
     if old is not None:
         console.err(f"Deactivated session {old}.")
     console.err(f"Created new session {new}.")

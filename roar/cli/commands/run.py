@@ -13,6 +13,7 @@ import shlex
 from roar.cli.console import Console, display_path, human_size
 from roar.errors import RoarError
 from roar.recorder import RunOutcome, RunRequest, run
+from roar.store.views import step_ref
 
 RULE = "=" * 60
 OVERRIDE = re.compile(r"^--?([\w.-]+)=(.*)$", re.DOTALL)
@@ -77,7 +78,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             "Check the command name and your PATH.",
         )
         return outcome.exit_code
-    if not (args.quiet or _quiet_config()):
+    if not (args.quiet or outcome.quiet):
         _report(outcome, console)
     for warning in outcome.warnings:
         console.err(f"Warning: {warning}")
@@ -122,23 +123,11 @@ def apply_overrides(argv: list[str], overrides: list[str]) -> list[str]:
     return argv
 
 
-def _quiet_config() -> bool:
-    from roar import config as config_mod
-    from roar.workspace import find_workspace
-
-    ws = find_workspace()
-    return bool(ws and config_mod.load(ws.config_path).get("output.quiet"))
-
-
 def _report(o: RunOutcome, console: Console) -> None:
     title = "ROAR Build Complete" if o.kind == "build" else "ROAR Run Complete"
     if o.interrupted:
         title = title.replace("Complete", "Interrupted")
-    ref = (
-        (f"@B{o.step_number}" if o.kind == "build" else f"@{o.step_number}")
-        if o.step_number
-        else "?"
-    )
+    ref = step_ref(o.kind, o.step_number) if o.step_number else "?"
     lines = [
         "",
         RULE,
@@ -150,12 +139,13 @@ def _report(o: RunOutcome, console: Console) -> None:
     ]
     if o.interrupted:
         lines.append("Status: interrupted")
-    for label, files in (("Read files:", o.inputs), ("Written files:", o.outputs)):
+    for label, role in (("Read files:", "input"), ("Written files:", "output")):
+        files = o.files_in(role)
         if files:
             lines.append(label)
-            for path, digest, size in files:
-                lines.append(f"  {display_path(path)}")
-                lines.append(f"    size: {human_size(size)}  {o.algorithm}: {digest[:12]}…")
+            for f in files:
+                lines.append(f"  {display_path(f.path)}")
+                lines.append(f"    size: {human_size(f.size)}  {o.algorithm}: {f.digest[:12]}…")
     rerun = " (rerun)" if o.is_rerun else ""
     lines.append(f"Step: {ref}{rerun}")
     lines.append(f"Job: {o.job_uid}")

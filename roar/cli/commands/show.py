@@ -17,7 +17,7 @@ from roar.history import (
     resolve_artifact,
     resolve_job,
 )
-from roar.serialize import file_json, job_json
+from roar.serialize import artifact_json, job_json
 from roar.store.views import JobView
 from roar.workspace import Workspace
 
@@ -126,14 +126,9 @@ def _show_artifact(
     consumers = r.jobs_with_artifacts([art.id], "input")
     members = r.composite_members(art.id) if art.is_composite else []
     if args.json:
-        console.json({
-            "artifact": {"hash": art.digest, "algorithm": art.algorithm, "size": art.size,
-                         "path": hit.path, "present": hit.on_disk, "composite": art.is_composite,
-                         "first_seen_path": art.first_seen_path, "first_seen_at": art.first_seen_at},
-            "produced_by": [job_json(j, ws.root) for j in producers],
-            "consumed_by": [job_json(j, ws.root) for j in consumers],
-            "members": [dict(file_json_member(rel, m)) for rel, m in members],
-        })  # fmt: skip
+        console.json(
+            artifact_json(art, hit.path, hit.on_disk, producers, consumers, members, ws.root)
+        )
         return 0
     path = hit.path or art.first_seen_path or ""
     console.out(f"Artifact: {display_path(path)}{'' if hit.on_disk else ' (missing)'}")
@@ -150,10 +145,3 @@ def _show_artifact(
     for j in consumers[:5]:
         console.out(f"  {j.ref:<5} [{j.uid}] {j.command[:70]}")
     return 0
-
-
-def file_json_member(relpath: str, m) -> dict:
-    return {"relpath": relpath, "hash": m.digest, "size": m.size}
-
-
-__all__ = ["add_parser", "file_json"]
