@@ -19,7 +19,7 @@ setup: system-deps ## install roar (Rust core built by maturin) and the test too
 demo: setup ## install, then record a three-step pipeline and show its DAG
 	bash demo/run_demo.sh
 
-RUST_TESTED := -p roar-trace-format -p roar-ptrace -p roar-hash
+RUST_TESTED := --workspace --exclude roar-native
 
 test: setup ## install, then run the test suite (Rust crates, then pytest)
 	cargo test -q $(RUST_TESTED)

@@ -7,13 +7,11 @@
 //! assert_eq!(summary.exit_code, 0);
 //! ```
 
-use std::ffi::OsString;
 use std::fmt;
-use std::path::PathBuf;
-use std::sync::{mpsc, Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
 
-pub use roar_trace_format::Summary;
+use roar_trace_format::{start_control, Collector};
+pub use roar_trace_format::{Job, SpawnConfig, SpawnError, Summary};
 
 mod child;
 mod filter;
@@ -22,29 +20,6 @@ mod regs;
 mod resolve;
 mod tracer;
 mod wait;
-
-/// What to run.
-#[derive(Debug, Clone, Default)]
-pub struct SpawnConfig {
-    /// The command; `argv[0]` is looked up in the `PATH` of `env` when it
-    /// has no slash.
-    pub argv: Vec<OsString>,
-    /// The complete environment of the command.
-    pub env: Vec<(OsString, OsString)>,
-    /// Working directory (default: the caller's).
-    pub cwd: Option<PathBuf>,
-}
-
-impl SpawnConfig {
-    /// `argv` with the caller's environment and working directory.
-    pub fn new(argv: Vec<OsString>) -> Self {
-        SpawnConfig {
-            argv,
-            env: std::env::vars_os().collect(),
-            cwd: None,
-        }
-    }
-}
 
 #[derive(Debug)]
 pub enum Error {
@@ -71,91 +46,38 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-#[derive(Default)]
-struct Shared {
-    done: Mutex<Option<Summary>>,
-    cond: Condvar,
-}
-
-impl Shared {
-    fn publish(&self, s: Summary) {
-        let mut g = self.done.lock().unwrap_or_else(|p| p.into_inner());
-        *g = Some(s);
-        self.cond.notify_all();
-    }
-}
-
-/// A command running under the tracer.
-pub struct Tracee {
-    pid: i32,
-    shared: Arc<Shared>,
-}
-
-impl Tracee {
-    /// The root process id (signals sent to it reach the command).
-    pub fn pid(&self) -> i32 {
-        self.pid
-    }
-
-    /// Blocks until every traced process has exited.
-    pub fn wait(self) -> Summary {
-        loop {
-            if let Some(s) = self.wait_timeout(None) {
-                return s;
-            }
+impl From<Error> for SpawnError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::InvalidArgument(m) => SpawnError::InvalidArgument(m),
+            Error::PtraceNotPermitted(_) => SpawnError::Unavailable(e.to_string()),
+            Error::Io(e) => SpawnError::Io(e),
         }
-    }
-
-    /// The summary once the whole tree has exited, or `None` after
-    /// `timeout` (`None`: wait forever). May be called repeatedly.
-    pub fn wait_timeout(&self, timeout: Option<Duration>) -> Option<Summary> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut g = self.shared.done.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(s) = g.as_ref() {
-                return Some(s.clone());
-            }
-            match deadline {
-                None => g = self.shared.cond.wait(g).unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return None;
-                    }
-                    g = self
-                        .shared
-                        .cond
-                        .wait_timeout(g, d - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
-                }
-            }
-        }
-    }
-
-    /// True once the summary is ready.
-    pub fn is_done(&self) -> bool {
-        self.shared
-            .done
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
     }
 }
 
 /// Start `cfg.argv` under the tracer. Returns once the child exists and is
 /// traced (a few ms); the command runs while the caller waits.
-pub fn spawn(cfg: &SpawnConfig) -> Result<Tracee, Error> {
-    let prepared = child::Prepared::new(cfg)?;
-    let shared = Arc::new(Shared::default());
+pub fn spawn(cfg: &SpawnConfig) -> Result<Job, Error> {
+    let collector = Collector::new("ptrace");
+    let (env, control) = start_control(cfg, &collector).map_err(|e| match e {
+        SpawnError::Io(e) => Error::Io(e),
+        other => Error::Io(std::io::Error::other(other.to_string())),
+    })?;
+    let prepared = child::Prepared::new(&SpawnConfig { env, ..cfg.clone() })?;
     let (tx, rx) = mpsc::sync_channel(1);
-    let sh = Arc::clone(&shared);
+    let sink = std::sync::Arc::clone(&collector);
     std::thread::Builder::new()
         .name("roar-ptrace".into())
-        .spawn(move || tracer::run(prepared, tx, sh))
+        .spawn(move || tracer::run(prepared, tx, sink))
         .map_err(Error::Io)?;
     match rx.recv() {
-        Ok(Ok(pid)) => Ok(Tracee { pid, shared }),
+        Ok(Ok(pid)) => {
+            if let Some(c) = &control {
+                c.set_root_pid(pid);
+            }
+            Ok(Job::new(pid, collector, control))
+        }
         Ok(Err(e)) => Err(e),
         Err(_) => Err(Error::Io(std::io::Error::other(
             "the tracer thread ended before the command started",

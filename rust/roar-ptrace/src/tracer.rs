@@ -6,15 +6,14 @@
 use std::collections::HashMap;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use roar_trace_format::{Event, OpenFlags, RawPath, RunInfo, Summarizer};
+use roar_trace_format::{now_ns, Collector, Event, OpenFlags, RawPath, RunInfo};
 
 use crate::child::{self, ExecPtrs, Prepared};
 use crate::filter::Sys;
 use crate::regs::Regs;
 use crate::wait::Waiter;
-use crate::{mem, resolve, Error, Shared};
+use crate::{mem, resolve, Error};
 
 const OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD
     | libc::PTRACE_O_TRACEFORK
@@ -23,13 +22,6 @@ const OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD
     | libc::PTRACE_O_TRACEEXEC
     | libc::PTRACE_O_TRACESECCOMP
     | libc::PTRACE_O_EXITKILL;
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
 
 /// Work left for the syscall-exit stop, decided at the seccomp stop.
 enum Pending {
@@ -74,7 +66,7 @@ struct Thread {
 
 struct Tracer {
     root: i32,
-    summ: Summarizer,
+    summ: Arc<Collector>,
     threads: HashMap<i32, Thread>,
     exec_path: HashMap<i32, RawPath>,
     stops: u64,
@@ -140,7 +132,7 @@ fn io_err(code: i32) -> std::io::Error {
 
 /// Fork the child, wait for its first stop, set options; then trace until
 /// the whole tree has exited and publish the summary.
-pub fn run(p: Prepared, tx: SyncSender<Result<i32, Error>>, shared: Arc<Shared>) {
+pub fn run(p: Prepared, tx: SyncSender<Result<i32, Error>>, sink: Arc<Collector>) {
     let start_ns = now_ns();
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 writes two fds into the array.
@@ -175,7 +167,7 @@ pub fn run(p: Prepared, tx: SyncSender<Result<i32, Error>>, shared: Arc<Shared>)
 
     let mut t = Tracer {
         root: pid,
-        summ: Summarizer::new("ptrace"),
+        summ: sink,
         threads: HashMap::new(),
         exec_path: HashMap::new(),
         stops: 1,
@@ -212,7 +204,7 @@ pub fn run(p: Prepared, tx: SyncSender<Result<i32, Error>>, shared: Arc<Shared>)
             .warn("internal error in the ptrace tracer; the summary may be incomplete");
     }
     let (exit_code, exit_signal) = t.root_status.unwrap_or((127, None));
-    let summary = t.summ.finish(RunInfo {
+    t.summ.finish(RunInfo {
         root_pid: pid,
         exit_code,
         exit_signal,
@@ -221,7 +213,6 @@ pub fn run(p: Prepared, tx: SyncSender<Result<i32, Error>>, shared: Arc<Shared>)
         end_ns: now_ns(),
         stops: t.stops,
     });
-    shared.publish(summary);
 }
 
 fn first_stop(pid: i32, rfd: i32) -> Result<(), Error> {

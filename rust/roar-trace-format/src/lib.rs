@@ -6,12 +6,16 @@
 //! the same way. [`Summarizer::finish`] yields the [`Summary`], which
 //! serialises to the versioned JSON document described in README.md.
 
+pub mod control;
 mod event;
+mod job;
 mod path;
 mod summarizer;
 mod summary;
 
+pub use control::{ControlServer, CONTROL_ENV};
 pub use event::{Event, OpenFlags};
+pub use job::{now_ns, start_control, Collector, Flush, Job, SpawnConfig, SpawnError};
 pub use path::{normalize_lexically, RawPath};
 pub use summarizer::{RunInfo, Summarizer};
 pub use summary::{FileAccess, ProcessInfo, Rename, Stats, Summary, FORMAT_NAME, FORMAT_VERSION};

@@ -1,0 +1,308 @@
+//! The contract between a backend and its caller: what to run
+//! ([`SpawnConfig`]), where a backend puts what it sees ([`Collector`]) and
+//! the handle the caller waits on ([`Job`]).
+//!
+//! Every backend starts the command, feeds its events to one shared
+//! [`Collector`] from whatever thread observes them, and calls
+//! [`Collector::finish`] once the whole tree has exited. The collector also
+//! serves *intervals* (long-lived mode, see `control.rs`): while one is open,
+//! each event also goes to a second summarizer whose summary is handed out
+//! when the interval ends.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::control::ControlServer;
+use crate::event::Event;
+use crate::summarizer::{RunInfo, Summarizer};
+use crate::summary::Summary;
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnConfig {
+    /// The command; `argv[0]` is looked up in the `PATH` of `env` when it
+    /// has no slash.
+    pub argv: Vec<OsString>,
+    /// The complete environment of the command.
+    pub env: Vec<(OsString, OsString)>,
+    /// Working directory (default: the caller's).
+    pub cwd: Option<PathBuf>,
+    /// Serve the interval control socket (long-lived mode) and export its
+    /// path to the command as `ROAR_TRACE_CONTROL`.
+    pub intervals: bool,
+}
+
+impl SpawnConfig {
+    /// `argv` with the caller's environment and working directory.
+    pub fn new(argv: Vec<OsString>) -> Self {
+        SpawnConfig {
+            argv,
+            env: std::env::vars_os().collect(),
+            cwd: None,
+            intervals: false,
+        }
+    }
+}
+
+/// Why a backend could not start the command.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// Bad configuration (empty argv, a NUL byte in an argument…).
+    InvalidArgument(String),
+    /// The backend cannot run on this host (not built, not permitted…);
+    /// the message says why and what to do.
+    Unavailable(String),
+    /// Any other failure to start.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            SpawnError::Unavailable(m) => write!(f, "{m}"),
+            SpawnError::Io(e) => write!(f, "cannot start the tracer: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl From<std::io::Error> for SpawnError {
+    fn from(e: std::io::Error) -> Self {
+        SpawnError::Io(e)
+    }
+}
+
+/// Wall clock in ns since the Unix epoch.
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+struct Interval {
+    label: String,
+    start_ns: u64,
+    summarizer: Summarizer,
+}
+
+struct State {
+    run: Summarizer,
+    interval: Option<Interval>,
+    done: Option<Summary>,
+}
+
+/// Flushes events a backend has buffered (preload's log, eBPF's ring) into
+/// the collector; called before an interval's summary is taken.
+pub type Flush = Box<dyn Fn() + Send + Sync>;
+
+/// Where a backend's events go; shared between the backend's threads, the
+/// control socket and the caller waiting for the summary.
+pub struct Collector {
+    backend: String,
+    state: Mutex<State>,
+    cond: Condvar,
+    flush: Mutex<Option<Flush>>,
+}
+
+impl Collector {
+    pub fn new(backend: &str) -> Arc<Self> {
+        Arc::new(Collector {
+            backend: backend.to_string(),
+            state: Mutex::new(State {
+                run: Summarizer::new(backend),
+                interval: None,
+                done: None,
+            }),
+            cond: Condvar::new(),
+            flush: Mutex::new(None),
+        })
+    }
+
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One observed event, in the order it happened.
+    pub fn push(&self, ev: Event) {
+        let mut s = self.lock();
+        if let Some(iv) = s.interval.as_mut() {
+            iv.summarizer.push(ev.clone());
+        }
+        s.run.push(ev);
+    }
+
+    /// Several events at once (one lock).
+    pub fn push_all(&self, events: impl IntoIterator<Item = Event>) {
+        let mut s = self.lock();
+        for ev in events {
+            if let Some(iv) = s.interval.as_mut() {
+                iv.summarizer.push(ev.clone());
+            }
+            s.run.push(ev);
+        }
+    }
+
+    /// A warning for the run (and the open interval, if any).
+    pub fn warn(&self, message: impl Into<String>) {
+        let m = message.into();
+        let mut s = self.lock();
+        if let Some(iv) = s.interval.as_mut() {
+            iv.summarizer.warn(m.clone());
+        }
+        s.run.warn(m);
+    }
+
+    /// Install the backend's flush hook (see [`Flush`]).
+    pub fn set_flush(&self, f: Flush) {
+        *self.flush.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+    }
+
+    fn flush(&self) {
+        if let Some(f) = self
+            .flush
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            f();
+        }
+    }
+
+    /// Open an interval; an interval still open is discarded.
+    pub fn begin_interval(&self, label: &str) {
+        self.flush();
+        let mut s = self.lock();
+        s.interval = Some(Interval {
+            label: label.to_string(),
+            start_ns: now_ns(),
+            summarizer: Summarizer::new(&self.backend),
+        });
+    }
+
+    /// Close the open interval and return its summary (`None` when no
+    /// interval was open). Events the backend buffered are flushed first,
+    /// so everything the tree did before this call is included.
+    pub fn end_interval(&self, root_pid: i32) -> Option<(String, Summary)> {
+        self.flush();
+        let iv = self.lock().interval.take()?;
+        let summary = iv.summarizer.finish(RunInfo {
+            root_pid,
+            start_ns: iv.start_ns,
+            end_ns: now_ns(),
+            ..Default::default()
+        });
+        Some((iv.label, summary))
+    }
+
+    /// The whole tree has exited: publish the run's summary.
+    pub fn finish(&self, run: RunInfo) {
+        let mut s = self.lock();
+        let summarizer = std::mem::replace(&mut s.run, Summarizer::new(&self.backend));
+        s.done = Some(summarizer.finish(run));
+        self.cond.notify_all();
+    }
+
+    /// The summary once published, or `None` after `timeout` (`None`:
+    /// wait forever). May be called repeatedly.
+    pub fn wait_timeout(&self, timeout: Option<Duration>) -> Option<Summary> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut g = self.lock();
+        loop {
+            if let Some(s) = g.done.as_ref() {
+                return Some(s.clone());
+            }
+            g = match deadline {
+                None => self.cond.wait(g).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    self.cond
+                        .wait_timeout(g, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.lock().done.is_some()
+    }
+}
+
+/// A command running under some backend.
+pub struct Job {
+    pid: i32,
+    collector: Arc<Collector>,
+    _control: Option<ControlServer>,
+}
+
+impl Job {
+    pub fn new(pid: i32, collector: Arc<Collector>, control: Option<ControlServer>) -> Self {
+        Job {
+            pid,
+            collector,
+            _control: control,
+        }
+    }
+
+    /// The root process id (signals sent to it reach the command).
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn backend(&self) -> &str {
+        self.collector.backend()
+    }
+
+    /// Blocks until every traced process has exited.
+    pub fn wait(self) -> Summary {
+        loop {
+            if let Some(s) = self.wait_timeout(None) {
+                return s;
+            }
+        }
+    }
+
+    /// The summary once the whole tree has exited, or `None` after
+    /// `timeout` (`None`: wait forever). May be called repeatedly.
+    pub fn wait_timeout(&self, timeout: Option<Duration>) -> Option<Summary> {
+        self.collector.wait_timeout(timeout)
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.collector.is_done()
+    }
+}
+
+/// Prepare the environment and control socket for `cfg`: returns the
+/// environment to give the command and the control server to keep alive.
+/// `root_pid` is filled in once known (the server answers with it).
+pub fn start_control(
+    cfg: &SpawnConfig,
+    collector: &Arc<Collector>,
+) -> Result<(Vec<(OsString, OsString)>, Option<ControlServer>), SpawnError> {
+    let mut env = cfg.env.clone();
+    if !cfg.intervals {
+        return Ok((env, None));
+    }
+    let server = ControlServer::start(Arc::clone(collector))?;
+    env.retain(|(k, _)| k != crate::control::CONTROL_ENV);
+    env.push((
+        crate::control::CONTROL_ENV.into(),
+        server.path().as_os_str().to_owned(),
+    ));
+    Ok((env, Some(server)))
+}
