@@ -27,7 +27,7 @@ pub struct SpawnConfig {
     /// has no slash.
     pub argv: Vec<OsString>,
     /// The complete environment of the command.
-    pub env: Vec<(OsString, OsString)>,
+    pub env: Environment,
     /// Working directory (default: the caller's).
     pub cwd: Option<PathBuf>,
     /// Serve the interval control socket (long-lived mode) and export its
@@ -287,13 +287,16 @@ impl Job {
     }
 }
 
+/// A command's complete environment.
+pub type Environment = Vec<(OsString, OsString)>;
+
 /// Prepare the environment and control socket for `cfg`: returns the
 /// environment to give the command and the control server to keep alive.
 /// `root_pid` is filled in once known (the server answers with it).
 pub fn start_control(
     cfg: &SpawnConfig,
     collector: &Arc<Collector>,
-) -> Result<(Vec<(OsString, OsString)>, Option<ControlServer>), SpawnError> {
+) -> Result<(Environment, Option<ControlServer>), SpawnError> {
     let mut env = cfg.env.clone();
     if !cfg.intervals {
         return Ok((env, None));
