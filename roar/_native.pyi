@@ -1,7 +1,7 @@
 """Type stub for roar._native, the pyo3 module built from rust/roar-native."""
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 __version__: str
 HASH_ALGORITHMS: tuple[str, ...]
@@ -26,7 +26,7 @@ class TracedProcess:
     def done(self) -> bool: ...
 
 def spawn_traced(
-    argv: list[_Path],
+    argv: Sequence[_Path],
     env: dict[str, str] | dict[bytes, bytes] | None = None,
     cwd: _Path | None = None,
     backend: str = "ptrace",

@@ -89,7 +89,12 @@ KEYS: dict[str, Key] = {
             _choice("blake3", "sha256"),
             "Algorithm that identifies artifacts",
         ),
-        Key("tracer.backend", "auto", _choice("auto", "ptrace"), "Tracer backend for roar run"),
+        Key(
+            "tracer.backend",
+            "auto",
+            _choice("auto", "ebpf", "preload", "ptrace"),
+            "Tracer backend for roar run",
+        ),
         Key(
             "registration.omit.enabled",
             True,

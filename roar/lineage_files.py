@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from roar.filters import NoiseFilter, is_code
-from roar.tracer import FileAccess
+from roar.tracing.run import FileAccess
 
 
 @dataclass

@@ -23,7 +23,8 @@ from roar.filters import NoiseFilter
 from roar.lineage_files import PlannedFiles, plan
 from roar.store import writer
 from roar.store.connection import Connection, opened
-from roar.tracer import Summary, TracedRun, resolve_backend
+from roar.tracing.run import Summary, TracedRun
+from roar.tracing.selection import choose
 from roar.workspace import Workspace, find_git_root, require_workspace
 
 DIRTY_LIST_LIMIT = 5
@@ -83,7 +84,7 @@ def run(request: RunRequest) -> RunOutcome:
     env = {**os.environ, **job.cfg.env}
     job.started = time.time()
     traced = TracedRun(
-        request.argv, env, job.cwd, resolve_backend(request.tracer, job.cfg.get("tracer.backend"))
+        request.argv, env, job.cwd, choose(request.tracer, job.cfg.get("tracer.backend"))
     )
     # While the command runs: everything that does not depend on its result.
     job.git_state = gitinfo.capture_state(job.repo)

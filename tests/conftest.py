@@ -100,3 +100,29 @@ def write_script(repo: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_ebpf_service(tmp_path_factory):
+    """Point every test (and every roar it starts) at a private eBPF service socket, never the
+    host's /run/roar one, and stop that service after the session if a test started it."""
+    from roar.tracing import ebpf_service
+
+    sock = tmp_path_factory.mktemp("ebpf") / "ebpf.sock"
+    previous = os.environ.get(ebpf_service.SOCKET_ENV)
+    os.environ[ebpf_service.SOCKET_ENV] = str(sock)
+    yield sock
+    ebpf_service.stop(sock)
+    if previous is None:
+        os.environ.pop(ebpf_service.SOCKET_ENV, None)
+    else:
+        os.environ[ebpf_service.SOCKET_ENV] = previous
+
+
+@pytest.fixture(scope="session")
+def ebpf_service(_private_ebpf_service):
+    """The private eBPF loader service, running (real BPF programs; these machines run as root)."""
+    from roar.tracing import ebpf_service as service
+
+    service.ensure_running()
+    return _private_ebpf_service

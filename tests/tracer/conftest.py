@@ -78,3 +78,32 @@ def trace(tmp_path):
 
     run.cwd = cwd
     return run
+
+
+# --- every backend ------------------------------------------------------------------------------
+
+BACKENDS = tuple(native.TRACER_BACKENDS)  # ebpf, preload, ptrace: all must work here
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    if request.param == "ebpf":
+        request.getfixturevalue("ebpf_service")
+    return request.param
+
+
+@pytest.fixture
+def backend_trace(tmp_path, backend):
+    """Like ``trace``, under the backend of the ``backend`` fixture."""
+    cwd = tmp_path.resolve()
+
+    def run(argv, env=None, timeout=60.0, intervals=False) -> Traced:
+        proc = native.spawn_traced(
+            [str(a) for a in argv], env=env, cwd=str(cwd), backend=backend, intervals=intervals
+        )
+        out = proc.wait(timeout)
+        assert out is not None, "traced command did not finish"
+        return Traced(json.loads(out), cwd)
+
+    run.cwd = cwd
+    return run

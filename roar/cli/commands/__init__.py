@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "reset": ("reset", None, "Start a new session (previous ones are kept)"),
     "config": ("config_cmd", None, "View or set configuration"),
     "env": ("env_cmd", None, "Variables injected into every roar run and roar build"),
+    "tracer": ("tracer_cmd", None, "Tracer backends: readiness, default, deep check, setup"),
 }
 
 

@@ -46,7 +46,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run with uncommitted changes; record the diff hash",
     )
-    p.add_argument("--tracer", metavar="BACKEND", help="tracer backend for this run (auto, ptrace)")
+    p.add_argument(
+        "--tracer",
+        metavar="BACKEND",
+        help="tracer backend for this run (auto, ebpf, preload, ptrace)",
+    )
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command to run")
 
 

@@ -14,9 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from roar.errors import RoarError
+from roar.tracing.selection import preflight_error
 
-BACKENDS = ("ptrace",)
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
@@ -46,18 +45,6 @@ class Summary:
     interrupted: bool = False
 
 
-def resolve_backend(requested: str | None, configured: str) -> str:
-    choice = (requested or configured or "auto").lower()
-    if choice == "auto":
-        return "ptrace"
-    if choice not in BACKENDS:
-        raise RoarError(
-            f"Unknown tracer backend: {choice}.",
-            hint=f"Available here: auto, {', '.join(BACKENDS)}.",
-        )
-    return choice
-
-
 class TracedRun:
     """A command started under a tracer. ``wait()`` returns its summary."""
 
@@ -67,11 +54,8 @@ class TracedRun:
         self.backend = backend
         try:
             self._proc = _native.spawn_traced(list(argv), dict(env), cwd, backend)
-        except OSError as exc:
-            raise RoarError(
-                f"Tracer preflight failed: the {backend} backend could not start ({exc}).",
-                hint="Check that ptrace is allowed here (kernel.yama.ptrace_scope, container seccomp profile).",
-            ) from exc
+        except (OSError, RuntimeError) as exc:
+            raise preflight_error(backend, f"the backend could not start ({exc})") from exc
         self.pid: int = self._proc.pid
         self._interrupted = False
         self._previous: dict[int, Any] = {}
