@@ -47,13 +47,15 @@ HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_WORKLOADS = pathlib.Path("/work/shared/tracing/workloads")
 MEASUREMENTS = ("startup", "io_script", "workloads")
 
-# Drives the tracer alone, the way roar/tracer.py does, and prints the time from spawn to
+# Drives one tracer backend alone (ROAR_BENCH_BACKEND, default ptrace), the way
+# roar/tracing/run.py does, and prints the time from spawn to
 # the end of wait() (so the interpreter start-up of the driver itself is not counted).
 TRACER_DRIVER = r"""
 import json, os, sys, time
 from roar import _native
 t0 = time.perf_counter()
-p = _native.spawn_traced(sys.argv[1:], dict(os.environ), os.getcwd(), "ptrace")
+backend = os.environ.pop("ROAR_BENCH_BACKEND", "ptrace")
+p = _native.spawn_traced(sys.argv[1:], dict(os.environ), os.getcwd(), backend)
 raw = None
 while raw is None:
     raw = p.wait(0.25)
@@ -106,7 +108,8 @@ def timed(argv, cwd, env=None) -> float:
     return t
 
 
-def timed_tracer(argv, cwd, env=None) -> float:
+def timed_tracer(argv, cwd, env=None, backend="ptrace") -> float:
+    env = {**(env or os.environ), "ROAR_BENCH_BACKEND": backend}
     r = subprocess.run(
         [sys.executable, "-c", TRACER_DRIVER, *argv],
         cwd=cwd,
