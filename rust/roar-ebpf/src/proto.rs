@@ -1,0 +1,101 @@
+//! The protocol between the loader service and a client, over a Unix
+//! stream socket. Every message is a frame: `u32` length (native endian,
+//! counting the type byte and payload), a type byte, the payload.
+//!
+//! | dir | type | payload |
+//! | --- | --- | --- |
+//! | c→s | `START` | `u32` [`MAGIC`], `u16` version length, version bytes, `i32` pid |
+//! | c→s | `FLUSH` | `u64` sequence number |
+//! | s→c | `ACK` | `u32` job id (the pid is traced; release it) |
+//! | s→c | `ERR` | UTF-8 message (the job was refused) |
+//! | s→c | `EVENTS` | records: each `u32` length + the ring record verbatim |
+//! | s→c | `FLUSHED` | `u64` sequence: every record before the flush was sent |
+//! | s→c | `DONE` | `u64` records dropped for this job: its last task exited |
+//!
+//! The client closing its socket cancels its job.
+
+use std::io::{self, Read, Write};
+
+pub const MAGIC: u32 = 0x524f_4152; // "ROAR"
+
+pub const START: u8 = 1;
+pub const FLUSH: u8 = 2;
+pub const ACK: u8 = 10;
+pub const ERR: u8 = 11;
+pub const EVENTS: u8 = 12;
+pub const FLUSHED: u8 = 13;
+pub const DONE: u8 = 14;
+
+/// Largest frame accepted (a batch of records is split below this).
+pub const MAX_FRAME: usize = 16 << 20;
+
+pub fn write_frame(w: &mut impl Write, ty: u8, payload: &[u8]) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(5 + payload.len());
+    buf.extend_from_slice(&((payload.len() + 1) as u32).to_ne_bytes());
+    buf.push(ty);
+    buf.extend_from_slice(payload);
+    w.write_all(&buf)
+}
+
+pub fn read_frame(r: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)?;
+    let len = u32::from_ne_bytes(len) as usize;
+    if len == 0 || len > MAX_FRAME + 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad frame length {len}"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)?;
+    let ty = buf[0];
+    buf.remove(0);
+    Ok((ty, buf))
+}
+
+pub fn start_payload(version: &str, pid: i32) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&MAGIC.to_ne_bytes());
+    p.extend_from_slice(&(version.len() as u16).to_ne_bytes());
+    p.extend_from_slice(version.as_bytes());
+    p.extend_from_slice(&pid.to_ne_bytes());
+    p
+}
+
+/// `(version, pid)` of a START payload.
+pub fn parse_start(p: &[u8]) -> Option<(String, i32)> {
+    if p.len() < 6 || u32::from_ne_bytes(p[0..4].try_into().ok()?) != MAGIC {
+        return None;
+    }
+    let n = usize::from(u16::from_ne_bytes(p[4..6].try_into().ok()?));
+    let v = p.get(6..6 + n)?;
+    let pid = i32::from_ne_bytes(p.get(6 + n..10 + n)?.try_into().ok()?);
+    Some((String::from_utf8_lossy(v).into_owned(), pid))
+}
+
+pub fn u64_payload(v: u64) -> [u8; 8] {
+    v.to_ne_bytes()
+}
+
+pub fn parse_u64(p: &[u8]) -> Option<u64> {
+    Some(u64::from_ne_bytes(p.get(0..8)?.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, START, &start_payload("v1", 42)).expect("write");
+        write_frame(&mut buf, FLUSHED, &u64_payload(7)).expect("write");
+        let mut r = &buf[..];
+        let (t, p) = read_frame(&mut r).expect("read");
+        assert_eq!(t, START);
+        assert_eq!(parse_start(&p), Some(("v1".to_string(), 42)));
+        let (t, p) = read_frame(&mut r).expect("read");
+        assert_eq!((t, parse_u64(&p)), (FLUSHED, Some(7)));
+    }
+}

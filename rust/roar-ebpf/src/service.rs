@@ -1,0 +1,594 @@
+//! The long-lived loader service: loads and attaches the BPF programs once,
+//! then serves jobs over a Unix socket until idle (see README.md).
+//!
+//! Threads: the accept loop (this function's caller), one reader and one
+//! writer per client connection, and the ring consumer, which alone reads
+//! the ring buffer and routes each record to its job's writer.
+
+use std::collections::HashMap as StdHashMap;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use aya::maps::{HashMap, MapData, RingBuf};
+use aya::programs::Program;
+use aya::{Btf, Ebpf, EbpfLoader};
+use roar_trace_format::SpawnError;
+
+use crate::events::{Header, EV_DONE};
+use crate::proto;
+
+/// `struct roar_job` (bpf/roar_events.h).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+struct RoarJob {
+    live: i64,
+    drops: u64,
+    kepoch: u64,
+    done: u64,
+}
+
+// SAFETY: plain `repr(C)` integers, no padding.
+unsafe impl aya::Pod for RoarJob {}
+
+struct Maps {
+    pids: HashMap<MapData, u32, u32>,
+    jobs: HashMap<MapData, u32, RoarJob>,
+    epochs: HashMap<MapData, u32, u32>,
+}
+
+/// What the ring consumer sends a job's writer.
+enum Out {
+    Events(Vec<u8>),
+    Flushed(u64),
+    Done(u64),
+}
+
+enum Cmd {
+    Register(u32, Sender<Out>),
+    Flush(u32, u64),
+    Cancel(u32),
+}
+
+struct Shared {
+    maps: Mutex<Maps>,
+    cmds: Mutex<Sender<Cmd>>,
+    wake: i32, // eventfd
+    next_job: AtomicU32,
+    active: AtomicU32,
+    last_active: Mutex<Instant>,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn maps(&self) -> MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn send(&self, c: Cmd) {
+        let _ = self.cmds.lock().unwrap_or_else(|p| p.into_inner()).send(c);
+        let one = 1u64;
+        // SAFETY: writing 8 bytes to our eventfd.
+        unsafe { libc::write(self.wake, &one as *const u64 as *const libc::c_void, 8) };
+    }
+}
+
+fn unavailable(m: impl Into<String>) -> SpawnError {
+    SpawnError::Unavailable(m.into())
+}
+
+/// Mount tracefs when it is missing (syscall tracepoints need it to be
+/// found by id) and we may.
+fn ensure_tracefs() {
+    for p in [
+        "/sys/kernel/tracing/events",
+        "/sys/kernel/debug/tracing/events",
+    ] {
+        if Path::new(p).is_dir() {
+            return;
+        }
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    // SAFETY: mount(2) with NUL-terminated literals.
+    unsafe {
+        libc::mount(
+            c"nodev".as_ptr(),
+            c"/sys/kernel/tracing".as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        );
+    }
+}
+
+/// Older kernels charge BPF maps to RLIMIT_MEMLOCK.
+fn raise_memlock() {
+    let r = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit with a valid struct.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &r) };
+}
+
+/// The syscall tracepoint of a program named `exit_X`/`enter_X`, or the
+/// sched event of `on_X`.
+fn tracepoint_of(prog: &str) -> Option<(&'static str, String)> {
+    if let Some(s) = prog.strip_prefix("exit_") {
+        return Some(("syscalls", format!("sys_exit_{s}")));
+    }
+    if let Some(s) = prog.strip_prefix("enter_") {
+        return Some(("syscalls", format!("sys_enter_{s}")));
+    }
+    prog.strip_prefix("on_")
+        .map(|s| ("sched", format!("sched_process_{s}")))
+}
+
+struct Loaded {
+    _ebpf: Ebpf,
+    maps: Maps,
+    ring: RingBuf<MapData>,
+}
+
+fn load() -> Result<Loaded, String> {
+    ensure_tracefs();
+    raise_memlock();
+    let obj = crate::object::OBJECT;
+    let mut ebpf = EbpfLoader::new()
+        .load(obj)
+        .map_err(|e| format!("loading the BPF object failed: {e}"))?;
+    let btf = Btf::from_sys_fs()
+        .map_err(|e| format!("the kernel's BTF (/sys/kernel/btf/vmlinux) is not readable: {e}"))?;
+    for (name, prog) in ebpf.programs_mut() {
+        let Some((cat, tp)) = tracepoint_of(name) else {
+            continue;
+        };
+        match prog {
+            Program::TracePoint(p) => {
+                p.load()
+                    .map_err(|e| format!("loading {name} failed: {}", error_chain(&e)))?;
+                p.attach(cat, &tp).map_err(|e| {
+                    format!("attaching {name} to {cat}/{tp} failed: {}", error_chain(&e))
+                })?;
+            }
+            Program::BtfTracePoint(p) => {
+                p.load(&tp, &btf)
+                    .map_err(|e| format!("loading {name} failed: {}", error_chain(&e)))?;
+                p.attach()
+                    .map_err(|e| format!("attaching {name} to {tp} failed: {}", error_chain(&e)))?;
+            }
+            _ => {}
+        }
+    }
+    let take = |ebpf: &mut Ebpf, n: &str| {
+        ebpf.take_map(n)
+            .ok_or_else(|| format!("the BPF object has no map {n}"))
+    };
+    let pids = HashMap::try_from(take(&mut ebpf, "pids")?).map_err(|e| e.to_string())?;
+    let jobs = HashMap::try_from(take(&mut ebpf, "jobs")?).map_err(|e| e.to_string())?;
+    let epochs = HashMap::try_from(take(&mut ebpf, "epochs")?).map_err(|e| e.to_string())?;
+    let ring = RingBuf::try_from(take(&mut ebpf, "events")?).map_err(|e| e.to_string())?;
+    Ok(Loaded {
+        _ebpf: ebpf,
+        maps: Maps { pids, jobs, epochs },
+        ring,
+    })
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+/// Bind the socket: a stale socket (nobody listening) is replaced; a live
+/// one means another service runs.
+fn bind(socket: &Path) -> Result<UnixListener, SpawnError> {
+    if let Some(dir) = socket.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::create_dir_all(dir)?;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+    if socket.exists() {
+        if UnixStream::connect(socket).is_ok() {
+            return Err(SpawnError::Io(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!(
+                    "another roar eBPF service is listening on {}",
+                    socket.display()
+                ),
+            )));
+        }
+        let _ = std::fs::remove_file(socket);
+    }
+    let l = UnixListener::bind(socket)?;
+    // Every user may connect; the service checks each peer (SO_PEERCRED).
+    let _ = std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666));
+    Ok(l)
+}
+
+pub fn serve(socket: &Path, idle: Duration) -> Result<(), SpawnError> {
+    let loaded = load().map_err(|e| {
+        unavailable(format!(
+            "cannot load the eBPF programs: {e} (the service needs root, or CAP_BPF and CAP_PERFMON, and a kernel with BTF)"
+        ))
+    })?;
+    let listener = bind(socket)?;
+    listener.set_nonblocking(true)?;
+    // SAFETY: eventfd(2); the fd is owned by `Shared` for the service's life.
+    let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if wake < 0 {
+        return Err(SpawnError::Io(std::io::Error::last_os_error()));
+    }
+    let (tx, rx) = channel();
+    let shared = Arc::new(Shared {
+        maps: Mutex::new(loaded.maps),
+        cmds: Mutex::new(tx),
+        wake,
+        next_job: AtomicU32::new(1),
+        active: AtomicU32::new(0),
+        last_active: Mutex::new(Instant::now()),
+        stop: AtomicBool::new(false),
+    });
+    let sh = Arc::clone(&shared);
+    let ring = loaded.ring;
+    let consumer = std::thread::Builder::new()
+        .name("roar-ebpf-ring".into())
+        .spawn(move || consume(ring, rx, &sh))?;
+
+    let result = accept_loop(&listener, &shared, idle);
+    shared.stop.store(true, Ordering::SeqCst);
+    shared.send(Cmd::Flush(0, 0));
+    let _ = consumer.join();
+    let _ = std::fs::remove_file(socket);
+    // SAFETY: closing our eventfd after the consumer ended.
+    unsafe { libc::close(wake) };
+    // Dropping `loaded._ebpf` (moved into nothing here: it drops at the end
+    // of this function) detaches the programs.
+    drop(loaded._ebpf);
+    result
+}
+
+fn accept_loop(
+    listener: &UnixListener,
+    shared: &Arc<Shared>,
+    idle: Duration,
+) -> Result<(), SpawnError> {
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, 250) };
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let _ = stream.set_nonblocking(false);
+                let sh = Arc::clone(shared);
+                let _ = std::thread::Builder::new()
+                    .name("roar-ebpf-conn".into())
+                    .spawn(move || connection(stream, &sh));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(SpawnError::Io(e)),
+        }
+        if shared.active.load(Ordering::SeqCst) == 0 {
+            let since = *shared.last_active.lock().unwrap_or_else(|p| p.into_inner());
+            if since.elapsed() >= idle {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// uid of the peer (SO_PEERCRED).
+fn peer_uid(s: &UnixStream) -> Option<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut cred as *mut libc::ucred as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    (r == 0).then_some(cred.uid)
+}
+
+/// Real uid of `pid` (from /proc).
+fn uid_of(pid: i32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn refuse(stream: &mut UnixStream, msg: &str) {
+    let _ = proto::write_frame(stream, proto::ERR, msg.as_bytes());
+}
+
+/// One client: START, then FLUSH requests until it closes the socket.
+fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
+    let Ok((ty, payload)) = proto::read_frame(&mut stream) else {
+        return;
+    };
+    if ty != proto::START {
+        return refuse(&mut stream, "expected START");
+    }
+    let Some((version, pid)) = proto::parse_start(&payload) else {
+        return refuse(&mut stream, "malformed START");
+    };
+    let mine = crate::version();
+    if version != mine {
+        return refuse(
+            &mut stream,
+            &format!(
+                "the running roar eBPF service is version {mine} but this roar is {version}; stop the old service (it exits when idle) and retry"
+            ),
+        );
+    }
+    let Some(uid) = peer_uid(&stream) else {
+        return refuse(&mut stream, "cannot identify the client (SO_PEERCRED)");
+    };
+    match uid_of(pid) {
+        None => return refuse(&mut stream, &format!("no process {pid} to trace")),
+        Some(owner) if uid != 0 && owner != uid => {
+            return refuse(
+                &mut stream,
+                &format!(
+                    "process {pid} belongs to another user; you may only trace your own processes"
+                ),
+            )
+        }
+        Some(_) => {}
+    }
+    let job = shared.next_job.fetch_add(1, Ordering::SeqCst);
+    {
+        let mut m = shared.maps();
+        if m.pids.get(&(pid as u32), 0).is_ok() {
+            drop(m);
+            return refuse(&mut stream, &format!("process {pid} is already traced"));
+        }
+        let init = RoarJob {
+            live: 1,
+            ..Default::default()
+        };
+        let r = m
+            .jobs
+            .insert(job, init, 0)
+            .and_then(|()| m.epochs.insert(job, 0, 0))
+            .and_then(|()| m.pids.insert(pid as u32, job, 0));
+        if let Err(e) = r {
+            let _ = m.jobs.remove(&job);
+            let _ = m.epochs.remove(&job);
+            drop(m);
+            return refuse(&mut stream, &format!("cannot register the job: {e}"));
+        }
+    }
+    shared.active.fetch_add(1, Ordering::SeqCst);
+    let (tx, rx) = channel();
+    shared.send(Cmd::Register(job, tx));
+    let writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(_) => {
+            shared.send(Cmd::Cancel(job));
+            return;
+        }
+    };
+    if proto::write_frame(&mut stream, proto::ACK, &job.to_ne_bytes()).is_err() {
+        shared.send(Cmd::Cancel(job));
+        return;
+    }
+    let w = std::thread::Builder::new()
+        .name("roar-ebpf-out".into())
+        .spawn(move || write_loop(writer, &rx));
+    loop {
+        match proto::read_frame(&mut stream) {
+            Ok((proto::FLUSH, p)) => {
+                let seq = proto::parse_u64(&p).unwrap_or(0);
+                {
+                    // A new dedup generation: accesses repeated after an
+                    // interval mark are reported again.
+                    let mut m = shared.maps();
+                    let e = m.epochs.get(&job, 0).unwrap_or(0);
+                    let _ = m.epochs.insert(job, e.wrapping_add(1), 0);
+                }
+                shared.send(Cmd::Flush(job, seq));
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    shared.send(Cmd::Cancel(job));
+    if let Ok(w) = w {
+        let _ = w.join();
+    }
+}
+
+fn write_loop(mut out: UnixStream, rx: &Receiver<Out>) {
+    while let Ok(msg) = rx.recv() {
+        let r = match &msg {
+            Out::Events(b) => proto::write_frame(&mut out, proto::EVENTS, b),
+            Out::Flushed(s) => {
+                proto::write_frame(&mut out, proto::FLUSHED, &proto::u64_payload(*s))
+            }
+            Out::Done(d) => proto::write_frame(&mut out, proto::DONE, &proto::u64_payload(*d)),
+        };
+        if r.is_err() || matches!(msg, Out::Done(_)) {
+            let _ = out.flush();
+            return;
+        }
+    }
+}
+
+struct JobState {
+    tx: Sender<Out>,
+    batch: Vec<u8>,
+    flushes: Vec<u64>,
+    done: bool,
+}
+
+/// The ring consumer: drains the ring (woken by the kernel when it fills
+/// or a job ends, by a client's flush, or every POLL_MS), routes records
+/// to jobs, answers flushes after the drain, and ends jobs.
+fn consume(mut ring: RingBuf<MapData>, rx: Receiver<Cmd>, shared: &Arc<Shared>) {
+    const POLL_MS: i32 = 20;
+    const CHECK_EVERY: Duration = Duration::from_millis(100);
+    let mut jobs: StdHashMap<u32, JobState> = StdHashMap::new();
+    let mut last_check = Instant::now();
+    loop {
+        let mut pfds = [
+            libc::pollfd {
+                fd: ring.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: shared.wake,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let timeout = if jobs.is_empty() { 500 } else { POLL_MS };
+        // SAFETY: poll on two valid pollfds.
+        unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout) };
+        let mut v = 0u64;
+        // SAFETY: draining our non-blocking eventfd into a local.
+        unsafe { libc::read(shared.wake, &mut v as *mut u64 as *mut libc::c_void, 8) };
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        // Commands first: a flush asked before this drain is answered after it.
+        let mut cancels = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            match c {
+                Cmd::Register(j, tx) => {
+                    jobs.insert(
+                        j,
+                        JobState {
+                            tx,
+                            batch: Vec::new(),
+                            flushes: Vec::new(),
+                            done: false,
+                        },
+                    );
+                }
+                Cmd::Flush(j, s) => {
+                    if let Some(st) = jobs.get_mut(&j) {
+                        st.flushes.push(s);
+                    }
+                }
+                Cmd::Cancel(j) => cancels.push(j),
+            }
+        }
+        // Jobs whose last task is gone (in case their DONE record was lost):
+        // looked at before the drain, so their records are all in it.
+        if last_check.elapsed() >= CHECK_EVERY && !jobs.is_empty() {
+            last_check = Instant::now();
+            let m = shared.maps();
+            for (j, st) in jobs.iter_mut() {
+                if let Ok(info) = m.jobs.get(j, 0) {
+                    if info.live <= 0 {
+                        st.done = true;
+                    }
+                }
+            }
+        }
+        while let Some(item) = ring.next() {
+            let rec: &[u8] = &item;
+            let Some(h) = Header::parse(rec) else {
+                continue;
+            };
+            let Some(st) = jobs.get_mut(&h.job) else {
+                continue;
+            };
+            if h.kind == EV_DONE {
+                st.done = true;
+                continue;
+            }
+            st.batch
+                .extend_from_slice(&(rec.len() as u32).to_ne_bytes());
+            st.batch.extend_from_slice(rec);
+            if st.batch.len() > proto::MAX_FRAME / 2 {
+                let b = std::mem::take(&mut st.batch);
+                let _ = st.tx.send(Out::Events(b));
+            }
+        }
+        let mut finished = Vec::new();
+        for (j, st) in jobs.iter_mut() {
+            if !st.batch.is_empty() {
+                let b = std::mem::take(&mut st.batch);
+                let _ = st.tx.send(Out::Events(b));
+            }
+            for s in st.flushes.drain(..) {
+                let _ = st.tx.send(Out::Flushed(s));
+            }
+            if st.done {
+                finished.push(*j);
+            }
+        }
+        for j in finished {
+            if let Some(st) = jobs.remove(&j) {
+                let drops = end_job(shared, j, false);
+                let _ = st.tx.send(Out::Done(drops));
+            }
+        }
+        for j in cancels {
+            if jobs.remove(&j).is_some() {
+                end_job(shared, j, true);
+            }
+        }
+    }
+}
+
+/// Forget job `j` in the kernel maps; returns its drop count. A cancelled
+/// job (its client went away) may still have live tasks: they stop being
+/// traced.
+fn end_job(shared: &Shared, j: u32, cancelled: bool) -> u64 {
+    let mut m = shared.maps();
+    let drops = m.jobs.get(&j, 0).map(|i| i.drops).unwrap_or(0);
+    let _ = m.jobs.remove(&j);
+    let _ = m.epochs.remove(&j);
+    let stale: Vec<u32> = if cancelled {
+        m.pids
+            .iter()
+            .filter_map(|kv| kv.ok())
+            .filter(|(_, v)| *v == j)
+            .map(|(k, _)| k)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for k in stale {
+        let _ = m.pids.remove(&k);
+    }
+    drop(m);
+    shared.active.fetch_sub(1, Ordering::SeqCst);
+    *shared.last_active.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    drops
+}
