@@ -179,6 +179,12 @@ static long atol_s(const char *s, const char **end) {
 /* State.                                                              */
 
 static volatile int g_logfd = -1;
+/* O_PATH fd of /proc/<pid>/fd (re-opened after fork): readlinkat on it
+ * names an fd with a one-component lookup. */
+static volatile int g_procfd = -1;
+/* This process's pid (set at start and after fork; a vfork child shares it
+ * with its parent, so the exec and exit paths ask the kernel instead). */
+static int g_pid;
 static int g_active;         /* set once the log is open */
 static int g_init;           /* 0: not yet, 1: running, 2: done */
 static char g_lib[PATH_MAX];  /* this library's path (ROAR_PRELOAD_LIB) */
@@ -190,6 +196,7 @@ static char g_env_lib[PATH_MAX + 32];  /* "ROAR_PRELOAD_LIB=..." */
 #define ENV_EXEC "ROAR_PRELOAD_EXEC"
 
 static void init(void);
+static void atfork_child(void);
 
 static inline int active(void) {
     if (UNLIKELY(g_init == 0)) init();
@@ -227,7 +234,7 @@ static void rec_begin(struct rec *r, char *buf, size_t cap, int type) {
     h->len = 0;
     h->type = (uint16_t)type;
     h->nstr = 0;
-    h->pid = r_getpid();
+    h->pid = g_pid ? g_pid : r_getpid();
     h->a = h->b = h->c = h->e = 0;
     h->d = MTIME_NONE;
 }
@@ -279,12 +286,20 @@ static long proc_link(const char *what, char *out, size_t cap) {
     return n;
 }
 
-static long fd_path(int fd, char *out, size_t cap) {
+/* `slow`: look up /proc/self afresh (exec hooks, which may run in a vfork
+ * child whose memory, g_procfd included, is its parent's). */
+static long fd_path_x(int fd, char *out, size_t cap, int slow) {
     char what[32] = "fd/";
     size_t n = utoa((unsigned long)fd, what + 3);
     what[3 + n] = 0;
-    return proc_link(what, out, cap);
+    int pfd = g_procfd;
+    if (slow || pfd < 0) return proc_link(what, out, cap);
+    long k = S4(SYS_readlinkat, pfd, what + 3, out, cap - 1);
+    if (k <= 0 || (size_t)k >= cap - 1 || out[0] != '/') return -1;
+    out[k] = 0;
+    return k;
 }
+#define fd_path(fd, out, cap) fd_path_x(fd, out, cap, 0)
 
 static int ends_deleted(const char *p, long n) {
     static const char suf[] = " (deleted)";
@@ -348,11 +363,11 @@ static size_t rewrite_proc_self(char *buf, size_t n, size_t cap) {
 }
 
 /* Absolute, lexically normalised path of (dirfd, path); -1 on failure. */
-static long lexical(int dirfd, const char *path, char *out, size_t cap) {
+static long lexical(int dirfd, const char *path, char *out, size_t cap, int slow) {
     size_t pl = slen(path);
     size_t n = 0;
     if (path[0] != '/') {
-        long b = dirfd == AT_FDCWD ? proc_link("cwd", out, cap) : fd_path(dirfd, out, cap);
+        long b = dirfd == AT_FDCWD ? proc_link("cwd", out, cap) : fd_path_x(dirfd, out, cap, slow);
         if (b < 0) return -1;
         n = (size_t)b;
         if (pl) {
@@ -369,19 +384,29 @@ static long lexical(int dirfd, const char *path, char *out, size_t cap) {
 
 /* Canonical path of an existing object (symlinks followed), as the kernel
  * names it: open O_PATH + readlink. */
-static long canon_at(int dirfd, const char *path, int extra, char *out, size_t cap) {
+static long canon_at(int dirfd, const char *path, int extra, char *out, size_t cap, int slow) {
     int fd = r_openat(dirfd, path, O_PATH | O_CLOEXEC | extra);
     if (fd < 0) return -1;
-    long n = fd_path(fd, out, cap);
+    long n = fd_path_x(fd, out, cap, slow);
     r_close(fd);
     return n;
 }
 
 /* Name operations: the lexical path with its parent canonicalised, the
  * final component as named (ptrace: resolve::name). */
-static long name_path(int dirfd, const char *path, char *out, size_t cap) {
-    long n = lexical(dirfd, path, out, cap);
+static long has_slash(const char *p) {
+    for (; *p; p++)
+        if (*p == '/') return 1;
+    return 0;
+}
+
+static long name_path(int dirfd, const char *path, char *out, size_t cap, int slow) {
+    long n = lexical(dirfd, path, out, cap, slow);
     if (n <= 1) return n;
+    /* A single component under the cwd or a dirfd: its parent is what
+     * readlink gave, canonical already. */
+    if (!has_slash(path) && !(path[0] == '.' && (!path[1] || (path[1] == '.' && !path[2]))))
+        return n;
     long slash = n - 1;
     while (slash > 0 && out[slash] != '/') slash--;
     char last[NAME_MAX + 2];
@@ -396,10 +421,10 @@ static long name_path(int dirfd, const char *path, char *out, size_t cap) {
         memcpy(parent, out, (size_t)slash);
         parent[slash] = 0;
     }
-    long c = canon_at(AT_FDCWD, parent, 0, out, cap);
+    long c = canon_at(AT_FDCWD, parent, 0, out, cap, slow);
     if (c < 0) {
         /* Parent not resolvable: keep the lexical path. */
-        return lexical(dirfd, path, out, cap);
+        return lexical(dirfd, path, out, cap, slow);
     }
     if (out[c - 1] != '/') {
         if ((size_t)c + 1 >= cap) return -1;
@@ -414,14 +439,14 @@ static long name_path(int dirfd, const char *path, char *out, size_t cap) {
 
 /* Paths followed to the end (truncate, exec): canonical when the file
  * exists, else the name (ptrace: resolve::followed). */
-static long followed(int dirfd, const char *path, char *out, size_t cap) {
-    long n = lexical(dirfd, path, out, cap);
+static long followed(int dirfd, const char *path, char *out, size_t cap, int slow) {
+    long n = lexical(dirfd, path, out, cap, slow);
     if (n < 0) return -1;
     char lex[PATH_MAX];
     memcpy(lex, out, (size_t)n + 1);
-    long c = canon_at(AT_FDCWD, lex, 0, out, cap);
+    long c = canon_at(AT_FDCWD, lex, 0, out, cap, slow);
     if (c >= 0) return c;
-    return name_path(dirfd, path, out, cap);
+    return name_path(dirfd, path, out, cap, slow);
 }
 
 /* Where a successful unlink/rmdir acted: the parent as the kernel resolved
@@ -445,8 +470,12 @@ static long removal_path(int dirfd, const char *path, char *out, size_t cap) {
         memcpy(parent, path, (size_t)slash);
         parent[slash] = 0;
     }
-    long c = canon_at(dirfd, parent, O_DIRECTORY, out, cap);
-    if (c < 0) return name_path(dirfd, path, out, cap);
+    long c;
+    if (slash < 0) /* the cwd or the dirfd itself */
+        c = dirfd == AT_FDCWD ? proc_link("cwd", out, cap) : fd_path(dirfd, out, cap);
+    else
+        c = canon_at(dirfd, parent, O_DIRECTORY, out, cap, 0);
+    if (c < 0) return name_path(dirfd, path, out, cap, 0);
     if (out[c - 1] != '/') {
         if ((size_t)c + 1 >= cap) return -1;
         out[c++] = '/';
@@ -495,7 +524,7 @@ static void open_post(int fd, int dirfd, const char *path, int flags, const stru
     if (n < 0) return; /* a pipe, socket, anon inode */
     if (ends_deleted(dst, n)) {
         if (!path) return;
-        n = lexical(dirfd, path, dst, PATH_MAX);
+        n = lexical(dirfd, path, dst, PATH_MAX, 0);
         if (n < 0) return;
     }
     struct hdr *h = rec_hdr(&r);
@@ -529,11 +558,36 @@ static int (*real_creat64)(const char *, mode_t);
 
 #define HAS_MODE(f) (((f) & O_CREAT) || ((f) & O_TMPFILE) == O_TMPFILE)
 
+/* An O_CREAT open without O_EXCL is first tried with O_EXCL: when that
+ * succeeds the file did not exist (no stat needed: outputs are mostly new
+ * files); when it fails (EEXIST…) the path is stat'ed and the open made
+ * as asked. CALL must pass `flags`. */
+static inline int excl_first(int flags) {
+    return (flags & O_CREAT) && !(flags & O_EXCL) && (flags & O_TMPFILE) != O_TMPFILE &&
+           !(flags & O_PATH);
+}
+
 #define OPEN_BODY(DIRFD, CALL)                         \
     if (!active()) return CALL;                        \
     struct pre pr;                                     \
-    open_pre(DIRFD, path, flags, &pr);                 \
-    int fd = CALL;                                     \
+    int fd;                                            \
+    if (excl_first(flags)) {                           \
+        int oflags_ = flags, errno_ = errno;           \
+        flags |= O_EXCL;                               \
+        fd = CALL;                                     \
+        flags = oflags_;                               \
+        if (fd >= 0) {                                 \
+            pr.existed = 0;                            \
+            pr.mtime = MTIME_NONE;                     \
+        } else {                                       \
+            errno = errno_;                            \
+            open_pre(DIRFD, path, flags, &pr);         \
+            fd = CALL;                                 \
+        }                                              \
+    } else {                                           \
+        open_pre(DIRFD, path, flags, &pr);             \
+        fd = CALL;                                     \
+    }                                                  \
     if (fd >= 0) {                                     \
         int saved = errno;                             \
         open_post(fd, DIRFD, path, flags, &pr);        \
@@ -594,13 +648,16 @@ EXPORT int __openat64_2(int dirfd, const char *path, int flags) {
     OPEN_BODY(dirfd, REAL(__openat64_2)(dirfd, path, flags))
 }
 
+/* creat is open(O_CREAT|O_WRONLY|O_TRUNC). */
 EXPORT int creat(const char *path, mode_t mode) {
     int flags = O_CREAT | O_WRONLY | O_TRUNC;
-    OPEN_BODY(AT_FDCWD, REAL(creat)(path, mode))
+    if (!active()) return REAL(creat)(path, mode);
+    OPEN_BODY(AT_FDCWD, REAL(open)(path, flags, mode))
 }
 EXPORT int creat64(const char *path, mode_t mode) {
     int flags = O_CREAT | O_WRONLY | O_TRUNC;
-    OPEN_BODY(AT_FDCWD, REAL(creat64)(path, mode))
+    if (!active()) return REAL(creat64)(path, mode);
+    OPEN_BODY(AT_FDCWD, REAL(open64)(path, flags, mode))
 }
 
 /* mkstemp and friends open internally (not interposable): record the
@@ -733,7 +790,7 @@ EXPORT int scandirat64(int dfd, const char *path, struct dirent64 ***nl, scan_fi
 
 static void emit_named(int type, int dirfd, const char *path) {
     char p[PATH_MAX];
-    long n = name_path(dirfd, path, p, sizeof p);
+    long n = name_path(dirfd, path, p, sizeof p, 0);
     if (n > 0) emit1(type, p, (size_t)n);
 }
 
@@ -746,8 +803,8 @@ static void emit_removal(int rmdir, int dirfd, const char *path) {
 static void rename_record(int od, const char *o, int nd, const char *n, unsigned flags,
                           int (*call)(void *), void *ctx, int *ret) {
     char from[PATH_MAX], to[PATH_MAX];
-    long fl = name_path(od, o, from, sizeof from);
-    long tl = name_path(nd, n, to, sizeof to);
+    long fl = name_path(od, o, from, sizeof from, 0);
+    long tl = name_path(nd, n, to, sizeof to, 0);
     struct stat st;
     int to_existed = r_fstatat(nd, n, &st, AT_SYMLINK_NOFOLLOW) == 0;
     *ret = call(ctx);
@@ -849,7 +906,7 @@ EXPORT int mkdirat(int d, const char *p, mode_t m) {
 
 static void emit_followed(int type, int dirfd, const char *path) {
     char p[PATH_MAX];
-    long n = followed(dirfd, path, p, sizeof p);
+    long n = followed(dirfd, path, p, sizeof p, 0);
     if (n > 0) emit1(type, p, (size_t)n);
 }
 
@@ -930,47 +987,69 @@ static int log_fd_base(void) {
     return base < 3 ? 3 : (int)base;
 }
 
-/* Move the log fd out of the way of `target` (dup2/dup3 onto it). */
-static void log_fd_move(int target) {
-    int fd = g_logfd;
+static inline int is_ours(int fd) { return fd >= 0 && (fd == g_logfd || fd == g_procfd); }
+
+/* Move our fd out of the way of `target` (dup2/dup3 onto it). */
+static void own_fd_move(int target) {
+    volatile int *slot = target == g_logfd ? &g_logfd : &g_procfd;
+    int fd = *slot;
     if (fd < 0 || fd != target) return;
     int nfd = (int)S3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd + 1);
     if (nfd < 0) nfd = (int)S3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);
-    g_logfd = nfd < 0 ? -1 : nfd;
+    *slot = nfd < 0 ? -1 : nfd;
     /* The old number is closed by the dup2 that follows. */
 }
 
 EXPORT int close(int fd) {
-    if (UNLIKELY(fd == g_logfd && fd >= 0)) return 0; /* keep it; it is close-on-exec */
+    if (UNLIKELY(is_ours(fd))) return 0; /* keep it; it is close-on-exec */
     return REAL(close)(fd);
 }
 
-EXPORT int close_range(unsigned first, unsigned last, int flags) {
-    int fd = g_logfd;
-    if (fd < 0 || (unsigned)fd < first || (unsigned)fd > last) return REAL(close_range)(first, last, flags);
+/* close_range around our fds. */
+static int close_range_skip(unsigned first, unsigned last, int flags) {
+    int a = g_logfd, b = g_procfd;
+    if (a > b) {
+        int t = a;
+        a = b;
+        b = t;
+    }
+    int skip[2] = {a, b};
+    unsigned lo = first;
     int r = 0;
-    if ((unsigned)fd > first) r = REAL(close_range)(first, (unsigned)fd - 1, flags);
-    if (r == 0 && (unsigned)fd < last) r = REAL(close_range)((unsigned)fd + 1, last, flags);
+    for (int i = 0; i < 2 && r == 0; i++) {
+        int fd = skip[i];
+        if (fd < 0 || (unsigned)fd < lo || (unsigned)fd > last) continue;
+        if ((unsigned)fd > lo) r = REAL(close_range)(lo, (unsigned)fd - 1, flags);
+        if ((unsigned)fd == last) return r;
+        lo = (unsigned)fd + 1;
+    }
+    if (r == 0) r = REAL(close_range)(lo, last, flags);
     return r;
 }
 
+EXPORT int close_range(unsigned first, unsigned last, int flags) {
+    if (first > last || (flags & CLOSE_RANGE_CLOEXEC)) return REAL(close_range)(first, last, flags);
+    return close_range_skip(first, last, flags);
+}
+
 EXPORT void closefrom(int low) {
-    int fd = g_logfd;
-    if (fd < 0 || fd < low) {
+    int hi = g_logfd > g_procfd ? g_logfd : g_procfd;
+    if (hi < 0 || hi < low) {
         REAL(closefrom)(low);
         return;
     }
-    if (fd > low) close_range((unsigned)low, (unsigned)fd - 1, 0);
-    REAL(closefrom)(fd + 1);
+    if (low < 0) low = 0;
+    close_range_skip((unsigned)low, (unsigned)hi, 0);
+    REAL(closefrom)(hi + 1);
 }
 
 EXPORT int dup2(int o, int n) {
-    if (UNLIKELY(n == g_logfd && n >= 0 && o != n)) log_fd_move(n);
+    if (UNLIKELY(is_ours(n) && o != n)) own_fd_move(n);
     return REAL(dup2)(o, n);
 }
 
 EXPORT int dup3(int o, int n, int flags) {
-    if (UNLIKELY(n == g_logfd && n >= 0 && o != n)) log_fd_move(n);
+    if (UNLIKELY(is_ours(n) && o != n)) own_fd_move(n);
     return REAL(dup3)(o, n, flags);
 }
 
@@ -1047,6 +1126,7 @@ static void emit_blind(int kind, const char *path, size_t pl, char *const argv[]
     char buf[16384];
     struct rec r;
     rec_begin(&r, buf, sizeof buf, R_BLIND);
+    rec_hdr(&r)->pid = r_getpid();
     rec_hdr(&r)->a = kind;
     rec_hdr(&r)->b = r_getppid();
     if (!rec_str(&r, path, pl)) return;
@@ -1059,6 +1139,7 @@ static void emit_execfail(void) {
     char buf[sizeof(struct hdr)];
     struct rec r;
     rec_begin(&r, buf, sizeof buf, R_EXECFAIL);
+    rec_hdr(&r)->pid = r_getpid();
     rec_send(&r);
 }
 
@@ -1114,8 +1195,8 @@ static void exec_prepare(struct exec_prep *x, int dirfd, const char *path, int e
     x->cl = -1;
     x->blind = 0;
     x->var[0] = 0;
-    if (empty_path_fd >= 0) x->cl = fd_path(empty_path_fd, x->canon, sizeof x->canon);
-    else if (path) x->cl = followed(dirfd, path, x->canon, sizeof x->canon);
+    if (empty_path_fd >= 0) x->cl = fd_path_x(empty_path_fd, x->canon, sizeof x->canon, 1);
+    else if (path) x->cl = followed(dirfd, path, x->canon, sizeof x->canon, 1);
     if (x->cl <= 0) return;
     x->blind = blind_kind(x->canon, 0);
     if (x->blind && marker == 'P') emit_blind(x->blind, x->canon, (size_t)x->cl, argv);
@@ -1396,24 +1477,28 @@ EXPORT long syscall(long nr, ...) {
     case SYS_open: {
         const char *path = (const char *)a;
         int flags = (int)b;
-        OPEN_BODY(AT_FDCWD, (int)REAL(syscall)(nr, a, b, c, d, e, f))
+        OPEN_BODY(AT_FDCWD, (int)REAL(syscall)(nr, a, (long)flags, c, d, e, f))
     }
 #endif
     case SYS_openat: {
         const char *path = (const char *)b;
         int flags = (int)c;
-        OPEN_BODY((int)a, (int)REAL(syscall)(nr, a, b, c, d, e, f))
+        OPEN_BODY((int)a, (int)REAL(syscall)(nr, a, b, (long)flags, d, e, f))
     }
 #ifdef SYS_close_range
-    case SYS_close_range: {
-        int fd = g_logfd;
-        if (fd >= 0 && (unsigned)fd >= (unsigned)a && (unsigned)fd <= (unsigned)b)
-            return close_range((unsigned)a, (unsigned)b, (int)c);
+    case SYS_close_range:
+        if (!((int)c & CLOSE_RANGE_CLOEXEC) && (unsigned)a <= (unsigned)b) {
+            int r = close_range_skip((unsigned)a, (unsigned)b, (int)c);
+            return r;
+        }
         break;
-    }
 #endif
     case SYS_close:
-        if ((int)a == g_logfd && a >= 0) return 0;
+        if (is_ours((int)a)) return 0;
+        break;
+    case SYS_dup2:
+    case SYS_dup3:
+        if (is_ours((int)b) && a != b) own_fd_move((int)b);
         break;
     default:
         break;
@@ -1444,10 +1529,19 @@ EXPORT int io_uring_queue_init_params(unsigned entries, struct io_uring *ring,
 /* ------------------------------------------------------------------ */
 /* Processes: start (constructor, fork), exit.                          */
 
+/* _Fork (glibc 2.34) runs no atfork handlers. */
+static pid_t (*real__Fork)(void);
+EXPORT pid_t _Fork(void) {
+    pid_t p = REAL(_Fork)();
+    if (p == 0) atfork_child();
+    return p;
+}
+
 static void emit_exit(int code) {
     char buf[sizeof(struct hdr)];
     struct rec r;
     rec_begin(&r, buf, sizeof buf, R_EXIT);
+    rec_hdr(&r)->pid = r_getpid();
     rec_hdr(&r)->a = code;
     rec_send(&r);
 }
@@ -1487,8 +1581,27 @@ EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*in)(voi
     return REAL(__libc_start_main)(main_wrapper, argc, argv, in, fi, rtld_fini, stack_end);
 }
 
+/* (Re)open /proc/<pid>/fd for this process, at `at` if that is >= 0. */
+static void procfd_open(int at) {
+    int fd = r_openat(AT_FDCWD, "/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        if (at >= 0) r_close(at);
+        g_procfd = -1;
+        return;
+    }
+    int want = at >= 0 ? at : (int)S3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, log_fd_base());
+    if (want >= 0 && want != fd) {
+        if (at >= 0) S3(SYS_dup3, fd, want, O_CLOEXEC);
+        r_close(fd);
+        fd = want;
+    }
+    g_procfd = fd;
+}
+
 static void atfork_child(void) {
     if (!g_active) return;
+    g_pid = r_getpid();
+    procfd_open(g_procfd);
     char buf[sizeof(struct hdr)];
     struct rec r;
     rec_begin(&r, buf, sizeof buf, R_START);
@@ -1577,6 +1690,8 @@ static void init(void) {
         fd = hi;
     }
     g_logfd = fd;
+    g_pid = r_getpid();
+    procfd_open(-1);
     pthread_atfork(NULL, NULL, atfork_child);
     g_active = 1;
     g_init = 2;

@@ -272,7 +272,7 @@ mod collect {
                     revents: 0,
                 };
                 // SAFETY: one live pollfd.
-                let r = unsafe { libc::poll(&mut pfd, 1, 200) };
+                let r = unsafe { libc::poll(&mut pfd, 1, 50) };
                 if r > 0 {
                     // SAFETY: reading into a live local buffer.
                     let n = unsafe {
