@@ -42,7 +42,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define USTR_MAX 4096    /* PATH_MAX */
 #define WALK_LIMIT 4096  /* bytes of components per walked path */
 #define WALK_DEPTH 512
-#define SCAN_LIMIT 8192  /* dcache children scanned for a rename target */
+#define SCAN_LIMIT 16384 /* steps resolving a rename target in the dcache */
 #define WAKE_AT (1 << 20)
 
 /* ---- maps ---- */
@@ -106,9 +106,24 @@ struct {
 	__type(value, u64);
 } dropped SEC(".maps");
 
+/* rename target resolution state (kept in the map, not on the stack, so
+ * the verifier treats it as unknown and the bpf_loop callback converges) */
+struct res_ctx {
+	u64 dir;   /* struct dentry * */
+	u64 node;  /* next child (struct hlist_node *) while scanning */
+	u64 sib_off;
+	u32 pos;   /* current component: data[pos .. end) */
+	u32 end;
+	u32 after; /* past the slashes that follow it */
+	u32 total; /* length of the target string */
+	u32 phase; /* 0 skip '/', 1 find the end, 2 skip '/' after, 3 scan */
+	u32 state;
+};
+
 struct scratch {
 	struct roar_ev h;
 	u8 data[DATA_SIZE];
+	struct res_ctx res;
 };
 
 struct {
@@ -619,49 +634,131 @@ int exit_truncate(struct sys_exit_ctx *ctx)
 
 /* ---- rename ---- */
 
-struct scan_ctx {
-	struct hlist_node *node;
-	u64 sib_off;
-	u32 len;
-	u32 state;
-};
+/*
+ * Did the rename target exist at sys_enter? Looked up in the dcache: the
+ * target path (as given, relative to the dirfd/cwd or absolute) is
+ * resolved component by component by scanning each directory's cached
+ * children, the final component's dentry is positive (exists) or negative
+ * (looked up, absent), and a name not cached in a directory is taken as
+ * absent. One bpf_loop step per child visited, SCAN_LIMIT in all.
+ * Symlinks, mount points and `..` across a mount on the way, or a kernel
+ * older than 6.8 (children on a list_head), give ROAR_TGT_UNKNOWN.
+ */
+#define CAND_AT 8192 /* where a candidate name is copied in scratch */
 
-static long scan_step(u32 i, void *arg)
+
+/* One character of the path, or one cached child, per step. */
+static long res_step(u32 i, void *arg)
 {
-	struct scan_ctx *c = arg;
-	struct hlist_node *n = c->node;
-	if (!n) {
-		c->state = ROAR_TGT_ABSENT;
-		return 1;
-	}
-	struct dentry *d = (struct dentry *)((char *)n - c->sib_off);
-	c->node = BPF_CORE_READ(n, next);
-	if (BPF_CORE_READ(d, d_name.len) != c->len)
-		return 0;
 	struct scratch *s = scratch_get();
 	if (!s)
 		return 1;
-	/* the wanted name is at data[0..len), the candidate goes to data[256..) */
+	struct res_ctx *c = &s->res;
+	u32 phase = c->phase;
+	if (phase == 0) {
+		u32 p = c->pos;
+		if (p >= c->total) {
+			c->state = ROAR_TGT_UNKNOWN; /* "x/" or "/" */
+			return 1;
+		}
+		if (s->data[p & 4095] == '/') {
+			c->pos = p + 1;
+			return 0;
+		}
+		c->end = p;
+		c->phase = 1;
+		return 0;
+	}
+	if (phase == 1) {
+		u32 e = c->end;
+		if (e < c->total && s->data[e & 4095] != '/') {
+			if (e - c->pos >= NAME_Z - 1) {
+				c->state = ROAR_TGT_UNKNOWN;
+				return 1;
+			}
+			c->end = e + 1;
+			return 0;
+		}
+		c->after = e;
+		c->phase = 2;
+		return 0;
+	}
+	if (phase == 2) {
+		u32 a = c->after;
+		if (a < c->total && s->data[a & 4095] == '/') {
+			c->after = a + 1;
+			return 0;
+		}
+		u32 p = c->pos;
+		u32 len = c->end - p;
+		int last = a >= c->total;
+		if (len == 1 && s->data[p & 4095] == '.') {
+			if (last) {
+				c->state = ROAR_TGT_UNKNOWN;
+				return 1;
+			}
+			c->pos = a;
+			c->phase = 0;
+			return 0;
+		}
+		if (len == 2 && s->data[p & 4095] == '.' && s->data[(p + 1) & 4095] == '.') {
+			struct dentry *cur = (struct dentry *)c->dir;
+			struct dentry *up = BPF_CORE_READ(cur, d_parent);
+			if (last || !up || up == cur) {
+				c->state = ROAR_TGT_UNKNOWN; /* at a (mount) root */
+				return 1;
+			}
+			c->dir = (u64)up;
+			c->pos = a;
+			c->phase = 0;
+			return 0;
+		}
+		struct dentry *dir = (struct dentry *)c->dir;
+		c->node = (u64)BPF_CORE_READ(dir, d_children.first);
+		c->phase = 3;
+		return 0;
+	}
+	int last = c->after >= c->total;
+	struct hlist_node *n = (struct hlist_node *)c->node;
+	if (!n) {
+		c->state = last ? ROAR_TGT_ABSENT : ROAR_TGT_UNKNOWN;
+		return 1;
+	}
+	struct dentry *d = (struct dentry *)((char *)n - c->sib_off);
+	c->node = (u64)BPF_CORE_READ(n, next);
+	u32 p = c->pos;
+	u32 len = c->end - p;
+	if (BPF_CORE_READ(d, d_name.len) != len)
+		return 0;
 	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-	if (bpf_probe_read_kernel_str(&s->data[256], NAME_Z, name) <= 0)
+	if (bpf_probe_read_kernel_str(&s->data[CAND_AT], NAME_Z, name) <= 0)
 		return 0;
 	for (u32 k = 0; k < NAME_Z - 1; k++) {
-		if (k >= c->len)
+		if (k >= len)
 			break;
-		if (s->data[k] != s->data[256 + k])
+		if (s->data[(p + k) & 4095] != s->data[CAND_AT + k])
 			return 0;
 	}
-	c->state = BPF_CORE_READ(d, d_inode) ? ROAR_TGT_EXISTS : ROAR_TGT_NEGATIVE;
-	return 1;
+	struct inode *ino = BPF_CORE_READ(d, d_inode);
+	if (last) {
+		c->state = ino ? ROAR_TGT_EXISTS : ROAR_TGT_NEGATIVE;
+		return 1;
+	}
+	/* an intermediate directory: follow it unless it is a symlink, not
+	 * a directory, or has something mounted on it */
+	u32 dflags = BPF_CORE_READ(d, d_flags);
+	if (!ino || (BPF_CORE_READ(ino, i_mode) & S_IFMT) != S_IFDIR ||
+	    !bpf_core_enum_value_exists(enum dentry_flags, DCACHE_MOUNTED) ||
+	    (dflags & bpf_core_enum_value(enum dentry_flags, DCACHE_MOUNTED))) {
+		c->state = ROAR_TGT_UNKNOWN;
+		return 1;
+	}
+	c->dir = (u64)d;
+	c->pos = c->after;
+	c->phase = 0;
+	return 0;
 }
 
-/*
- * Does the rename target exist? Checked at sys_enter by looking the final
- * component up among the cached children of its directory, for a target
- * named relative to the dirfd/cwd with no '/' (the common temp + rename in
- * place). Other shapes, or a directory with more cached children than
- * SCAN_LIMIT, give ROAR_TGT_UNKNOWN (user space then assumes it did not).
- */
 static __always_inline int rename_enter(int dfd, const char *newp)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
@@ -671,21 +768,14 @@ static __always_inline int rename_enter(int dfd, const char *newp)
 	struct scratch *s = scratch_get();
 	if (!s)
 		goto out;
-	long n = bpf_probe_read_user_str(&s->data[0], NAME_Z, newp);
-	if (n <= 1 || n > NAME_Z)
-		goto out;
-	u32 len = (u32)(n - 1);
-	for (u32 k = 0; k < NAME_Z - 1; k++) {
-		if (k >= len)
-			break;
-		if (s->data[k] == '/')
-			goto out;
-	}
-	if (len <= 2 && s->data[0] == '.' && (len == 1 || s->data[1] == '.'))
+	long n = bpf_probe_read_user_str(&s->data[0], USTR_MAX, newp);
+	if (n <= 1)
 		goto out;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	struct dentry *dir;
-	if (dfd == AT_FDCWD) {
+	if (s->data[0] == '/') {
+		dir = BPF_CORE_READ(t, fs, root.dentry);
+	} else if (dfd == AT_FDCWD) {
 		dir = BPF_CORE_READ(t, fs, pwd.dentry);
 	} else {
 		struct file *f = fd_file(t, dfd);
@@ -693,18 +783,22 @@ static __always_inline int rename_enter(int dfd, const char *newp)
 			goto out;
 		dir = BPF_CORE_READ(f, f_path.dentry);
 	}
-	if (!dir)
-		goto out;
-	struct scan_ctx c = {};
-	c.len = len;
-	if (bpf_core_field_exists(dir->d_children)) {
-		c.node = BPF_CORE_READ(dir, d_children.first);
-		c.sib_off = bpf_core_field_offset(struct dentry, d_sib);
-	} else {
-		goto out; /* < 6.8 (list_head children): not scanned */
-	}
-	bpf_loop(SCAN_LIMIT, scan_step, &c, 0);
-	state = c.state;
+	if (!dir || !bpf_core_field_exists(dir->d_children))
+		goto out; /* < 6.8: not resolved */
+	struct res_ctx *c = &s->res;
+	c->dir = (u64)dir;
+	c->node = 0;
+	c->sib_off = bpf_core_field_offset(struct dentry, d_sib);
+	c->pos = 0;
+	c->end = 0;
+	c->after = 0;
+	c->total = (u32)(n - 1);
+	c->phase = 0;
+	c->state = ROAR_TGT_UNKNOWN;
+	bpf_loop(SCAN_LIMIT, res_step, 0, 0);
+	s = scratch_get();
+	if (s)
+		state = s->res.state;
 out:
 	bpf_map_update_elem(&inflight, &tid, &state, BPF_ANY);
 	return 0;

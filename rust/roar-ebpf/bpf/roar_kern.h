@@ -70,6 +70,11 @@ struct dentry___old {
 	struct list_head d_subdirs;
 } PAI;
 
+/* dentry->d_flags bits (an enum since 6.15: found in BTF by CO-RE) */
+enum dentry_flags {
+	DCACHE_MOUNTED = 32768,
+};
+
 struct timespec64 {
 	s64 tv_sec;
 	long tv_nsec;

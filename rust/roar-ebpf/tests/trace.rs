@@ -91,6 +91,20 @@ fn workload(name: &str) -> Workload {
             &[("t.tmp", "out")],
             0,
         ),
+        "rename_in_subdir_over_existing" => w(
+            shw("echo x > sub/t.tmp; mv sub/t.tmp sub/./out"),
+            |d| write(d, "sub/out", "old"),
+            &[("sub/out", "w")],
+            &[("t.tmp", "out")],
+            0,
+        ),
+        "rename_absolute_over_existing" => w(
+            pyw("import os; open('t.tmp', 'w').write('n'); os.rename('t.tmp', os.path.abspath('sub/out'))"),
+            |d| write(d, "sub/out", "old"),
+            &[("sub/out", "w")],
+            &[("t.tmp", "out")],
+            0,
+        ),
         "dirfd_and_chdir" => w(
             pyw("import os\n\
                  d = os.open('d1', os.O_RDONLY | os.O_DIRECTORY)\n\
@@ -266,6 +280,8 @@ workload_tests!(
     temp_rename,
     temp_rename_over_existing,
     rename_in_subdir,
+    rename_in_subdir_over_existing,
+    rename_absolute_over_existing,
     dirfd_and_chdir,
     threads,
     exec_chain,

@@ -1,0 +1,20 @@
+//! Run the loader service in the foreground:
+//! `cargo run -p roar-ebpf --example serve -- [SOCKET] [IDLE_SECONDS]`
+//! (default `/run/roar/ebpf.sock`, 600 s). Root needed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let sock = args
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(roar_ebpf::DEFAULT_SOCKET));
+    let idle = args.next().and_then(|s| s.parse().ok()).unwrap_or(600);
+    eprintln!("roar eBPF service on {} (idle {idle} s)", sock.display());
+    if let Err(e) = roar_ebpf::serve(&sock, Duration::from_secs(idle)) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+}
