@@ -133,6 +133,15 @@ fn tracepoint_of(prog: &str) -> Option<(&'static str, String)> {
         .map(|s| ("sched", format!("sched_process_{s}")))
 }
 
+/// The environment variable overriding the ring buffer's size (bytes, a
+/// power of two ≥ 4096; default 16 MiB). Small rings are for tests.
+pub const RING_ENV: &str = "ROAR_EBPF_RING_BYTES";
+
+fn ring_bytes() -> Option<u32> {
+    let n: u32 = std::env::var(RING_ENV).ok()?.parse().ok()?;
+    (n >= 4096 && n.is_power_of_two()).then_some(n)
+}
+
 struct Loaded {
     _ebpf: Ebpf,
     maps: Maps,
@@ -143,9 +152,13 @@ fn load() -> Result<Loaded, String> {
     ensure_tracefs();
     raise_memlock();
     let obj = crate::object::OBJECT;
-    let mut ebpf = EbpfLoader::new()
+    let mut loader = EbpfLoader::new();
+    if let Some(n) = ring_bytes() {
+        loader.set_max_entries("events", n);
+    }
+    let mut ebpf = loader
         .load(obj)
-        .map_err(|e| format!("loading the BPF object failed: {e}"))?;
+        .map_err(|e| format!("loading the BPF object failed: {}", error_chain(&e)))?;
     let btf = Btf::from_sys_fs()
         .map_err(|e| format!("the kernel's BTF (/sys/kernel/btf/vmlinux) is not readable: {e}"))?;
     for (name, prog) in ebpf.programs_mut() {

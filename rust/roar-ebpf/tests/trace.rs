@@ -9,6 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
+use roar_ebpf::proto;
+use std::os::unix::net::UnixStream;
+use std::process::Command;
 
 struct Workload {
     argv: Vec<String>,
@@ -542,4 +545,25 @@ fn jobs_reuse_the_attached_programs() {
         median < untraced + Duration::from_millis(30),
         "per-job overhead too high: {median:?} vs {untraced:?}"
     );
+}
+
+/// A client that goes away cancels its job; the service carries on.
+#[test]
+fn a_vanished_client_cancels_its_job() {
+    service();
+    let mut child = Command::new("sleep").arg("0.2").spawn().expect("sleep");
+    let mut s = UnixStream::connect(roar_ebpf::socket_path()).expect("connect");
+    proto::write_frame(
+        &mut s,
+        proto::START,
+        &proto::start_payload(&roar_ebpf::version(), child.id() as i32),
+    )
+    .expect("send");
+    let (ty, _) = proto::read_frame(&mut s).expect("a reply");
+    assert_eq!(ty, proto::ACK);
+    drop(s);
+    let _ = child.wait();
+    let d = tmpdir("after-cancel");
+    let s = sh(&d, "echo ok > f");
+    assert_eq!(under(&s, &d), expect(&[("f", "wc")]));
 }
