@@ -26,6 +26,10 @@ fn main() {
         "-fvisibility=hidden",
         "-fno-stack-protector",
         "-Wl,-z,nodelete",
+        // Two LOAD segments instead of four, no RELRO mprotect: fewer
+        // mappings and page faults in every process the shim is loaded in.
+        "-Wl,-z,noseparate-code",
+        "-Wl,-z,norelro",
         "-o",
     ])
     .arg(&out)

@@ -286,6 +286,8 @@ static long proc_link(const char *what, char *out, size_t cap) {
     return n;
 }
 
+static int procfd_lazy(void);
+
 /* `slow`: look up /proc/self afresh (exec hooks, which may run in a vfork
  * child whose memory, g_procfd included, is its parent's). */
 static long fd_path_x(int fd, char *out, size_t cap, int slow) {
@@ -293,6 +295,7 @@ static long fd_path_x(int fd, char *out, size_t cap, int slow) {
     size_t n = utoa((unsigned long)fd, what + 3);
     what[3 + n] = 0;
     int pfd = g_procfd;
+    if (!slow && pfd < 0) pfd = procfd_lazy();
     if (slow || pfd < 0) return proc_link(what, out, cap);
     long k = S4(SYS_readlinkat, pfd, what + 3, out, cap - 1);
     if (k <= 0 || (size_t)k >= cap - 1 || out[0] != '/') return -1;
@@ -338,7 +341,9 @@ static size_t rewrite_proc_self(char *buf, size_t n, size_t cap) {
     size_t pl;
     char repl[64];
     size_t rl;
-    long tid = S0(SYS_gettid);
+    long tid;
+    if (buf[1] != 'p' || !starts(buf, "/proc/")) return n;
+    tid = S0(SYS_gettid);
     if (starts(buf, "/proc/self") && (n == 10 || buf[10] == '/')) {
         pre = "/proc/self";
         pl = 10;
@@ -977,14 +982,17 @@ static void (*real_closefrom)(int);
 static int (*real_dup2)(int, int);
 static int (*real_dup3)(int, int, int);
 
+static int g_fd_base;
 static int log_fd_base(void) {
+    if (g_fd_base) return g_fd_base;
     struct rlimit rl;
     long lim = 1024;
     if (S4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         lim = (long)rl.rlim_cur;
     if (lim > 1024) lim = 1024;
     long base = lim - 24;
-    return base < 3 ? 3 : (int)base;
+    g_fd_base = base < 3 ? 3 : (int)base;
+    return g_fd_base;
 }
 
 static inline int is_ours(int fd) { return fd >= 0 && (fd == g_logfd || fd == g_procfd); }
@@ -1056,68 +1064,62 @@ EXPORT int dup3(int o, int n, int flags) {
 /* ------------------------------------------------------------------ */
 /* Exec: blind spots, the exec'd path, and the environment kept intact. */
 
-/* Why the shim cannot enter `path` (0: it can), by its ELF header (or the
- * interpreter of a #! script). */
-static int blind_kind(const char *path, int depth) {
-    int fd = r_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
+/* Why the shim cannot enter the file open at `fd` (0: it can), by its
+ * mode and ELF header (or the interpreter of a #! script). */
+static int blind_kind_path(const char *path, int depth);
+static int blind_kind_fd(int fd, const char *path, int depth) {
     struct stat st;
-    int kind = 0;
-    if (r_fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) goto out;
-    if (depth == 0) {
+    if (r_fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    if (depth == 0 && (st.st_mode & (S_ISUID | S_ISGID))) {
         struct statfs sf;
         int nosuid = S2(SYS_fstatfs, fd, &sf) == 0 && (sf.f_flags & ST_NOSUID);
-        if (!nosuid && (st.st_mode & S_ISUID) && st.st_uid != (uid_t)S0(SYS_getuid)) {
-            kind = BLIND_SETUID;
-            goto out;
-        }
-        if (!nosuid && (st.st_mode & S_ISGID) && st.st_gid != (gid_t)S0(SYS_getgid)) {
-            kind = BLIND_SETGID;
-            goto out;
-        }
+        if (!nosuid && (st.st_mode & S_ISUID) && st.st_uid != (uid_t)S0(SYS_getuid)) return BLIND_SETUID;
+        if (!nosuid && (st.st_mode & S_ISGID) && st.st_gid != (gid_t)S0(SYS_getgid)) return BLIND_SETGID;
     }
     unsigned char h[256];
     long n = S4(SYS_pread64, fd, h, sizeof h, 0);
-    if (n >= 4 && h[0] == '#' && h[1] == '!' && depth < 2) {
+    if (n >= 4 && h[0] == '#' && h[1] == '!') {
         /* A script: what matters is its interpreter. */
+        if (depth >= 2) return 0;
         char interp[256];
         long i = 2, o = 0;
         while (i < n && (h[i] == ' ' || h[i] == '\t')) i++;
         while (i < n && h[i] != ' ' && h[i] != '\t' && h[i] != '\n' && o < 255) interp[o++] = (char)h[i++];
         interp[o] = 0;
-        if (o > 0 && interp[0] == '/') kind = blind_kind(interp, depth + 1);
-        goto out;
+        return o > 0 && interp[0] == '/' ? blind_kind_path(interp, depth + 1) : 0;
     }
-    if (n < (long)sizeof(Elf64_Ehdr) || memcmp(h, ELFMAG, SELFMAG) != 0) goto out;
+    if (n < (long)sizeof(Elf64_Ehdr) || memcmp(h, ELFMAG, SELFMAG) != 0) return 0;
 #if defined(__x86_64__)
     const int my_machine = EM_X86_64;
 #else
     const int my_machine = EM_AARCH64;
 #endif
     Elf64_Ehdr *eh = (Elf64_Ehdr *)h;
-    if (h[EI_CLASS] != ELFCLASS64 || eh->e_machine != my_machine) {
-        kind = BLIND_FOREIGN;
-        goto out;
-    }
-    if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > 64) goto out;
+    if (h[EI_CLASS] != ELFCLASS64 || eh->e_machine != my_machine) return BLIND_FOREIGN;
+    if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > 64) return 0;
     Elf64_Phdr ph[64];
     size_t want = (size_t)eh->e_phnum * sizeof(Elf64_Phdr);
-    if (S4(SYS_pread64, fd, ph, want, eh->e_phoff) != (long)want) goto out;
-    int interp = 0;
+    if (S4(SYS_pread64, fd, ph, want, eh->e_phoff) != (long)want) return 0;
     for (int i = 0; i < eh->e_phnum; i++)
-        if (ph[i].p_type == PT_INTERP) interp = 1;
-    if (!interp) {
-        /* The dynamic loader itself (ld.so run as a program) preloads fine. */
-        const char *base = path;
-        for (const char *c = path; *c; c++)
-            if (*c == '/') base = c + 1;
-        if (!(eh->e_type == ET_DYN && (starts(base, "ld-linux") || starts(base, "ld.so") ||
-                                        starts(base, "ld64.so"))))
-            kind = BLIND_STATIC;
-    }
-out:
+        if (ph[i].p_type == PT_INTERP) return 0;
+    /* The dynamic loader itself (ld.so run as a program) preloads fine. */
+    const char *base = path;
+    for (const char *c = path; *c; c++)
+        if (*c == '/') base = c + 1;
+    if (eh->e_type == ET_DYN &&
+        (starts(base, "ld-linux") || starts(base, "ld.so") || starts(base, "ld64.so")))
+        return 0;
+    return BLIND_STATIC;
+}
+
+#define EXEC_OPEN (O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+
+static int blind_kind_path(const char *path, int depth) {
+    int fd = r_openat(AT_FDCWD, path, EXEC_OPEN);
+    if (fd < 0) return 0;
+    int k = blind_kind_fd(fd, path, depth);
     r_close(fd);
-    return kind;
+    return k;
 }
 
 /* Record an exec the new image cannot report itself (it will not load
@@ -1189,16 +1191,30 @@ struct exec_prep {
 };
 
 /* `marker` 'P': this process execs (the pid stays); 'C': a child will
- * (posix_spawn; the child checks its ppid). */
+ * (posix_spawn; the child checks its ppid). The file is opened once: its
+ * canonical path (as ptrace's resolve::followed) and its kind. */
 static void exec_prepare(struct exec_prep *x, int dirfd, const char *path, int empty_path_fd,
                          char marker, char *const argv[]) {
     x->cl = -1;
     x->blind = 0;
     x->var[0] = 0;
-    if (empty_path_fd >= 0) x->cl = fd_path_x(empty_path_fd, x->canon, sizeof x->canon, 1);
-    else if (path) x->cl = followed(dirfd, path, x->canon, sizeof x->canon, 1);
+    if (empty_path_fd >= 0) {
+        x->cl = fd_path_x(empty_path_fd, x->canon, sizeof x->canon, 1);
+        if (x->cl > 0) x->blind = blind_kind_fd(empty_path_fd, x->canon, 0);
+    } else if (path) {
+        char lex[PATH_MAX];
+        if (lexical(dirfd, path, lex, sizeof lex, 1) > 0) {
+            int fd = r_openat(AT_FDCWD, lex, EXEC_OPEN);
+            int readable = fd >= 0;
+            if (!readable) fd = r_openat(AT_FDCWD, lex, O_PATH | O_CLOEXEC);
+            if (fd >= 0) {
+                x->cl = fd_path_x(fd, x->canon, sizeof x->canon, 1);
+                if (readable && x->cl > 0) x->blind = blind_kind_fd(fd, x->canon, 0);
+                r_close(fd);
+            }
+        }
+    }
     if (x->cl <= 0) return;
-    x->blind = blind_kind(x->canon, 0);
     if (x->blind && marker == 'P') emit_blind(x->blind, x->canon, (size_t)x->cl, argv);
     size_t n = 0;
     memcpy(x->var, ENV_EXEC "=", sizeof ENV_EXEC);
@@ -1598,10 +1614,32 @@ static void procfd_open(int at) {
     g_procfd = fd;
 }
 
+/* Open g_procfd on first use, unless this is a vfork child (whose memory
+ * is its parent's) or it could not be opened before. */
+static int g_procfd_failed;
+static int procfd_lazy(void) {
+    if (g_procfd_failed || !g_active || r_getpid() != g_pid) return -1;
+    int fd = r_openat(AT_FDCWD, "/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        g_procfd_failed = 1;
+        return -1;
+    }
+    int hi = (int)S3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, log_fd_base());
+    if (hi >= 0) {
+        r_close(fd);
+        fd = hi;
+    }
+    if (!__sync_bool_compare_and_swap(&g_procfd, -1, fd)) {
+        r_close(fd);
+        return g_procfd;
+    }
+    return fd;
+}
+
 static void atfork_child(void) {
     if (!g_active) return;
     g_pid = r_getpid();
-    procfd_open(g_procfd);
+    if (g_procfd >= 0) procfd_open(g_procfd);
     char buf[sizeof(struct hdr)];
     struct rec r;
     rec_begin(&r, buf, sizeof buf, R_START);
@@ -1609,52 +1647,75 @@ static void atfork_child(void) {
     rec_send(&r);
 }
 
-/* The process image started: its exe, argv, and the path exec'd (passed by
- * the exec hook of the previous image, when it was ours). */
-static void emit_image(void) {
-    static char buf[65536]; /* constructor only: single-threaded */
+/* The process image started: its exe, argv, and the path exec'd (passed
+ * by the exec hook of the previous image, when it was ours). One write. */
+static void emit_image(int argc, char **argv) {
+    static char buf[65536 + 2 * PATH_MAX]; /* constructor only: single-threaded */
     char exe[PATH_MAX];
     struct rec r;
-    rec_begin(&r, buf, sizeof buf, R_PEXEC);
+    rec_begin(&r, buf, 65536, R_PEXEC);
     int ppid = r_getppid();
     rec_hdr(&r)->a = ppid;
     long el = proc_link("exe", exe, sizeof exe);
     rec_str(&r, exe, el < 0 ? 0 : (size_t)el);
-    /* argv from /proc/self/cmdline */
-    char cmd[32768];
-    long total = 0;
-    int fd = r_openat(AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        for (;;) {
-            long n = S3(SYS_read, fd, cmd + total, sizeof cmd - (size_t)total);
-            if (n <= 0) break;
-            total += n;
-            if ((size_t)total >= sizeof cmd) break;
+    if (argv) {
+        for (int i = 0; i < argc && argv[i]; i++)
+            if (!rec_str(&r, argv[i], slen(argv[i]))) break;
+    } else {
+        /* Initialised by a hook that ran before the constructor (another
+         * library's constructor opened a file): argv from /proc. */
+        char cmd[32768];
+        long total = 0;
+        int fd = r_openat(AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            for (;;) {
+                long n = S3(SYS_read, fd, cmd + total, sizeof cmd - (size_t)total);
+                if (n <= 0) break;
+                total += n;
+                if ((size_t)total >= sizeof cmd) break;
+            }
+            r_close(fd);
         }
-        r_close(fd);
-    }
-    long s = 0;
-    for (long i = 0; i < total; i++) {
-        if (cmd[i] == 0) {
-            if (!rec_str(&r, cmd + s, (size_t)(i - s))) break;
-            s = i + 1;
+        long st = 0;
+        for (long i = 0; i < total; i++) {
+            if (cmd[i] == 0) {
+                if (!rec_str(&r, cmd + st, (size_t)(i - st))) break;
+                st = i + 1;
+            }
         }
     }
-    rec_send(&r);
+    rec_hdr(&r)->len = (uint32_t)r.len;
+    size_t total = r.len;
 
     /* The exec'd name (a #! script, or a symlink), if our exec hook left it. */
     const char *v = getenv(ENV_EXEC);
     if (v && (v[0] == 'P' || v[0] == 'C')) {
         const char *colon;
         long who = atol_s(v + 1, &colon);
-        int ok = *colon == ':' && (v[0] == 'P' ? who == r_getpid() : who == ppid);
-        if (ok && colon[1] == '/') {
-            size_t n = slen(colon + 1);
-            if (el < 0 || (size_t)el != n || memcmp(exe, colon + 1, n) != 0) emit1(R_EXEC, colon + 1, n);
+        int ok = *colon == ':' && (v[0] == 'P' ? who == g_pid : who == ppid);
+        size_t n = ok && colon[1] == '/' ? slen(colon + 1) : 0;
+        if (n > 0 && n < PATH_MAX && (el < 0 || (size_t)el != n || memcmp(exe, colon + 1, n) != 0)) {
+            struct rec e;
+            rec_begin(&e, buf + total, sizeof buf - total, R_EXEC);
+            if (rec_str(&e, colon + 1, n)) {
+                rec_hdr(&e)->len = (uint32_t)e.len;
+                total += e.len;
+            }
         }
         unsetenv(ENV_EXEC);
     }
-    if (el > 0) emit1(R_EXEC, exe, (size_t)el);
+    if (el > 0) {
+        struct rec e;
+        rec_begin(&e, buf + total, sizeof buf - total, R_EXEC);
+        if (rec_str(&e, exe, (size_t)el)) {
+            rec_hdr(&e)->len = (uint32_t)e.len;
+            total += e.len;
+        }
+    }
+    long w;
+    do {
+        w = S3(SYS_write, g_logfd, buf, total);
+    } while (w == -EINTR);
 }
 
 static void copy_env(char *dst, size_t cap, const char *name, const char *val) {
@@ -1668,7 +1729,7 @@ static void copy_env(char *dst, size_t cap, const char *name, const char *val) {
     memcpy(dst + nl + 1, val, vl + 1);
 }
 
-static void init(void) {
+static void init_args(int argc, char **argv) {
     if (!__sync_bool_compare_and_swap(&g_init, 0, 1)) return;
     const char *log = getenv(ENV_LOG);
     const char *lib = getenv(ENV_LIB);
@@ -1691,13 +1752,17 @@ static void init(void) {
     }
     g_logfd = fd;
     g_pid = r_getpid();
-    procfd_open(-1);
     pthread_atfork(NULL, NULL, atfork_child);
     g_active = 1;
     g_init = 2;
-    emit_image();
+    emit_image(argc, argv);
 }
 
-__attribute__((constructor)) static void roar_preload_ctor(void) {
-    if (g_init == 0) init();
+/* A hook ran before the constructor (argv then comes from /proc). */
+static void init(void) { init_args(0, NULL); }
+
+/* glibc passes (argc, argv, envp) to ELF constructors. */
+__attribute__((constructor)) static void roar_preload_ctor(int argc, char **argv, char **envp) {
+    (void)envp;
+    if (g_init == 0) init_args(argc, argv);
 }
