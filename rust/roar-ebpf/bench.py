@@ -58,6 +58,10 @@ def main():
                 if m == "ebpf":
                     argv = [os.path.join(EX, "trace")] + argv
                 res[n][m].append(timed(argv, env))
+        with open(f"/proc/{srv.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        srv_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        print(f"service CPU (load, attach, all jobs): {srv_cpu:.2f} s for {rounds * len(names)} traced runs")
         for n in names:
             u = statistics.median(w for w, _ in res[n]["untraced"])
             e = statistics.median(w for w, _ in res[n]["ebpf"])

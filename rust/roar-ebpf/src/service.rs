@@ -347,9 +347,12 @@ fn refuse(stream: &mut UnixStream, msg: &str) {
 
 /// One client: START, then FLUSH requests until it closes the socket.
 fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
+    // A client that connects and says nothing is dropped.
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let Ok((ty, payload)) = proto::read_frame(&mut stream) else {
         return;
     };
+    let _ = stream.set_read_timeout(None);
     if ty != proto::START {
         return refuse(&mut stream, "expected START");
     }
