@@ -159,7 +159,7 @@ static __always_inline void ev_init(struct scratch *s, u32 kind, u32 jid)
 {
 	u64 id = bpf_get_current_pid_tgid();
 	s->h.kind = kind;
-	s->h.cpu = 0;
+	s->h.reserved = 0;
 	s->h.job = jid;
 	s->h.pid = id >> 32;
 	s->h.tid = (u32)id;

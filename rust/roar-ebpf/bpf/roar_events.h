@@ -42,7 +42,7 @@
 
 struct roar_ev {
 	__u16 kind;
-	__u16 cpu;
+	__u16 reserved;
 	__u32 job;
 	__u32 pid; /* tgid */
 	__u32 tid;

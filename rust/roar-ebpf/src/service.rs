@@ -292,6 +292,8 @@ fn accept_loop(
         unsafe { libc::poll(&mut pfd, 1, 250) };
         match listener.accept() {
             Ok((stream, _)) => {
+                // A client is arriving: not idle (its job registers soon).
+                *shared.last_active.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
                 let _ = stream.set_nonblocking(false);
                 let sh = Arc::clone(shared);
                 let _ = std::thread::Builder::new()

@@ -108,6 +108,22 @@ fn workload(name: &str) -> Workload {
             &[("t.tmp", "out")],
             0,
         ),
+        "small_files_rmtree" => w(
+            pyw("import os, shutil\n\
+                 os.makedirs('small')\n\
+                 for i in range(3):\n    open(f'small/f{i}', 'wb').write(b'x' * 1024)\n\
+                 for i in range(3):\n    open(f'small/f{i}', 'rb').read(); os.stat(f'small/f{i}')\n\
+                 shutil.rmtree('small')\n"),
+            none,
+            &[
+                ("small", "cdl"),
+                ("small/f0", "wcd"),
+                ("small/f1", "wcd"),
+                ("small/f2", "wcd"),
+            ],
+            &[],
+            0,
+        ),
         "dirfd_and_chdir" => w(
             pyw("import os\n\
                  d = os.open('d1', os.O_RDONLY | os.O_DIRECTORY)\n\
@@ -286,6 +302,7 @@ workload_tests!(
     rename_in_subdir_over_existing,
     rename_absolute_over_existing,
     dirfd_and_chdir,
+    small_files_rmtree,
     threads,
     exec_chain,
     redirect_and_pipeline,
