@@ -2,7 +2,6 @@
 //! loader service trace its pid, releases it, and folds the records the
 //! service streams back into the job's [`Collector`].
 
-use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -30,11 +29,10 @@ impl Flusher {
     fn flush(&self) {
         let seq = self.next.fetch_add(1, Ordering::SeqCst) + 1;
         {
-            let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-            if proto::write_frame(&mut *out, proto::FLUSH, &proto::u64_payload(seq)).is_err() {
+            let out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+            if proto::send_frame(&out, proto::FLUSH, &proto::u64_payload(seq)).is_err() {
                 return;
             }
-            let _ = out.flush();
         }
         let deadline = Instant::now() + FLUSH_TIMEOUT;
         let mut g = self.acked.lock().unwrap_or_else(|p| p.into_inner());
@@ -68,7 +66,7 @@ fn unavailable(m: impl Into<String>) -> SpawnError {
 /// Connect to the service and send START for `pid`; returns the job id.
 fn start_job(stream: &mut UnixStream, pid: i32) -> Result<u32, SpawnError> {
     let sock = crate::socket_path();
-    proto::write_frame(
+    proto::send_frame(
         stream,
         proto::START,
         &proto::start_payload(&crate::version(), pid),

@@ -15,6 +15,8 @@
 //! The client closing its socket cancels its job.
 
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 
 pub const MAGIC: u32 = 0x524f_4152; // "ROAR"
 
@@ -28,6 +30,43 @@ pub const DONE: u8 = 14;
 
 /// Largest frame accepted (a batch of records is split below this).
 pub const MAX_FRAME: usize = 16 << 20;
+
+/// Writes to a socket with `MSG_NOSIGNAL`: a peer that went away is an
+/// `EPIPE` error, never a SIGPIPE for the host process (which may not
+/// ignore it).
+pub struct NoSigPipe<'a>(pub &'a UnixStream);
+
+impl Write for NoSigPipe<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            // SAFETY: send(2) reads at most buf.len() bytes from buf.
+            let n = unsafe {
+                libc::send(
+                    self.0.as_raw_fd(),
+                    buf.as_ptr() as *const libc::c_void,
+                    buf.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// [`write_frame`] to a socket, without SIGPIPE.
+pub fn send_frame(s: &UnixStream, ty: u8, payload: &[u8]) -> io::Result<()> {
+    write_frame(&mut NoSigPipe(s), ty, payload)
+}
 
 pub fn write_frame(w: &mut impl Write, ty: u8, payload: &[u8]) -> io::Result<()> {
     let mut buf = Vec::with_capacity(5 + payload.len());

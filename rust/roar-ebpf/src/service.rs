@@ -6,7 +6,6 @@
 //! the ring buffer and routes each record to its job's writer.
 
 use std::collections::HashMap as StdHashMap;
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -344,7 +343,7 @@ fn uid_of(pid: i32) -> Option<u32> {
 }
 
 fn refuse(stream: &mut UnixStream, msg: &str) {
-    let _ = proto::write_frame(stream, proto::ERR, msg.as_bytes());
+    let _ = proto::send_frame(stream, proto::ERR, msg.as_bytes());
 }
 
 /// One client: START, then FLUSH requests until it closes the socket.
@@ -418,7 +417,7 @@ fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
             return;
         }
     };
-    if proto::write_frame(&mut stream, proto::ACK, &job.to_ne_bytes()).is_err() {
+    if proto::send_frame(&stream, proto::ACK, &job.to_ne_bytes()).is_err() {
         shared.send(Cmd::Cancel(job));
         return;
     }
@@ -448,17 +447,14 @@ fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
     }
 }
 
-fn write_loop(mut out: UnixStream, rx: &Receiver<Out>) {
+fn write_loop(out: UnixStream, rx: &Receiver<Out>) {
     while let Ok(msg) = rx.recv() {
         let r = match &msg {
-            Out::Events(b) => proto::write_frame(&mut out, proto::EVENTS, b),
-            Out::Flushed(s) => {
-                proto::write_frame(&mut out, proto::FLUSHED, &proto::u64_payload(*s))
-            }
-            Out::Done(d) => proto::write_frame(&mut out, proto::DONE, &proto::u64_payload(*d)),
+            Out::Events(b) => proto::send_frame(&out, proto::EVENTS, b),
+            Out::Flushed(s) => proto::send_frame(&out, proto::FLUSHED, &proto::u64_payload(*s)),
+            Out::Done(d) => proto::send_frame(&out, proto::DONE, &proto::u64_payload(*d)),
         };
         if r.is_err() || matches!(msg, Out::Done(_)) {
-            let _ = out.flush();
             return;
         }
     }
