@@ -584,3 +584,31 @@ fn a_vanished_client_cancels_its_job() {
     let s = sh(&d, "echo ok > f");
     assert_eq!(under(&s, &d), expect(&[("f", "wc")]));
 }
+
+/// A bind mount: the path names the mount the file was opened through
+/// (as `readlink /proc/<pid>/fd/N` would), not the bound directory.
+#[test]
+fn bind_mounts_name_the_mounted_path() {
+    let d = tmpdir("bind");
+    write(&d, "src/f", "x");
+    std::fs::create_dir(d.join("dst")).expect("mkdir");
+    let c = |p: &Path| std::ffi::CString::new(p.to_str().unwrap_or_default()).expect("path");
+    let (src, dst) = (c(&d.join("src")), c(&d.join("dst")));
+    // SAFETY: mount(2) with NUL-terminated paths.
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "bind mount: {}", std::io::Error::last_os_error());
+    let s = sh(&d, "cat dst/f > /dev/null; echo y > dst/g");
+    // SAFETY: umount(2) of the mount made above.
+    unsafe { libc::umount2(dst.as_ptr(), libc::MNT_DETACH) };
+    assert_eq!(flags(&s, &d.join("dst/f")), "r", "{}", s.to_json());
+    assert_eq!(flags(&s, &d.join("dst/g")), "wc");
+    assert_eq!(flags(&s, &d.join("src/f")), "-");
+}
