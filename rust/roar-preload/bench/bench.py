@@ -7,6 +7,7 @@ Needs the trace example built:
     CARGO_TARGET_DIR=... cargo build --release -p roar-preload --example trace
 """
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,9 +28,14 @@ WORKLOADS = {
 
 
 def once(argv):
+    """(wall, CPU of the whole tree incl. the collector) in seconds."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall, cpu
 
 
 def main():
@@ -44,8 +50,15 @@ def main():
         for _ in range(rounds):
             plain.append(once(argv))
             traced.append(once([TRACE, *argv]))
-        p, t = statistics.median(plain), statistics.median(traced)
-        print(f"{name:12s} untraced {p:7.3f}s  preload {t:7.3f}s  ratio {t / p:5.2f}x", flush=True)
+        p = statistics.median(w for w, _ in plain)
+        t = statistics.median(w for w, _ in traced)
+        pc = statistics.median(c for _, c in plain)
+        tc = statistics.median(c for _, c in traced)
+        print(
+            f"{name:12s} wall: untraced {p:6.3f}s preload {t:6.3f}s = {t / p:4.2f}x   "
+            f"cpu: {pc:6.3f}s {tc:6.3f}s = {tc / pc:4.2f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

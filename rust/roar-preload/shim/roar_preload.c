@@ -27,6 +27,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
+#include <link.h>
+#include <sys/auxv.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -70,6 +73,7 @@ enum {
     R_BLIND = 14,   /* a=why (BLIND_*) a=ppid in b; s0=path s1..=argv: exec of a binary the shim cannot enter */
     R_EXECFAIL = 15,/* the exec announced by R_BLIND failed */
     R_URING = 16,   /* the process set up an io_uring */
+    R_LIBS = 17,    /* s0..: shared objects the loader opened (its names; the collector resolves them) */
 };
 
 enum { BLIND_STATIC = 1, BLIND_SETUID = 2, BLIND_SETGID = 3, BLIND_FOREIGN = 4 };
@@ -519,8 +523,10 @@ static void open_pre(int dirfd, const char *path, int flags, struct pre *p) {
 }
 
 /* After a successful open: record what the kernel opened. */
+static void check_libs(void);
 static void open_post(int fd, int dirfd, const char *path, int flags, const struct pre *p) {
     if (fd < 0 || (flags & O_PATH) || (flags & O_TMPFILE) == O_TMPFILE) return;
+    check_libs();
     char buf[sizeof(struct hdr) + 4 + PATH_MAX];
     struct rec r;
     rec_begin(&r, buf, sizeof buf, R_OPEN);
@@ -1543,6 +1549,72 @@ EXPORT int io_uring_queue_init_params(unsigned entries, struct io_uring *ring,
 }
 
 /* ------------------------------------------------------------------ */
+/* Shared libraries: the dynamic loader opens them with its own syscalls
+ * (not interposable); ptrace sees those opens as reads. The objects
+ * loaded at start are recorded by the constructor; those dlopen'd later
+ * when the next open (or exit) notices the loader's load counter moved.
+ * (Interposing dlopen itself would make the shim the caller, and dlopen
+ * searches the *caller's* RUNPATH: programs would stop finding libraries.) */
+
+struct lib_scan {
+    int index;
+    int from; /* record objects at this index and after */
+    unsigned long ldso;
+    unsigned long long adds;
+    struct rec *r;
+};
+
+static int g_lib_count;               /* objects seen at the last scan */
+static unsigned long long g_lib_adds; /* the loader's load counter then */
+
+static int lib_cb(struct dl_phdr_info *info, size_t size, void *data) {
+    struct lib_scan *sc = data;
+    int i = sc->index++;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs)) sc->adds = info->dlpi_adds;
+    if (i < sc->from) return 0;
+    const char *name = info->dlpi_name;
+    if (!name || name[0] != '/' || info->dlpi_addr == sc->ldso) return 0;
+    size_t n = slen(name);
+    if (n == slen(g_lib) && memcmp(name, g_lib, n) == 0) return 0; /* the shim */
+    rec_str(sc->r, name, n);
+    return 0;
+}
+
+/* Add the objects loaded since the last scan to `r` (an R_LIBS record).
+ * No syscalls: the collector canonicalises the names, once per job. */
+static void scan_libs(struct rec *r) {
+    struct lib_scan sc = {0, g_lib_count, getauxval(AT_BASE), 0, r};
+    dl_iterate_phdr(lib_cb, &sc);
+    if (sc.index < g_lib_count) {
+        /* Objects were unloaded: indexes moved; look at all of them. */
+        sc.index = 0;
+        sc.from = 0;
+        dl_iterate_phdr(lib_cb, &sc);
+    }
+    g_lib_count = sc.index;
+    g_lib_adds = sc.adds;
+}
+
+static int adds_cb(struct dl_phdr_info *info, size_t size, void *data) {
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs))
+        *(unsigned long long *)data = info->dlpi_adds;
+    return 1; /* the counter is the same in every entry: stop */
+}
+
+/* Something was dlopen'd since the last look? (~12 ns.) Not from exec
+ * hooks or _exit: those may run in a vfork child. */
+static void check_libs(void) {
+    unsigned long long adds = 0;
+    dl_iterate_phdr(adds_cb, &adds);
+    if (adds == g_lib_adds) return;
+    char buf[16384];
+    struct rec r;
+    rec_begin(&r, buf, sizeof buf, R_LIBS);
+    scan_libs(&r);
+    if (rec_hdr(&r)->nstr) rec_send(&r);
+}
+
+/* ------------------------------------------------------------------ */
 /* Processes: start (constructor, fork), exit.                          */
 
 /* _Fork (glibc 2.34) runs no atfork handlers. */
@@ -1566,7 +1638,10 @@ static void (*real_exit)(int) __attribute__((noreturn));
 static void (*real__exit)(int) __attribute__((noreturn));
 static void (*real__Exit)(int) __attribute__((noreturn));
 EXPORT void exit(int code) {
-    if (g_active) emit_exit(code & 0xff);
+    if (g_active) {
+        check_libs();
+        emit_exit(code & 0xff);
+    }
     REAL(exit)(code);
     __builtin_unreachable();
 }
@@ -1586,7 +1661,10 @@ typedef int (*main_fn)(int, char **, char **);
 static main_fn g_main;
 static int main_wrapper(int argc, char **argv, char **envp) {
     int code = g_main(argc, argv, envp);
-    if (g_active) emit_exit(code & 0xff);
+    if (g_active) {
+        check_libs();
+        emit_exit(code & 0xff);
+    }
     return code;
 }
 static int (*real___libc_start_main)(main_fn, int, char **, void (*)(void), void (*)(void),
@@ -1650,7 +1728,7 @@ static void atfork_child(void) {
 /* The process image started: its exe, argv, and the path exec'd (passed
  * by the exec hook of the previous image, when it was ours). One write. */
 static void emit_image(int argc, char **argv) {
-    static char buf[65536 + 2 * PATH_MAX]; /* constructor only: single-threaded */
+    static char buf[65536 + 2 * PATH_MAX + 16384]; /* constructor only: single-threaded */
     char exe[PATH_MAX];
     struct rec r;
     rec_begin(&r, buf, 65536, R_PEXEC);
@@ -1708,6 +1786,15 @@ static void emit_image(int argc, char **argv) {
         struct rec e;
         rec_begin(&e, buf + total, sizeof buf - total, R_EXEC);
         if (rec_str(&e, exe, (size_t)el)) {
+            rec_hdr(&e)->len = (uint32_t)e.len;
+            total += e.len;
+        }
+    }
+    {
+        struct rec e;
+        rec_begin(&e, buf + total, sizeof buf - total, R_LIBS);
+        scan_libs(&e);
+        if (rec_hdr(&e)->nstr) {
             rec_hdr(&e)->len = (uint32_t)e.len;
             total += e.len;
         }

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 
 use roar_trace_format::{Collector, Event, OpenFlags, RawPath};
@@ -31,6 +32,7 @@ const R_EXIT: u16 = 13;
 const R_BLIND: u16 = 14;
 const R_EXECFAIL: u16 = 15;
 const R_URING: u16 = 16;
+const R_LIBS: u16 = 17;
 
 pub const BLIND_STATIC: i32 = 1;
 pub const BLIND_SETUID: i32 = 2;
@@ -142,6 +144,8 @@ pub struct LogReader {
     seen: HashSet<i32>,
     exe: HashMap<i32, RawPath>,
     blind: HashMap<i32, Blind>,
+    /// Loader names of shared objects, canonicalised once per job.
+    libs: HashMap<Vec<u8>, Option<RawPath>>,
     bad_records: u64,
 }
 
@@ -155,6 +159,7 @@ impl LogReader {
             seen: HashSet::new(),
             exe: HashMap::new(),
             blind: HashMap::new(),
+            libs: HashMap::new(),
             bad_records: 0,
         }
     }
@@ -367,7 +372,44 @@ impl LogReader {
                     ),
                 });
             }
+            R_LIBS => {
+                if self.libs.is_empty() {
+                    // The loader looked its libraries up in its cache.
+                    let cache = RawPath::from("/etc/ld.so.cache");
+                    if std::fs::metadata(cache.as_path()).is_ok() {
+                        out.push(read_open(pid, cache));
+                    }
+                }
+                for name in &r.strs {
+                    let canon = self
+                        .libs
+                        .entry(name.to_vec())
+                        .or_insert_with(|| {
+                            let p = std::path::Path::new(std::ffi::OsStr::from_bytes(name));
+                            std::fs::canonicalize(p)
+                                .ok()
+                                .map(|c| RawPath::from(c.as_path()))
+                        })
+                        .clone();
+                    if let Some(c) = canon {
+                        out.push(read_open(pid, c));
+                    }
+                }
+            }
             _ => self.bad_records += 1,
         }
+    }
+}
+
+/// A successful read-only open (of a file the loader mapped).
+fn read_open(pid: i32, path: RawPath) -> Event {
+    Event::Open {
+        pid,
+        path,
+        flags: open_flags(libc::O_RDONLY),
+        result: 0,
+        existed_before: Some(true),
+        mtime_ns_before: None,
+        is_dir: false,
     }
 }
