@@ -141,7 +141,7 @@ def _ebpf_checks() -> list[Check]:
     checks = [_built("ebpf")]
     version = kernel_version()
     checks.append(
-        Check("kernel", version >= (5, 8), f"kernel {platform.release()} (needs 5.8 or newer)")
+        Check("kernel", version >= (5, 17), f"kernel {platform.release()} (needs 5.17 or newer)")
     )
     btf = Path("/sys/kernel/btf/vmlinux").exists()
     checks.append(
