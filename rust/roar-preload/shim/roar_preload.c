@@ -1573,8 +1573,17 @@ static int lib_cb(struct dl_phdr_info *info, size_t size, void *data) {
     if (size >= offsetof(struct dl_phdr_info, dlpi_subs)) sc->adds = info->dlpi_adds;
     if (i < sc->from) return 0;
     const char *name = info->dlpi_name;
-    if (!name || name[0] != '/' || info->dlpi_addr == sc->ldso) return 0;
+    if (!name || !name[0] || info->dlpi_addr == sc->ldso) return 0;
     size_t n = slen(name);
+    if (name[0] != '/') {
+        /* dlopen("./x.so") keeps the name as given: relative to the cwd
+         * (the vDSO's name has no slash at all). */
+        if (!has_slash(name)) return 0;
+        char abs[PATH_MAX];
+        long k = lexical(AT_FDCWD, name, abs, sizeof abs, 0);
+        if (k > 0) rec_str(sc->r, abs, (size_t)k);
+        return 0;
+    }
     if (n == slen(g_lib) && memcmp(name, g_lib, n) == 0) return 0; /* the shim */
     rec_str(sc->r, name, n);
     return 0;

@@ -638,3 +638,127 @@ fn concurrent_jobs() {
     let want: Vec<(i32, String)> = (0..6).map(|i| (i, "wc".to_string())).collect();
     assert_eq!(got, want);
 }
+
+fn build_c(src: &str, out: &Path, extra: &[&str]) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/c")
+        .join(src);
+    let st = Command::new("gcc")
+        .args(["-O1", "-D_FORTIFY_SOURCE=2", "-o"])
+        .arg(out)
+        .arg(&src)
+        .args(extra)
+        .status()
+        .expect("gcc is needed for these tests");
+    assert!(st.success(), "cannot build {}", src.display());
+}
+
+#[test]
+fn stdio_creat_mkstemp_scandir_syscall_execvp_and_spawned_static() {
+    let d = tmpdir("hooks");
+    let bin = d.join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    build_c("hooks.c", &bin.join("hooks"), &[]);
+    std::fs::write(d.join("fa.txt"), "old\n").expect("write");
+    std::fs::write(d.join("fr.txt"), "r\n").expect("write");
+    std::fs::create_dir(d.join("sdir")).expect("mkdir");
+    std::fs::write(d.join("sdir/x"), "x").expect("write");
+    let script = bin.join("script.sh");
+    std::fs::write(&script, "#!/bin/sh\necho s > script_out.txt\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(d.join("static_in.txt"), "in").expect("write");
+    let stat = tracee("static_writer");
+    let mut cfg = SpawnConfig::new(vec![
+        bin.join("hooks").into_os_string(),
+        stat.clone().into_os_string(),
+    ]);
+    cfg.cwd = Some(d.clone());
+    for (k, v) in cfg.env.iter_mut() {
+        if k == "PATH" {
+            let mut p = bin.clone().into_os_string();
+            p.push(":");
+            p.push(&*v);
+            *v = p;
+        }
+    }
+    let s = spawn(&cfg).expect("spawn").wait();
+    assert_eq!(s.exit_code, 0, "{s:?}");
+    let mut got = under(&s, &d);
+    got.retain(|(p, _)| !p.starts_with("bin/hooks"));
+    assert_eq!(
+        got,
+        pairs(&[
+            ("fw.txt", "wc"),
+            ("fa.txt", "rw"),
+            ("fr.txt", "r"),
+            ("fx.txt", "wc"),
+            ("fre.txt", "wc"),
+            ("creat.txt", "wc"),
+            ("stemp.out", "wc"),
+            ("sdir", "l"),
+            ("sys.txt", "wc"),
+            ("bin/script.sh", "rx"),
+            ("script_out.txt", "wc"),
+        ])
+    );
+    assert_eq!(s.renames.len(), 1);
+    // The static binary, spawned: named, and said to be unseen.
+    assert_eq!(flags(&s, &stat), "x");
+    assert!(s
+        .warnings
+        .iter()
+        .any(|w| w.contains("static_writer") && w.contains("statically linked")));
+}
+
+#[test]
+fn setuid_binary_is_reported_not_seen() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("this test needs root (to make a binary setuid to another user)");
+    }
+    let d = tmpdir("setuid");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let bin = d.join("touch-suid");
+    std::fs::copy("/usr/bin/touch", &bin).expect("copy");
+    let c = std::ffi::CString::new(bin.to_str().unwrap_or_default()).expect("cstr");
+    // SAFETY: chown of our own file to nobody (65534).
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o4755)).expect("chmod");
+    let s = sh(&d, "./touch-suid made.txt && test -e made.txt");
+    assert_eq!(s.exit_code, 0);
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("touch-suid") && w.contains("(setuid)")),
+        "{:?}",
+        s.warnings
+    );
+    assert_eq!(flags(&s, &d.join("made.txt")), "-");
+    assert_eq!(flags(&s, &bin), "x");
+}
+
+#[test]
+fn dlopened_project_library_is_an_input() {
+    let d = tmpdir("dlopen");
+    std::fs::write(d.join("x.c"), "int answer(void) { return 42; }\n").expect("write");
+    let st = Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(d.join("libx.so"))
+        .arg(d.join("x.c"))
+        .status()
+        .expect("gcc");
+    assert!(st.success());
+    let s = py(
+        &d,
+        "import ctypes\nassert ctypes.CDLL('./libx.so').answer() == 42\n",
+    );
+    assert_eq!(s.exit_code, 0);
+    assert_eq!(flags(&s, &d.join("libx.so")), "r");
+    // And libraries loaded at start (libc) are reads too, as ptrace sees them.
+    assert!(s
+        .files
+        .iter()
+        .any(|f| f.read && f.path.as_bytes().ends_with(b"/libc.so.6")));
+}
