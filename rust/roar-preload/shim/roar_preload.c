@@ -524,9 +524,12 @@ static void open_pre(int dirfd, const char *path, int flags, struct pre *p) {
 
 /* After a successful open: record what the kernel opened. */
 static void check_libs(void);
+static unsigned g_opens;
 static void open_post(int fd, int dirfd, const char *path, int flags, const struct pre *p) {
     if (fd < 0 || (flags & O_PATH) || (flags & O_TMPFILE) == O_TMPFILE) return;
-    check_libs();
+    /* Every 8th open (and at exit): dl_iterate_phdr takes the loader's
+     * lock, which threads opening files in parallel would contend for. */
+    if ((__atomic_fetch_add(&g_opens, 1, __ATOMIC_RELAXED) & 7) == 0) check_libs();
     char buf[sizeof(struct hdr) + 4 + PATH_MAX];
     struct rec r;
     rec_begin(&r, buf, sizeof buf, R_OPEN);
