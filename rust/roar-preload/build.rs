@@ -25,6 +25,7 @@ fn main() {
         "-Wno-unused-parameter",
         "-fvisibility=hidden",
         "-fno-stack-protector",
+        "-fno-strict-aliasing",
         "-Wl,-z,nodelete",
         // Two LOAD segments instead of four, no RELRO mprotect: fewer
         // mappings and page faults in every process the shim is loaded in.

@@ -1085,8 +1085,13 @@ static int blind_kind_fd(int fd, const char *path, int depth) {
         if (!nosuid && (st.st_mode & S_ISUID) && st.st_uid != (uid_t)S0(SYS_getuid)) return BLIND_SETUID;
         if (!nosuid && (st.st_mode & S_ISGID) && st.st_gid != (gid_t)S0(SYS_getgid)) return BLIND_SETGID;
     }
-    unsigned char h[256];
-    long n = S4(SYS_pread64, fd, h, sizeof h, 0);
+    /* One read covers the ELF header and, usually, the program headers. */
+    union {
+        unsigned char b[1024];
+        Elf64_Ehdr eh;
+    } hb;
+    unsigned char *h = hb.b;
+    long n = S4(SYS_pread64, fd, h, sizeof hb, 0);
     if (n >= 4 && h[0] == '#' && h[1] == '!') {
         /* A script: what matters is its interpreter. */
         if (depth >= 2) return 0;
@@ -1103,12 +1108,16 @@ static int blind_kind_fd(int fd, const char *path, int depth) {
 #else
     const int my_machine = EM_AARCH64;
 #endif
-    Elf64_Ehdr *eh = (Elf64_Ehdr *)h;
+    Elf64_Ehdr *eh = &hb.eh;
     if (h[EI_CLASS] != ELFCLASS64 || eh->e_machine != my_machine) return BLIND_FOREIGN;
     if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > 64) return 0;
-    Elf64_Phdr ph[64];
+    Elf64_Phdr phbuf[64];
+    const Elf64_Phdr *ph = phbuf;
     size_t want = (size_t)eh->e_phnum * sizeof(Elf64_Phdr);
-    if (S4(SYS_pread64, fd, ph, want, eh->e_phoff) != (long)want) return 0;
+    if (eh->e_phoff + want <= (size_t)n && eh->e_phoff % 8 == 0)
+        ph = (const Elf64_Phdr *)(h + eh->e_phoff);
+    else if (S4(SYS_pread64, fd, phbuf, want, eh->e_phoff) != (long)want)
+        return 0;
     for (int i = 0; i < eh->e_phnum; i++)
         if (ph[i].p_type == PT_INTERP) return 0;
     /* The dynamic loader itself (ld.so run as a program) preloads fine. */
