@@ -83,6 +83,9 @@ fn parse(rec: &[u8]) -> Option<Rec<'_>> {
         strs.push(&rec[at..at + n]);
         at += n;
     }
+    if at != rec.len() {
+        return None;
+    }
     Some(Rec {
         ty,
         pid: i32_at(rec, 12),
@@ -222,9 +225,19 @@ impl LogReader {
             if buf.len() - pos < len {
                 break; // the rest is still being written
             }
-            match parse(&buf[pos..pos + len]) {
+            // A record is followed by the next one's magic (or nothing yet);
+            // otherwise it was cut short and its length covers a neighbour.
+            let next_ok = buf.len() - pos - len < 4 || u32_at(&buf, pos + len) == MAGIC;
+            match parse(&buf[pos..pos + len]).filter(|_| next_ok) {
                 Some(r) => self.event(r, out),
-                None => self.bad_records += 1,
+                None => {
+                    self.bad_records += 1;
+                    pos += 1;
+                    while buf.len() - pos >= 4 && u32_at(&buf, pos) != MAGIC {
+                        pos += 1;
+                    }
+                    continue;
+                }
             }
             pos += len;
         }
@@ -411,5 +424,129 @@ fn read_open(pid: i32, path: RawPath) -> Event {
         existed_before: Some(true),
         mtime_ns_before: None,
         is_dir: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as the shim lays it out.
+    fn rec(ty: u16, pid: i32, a: i32, strs: &[&[u8]]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&MAGIC.to_ne_bytes());
+        v.extend_from_slice(&0u32.to_ne_bytes());
+        v.extend_from_slice(&ty.to_ne_bytes());
+        v.extend_from_slice(&(strs.len() as u16).to_ne_bytes());
+        for x in [pid, a, 0, -1, 0] {
+            v.extend_from_slice(&x.to_ne_bytes());
+        }
+        v.extend_from_slice(&MTIME_NONE.to_ne_bytes());
+        for s in strs {
+            v.extend_from_slice(&(s.len() as u32).to_ne_bytes());
+            v.extend_from_slice(s);
+        }
+        let len = (v.len() as u32).to_ne_bytes();
+        v[4..8].copy_from_slice(&len);
+        v
+    }
+
+    fn events(bytes: &[u8]) -> (Vec<Event>, u64) {
+        let f = tempfile();
+        std::fs::write(&f.0, bytes).expect("write");
+        let file = File::open(&f.0).expect("open");
+        let mut r = LogReader::new(file);
+        let c = Collector::new("preload");
+        r.pump(&c, true);
+        c.finish(Default::default());
+        let s = c.wait_timeout(None).expect("summary");
+        let mut out = Vec::new();
+        for fa in s.files {
+            out.push(Event::Truncate {
+                pid: 0,
+                path: fa.path,
+            });
+        }
+        (out, r.bad_records())
+    }
+
+    struct Tmp(std::path::PathBuf);
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    fn tempfile() -> Tmp {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        Tmp(std::env::temp_dir().join(format!(
+            "roar-preload-unit-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )))
+    }
+
+    fn paths(ev: &[Event]) -> Vec<String> {
+        ev.iter()
+            .filter_map(|e| match e {
+                Event::Truncate { path, .. } => {
+                    Some(String::from_utf8_lossy(path.as_bytes()).into_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decodes_records_and_resyncs_after_a_torn_one() {
+        let mut b = rec(R_OPEN, 1, libc::O_RDONLY, &[b"/a"]);
+        let torn = rec(R_OPEN, 1, libc::O_RDONLY, &[b"/torn"]);
+        b.extend_from_slice(&torn[..17]); // a write cut short
+        b.extend_from_slice(&rec(R_MKDIR, 1, 0, &[b"/b"]));
+        b.extend_from_slice(&rec(R_UNLINK, 1, 0, &[b""])); // empty path: ignored
+        let (ev, bad) = events(&b);
+        assert_eq!(paths(&ev), vec!["/a".to_string(), "/b".to_string()]);
+        assert!(bad > 0);
+    }
+
+    #[test]
+    fn incomplete_tail_waits_for_the_rest() {
+        let f = tempfile();
+        let full = rec(R_MKDIR, 1, 0, &[b"/late"]);
+        std::fs::write(&f.0, &full[..20]).expect("write");
+        let mut r = LogReader::new(File::open(&f.0).expect("open"));
+        let c = Collector::new("preload");
+        r.pump(&c, false);
+        assert_eq!(r.base, 0);
+        std::fs::write(&f.0, &full).expect("write");
+        r.pump(&c, false);
+        assert_eq!(r.base, full.len() as u64);
+        assert_eq!(r.bad_records(), 0);
+    }
+
+    #[test]
+    fn blind_exec_is_dropped_when_it_failed() {
+        let mut b = rec(R_BLIND, 7, BLIND_STATIC, &[b"/bin/static", b"static"]);
+        b.extend_from_slice(&rec(R_EXECFAIL, 7, 0, &[]));
+        b.extend_from_slice(&rec(R_BLIND, 8, BLIND_SETUID, &[b"/bin/suid", b"suid"]));
+        let f = tempfile();
+        std::fs::write(&f.0, &b).expect("write");
+        let mut r = LogReader::new(File::open(&f.0).expect("open"));
+        let c = Collector::new("preload");
+        r.pump(&c, true);
+        c.finish(Default::default());
+        let s = c.wait_timeout(None).expect("summary");
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("/bin/suid (setuid)"));
+        assert!(s.file("/bin/static").is_none());
+        assert!(s.file("/bin/suid").is_some_and(|f| f.exec));
+    }
+
+    #[test]
+    fn flags_decode_like_ptrace() {
+        let f = open_flags(libc::O_RDWR | libc::O_TRUNC | libc::O_CREAT);
+        assert!(f.read && f.write && f.truncate && f.create && !f.append);
+        let t = open_flags(libc::O_TMPFILE | libc::O_WRONLY);
+        assert!(t.tmpfile && !t.directory);
     }
 }

@@ -141,3 +141,32 @@ pub fn preload_value(lib: &Path, existing: Option<&std::ffi::OsStr>) -> OsString
     }
     OsString::from_vec(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preload_value_keeps_user_entries() {
+        let lib = Path::new("/c/lib.so");
+        assert_eq!(preload_value(lib, None), OsString::from("/c/lib.so"));
+        assert_eq!(
+            preload_value(lib, Some(std::ffi::OsStr::new("libm.so.6:/x.so"))),
+            OsString::from("/c/lib.so libm.so.6:/x.so")
+        );
+        assert_eq!(
+            preload_value(lib, Some(std::ffi::OsStr::new("/x.so /c/lib.so"))),
+            OsString::from("/x.so /c/lib.so")
+        );
+    }
+
+    #[test]
+    fn installs_once_content_addressed() {
+        let p = path().expect("installed");
+        assert_eq!(std::fs::read(p).expect("read"), SHIM);
+        assert!(p.file_name().is_some_and(|n| n
+            .to_string_lossy()
+            .contains(&format!("{:016x}", fnv64(SHIM)))));
+        assert_eq!(path().expect("again"), p);
+    }
+}

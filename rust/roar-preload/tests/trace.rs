@@ -762,3 +762,37 @@ fn dlopened_project_library_is_an_input() {
         .iter()
         .any(|f| f.read && f.path.as_bytes().ends_with(b"/libc.so.6")));
 }
+
+#[test]
+fn many_processes_and_threads_lose_nothing() {
+    let d = tmpdir("stress");
+    let s = sh(
+        &d,
+        "for p in $(seq 1 16); do (for f in $(seq 1 40); do echo $p > p${p}_$f; done) & done; wait",
+    );
+    assert_eq!(s.exit_code, 0);
+    for p in 1..=16 {
+        for f in 1..=40 {
+            assert_eq!(flags(&s, &d.join(format!("p{p}_{f}"))), "wc", "p{p}_{f}");
+        }
+    }
+    let s = py(
+        &d,
+        "import threading, os\n\
+         def work(i):\n    for j in range(100):\n        fd = os.open(f't{i}_{j}', os.O_WRONLY | os.O_CREAT); os.close(fd)\n\
+         ts = [threading.Thread(target=work, args=(i,)) for i in range(16)]\n\
+         [t.start() for t in ts]; [t.join() for t in ts]\n",
+    );
+    assert_eq!(s.exit_code, 0);
+    let n = s
+        .files
+        .iter()
+        .filter(|f| {
+            f.create
+                && f.path
+                    .as_bytes()
+                    .starts_with(d.join("t").as_os_str().as_encoded_bytes())
+        })
+        .count();
+    assert_eq!(n, 1600);
+}
