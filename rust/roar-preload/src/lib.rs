@@ -363,22 +363,32 @@ mod collect {
             // Release the log (the flush hook holds the reader too).
             *self.reader.lock().unwrap_or_else(|p| p.into_inner()) = None;
             self.sink.set_flush(Box::new(|| {}));
+            // Remove the log before publishing: the caller may exit as soon
+            // as it has the summary.
+            let Run {
+                sink,
+                logdir,
+                root,
+                start_ns,
+                exec_error,
+                ..
+            } = self;
+            drop(logdir);
             let (exit_code, exit_signal) = root_status.unwrap_or_else(|| {
-                self.sink.warn(
+                sink.warn(
                     "the preload reaper ended before the command; its exit status is unknown",
                 );
                 (127, None)
             });
-            self.sink.finish(RunInfo {
-                root_pid: self.root,
+            sink.finish(RunInfo {
+                root_pid: root,
                 exit_code,
                 exit_signal,
-                exec_error: self.exec_error.clone(),
-                start_ns: self.start_ns,
+                exec_error,
+                start_ns,
                 end_ns,
                 stops: 0,
             });
-            drop(self.logdir);
         }
     }
 }
