@@ -48,10 +48,20 @@ def is_running(path: Path | None = None) -> bool:
 
 
 def ensure_running(timeout: float = 20.0) -> Path:
-    """Start the service if it is not running (needs root or CAP_BPF); return its socket."""
+    """Start the service if it is not running (needs root or CAP_BPF); return its socket.
+
+    A service left running by another roar build speaks another record layout: it is
+    replaced (it belongs to the same user, or we are root), else the error says how to stop it.
+    """
     path = socket_path()
     if is_running(path):
-        return path
+        if _running_version(path) == _our_version():
+            return path
+        if not stop(path):
+            raise ServiceError(
+                f"the eBPF service at {path} is from another roar version and cannot be stopped "
+                f"from here; stop it (kill $(cat {path.with_suffix('.pid')})) and retry"
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path(), "ab") as log:
         proc = subprocess.Popen(
@@ -74,21 +84,37 @@ def ensure_running(timeout: float = 20.0) -> Path:
 
 
 def stop(path: Path | None = None) -> bool:
-    """Stop a running service (used by tests and `roar tracer enable ebpf --stop`)."""
+    """Stop the service behind ``path`` (tests; replacing a service of another roar build)."""
     target = path or socket_path()
     pid_file = target.with_suffix(".pid")
     try:
         pid = int(pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
+        return False
+    if b"roar.tracing.ebpf_service" not in cmdline:  # a stale pid file; the pid was reused
         return False
     try:
         os.kill(pid, 15)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         return False
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while time.monotonic() < deadline and is_running(target):
         time.sleep(0.02)
     return True
+
+
+def _our_version() -> str:
+    import roar._native as native
+
+    return native.ebpf_version()
+
+
+def _running_version(path: Path) -> str | None:
+    try:
+        return path.with_suffix(".version").read_text().strip()
+    except OSError:
+        return None
 
 
 def _last_log_line() -> str:
@@ -103,12 +129,14 @@ def serve(path: Path, idle_timeout: float) -> None:
     import roar._native as native
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    pid_file = path.with_suffix(".pid")
+    pid_file, version_file = path.with_suffix(".pid"), path.with_suffix(".version")
     pid_file.write_text(str(os.getpid()))
+    version_file.write_text(native.ebpf_version())
     try:
         native.ebpf_serve(str(path), idle_timeout)
     finally:
         pid_file.unlink(missing_ok=True)
+        version_file.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -164,11 +164,19 @@ fn ebpf_serve(py: Python<'_>, socket: Bound<'_, PyAny>, idle_timeout: f64) -> Py
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))
 }
 
+/// The eBPF service protocol version of this build (a service and its
+/// clients must agree; `roar.tracing.ebpf_service` restarts a stale one).
+#[pyfunction]
+fn ebpf_version() -> String {
+    roar_ebpf::version()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TracedProcess>()?;
     m.add_function(wrap_pyfunction!(spawn_traced, m)?)?;
     m.add_function(wrap_pyfunction!(backend_availability, m)?)?;
     m.add_function(wrap_pyfunction!(ebpf_serve, m)?)?;
+    m.add_function(wrap_pyfunction!(ebpf_version, m)?)?;
     m.add("TRACER_BACKENDS", BACKENDS)?;
     Ok(())
 }
