@@ -598,3 +598,26 @@ def test_unix_socket_open_is_not_a_read(trace):
         s.close()
     assert t.exit_code == 0
     assert t["sock"] is None
+
+
+# Writes the host's current PM QoS CPU latency bound (µs) to lat.txt.
+WRITE_CPU_LATENCY = (
+    "import struct; v = struct.unpack('i', open('/dev/cpu_dma_latency', 'rb').read(4))[0]; "
+    "open('lat.txt', 'w').write(str(v))"
+)
+
+
+def test_idle_cpus_poll_while_a_job_is_traced(trace, monkeypatch):
+    """The PM QoS request of roar-ptrace/src/latency.rs holds during the job, ends with it,
+    and can be turned off."""
+    lat = trace.cwd / "lat.txt"
+    subprocess.run([PY, "-c", WRITE_CPU_LATENCY], cwd=trace.cwd, check=True)
+    default = int(lat.read_text())
+    assert default > 0
+    assert trace([PY, "-c", WRITE_CPU_LATENCY]).exit_code == 0
+    assert int(lat.read_text()) == 0  # idle CPUs poll while the job runs
+    subprocess.run([PY, "-c", WRITE_CPU_LATENCY], cwd=trace.cwd, check=True)
+    assert int(lat.read_text()) == default  # and the request ended with the job
+    monkeypatch.setenv("ROAR_PTRACE_LOW_LATENCY", "0")
+    assert trace([PY, "-c", WRITE_CPU_LATENCY]).exit_code == 0
+    assert int(lat.read_text()) == default

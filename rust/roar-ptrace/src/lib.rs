@@ -15,6 +15,7 @@ pub use roar_trace_format::{Job, SpawnConfig, SpawnError, Summary};
 
 mod child;
 mod filter;
+mod latency;
 mod mem;
 mod regs;
 mod resolve;

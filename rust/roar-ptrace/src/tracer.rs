@@ -134,6 +134,8 @@ fn io_err(code: i32) -> std::io::Error {
 /// the whole tree has exited and publish the summary.
 pub fn run(p: Prepared, tx: SyncSender<Result<i32, Error>>, sink: Arc<Collector>) {
     let start_ns = now_ns();
+    // Released when this function returns, i.e. when the trace ends.
+    let _latency = crate::latency::LatencyRequest::acquire();
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 writes two fds into the array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } == -1 {
