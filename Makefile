@@ -33,3 +33,4 @@ lint: ## ruff, mypy, clippy and rustfmt
 bench: setup ## benchmarks: overhead ratios against baselines measured in the same run
 	$(PYTHON) benchmarks/bench_run.py
 	$(PYTHON) benchmarks/bench_hash.py --size-mb 1024
+	$(PYTHON) benchmarks/bench_tracers.py
