@@ -54,10 +54,15 @@ WORKLOADS: dict[str, Workload] = {
         {"in.txt": "r", "out.txt": "wc"},
         files({"in.txt": "data"}),
     ),
-    "c_stdio": Workload(
+    "c_fork_vfork_posix_spawn_exec": Workload(
         lambda t: [t["fork_chain"]],
         {"forked.txt": "wc", "vforked.txt": "wc", "spawned.txt": "wc", "execd.txt": "wc"},
         exit_code=5,
+    ),
+    "c_stdio_fopen_freopen": Workload(
+        lambda t: [t["stdio_copy"]],
+        {"in.txt": "r", "out.txt": "wc", "log.txt": "wc"},
+        files({"in.txt": "line\n"}),
     ),
     "rdwr_trunc": Workload(
         lambda t: py("import os; fd = os.open('f', os.O_RDWR | os.O_TRUNC); os.write(fd, b'n')"),
