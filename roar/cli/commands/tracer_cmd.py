@@ -69,11 +69,12 @@ def _table(as_json: bool, console: Console) -> int:
         return 0
     console.out(f"{'BACKEND':<9} {'READY':<6} {'DEFAULT':<8} REASON")
     for r in rows:
-        ready = console.style("yes", "green") if r.ready else console.style("no", "red")
-        mark = "*" if r.backend == active else ""
-        console.out(
-            f"{r.backend:<9} {ready:<{6 + len(ready) - len(ready.strip())}} {mark:<8} {r.reason}"
+        # pad before styling: escape codes would throw the column widths off
+        ready = (
+            console.style(f"{'yes':<6}", "green") if r.ready else console.style(f"{'no':<6}", "red")
         )
+        mark = "*" if r.backend == active else ""
+        console.out(f"{r.backend:<9} {ready} {mark:<8} {r.reason}")
     console.out()
     picked = f"auto → {auto_pick or 'none ready'}" if configured == "auto" else configured
     console.out(f"Default: {picked}   (change it with `roar tracer use BACKEND`)")
