@@ -64,7 +64,12 @@ def _verdict(backend: str, checks: list[Check]) -> Readiness:
     if not failed:
         return Readiness(backend, True, "ready", checks=checks)
     first = failed[0]
-    return Readiness(backend, False, first.detail, _FIXES.get((backend, first.name), ""), checks)
+    return Readiness(backend, False, first.detail, fix_for(backend, first.name), checks)
+
+
+def fix_for(backend: str, check: str) -> str:
+    """What the user can do when ``check`` fails for ``backend`` ("" when nothing)."""
+    return _FIXES.get((backend, check), "")
 
 
 # --- host facts -------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def _require(backend: str) -> str:
         try:
             ebpf_service.ensure_running()
         except ebpf_service.ServiceError as exc:
-            raise preflight_error(backend, str(exc), preflight._FIXES[("ebpf", "probe")]) from exc
+            raise preflight_error(backend, str(exc), preflight.fix_for("ebpf", "probe")) from exc
     return backend
 
 
