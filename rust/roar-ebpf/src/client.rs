@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use roar_trace_format::{
-    now_ns, start_control, Collector, Event, Job, RunInfo, SpawnConfig, SpawnError,
+    now_ns, start_control, Collector, Event, Job, Launch, RunInfo, SpawnConfig, SpawnError,
 };
 
 use crate::events::{self, Record};
@@ -113,7 +113,7 @@ pub fn spawn(cfg: &SpawnConfig) -> Result<Job, SpawnError> {
     let start_ns = now_ns();
     let collector = Collector::new("ebpf");
     let (env, control) = start_control(cfg, &collector)?;
-    let prepared = child::Prepared::new(&SpawnConfig { env, ..cfg.clone() })?;
+    let prepared = Launch::new(&SpawnConfig { env, ..cfg.clone() })?;
     let mut paused = child::fork_paused(&prepared)?;
     let pid = paused.pid;
     if let Err(e) = start_job(&mut stream, pid) {
@@ -155,7 +155,7 @@ fn run(
     mut stream: UnixStream,
     sink: Arc<Collector>,
     flusher: Arc<Flusher>,
-    prepared: child::Prepared,
+    prepared: Launch,
     pid: i32,
     status_fd: i32,
     start_ns: u64,

@@ -4,113 +4,12 @@
 //! pipe means the whole tree has exited, whatever the processes did with
 //! their file descriptors.
 //!
-//! Everything is prepared before `fork`; both forked processes make only
+//! Everything is prepared before `fork` (`roar_trace_format::launch`,
+//! shared with the other backends); both forked processes make only
 //! async-signal-safe calls (the host may be a multi-threaded Python).
 
-use std::ffi::{CString, OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-use roar_trace_format::{SpawnConfig, SpawnError};
-
-/// Why the command could not start, sent as `[tag, errno(4)]`.
-pub const TAG_CHDIR: u8 = 2;
-pub const TAG_EXEC: u8 = 4;
-
-pub struct Prepared {
-    pub argv: Vec<CString>,
-    pub envp: Vec<CString>,
-    /// The resolved program; `None` when not found in PATH.
-    pub program: Option<CString>,
-    pub cwd: Option<CString>,
-    pub argv0: OsString,
-}
-
-fn cstring(b: &[u8], what: &str) -> Result<CString, SpawnError> {
-    CString::new(b).map_err(|_| SpawnError::InvalidArgument(format!("{what} contains a NUL byte")))
-}
-
-impl Prepared {
-    pub fn new(cfg: &SpawnConfig) -> Result<Prepared, SpawnError> {
-        let Some(argv0) = cfg.argv.first() else {
-            return Err(SpawnError::InvalidArgument("empty argv".into()));
-        };
-        let argv = cfg
-            .argv
-            .iter()
-            .map(|a| cstring(a.as_bytes(), "an argument"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut envp = Vec::with_capacity(cfg.env.len());
-        for (k, v) in &cfg.env {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            envp.push(cstring(&kv, "an environment variable")?);
-        }
-        let path_var = cfg
-            .env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.clone());
-        let program = find_program(argv0, path_var.as_deref(), cfg.cwd.as_deref())
-            .map(|p| cstring(p.as_os_str().as_bytes(), "the program path"))
-            .transpose()?;
-        let cwd = cfg
-            .cwd
-            .as_ref()
-            .map(|c| cstring(c.as_os_str().as_bytes(), "cwd"))
-            .transpose()?;
-        Ok(Prepared {
-            argv,
-            envp,
-            program,
-            cwd,
-            argv0: argv0.clone(),
-        })
-    }
-
-    /// The program as an absolute path (relative to `cwd` if relative).
-    pub fn program_path(&self, cwd: Option<&Path>) -> Option<PathBuf> {
-        let p = PathBuf::from(OsStr::from_bytes(self.program.as_ref()?.as_bytes()));
-        Some(match (p.is_relative(), cwd) {
-            (true, Some(c)) => c.join(p),
-            _ => p,
-        })
-    }
-}
-
-/// execvp's search (as the ptrace backend does it): a name with a slash
-/// is used as is; otherwise the first executable regular file in PATH.
-fn find_program(argv0: &OsStr, path: Option<&OsStr>, cwd: Option<&Path>) -> Option<PathBuf> {
-    if argv0.as_bytes().contains(&b'/') {
-        return Some(PathBuf::from(argv0));
-    }
-    if argv0.is_empty() {
-        return None;
-    }
-    let path = path.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
-    for dir in path.as_bytes().split(|b| *b == b':') {
-        let dir = if dir.is_empty() { &b"."[..] } else { dir };
-        let mut cand = PathBuf::from(OsStr::from_bytes(dir));
-        cand.push(argv0);
-        let probe = match (cand.is_relative(), cwd) {
-            (true, Some(c)) => c.join(&cand),
-            _ => cand.clone(),
-        };
-        if let Ok(m) = std::fs::metadata(&probe) {
-            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
-                return Some(cand);
-            }
-        }
-    }
-    None
-}
-
-fn errno() -> i32 {
-    // SAFETY: reading the thread-local errno.
-    unsafe { *libc::__errno_location() }
-}
+use roar_trace_format::launch::{self, errno, ExecPtrs, Launch};
+use roar_trace_format::SpawnError;
 
 /// The started job: the reaper's pid, the command's pid, and the pipe on
 /// which the reaper reports `(pid, wait status)` pairs until it exits.
@@ -160,7 +59,7 @@ fn read_full(fd: i32, buf: &mut [u8]) -> usize {
 
 /// Fork the reaper, which forks and execs the command. Returns once the
 /// command has been exec'd (or failed to be).
-pub fn start(p: &Prepared) -> Result<Started, SpawnError> {
+pub fn start(p: &Launch) -> Result<Started, SpawnError> {
     let [status_r, status_w] = pipe()?;
     let [exec_r, exec_w] = match pipe() {
         Ok(f) => f,
@@ -170,16 +69,13 @@ pub fn start(p: &Prepared) -> Result<Started, SpawnError> {
             return Err(e.into());
         }
     };
-    let mut argv: Vec<*const libc::c_char> = p.argv.iter().map(|c| c.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = p.envp.iter().map(|c| c.as_ptr()).collect();
-    envp.push(std::ptr::null());
+    let ptrs = ExecPtrs::new(p);
     // SAFETY: fork; the child runs only `reaper` (async-signal-safe calls
     // on data prepared above).
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: we are the freshly forked child.
-        unsafe { reaper(p, &argv, &envp, status_w, exec_w) };
+        unsafe { reaper(p, &ptrs, status_w, exec_w) };
     }
     close(status_w);
     close(exec_w);
@@ -205,15 +101,8 @@ pub fn start(p: &Prepared) -> Result<Started, SpawnError> {
         }));
     }
     // EOF once the command has exec'd (close-on-exec), or [tag, errno].
-    let mut fail = [0u8; 5];
-    let n = read_full(exec_r, &mut fail);
+    let exec_failure = launch::read_status(exec_r);
     close(exec_r);
-    let exec_failure = (n == 5).then(|| {
-        (
-            fail[0],
-            i32::from_ne_bytes([fail[1], fail[2], fail[3], fail[4]]),
-        )
-    });
     Ok(Started {
         reaper: pid,
         root,
@@ -233,19 +122,15 @@ fn write_all(fd: i32, b: &[u8]) {
 ///
 /// # Safety
 /// Must run in a freshly forked child; only async-signal-safe calls follow.
-unsafe fn reaper(
-    p: &Prepared,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-    status_w: i32,
-    exec_w: i32,
-) -> ! {
+unsafe fn reaper(p: &Launch, ptrs: &ExecPtrs<'_>, status_w: i32, exec_w: i32) -> ! {
     // SAFETY (whole block): raw syscalls on data prepared before fork.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         let pid = libc::fork();
         if pid == 0 {
-            command(p, argv, envp, exec_w);
+            // The command: reset what the host changed, chdir, exec.
+            launch::reset_inherited_signals();
+            launch::chdir_and_exec(p, ptrs, exec_w);
         }
         libc::close(exec_w);
         if pid < 0 {
@@ -280,51 +165,5 @@ unsafe fn reaper(
             }
         }
         libc::_exit(0)
-    }
-}
-
-/// Report `tag` + errno on the exec pipe and exit.
-unsafe fn fail(fd: i32, tag: u8, e: i32, code: i32) -> ! {
-    let b = e.to_ne_bytes();
-    let msg = [tag, b[0], b[1], b[2], b[3]];
-    write_all(fd, &msg);
-    // SAFETY: leaving the forked child without running any handlers.
-    unsafe { libc::_exit(code) }
-}
-
-/// The command, after the reaper's fork.
-unsafe fn command(
-    p: &Prepared,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-    exec_w: i32,
-) -> ! {
-    // SAFETY (whole block): raw syscalls on data prepared before fork.
-    unsafe {
-        // Undo what a Python host may have changed: blocked signals and
-        // ignored SIGPIPE/SIGXFSZ are inherited across exec.
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
-        if let Some(cwd) = &p.cwd {
-            if libc::chdir(cwd.as_ptr()) == -1 {
-                fail(exec_w, TAG_CHDIR, errno(), 127);
-            }
-        }
-        match &p.program {
-            None => fail(exec_w, TAG_EXEC, libc::ENOENT, 127),
-            Some(prog) => {
-                libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
-                let e = errno();
-                let code = if e == libc::EACCES || e == libc::ENOEXEC {
-                    126
-                } else {
-                    127
-                };
-                fail(exec_w, TAG_EXEC, e, code)
-            }
-        }
     }
 }

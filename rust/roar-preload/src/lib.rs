@@ -17,7 +17,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
-use roar_trace_format::{now_ns, start_control, Collector, Event, RawPath, RunInfo};
+use roar_trace_format::{now_ns, start_control, Collector, Event, Launch, RawPath, RunInfo};
 pub use roar_trace_format::{Job, SpawnConfig, SpawnError, Summary};
 
 mod elf;
@@ -137,7 +137,7 @@ pub fn spawn(cfg: &SpawnConfig) -> Result<Job, SpawnError> {
     let (env, control) = start_control(cfg, &collector)?;
     let (logdir, logfile) = LogDir::create()?;
     let env = traced_env(env, lib, &logdir.log);
-    let prepared = launch::Prepared::new(&SpawnConfig { env, ..cfg.clone() })?;
+    let prepared = Launch::new(&SpawnConfig { env, ..cfg.clone() })?;
     let start_ns = now_ns();
     let started = launch::start(&prepared)?;
     let root = started.root;
@@ -154,20 +154,7 @@ pub fn spawn(cfg: &SpawnConfig) -> Result<Job, SpawnError> {
         ppid: host,
     }];
     let exec_error = match started.exec_failure {
-        Some((tag, e)) => Some(match tag {
-            launch::TAG_CHDIR => format!(
-                "cannot change directory: {}",
-                std::io::Error::from_raw_os_error(e)
-            ),
-            _ if prepared.program.is_none() => {
-                format!("command not found: {}", prepared.argv0.to_string_lossy())
-            }
-            _ => format!(
-                "{}: {}",
-                prepared.argv0.to_string_lossy(),
-                std::io::Error::from_raw_os_error(e)
-            ),
-        }),
+        Some((tag, e)) => Some(prepared.exec_error(tag, e)),
         None => {
             // The command runs: name what was exec'd (the shim in it names
             // the binary the kernel ran), or say it cannot be seen into.

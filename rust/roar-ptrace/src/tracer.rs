@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
+use roar_trace_format::launch::{read_status, ExecPtrs};
 use roar_trace_format::{now_ns, Collector, Event, OpenFlags, RawPath, RunInfo};
 
-use crate::child::{self, ExecPtrs, Prepared};
+use crate::child::{self, Prepared};
 use crate::filter::Sys;
 use crate::regs::Regs;
 use crate::wait::Waiter;
@@ -119,13 +120,6 @@ pub fn open_flags(f: i32) -> OpenFlags {
     }
 }
 
-fn read_status(fd: i32) -> Option<(u8, i32)> {
-    let mut b = [0u8; 5];
-    // SAFETY: reading into a local buffer from our own pipe fd.
-    let n = unsafe { libc::read(fd, b.as_mut_ptr() as *mut libc::c_void, b.len()) };
-    (n == 5).then(|| (b[0], i32::from_ne_bytes([b[1], b[2], b[3], b[4]])))
-}
-
 fn io_err(code: i32) -> std::io::Error {
     std::io::Error::from_raw_os_error(code)
 }
@@ -143,7 +137,7 @@ pub fn run(p: Prepared, tx: SyncSender<Result<i32, Error>>, sink: Arc<Collector>
         return;
     }
     let [rfd, wfd] = fds;
-    let ptrs = ExecPtrs::new(&p);
+    let ptrs = ExecPtrs::new(&p.launch);
     // SAFETY: fork; the child only calls exec_child (raw syscalls).
     let pid = unsafe { libc::fork() };
     if pid == 0 {
@@ -191,12 +185,8 @@ pub fn run(p: Prepared, tx: SyncSender<Result<i32, Error>>, sink: Arc<Collector>
     let mut exec_error = None;
     if let Some((tag, e)) = read_status(rfd) {
         exec_error = Some(match tag {
-            child::TAG_CHDIR => format!("cannot change directory: {}", io_err(e)),
             child::TAG_SECCOMP => format!("cannot install the seccomp filter: {}", io_err(e)),
-            _ if p.program.is_none() => {
-                format!("command not found: {}", p.argv0.to_string_lossy())
-            }
-            _ => format!("{}: {}", p.argv0.to_string_lossy(), io_err(e)),
+            _ => p.launch.exec_error(tag, e),
         });
     }
     // SAFETY: closing our read end.

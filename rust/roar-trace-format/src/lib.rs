@@ -9,6 +9,7 @@
 pub mod control;
 mod event;
 mod job;
+pub mod launch;
 mod path;
 mod summarizer;
 mod summary;
@@ -16,6 +17,7 @@ mod summary;
 pub use control::{ControlServer, CONTROL_ENV};
 pub use event::{Event, OpenFlags};
 pub use job::{now_ns, start_control, Collector, Flush, Job, SpawnConfig, SpawnError};
+pub use launch::{ExecPtrs, Launch};
 pub use path::{normalize_lexically, RawPath};
 pub use summarizer::{RunInfo, Summarizer};
 pub use summary::{FileAccess, ProcessInfo, Rename, Stats, Summary, FORMAT_NAME, FORMAT_VERSION};
