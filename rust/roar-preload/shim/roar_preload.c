@@ -401,6 +401,32 @@ static long canon_at(int dirfd, const char *path, int extra, char *out, size_t c
     return n;
 }
 
+/* The parent of a path whose last '/' is at path[slash] (slash >= 0):
+ * its first `slash` bytes, or "/" when that is the root. */
+static void copy_parent(char *parent, const char *path, long slash) {
+    if (slash == 0) {
+        parent[0] = '/';
+        parent[1] = 0;
+    } else {
+        memcpy(parent, path, (size_t)slash);
+        parent[slash] = 0;
+    }
+}
+
+/* Append '/' (unless out[0..c) ends in one) and last[0..ll) to out, NUL
+ * terminated: the new length, or -1 if it does not fit in cap. */
+static long join_last(char *out, long c, size_t cap, const char *last, size_t ll) {
+    if (out[c - 1] != '/') {
+        if ((size_t)c + 1 >= cap) return -1;
+        out[c++] = '/';
+    }
+    if ((size_t)c + ll >= cap) return -1;
+    memcpy(out + c, last, ll);
+    c += (long)ll;
+    out[c] = 0;
+    return c;
+}
+
 /* Name operations: the lexical path with its parent canonicalised, the
  * final component as named (ptrace: resolve::name). */
 static long has_slash(const char *p) {
@@ -423,27 +449,13 @@ static long name_path(int dirfd, const char *path, char *out, size_t cap, int sl
     if (ll > NAME_MAX) return n;
     memcpy(last, out + slash + 1, ll);
     char parent[PATH_MAX];
-    if (slash == 0) {
-        parent[0] = '/';
-        parent[1] = 0;
-    } else {
-        memcpy(parent, out, (size_t)slash);
-        parent[slash] = 0;
-    }
+    copy_parent(parent, out, slash);
     long c = canon_at(AT_FDCWD, parent, 0, out, cap, slow);
     if (c < 0) {
         /* Parent not resolvable: keep the lexical path. */
         return lexical(dirfd, path, out, cap, slow);
     }
-    if (out[c - 1] != '/') {
-        if ((size_t)c + 1 >= cap) return -1;
-        out[c++] = '/';
-    }
-    if ((size_t)c + ll >= cap) return -1;
-    memcpy(out + c, last, ll);
-    c += (long)ll;
-    out[c] = 0;
-    return c;
+    return join_last(out, c, cap, last, ll);
 }
 
 /* Paths followed to the end (truncate, exec): canonical when the file
@@ -472,12 +484,8 @@ static long removal_path(int dirfd, const char *path, char *out, size_t cap) {
     if (slash < 0) {
         parent[0] = '.';
         parent[1] = 0;
-    } else if (slash == 0) {
-        parent[0] = '/';
-        parent[1] = 0;
     } else {
-        memcpy(parent, path, (size_t)slash);
-        parent[slash] = 0;
+        copy_parent(parent, path, slash);
     }
     long c;
     if (slash < 0) /* the cwd or the dirfd itself */
@@ -485,15 +493,7 @@ static long removal_path(int dirfd, const char *path, char *out, size_t cap) {
     else
         c = canon_at(dirfd, parent, O_DIRECTORY, out, cap, 0);
     if (c < 0) return name_path(dirfd, path, out, cap, 0);
-    if (out[c - 1] != '/') {
-        if ((size_t)c + 1 >= cap) return -1;
-        out[c++] = '/';
-    }
-    if ((size_t)c + ll >= cap) return -1;
-    memcpy(out + c, last, ll);
-    c += (long)ll;
-    out[c] = 0;
-    return c;
+    return join_last(out, c, cap, last, ll);
 }
 
 /* ------------------------------------------------------------------ */
@@ -572,6 +572,17 @@ static int (*real_creat64)(const char *, mode_t);
 
 #define HAS_MODE(f) (((f) & O_CREAT) || ((f) & O_TMPFILE) == O_TMPFILE)
 
+/* In a variadic open-like hook: `mode_t MODE`, the optional argument after
+ * FLAGS (0 unless FLAGS create a file). */
+#define VA_MODE(MODE, FLAGS)                \
+    mode_t MODE = 0;                        \
+    if (HAS_MODE(FLAGS)) {                  \
+        va_list ap_;                        \
+        va_start(ap_, FLAGS);               \
+        MODE = (mode_t)va_arg(ap_, int);    \
+        va_end(ap_);                        \
+    }
+
 /* An O_CREAT open without O_EXCL is first tried with O_EXCL: when that
  * succeeds the file did not exist (no stat needed: outputs are mostly new
  * files); when it fails (EEXIST…) the path is stat'ed and the open made
@@ -610,46 +621,22 @@ static inline int excl_first(int flags) {
     return fd;
 
 EXPORT int open(const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (HAS_MODE(flags)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    VA_MODE(mode, flags);
     OPEN_BODY(AT_FDCWD, REAL(open)(path, flags, mode))
 }
 
 EXPORT int open64(const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (HAS_MODE(flags)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    VA_MODE(mode, flags);
     OPEN_BODY(AT_FDCWD, REAL(open64)(path, flags, mode))
 }
 
 EXPORT int openat(int dirfd, const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (HAS_MODE(flags)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    VA_MODE(mode, flags);
     OPEN_BODY(dirfd, REAL(openat)(dirfd, path, flags, mode))
 }
 
 EXPORT int openat64(int dirfd, const char *path, int flags, ...) {
-    mode_t mode = 0;
-    if (HAS_MODE(flags)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    VA_MODE(mode, flags);
     OPEN_BODY(dirfd, REAL(openat64)(dirfd, path, flags, mode))
 }
 
