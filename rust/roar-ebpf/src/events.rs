@@ -176,24 +176,6 @@ pub fn followed_path(raw: &[u8], base: Option<&[u8]>) -> Option<RawPath> {
     canonical(&joined).or_else(|| name_path(raw, base))
 }
 
-/// `open(2)` flags decoded (x86_64 / generic values), as the ptrace backend does.
-pub fn open_flags(f: u32) -> OpenFlags {
-    let f = f as i32;
-    let acc = f & libc::O_ACCMODE;
-    let tmpfile = f & libc::O_TMPFILE == libc::O_TMPFILE;
-    OpenFlags {
-        read: acc == libc::O_RDONLY || acc == libc::O_RDWR,
-        write: acc == libc::O_WRONLY || acc == libc::O_RDWR,
-        create: f & libc::O_CREAT != 0,
-        truncate: f & libc::O_TRUNC != 0,
-        append: f & libc::O_APPEND != 0,
-        exclusive: f & libc::O_EXCL != 0,
-        directory: f & libc::O_DIRECTORY != 0 && !tmpfile,
-        path_only: f & libc::O_PATH != 0,
-        tmpfile,
-    }
-}
-
 fn argv(b: &[u8]) -> Vec<RawPath> {
     let b = b.strip_suffix(&[0]).unwrap_or(b);
     if b.is_empty() {
@@ -211,7 +193,7 @@ pub fn decode(r: &Record<'_>, out: &mut Vec<Event>) {
     match h.kind {
         EV_OPEN => {
             let Some(w) = s[0] else { return };
-            let flags = open_flags(h.a[0]);
+            let flags = OpenFlags::from_raw(h.a[0] as i32);
             let created = h.a[1] & FMODE_CREATED != 0;
             let is_dir = h.a[2] & libc::S_IFMT == libc::S_IFDIR;
             let mtime = (flags.write && !flags.truncate && !created).then_some(h.x0);

@@ -3,20 +3,13 @@
 
 use std::collections::BTreeMap;
 
+/// The common letters plus `/` for a directory.
 fn flags(f: &roar_trace_format::FileAccess) -> String {
-    [
-        (f.read, 'r'),
-        (f.write, 'w'),
-        (f.create, 'c'),
-        (f.delete, 'd'),
-        (f.exec, 'x'),
-        (f.dir_list, 'l'),
-        (f.is_dir, '/'),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, c)| *c)
-    .collect()
+    let mut letters = f.letters();
+    if f.is_dir {
+        letters.push('/');
+    }
+    letters
 }
 
 fn table(s: &roar_trace_format::Summary) -> BTreeMap<String, String> {

@@ -98,23 +98,6 @@ fn parse(rec: &[u8]) -> Option<Rec<'_>> {
     })
 }
 
-/// `open(2)` flags as the summarizer wants them (as ptrace decodes them).
-pub fn open_flags(f: i32) -> OpenFlags {
-    let acc = f & libc::O_ACCMODE;
-    let tmpfile = f & libc::O_TMPFILE == libc::O_TMPFILE;
-    OpenFlags {
-        read: acc == libc::O_RDONLY || acc == libc::O_RDWR,
-        write: acc == libc::O_WRONLY || acc == libc::O_RDWR,
-        create: f & libc::O_CREAT != 0,
-        truncate: f & libc::O_TRUNC != 0,
-        append: f & libc::O_APPEND != 0,
-        exclusive: f & libc::O_EXCL != 0,
-        directory: f & libc::O_DIRECTORY != 0 && !tmpfile,
-        path_only: f & libc::O_PATH != 0,
-        tmpfile,
-    }
-}
-
 /// The warning for a binary the shim could not enter.
 pub fn blind_warning(kind: i32, path: &[u8]) -> String {
     let why = match kind {
@@ -303,7 +286,7 @@ impl LogReader {
                 out.push(Event::Open {
                     pid,
                     path: p,
-                    flags: open_flags(r.a),
+                    flags: OpenFlags::from_raw(r.a),
                     result: i64::from(r.b),
                     existed_before: (r.c >= 0).then_some(r.c == 1),
                     mtime_ns_before: (r.d != MTIME_NONE).then_some(r.d),
@@ -419,7 +402,7 @@ fn read_open(pid: i32, path: RawPath) -> Event {
     Event::Open {
         pid,
         path,
-        flags: open_flags(libc::O_RDONLY),
+        flags: OpenFlags::from_raw(libc::O_RDONLY),
         result: 0,
         existed_before: Some(true),
         mtime_ns_before: None,
@@ -544,9 +527,9 @@ mod tests {
 
     #[test]
     fn flags_decode_like_ptrace() {
-        let f = open_flags(libc::O_RDWR | libc::O_TRUNC | libc::O_CREAT);
+        let f = OpenFlags::from_raw(libc::O_RDWR | libc::O_TRUNC | libc::O_CREAT);
         assert!(f.read && f.write && f.truncate && f.create && !f.append);
-        let t = open_flags(libc::O_TMPFILE | libc::O_WRONLY);
+        let t = OpenFlags::from_raw(libc::O_TMPFILE | libc::O_WRONLY);
         assert!(t.tmpfile && !t.directory);
     }
 }

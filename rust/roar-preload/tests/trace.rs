@@ -81,37 +81,12 @@ fn tracee(name: &str) -> PathBuf {
 }
 
 fn flags(s: &Summary, p: &Path) -> String {
-    let Some(f) = s.file(p.to_str().unwrap_or_default()) else {
-        return "-".into();
-    };
-    let mut out = String::new();
-    for (on, c) in [
-        (f.read, 'r'),
-        (f.write, 'w'),
-        (f.create, 'c'),
-        (f.delete, 'd'),
-        (f.exec, 'x'),
-        (f.dir_list, 'l'),
-    ] {
-        if on {
-            out.push(c);
-        }
-    }
-    out
+    s.letters_of(p.to_str().unwrap_or_default())
 }
 
 /// Flags of every path under `dir` (relative names), for exact comparisons.
 fn under(s: &Summary, dir: &Path) -> Vec<(String, String)> {
-    let prefix = format!("{}/", dir.display());
-    s.files
-        .iter()
-        .filter_map(|f| {
-            let p = std::str::from_utf8(f.path.as_bytes()).ok()?;
-            let rel = p.strip_prefix(&prefix)?;
-            let fl = flags(s, Path::new(p));
-            (!fl.is_empty()).then(|| (rel.to_string(), fl))
-        })
-        .collect()
+    s.letters_under(dir)
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -43,20 +43,14 @@ fn table(s: &Summary, dir: &Path) -> Table {
         .filter_map(|f| {
             let p = std::str::from_utf8(f.path.as_bytes()).ok()?;
             let rel = p.strip_prefix(&prefix)?;
-            let fl: String = [
-                (f.read, 'r'),
-                (f.write, 'w'),
-                (f.create, 'c'),
-                (f.delete, 'd'),
-                (f.exec, 'x'),
-                (f.dir_list, 'l'),
-                (f.is_dir, '/'),
-                (f.mtime_ns_before.is_some(), 'm'),
-            ]
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, c)| *c)
-            .collect();
+            // the common letters, plus is_dir (`/`) and mtime_ns_before (`m`)
+            let mut fl = f.letters();
+            if f.is_dir {
+                fl.push('/');
+            }
+            if f.mtime_ns_before.is_some() {
+                fl.push('m');
+            }
             Some((rel.to_string(), fl))
         })
         .collect()

@@ -104,22 +104,6 @@ fn event_msg(tid: i32) -> Option<u64> {
     (r != -1).then_some(msg as u64)
 }
 
-pub fn open_flags(f: i32) -> OpenFlags {
-    let acc = f & libc::O_ACCMODE;
-    let tmpfile = f & libc::O_TMPFILE == libc::O_TMPFILE;
-    OpenFlags {
-        read: acc == libc::O_RDONLY || acc == libc::O_RDWR,
-        write: acc == libc::O_WRONLY || acc == libc::O_RDWR,
-        create: f & libc::O_CREAT != 0,
-        truncate: f & libc::O_TRUNC != 0,
-        append: f & libc::O_APPEND != 0,
-        exclusive: f & libc::O_EXCL != 0,
-        directory: f & libc::O_DIRECTORY != 0 && !tmpfile,
-        path_only: f & libc::O_PATH != 0,
-        tmpfile,
-    }
-}
-
 fn io_err(code: i32) -> std::io::Error {
     std::io::Error::from_raw_os_error(code)
 }
@@ -495,7 +479,7 @@ impl Tracer {
         raw: i32,
         resolve_flags: u64,
     ) -> Option<Action> {
-        let flags = open_flags(raw);
+        let flags = OpenFlags::from_raw(raw);
         if flags.path_only || flags.tmpfile {
             return Some(Action::Nothing);
         }

@@ -19,23 +19,7 @@ fn sh(dir: &Path, script: &str) -> Summary {
 }
 
 fn flags(s: &Summary, p: &Path) -> String {
-    let Some(f) = s.file(p.to_str().unwrap_or_default()) else {
-        return "-".into();
-    };
-    let mut out = String::new();
-    for (on, c) in [
-        (f.read, 'r'),
-        (f.write, 'w'),
-        (f.create, 'c'),
-        (f.delete, 'd'),
-        (f.exec, 'x'),
-        (f.dir_list, 'l'),
-    ] {
-        if on {
-            out.push(c);
-        }
-    }
-    out
+    s.letters_of(p.to_str().unwrap_or_default())
 }
 
 #[test]

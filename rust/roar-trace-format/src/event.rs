@@ -26,6 +26,26 @@ pub struct OpenFlags {
     pub tmpfile: bool,
 }
 
+impl OpenFlags {
+    /// Decode raw `open(2)` flags as this architecture's libc defines them
+    /// (every backend decodes the same way, so they classify alike).
+    pub fn from_raw(f: i32) -> Self {
+        let acc = f & libc::O_ACCMODE;
+        let tmpfile = f & libc::O_TMPFILE == libc::O_TMPFILE;
+        OpenFlags {
+            read: acc == libc::O_RDONLY || acc == libc::O_RDWR,
+            write: acc == libc::O_WRONLY || acc == libc::O_RDWR,
+            create: f & libc::O_CREAT != 0,
+            truncate: f & libc::O_TRUNC != 0,
+            append: f & libc::O_APPEND != 0,
+            exclusive: f & libc::O_EXCL != 0,
+            directory: f & libc::O_DIRECTORY != 0 && !tmpfile,
+            path_only: f & libc::O_PATH != 0,
+            tmpfile,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// open/openat/openat2/creat. `result` is the fd or `-errno` (any

@@ -20,6 +20,25 @@ pub struct FileAccess {
     pub mtime_ns_before: Option<i64>,
 }
 
+impl FileAccess {
+    /// What happened to the path as letters, in this order: `r`ead, `w`rite,
+    /// `c`reate, `d`elete, e`x`ec, directory `l`isting (the same letters the
+    /// Python tests use). Empty when nothing but `is_dir` is set.
+    pub fn letters(&self) -> String {
+        [
+            (self.read, 'r'),
+            (self.write, 'w'),
+            (self.create, 'c'),
+            (self.delete, 'd'),
+            (self.exec, 'x'),
+            (self.dir_list, 'l'),
+        ]
+        .iter()
+        .filter_map(|&(on, c)| on.then_some(c))
+        .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rename {
     pub from: RawPath,
@@ -80,5 +99,27 @@ impl Summary {
         self.files
             .iter()
             .find(|f| f.path.as_bytes() == path.as_bytes())
+    }
+
+    /// [`FileAccess::letters`] of `path`, or `-` when the summary does not
+    /// mention it.
+    pub fn letters_of(&self, path: &str) -> String {
+        self.file(path)
+            .map_or_else(|| "-".to_string(), FileAccess::letters)
+    }
+
+    /// `(relative path, letters)` for every path under `dir` with at least
+    /// one letter, in path order: a whole summary in one comparable value.
+    pub fn letters_under(&self, dir: &std::path::Path) -> Vec<(String, String)> {
+        let prefix = format!("{}/", dir.display());
+        self.files
+            .iter()
+            .filter_map(|f| {
+                let path = String::from_utf8_lossy(f.path.as_bytes());
+                let rel = path.strip_prefix(&prefix)?.to_string();
+                let letters = f.letters();
+                (!letters.is_empty()).then_some((rel, letters))
+            })
+            .collect()
     }
 }

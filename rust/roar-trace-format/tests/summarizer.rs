@@ -445,3 +445,45 @@ fn delete_of_a_path_that_still_exists_is_dropped() {
     assert_eq!(flags(f(&s, &format!("{d}/read_kept"))), "r");
     assert_eq!(flags(f(&s, &format!("{d}/gone"))), "wcd");
 }
+
+#[test]
+fn letters_render_flags_in_a_fixed_order() {
+    let mut s = Summarizer::new("test");
+    s.push(Event::Open {
+        pid: 1,
+        path: RawPath::new(&b"/w/new"[..]),
+        flags: OpenFlags::from_raw(libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC),
+        result: 3,
+        existed_before: Some(false),
+        mtime_ns_before: None,
+        is_dir: false,
+    });
+    s.push(Event::Open {
+        pid: 1,
+        path: RawPath::new(&b"/elsewhere/in"[..]),
+        flags: OpenFlags::from_raw(libc::O_RDONLY),
+        result: 4,
+        existed_before: Some(true),
+        mtime_ns_before: None,
+        is_dir: false,
+    });
+    let sum = s.finish(RunInfo::default());
+    assert_eq!(sum.letters_of("/w/new"), "wc");
+    assert_eq!(sum.letters_of("/w/missing"), "-");
+    assert_eq!(
+        sum.letters_under(std::path::Path::new("/w")),
+        vec![("new".to_string(), "wc".to_string())]
+    );
+}
+
+#[test]
+fn raw_open_flags_decode_access_mode_and_tmpfile() {
+    let rdwr_trunc = OpenFlags::from_raw(libc::O_RDWR | libc::O_TRUNC);
+    assert!(rdwr_trunc.read && rdwr_trunc.write && rdwr_trunc.truncate);
+    let tmp = OpenFlags::from_raw(libc::O_TMPFILE | libc::O_WRONLY);
+    assert!(
+        tmp.tmpfile && !tmp.directory,
+        "O_TMPFILE includes the O_DIRECTORY bit"
+    );
+    assert!(OpenFlags::from_raw(libc::O_PATH).path_only);
+}

@@ -126,41 +126,13 @@ pub fn tracee(name: &str) -> PathBuf {
 
 /// 'r','w','c','d','x','l' letters for `p`, '-' when absent.
 pub fn flags(s: &Summary, p: &Path) -> String {
-    let Some(f) = s.file(p.to_str().unwrap_or_default()) else {
-        return "-".into();
-    };
-    let mut out = String::new();
-    for (on, c) in [
-        (f.read, 'r'),
-        (f.write, 'w'),
-        (f.create, 'c'),
-        (f.delete, 'd'),
-        (f.exec, 'x'),
-        (f.dir_list, 'l'),
-    ] {
-        if on {
-            out.push(c);
-        }
-    }
-    out
+    s.letters_of(p.to_str().unwrap_or_default())
 }
 
 /// Every path under `dir` with its flags (relative names), as
 /// tests/tracer/test_conformance.py compares them.
 pub fn under(s: &Summary, dir: &Path) -> Vec<(String, String)> {
-    let prefix = format!("{}/", dir.display());
-    let mut v: Vec<(String, String)> = s
-        .files
-        .iter()
-        .filter_map(|f| {
-            let p = String::from_utf8_lossy(f.path.as_bytes()).into_owned();
-            let rel = p.strip_prefix(&prefix)?.to_string();
-            let fl = flags(s, Path::new(&p));
-            (!fl.is_empty()).then_some((rel, fl))
-        })
-        .collect();
-    v.sort();
-    v
+    s.letters_under(dir)
 }
 
 pub fn expect(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
