@@ -2,8 +2,9 @@
 
 Pure functions over job views, so the CLI, the kernel, the widget and the language server
 all get the same answers. Edges connect by content: a step depends on the step whose job
-wrote the exact bytes it read. A step is stale when something it consumed has since been
-replaced by a newer output of its producer; everything downstream of a stale step is stale.
+wrote the exact bytes it read. Notebook cells also depend on the cell whose execution defined
+a variable they read. A step is stale when something it consumed has since been replaced by a
+newer output (or a redefinition) of its producer; everything downstream of a stale step is stale.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class DagNode:
     job: JobView
     state: str  # active | stale | superseded
     dependencies: list[int] = field(default_factory=list)  # step numbers
+    variable_dependencies: dict[int, list[str]] = field(default_factory=dict)  # step → names
     consumed: int = 0
     directly_stale: bool = False
 
@@ -72,13 +74,33 @@ def latest_per_step(jobs: Sequence[JobView]) -> dict[int, JobView]:
 def build_dag(session_id: int, jobs: Sequence[JobView], *, expanded: bool = False) -> Dag:
     ordered = sorted(jobs, key=lambda j: (j.started_at, j.id))
     latest = latest_per_step(ordered)
-    producers = _producer_index(ordered)
-    writes = _write_index(ordered)
+    index = _Index(
+        producers=_producer_index(ordered),
+        writes=_write_index(ordered),
+        by_id={j.id: j for j in ordered},
+        definitions=_definition_index(ordered),
+    )
     shown = ordered if expanded else sorted(latest.values(), key=lambda j: j.step_number)
-    nodes = [_node_for(job, latest, producers, writes) for job in shown]
+    nodes = [_node_for(job, latest, index) for job in shown]
     _propagate_staleness(nodes, latest, expanded)
     artifacts = _artifacts(nodes, latest, ordered)
     return Dag(session_id, nodes, artifacts, expanded)
+
+
+@dataclass
+class _Index:
+    producers: dict[str, list[JobView]]  # digest → jobs that wrote it, oldest first
+    writes: dict[str, list[tuple[JobView, str]]]  # path → (job, digest), oldest first
+    by_id: dict[int, JobView]
+    definitions: dict[str, list[JobView]]  # variable name → cell jobs that defined it
+
+
+def _definition_index(jobs: Sequence[JobView]) -> dict[str, list[JobView]]:
+    index: dict[str, list[JobView]] = {}
+    for job in jobs:
+        for name in job.variables_defined:
+            index.setdefault(name, []).append(job)
+    return index
 
 
 def _producer_index(jobs: Sequence[JobView]) -> dict[str, list[JobView]]:
@@ -121,20 +143,31 @@ def _replaced_since(
     return False
 
 
-def _node_for(
-    job: JobView,
-    latest: dict[int, JobView],
-    producers: dict[str, list[JobView]],
-    writes: dict[str, list[tuple[JobView, str]]],
-) -> DagNode:
+def _redefined_since(name: str, consumer: JobView, index: _Index) -> bool:
+    """Did a later job of another step define ``name`` again after ``consumer`` read it?"""
+    return any(
+        d.step_number != consumer.step_number and d.started_at > consumer.started_at
+        for d in index.definitions.get(name, ())
+    )
+
+
+def _node_for(job: JobView, latest: dict[int, JobView], index: _Index) -> DagNode:
     node = DagNode(job=job, state="active" if latest.get(job.step_number) is job else "superseded")
     deps: set[int] = set()
     for f in job.inputs:
-        producer = _producer_of(f, job, producers)
+        producer = _producer_of(f, job, index.producers)
         if producer is not None:
             node.consumed += 1
             deps.add(producer.step_number)
-        if _replaced_since(f, job, writes):
+        if _replaced_since(f, job, index.writes):
+            node.directly_stale = True
+    for v in job.variables_read:
+        producer = index.by_id.get(v.producer_job_id) if v.producer_job_id else None
+        if producer is None or producer.step_number == job.step_number:
+            continue
+        deps.add(producer.step_number)
+        node.variable_dependencies.setdefault(producer.step_number, []).append(v.name)
+        if _redefined_since(v.name, job, index):
             node.directly_stale = True
     node.dependencies = sorted(deps)
     return node

@@ -54,12 +54,25 @@ def job_json(job: JobView, root: Path | None = None) -> dict[str, Any]:
         "metadata": job.metadata,
     }
     if job.kind == "cell":
-        data.update(
-            notebook_path=job.notebook_path,
-            cell_id=job.cell_id,
-            execution_count=job.execution_count,
-        )
+        data.update(cell_json(job))
     return data
+
+
+def cell_json(job: JobView) -> dict[str, Any]:
+    """What a cell job adds to the job object: where the cell is, its source, its variables."""
+    return {
+        "notebook_path": job.notebook_path,
+        "cell_id": job.cell_id,
+        "execution_count": job.execution_count,
+        "source": job.source,
+        "source_hash": job.source_hash,
+        "variables": {
+            "read": [
+                {"name": v.name, "producer_job_uid": v.producer_job_uid} for v in job.variables_read
+            ],
+            "defined": job.variables_defined,
+        },
+    }
 
 
 def _absolute_cwd(job: JobView, root: Path | None) -> str:
@@ -120,6 +133,11 @@ def dag_json(dag: Dag) -> dict[str, Any]:
                     "consumed": n.consumed,
                 },
                 "dependencies": n.dependencies,
+                "variable_dependencies": [
+                    {"step_number": step, "names": names}
+                    for step, names in sorted(n.variable_dependencies.items())
+                ],
+                **(_dag_cell_fields(n.job) if n.job.kind == "cell" else {}),
                 "inputs": [file_json(f) for f in n.job.inputs],
                 "outputs": [file_json(f) for f in n.job.outputs],
             }
@@ -138,6 +156,14 @@ def dag_json(dag: Dag) -> dict[str, Any]:
             }
             for a in dag.artifacts
         ],
+    }
+
+
+def _dag_cell_fields(job: JobView) -> dict[str, Any]:
+    return {
+        "notebook_path": job.notebook_path,
+        "cell_id": job.cell_id,
+        "execution_count": job.execution_count,
     }
 
 

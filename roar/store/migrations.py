@@ -91,7 +91,20 @@ ALTER TABLE jobs ADD COLUMN source TEXT;
 ALTER TABLE jobs ADD COLUMN source_hash VARCHAR;
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+# Version 3: the user-namespace names a cell read and (re)defined, linking it to the cell
+# whose execution last defined each name it read.
+_V3 = """
+CREATE TABLE job_variables (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    role VARCHAR NOT NULL,
+    name TEXT NOT NULL,
+    producer_job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+    PRIMARY KEY (job_id, role, name)
+);
+CREATE INDEX ix_job_variables_producer_job_id ON job_variables (producer_job_id);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 LATEST = max(MIGRATIONS)
 
 

@@ -15,8 +15,14 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.pool import NullPool
 
 from roar.store.connection import connect
-from roar.store.schema import Artifact, CompositeMember, Job, JobFile, Session
-from roar.store.views import ArtifactView, FileView, JobView, SessionView
+from roar.store.schema import Artifact, CompositeMember, Job, JobFile, JobVariable, Session
+from roar.store.views import ArtifactView, FileView, JobView, SessionView, VariableRef
+
+# Everything a JobView needs, loaded in a few batched queries rather than one per job.
+_JOB_LOADS = (
+    selectinload(Job.files).selectinload(JobFile.artifact),
+    selectinload(Job.variables).selectinload(JobVariable.producer),
+)
 
 
 class Reader:
@@ -42,16 +48,12 @@ class Reader:
             select(Job)
             .where(Job.session_id == session_id)
             .order_by(Job.started_at, Job.id)
-            .options(selectinload(Job.files).selectinload(JobFile.artifact))
+            .options(*_JOB_LOADS)
         )
         return [_job_view(j) for j in self.orm.scalars(stmt)]
 
     def jobs_by_uid_prefix(self, prefix: str) -> list[JobView]:
-        stmt = (
-            select(Job)
-            .where(Job.uid.startswith(prefix.lower()))
-            .options(selectinload(Job.files).selectinload(JobFile.artifact))
-        )
+        stmt = select(Job).where(Job.uid.startswith(prefix.lower())).options(*_JOB_LOADS)
         return [_job_view(j) for j in self.orm.scalars(stmt)]
 
     def jobs_with_artifacts(self, artifact_ids: Iterable[int], role: str) -> list[JobView]:
@@ -65,7 +67,7 @@ class Reader:
             .where(JobFile.role == role, JobFile.artifact_id.in_(ids))
             .distinct()
             .order_by(Job.started_at.desc(), Job.id.desc())
-            .options(selectinload(Job.files).selectinload(JobFile.artifact))
+            .options(*_JOB_LOADS)
         )
         return [_job_view(j) for j in self.orm.scalars(stmt)]
 
@@ -76,7 +78,7 @@ class Reader:
             .where(JobFile.path == path)
             .distinct()
             .order_by(Job.started_at.desc(), Job.id.desc())
-            .options(selectinload(Job.files).selectinload(JobFile.artifact))
+            .options(*_JOB_LOADS)
         )
         return [_job_view(j) for j in self.orm.scalars(stmt)]
 
@@ -166,8 +168,14 @@ def _job_view(j: Job) -> JobView:
         git_branch=j.git_branch, git_remote=j.git_remote, git_dirty=bool(j.git_dirty),
         git_diff_hash=j.git_diff_hash, metadata=json.loads(j.metadata_json or "{}"),
         notebook_path=j.notebook_path, cell_id=j.cell_id, execution_count=j.execution_count,
-        source=j.source,
+        source=j.source, source_hash=j.source_hash,
     )  # fmt: skip
+    for v in j.variables:
+        if v.role == "read":
+            producer_uid = v.producer.uid if v.producer else None
+            view.variables_read.append(VariableRef(v.name, v.producer_job_id, producer_uid))
+        else:
+            view.variables_defined.append(v.name)
     for f in j.files:
         fv = FileView(
             f.path, f.artifact.digest, f.artifact.size, bool(f.artifact.is_composite), f.artifact_id

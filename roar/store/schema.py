@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class Base(DeclarativeBase):
@@ -81,6 +81,9 @@ class Job(Base):
     files: Mapped[list[JobFile]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="JobFile.path"
     )
+    variables: Mapped[list[JobVariable]] = relationship(
+        foreign_keys="JobVariable.job_id", cascade="all, delete-orphan", order_by="JobVariable.name"
+    )
 
 
 class Artifact(Base):
@@ -111,6 +114,25 @@ class JobFile(Base):
 
     job: Mapped[Job] = relationship(back_populates="files")
     artifact: Mapped[Artifact] = relationship()
+
+
+class JobVariable(Base):
+    """A notebook cell read (role=read) or (re)defined (role=defined) a user-namespace name.
+
+    For a read, ``producer_job_id`` is the cell job that last defined the name in the same
+    kernel session before this cell ran (None: defined outside any recorded cell).
+    """
+
+    __tablename__ = "job_variables"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String, primary_key=True)  # read | defined
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    producer_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True
+    )
+
+    producer: Mapped[Job | None] = relationship(foreign_keys=[producer_job_id])
 
 
 class CompositeMember(Base):

@@ -23,6 +23,15 @@ class FileView:
     artifact_id: int = 0
 
 
+@dataclass(frozen=True)
+class VariableRef:
+    """A name a cell read, and the cell job (store id) whose execution defined it, if recorded."""
+
+    name: str
+    producer_job_id: int | None = None
+    producer_job_uid: str | None = None
+
+
 @dataclass
 class JobView:
     id: int
@@ -51,6 +60,9 @@ class JobView:
     cell_id: str | None = None
     execution_count: int | None = None
     source: str | None = None
+    source_hash: str | None = None
+    variables_read: list[VariableRef] = field(default_factory=list)
+    variables_defined: list[str] = field(default_factory=list)
 
     @property
     def duration(self) -> float:

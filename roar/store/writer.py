@@ -33,6 +33,15 @@ class HashedFile:
 
 
 @dataclass(frozen=True)
+class VariableUse:
+    """A user-namespace name a cell read or (re)defined; for a read, the cell job that defined it."""
+
+    name: str
+    role: str  # "read" | "defined"
+    producer_job_id: int | None = None
+
+
+@dataclass(frozen=True)
 class CacheEntry:
     dev: int
     inode: int
@@ -69,6 +78,7 @@ class NewJob:
     execution_count: int | None = None
     source: str | None = None
     source_hash: str | None = None
+    variables: list[VariableUse] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,11 @@ def record_job(
             [(job_id, f.role, storable_path(f.path), artifact_ids[f.digest]) for f in job.files],
         )
         _insert_members(conn, job, artifact_ids)
+        conn.executemany(
+            "INSERT OR REPLACE INTO job_variables (job_id, role, name, producer_job_id) "
+            "VALUES (?, ?, ?, ?)",
+            [(job_id, v.role, v.name, v.producer_job_id) for v in job.variables],
+        )
         _update_cache(conn, job.algorithm, cache)
     return RecordedJob(job_id, uid, step, session_id, is_rerun)
 
@@ -269,6 +284,10 @@ def delete_job(conn: sqlite3.Connection, job_id: int) -> list[str]:
             )
         ]
         conn.execute("DELETE FROM job_files WHERE job_id = ?", (job_id,))
+        conn.execute("DELETE FROM job_variables WHERE job_id = ?", (job_id,))
+        conn.execute(
+            "UPDATE job_variables SET producer_job_id = NULL WHERE producer_job_id = ?", (job_id,)
+        )
         conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         conn.execute(
             """DELETE FROM composite_members WHERE composite_id IN (
