@@ -63,7 +63,7 @@ class RunOutcome:
 
 
 @dataclass
-class _Job:
+class PreparedJob:
     """What is known about a job before and while it runs."""
 
     request: RunRequest
@@ -80,7 +80,7 @@ class _Job:
 
 
 def run(request: RunRequest) -> RunOutcome:
-    job = _prepare(request)
+    job = prepare(request)
     env = {**os.environ, **job.cfg.env}
     job.started = time.time()
     traced = TracedRun(
@@ -88,7 +88,7 @@ def run(request: RunRequest) -> RunOutcome:
     )
     # While the command runs: everything that does not depend on its result.
     job.git_state = gitinfo.capture_state(job.repo)
-    job.metadata = _static_metadata(env, job.cfg)
+    job.metadata = static_metadata(env, job.cfg)
     with opened(job.ws.db_path) as conn:
         summary = traced.wait()
         ended = time.time()
@@ -98,7 +98,7 @@ def run(request: RunRequest) -> RunOutcome:
         return _record(job, conn, summary, ended)
 
 
-def _prepare(request: RunRequest) -> _Job:
+def prepare(request: RunRequest) -> PreparedJob:
     """Everything that must hold before the command may start (or why it may not)."""
     cwd = os.path.abspath(request.cwd or os.getcwd())
     ws = require_workspace(cwd)
@@ -106,16 +106,30 @@ def _prepare(request: RunRequest) -> _Job:
     repo = find_git_root(cwd)
     if repo is None:
         raise NotGitRepoError()
-    algorithm = _algorithm(request.hash_algorithm, cfg.get("hash.primary"))
+    algorithm = hash_algorithm(request.hash_algorithm, cfg.get("hash.primary"))
     dirty = gitinfo.modified_tracked_files(repo)
     if dirty and not request.allow_dirty:
         raise _dirty_error(dirty)
     # The diff describes the code the job starts from, so it is taken before the job can edit it.
     diff_hash = hashlib.sha256(gitinfo.diff_bytes(repo)).hexdigest() if dirty else None
-    return _Job(request, ws, cfg, repo, cwd, algorithm, dirty, diff_hash)
+    return PreparedJob(request, ws, cfg, repo, cwd, algorithm, dirty, diff_hash)
 
 
-def _record(job: _Job, conn: Connection, summary: Summary, ended: float) -> RunOutcome:
+def record_observed(job: PreparedJob, summary: Summary, ended: float) -> RunOutcome:
+    """Record a command that ran (from ``job.started`` to ``ended``) under a tracer this module
+    did not start.
+
+    The notebook kernel uses this for `%roar run`: the kernel already runs under a tracer in
+    long-lived mode, so the command's accesses arrive as the summary of an interval.
+    """
+    env = {**os.environ, **job.cfg.env}
+    job.git_state = gitinfo.capture_state(job.repo)
+    job.metadata = static_metadata(env, job.cfg)
+    with opened(job.ws.db_path) as conn:
+        return _record(job, conn, summary, ended)
+
+
+def _record(job: PreparedJob, conn: Connection, summary: Summary, ended: float) -> RunOutcome:
     request, cfg = job.request, job.cfg
     noise = NoiseFilter.from_config(str(job.ws.root), cfg.values)
     planned = plan(
@@ -126,14 +140,14 @@ def _record(job: _Job, conn: Connection, summary: Summary, ended: float) -> RunO
     )
     if request.kind == "build":  # build steps carry no lineage, only their environment
         planned = PlannedFiles(package_reads=planned.package_reads)
-    files, digests, warnings = _hash_planned(conn, planned, job.algorithm)
+    files, digests, warnings = hash_planned(conn, planned, job.algorithm)
     metadata = job.metadata
     metadata["hashing"] = {
         "algorithm": job.algorithm,
         "cache_hits": digests.cache_hits,
         "hashed": len(digests.fresh),
     }
-    metadata["packages"] = _packages(planned.package_reads, job.ws)
+    metadata["packages"] = packages_of(planned.package_reads, job.ws)
     metadata["processes"] = len(summary.processes)
     metadata["warnings"] = summary.warnings + warnings
     argv = list(request.argv)
@@ -143,7 +157,7 @@ def _record(job: _Job, conn: Connection, summary: Summary, ended: float) -> RunO
         kind=request.kind,
         command=shlex.join(masked_argv),
         argv=masked_argv,
-        cwd=_relative_cwd(job.cwd, job.ws.root),
+        cwd=relative_cwd(job.cwd, job.ws.root),
         started_at=job.started,
         ended_at=ended,
         exit_code=summary.exit_code,
@@ -181,17 +195,17 @@ def _record(job: _Job, conn: Connection, summary: Summary, ended: float) -> RunO
 def step_identity(kind: str, argv: Sequence[str], cwd: str, root: Path) -> str:
     """The same command in the same directory is the same step; different commands never are."""
     payload = json.dumps(
-        {"kind": kind, "cwd": _relative_cwd(cwd, root), "argv": list(argv)}, sort_keys=True
+        {"kind": kind, "cwd": relative_cwd(cwd, root), "argv": list(argv)}, sort_keys=True
     )
     return hashlib.sha256(payload.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _relative_cwd(cwd: str, root: Path) -> str:
+def relative_cwd(cwd: str, root: Path) -> str:
     rel = os.path.relpath(os.path.abspath(cwd), root)
     return "" if rel == "." else rel
 
 
-def _hash_planned(
+def hash_planned(
     conn: Connection, planned: PlannedFiles, algorithm: str
 ) -> tuple[list[writer.HashedFile], hashing.Digests, list[str]]:
     member_paths = [
@@ -232,7 +246,7 @@ def _hash_planned(
     return files, digests, warnings
 
 
-def _packages(package_reads: list[str], ws: Workspace) -> dict:
+def packages_of(package_reads: list[str], ws: Workspace) -> dict:
     if not package_reads:
         return {}
     from roar.packages import packages_used
@@ -241,7 +255,7 @@ def _packages(package_reads: list[str], ws: Workspace) -> dict:
     return {"pip": used} if used else {}
 
 
-def _static_metadata(env: dict[str, str], cfg: config_mod.Config) -> dict:
+def static_metadata(env: dict[str, str], cfg: config_mod.Config) -> dict:
     return {
         "env": envinfo.recorded_environment(env, mask=cfg.get("registration.omit.enabled")),
         "env_injected": sorted(cfg.env),
@@ -249,7 +263,7 @@ def _static_metadata(env: dict[str, str], cfg: config_mod.Config) -> dict:
     }
 
 
-def _algorithm(requested: str | None, configured: str) -> str:
+def hash_algorithm(requested: str | None, configured: str) -> str:
     algorithm = (requested or configured or "blake3").lower()
     if algorithm not in hashing.ALGORITHMS:
         raise RoarError(

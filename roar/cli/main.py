@@ -41,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     console = Console(color=False if getattr(args, "no_color", False) else None)
+    return dispatch(args, console)
+
+
+def dispatch(args: argparse.Namespace, console: Console) -> int:
+    """Run a parsed command, turning roar's errors into a message and an exit code."""
     try:
         return int(args.handler(args, console) or 0)
     except RoarError as exc:

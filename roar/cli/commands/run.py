@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+from collections.abc import Callable
 
 from roar.cli.console import Console, display_path, human_size
 from roar.errors import RoarError
@@ -54,7 +55,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command to run")
 
 
-def handle(args: argparse.Namespace, console: Console) -> int:
+def handle(
+    args: argparse.Namespace, console: Console, runner: Callable[[RunRequest], RunOutcome] = run
+) -> int:
+    """``runner`` records the command; the notebook kernel passes its own (see roar_kernel)."""
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -65,7 +69,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     forced_step, kind = None, args.kind
     if re.match(r"^@B?\d+$", cmd[0], re.IGNORECASE):
         cmd, forced_step, kind = _rerun(cmd, console)
-    outcome = run(
+    outcome = runner(
         RunRequest(
             argv=cmd,
             kind=kind,
