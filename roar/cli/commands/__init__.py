@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "config": ("config_cmd", None, "View or set configuration"),
     "env": ("env_cmd", None, "Variables injected into every roar run and roar build"),
     "tracer": ("tracer_cmd", None, "Tracer backends: readiness, default, deep check, setup"),
+    "kernel": ("kernel_cmd", None, "Install the roar Jupyter kernel (records every cell)"),
 }
 
 

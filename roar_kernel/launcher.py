@@ -1,0 +1,107 @@
+"""What the roar kernelspec starts: the kernel, under a tracer from its first instruction.
+
+A seccomp filter (ptrace) or an LD_PRELOAD library (preload) cannot be added to a process
+that is already running, so this small process picks a backend and starts the real kernel
+(``roar_kernel.kernel``) under it in long-lived mode; each cell is then one interval of that
+trace. Jupyter interrupts and kills the kernel's whole process group, which includes the
+kernel itself; this process only forwards what is sent to it alone, then exits with the
+kernel's exit status. When no native backend can run, the kernel starts untraced and falls
+back to Python audit hooks (and says so in the notebook).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from roar import config as config_mod
+from roar.errors import RoarError
+from roar.workspace import find_workspace
+
+BACKEND_ENV = "ROAR_KERNEL_BACKEND"  # which native backend traces the kernel
+FALLBACK_ENV = "ROAR_KERNEL_FALLBACK"  # why none does (the kernel uses audit hooks)
+TRACER_ENV = "ROAR_KERNEL_TRACER"  # ask for a backend (auto, ebpf, preload, ptrace, audit)
+LAUNCHER_ENV = "ROAR_KERNEL_LAUNCHER_PID"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    inner = [sys.executable, "-m", "roar_kernel.kernel", *args]
+    env = {**os.environ, LAUNCHER_ENV: str(os.getpid())}
+    env.pop(BACKEND_ENV, None)
+    env.pop(FALLBACK_ENV, None)
+    backend, why_not = choose_backend(os.getcwd())
+    if backend is not None:
+        code = _run_traced(inner, env, backend)
+        if code is not None:
+            return code
+        why_not = f"the {backend} backend could not start the kernel"
+    env[FALLBACK_ENV] = why_not or "no native tracer backend is available"
+    return _run_untraced(inner, env)
+
+
+def choose_backend(cwd: str) -> tuple[str | None, str | None]:
+    """(backend, None) or (None, why no native backend can trace the kernel)."""
+    from roar.tracing.selection import choose
+
+    requested = os.environ.get(TRACER_ENV) or None
+    if requested == "audit":
+        return None, f"{TRACER_ENV}=audit was set"
+    configured = None
+    ws = find_workspace(cwd)
+    if ws is not None:
+        try:
+            configured = config_mod.load(ws.config_path).get("tracer.backend")
+        except RoarError:
+            configured = None  # a broken config must not stop the kernel from starting
+    try:
+        return choose(requested, configured), None
+    except RoarError as exc:
+        return None, exc.message
+
+
+def _run_traced(inner: list[str], env: dict[str, str], backend: str) -> int | None:
+    import roar._native as _native
+
+    env = {**env, BACKEND_ENV: backend}
+    try:
+        proc = _native.spawn_traced(inner, env, os.getcwd(), backend, True)
+    except (OSError, RuntimeError):
+        return None
+    _forward_signals(proc.pid)
+    raw = None
+    while raw is None:
+        raw = proc.wait(0.5)  # wake up now and then so Python's signal handlers run
+    import json
+
+    summary = json.loads(raw)
+    if summary.get("exec_error"):
+        return None
+    return int(summary.get("exit_code", 1))
+
+
+def _run_untraced(inner: list[str], env: dict[str, str]) -> int:
+    child = subprocess.Popen(inner, env=env)
+    _forward_signals(child.pid)
+    while True:
+        try:
+            return child.wait()
+        except InterruptedError:
+            continue
+
+
+def _forward_signals(pid: int) -> None:
+    """Pass on signals sent to this process alone; a process-group signal already arrived."""
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            if os.getpgid(pid) != os.getpgid(0) or signum != signal.SIGINT:
+                os.kill(pid, signum)
+        except OSError:
+            pass
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, forward)

@@ -1,0 +1,214 @@
+"""Turning executed cells into cell jobs, for the roar kernel and for `%%roar`.
+
+Around each cell: a snapshot of the user namespace, an interval of the cell tracer, and
+afterwards the recorder. Nothing here runs while the interval is open except the cell itself,
+so the kernel's own bookkeeping (hashing, git, the store) never shows up as the cell's files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from roar.cells import CellRecorder, ExecutedCell, RecordedCell
+from roar.tracing.run import Summary
+from roar_kernel.tracers import CellTracer, merge
+from roar_kernel.variables import Snapshot, cell_names, snapshot
+
+T = TypeVar("T")
+
+MAGIC_PREFIXES = ("%roar", "%%roar", "%load_ext roar_kernel", "%reload_ext roar_kernel")
+
+
+@dataclass
+class _OpenCell:
+    code: str
+    label: str
+    cell_id: str | None
+    started: float
+    before: Snapshot
+    parts: list[Summary] = field(default_factory=list)
+
+
+class CellSession:
+    """Records every cell this kernel runs through ``start``/``finish``."""
+
+    def __init__(self, shell: Any, tracer: CellTracer):
+        self.shell = shell
+        self.tracer = tracer
+        self.recorder = CellRecorder(ignore=housekeeping_paths(shell))
+        self._open: _OpenCell | None = None
+        self._told: set[str] = set()
+
+    @property
+    def in_cell(self) -> bool:
+        return self._open is not None
+
+    def start(self, code: str, *, cell_id: str | None = None) -> None:
+        label = f"cell {cell_id or ''}".strip()
+        before = snapshot(self.shell.user_ns, self.shell.user_ns_hidden)
+        self._open = _OpenCell(code, label, cell_id, time.time(), before)
+        self.tracer.begin(label)
+
+    def finish(
+        self,
+        *,
+        execution_count: int | None,
+        error: tuple[str, str] | None = None,
+    ) -> RecordedCell | None:
+        """Close the cell's interval and record it (never raises: the cell's result comes first)."""
+        cell, self._open = self._open, None
+        if cell is None:
+            return None
+        cell.parts.append(self.tracer.end())
+        ended = time.time()
+        try:
+            return self._record(cell, ended, execution_count, error)
+        except Exception as exc:  # a recording failure must not break the user's notebook
+            self.tell(f"roar: this cell was not recorded ({type(exc).__name__}: {exc}).")
+            return None
+
+    def separately(self, label: str, work: Callable[[], T]) -> tuple[T, Summary]:
+        """Run ``work`` in its own interval (a `%roar run` job), outside the enclosing cell's."""
+        if self._open is not None:
+            self._open.parts.append(self.tracer.end())
+        self.tracer.begin(label)
+        try:
+            result = work()
+        finally:
+            summary = self.tracer.end()
+            if self._open is not None:
+                self.tracer.begin(self._open.label)
+        return result, summary
+
+    def tell(self, message: str, *, once: str | None = None) -> None:
+        """A note in the cell's output (stderr); with ``once``, only the first time."""
+        if once is not None:
+            if once in self._told:
+                return
+            self._told.add(once)
+        print(message, file=sys.stderr, flush=True)
+
+    def _record(
+        self,
+        cell: _OpenCell,
+        ended: float,
+        execution_count: int | None,
+        error: tuple[str, str] | None,
+    ) -> RecordedCell | None:
+        after = snapshot(self.shell.user_ns, self.shell.user_ns_hidden)
+        names = cell_names(self._python_of(cell.code), cell.before, after)
+        cwd = os.getcwd()
+        notebook = notebook_path(self.shell, cwd)
+        executed = ExecutedCell(
+            source=cell.code,
+            cwd=cwd,
+            started_at=cell.started,
+            ended_at=ended,
+            execution_count=execution_count,
+            cell_id=cell.cell_id or cell_id_in_notebook(notebook, cell.code),
+            notebook_path=notebook,
+            error=error,
+            interrupted=bool(error and error[0] == "KeyboardInterrupt"),
+            variables_read=names.read,
+            variables_defined=names.defined,
+        )
+        recorded = self.recorder.record(executed, merge(cell.parts))
+        if recorded is None:
+            self.tell(
+                f"roar: {cwd} is not in a roar project, so cells are not recorded. "
+                "Run `roar init` in your repository (or `!roar init` here); recording starts "
+                "with the next cell.",
+                once="no-project",
+            )
+        return recorded
+
+    def _python_of(self, code: str) -> str:
+        try:
+            return str(self.shell.transform_cell(code))
+        except Exception:
+            return code
+
+
+def only_roar_magics(code: str) -> bool:
+    """A cell of nothing but `%roar …` lines queries provenance; it is not itself a job."""
+    lines = [
+        line.strip()
+        for line in code.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    return bool(lines) and all(line.startswith(MAGIC_PREFIXES) for line in lines)
+
+
+def housekeeping_paths(shell: Any) -> list[str]:
+    """Where IPython and Jupyter keep their own files: never a cell's lineage."""
+    paths: list[str] = []
+    try:
+        from IPython.paths import get_ipython_dir
+
+        paths.append(os.path.realpath(get_ipython_dir()))
+        profile = getattr(shell, "profile_dir", None)
+        if profile is not None:
+            paths.append(os.path.realpath(profile.location))
+    except ImportError:
+        pass
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        paths.append(os.path.realpath(jupyter_runtime_dir()))
+    except ImportError:
+        pass
+    return paths
+
+
+def notebook_path(shell: Any, cwd: str) -> str | None:
+    """The notebook this kernel serves, where the front end says so.
+
+    VS Code puts it in ``__vsc_ipynb_file__``; Jupyter Server sets ``JPY_SESSION_NAME``
+    (relative to the server's root, while the kernel starts in the notebook's folder).
+    """
+    vscode = shell.user_ns.get("__vsc_ipynb_file__")
+    if isinstance(vscode, str) and vscode:
+        return os.path.abspath(vscode)
+    session = os.environ.get("JPY_SESSION_NAME")
+    if not session:
+        return None
+    if os.path.isabs(session):
+        return session
+    for candidate in (os.path.join(cwd, os.path.basename(session)), os.path.join(cwd, session)):
+        if os.path.exists(candidate):
+            return os.path.abspath(candidate)
+    return os.path.abspath(os.path.join(cwd, os.path.basename(session)))
+
+
+_NOTEBOOKS: dict[str, tuple[int, list[dict]]] = {}
+
+
+def cell_id_in_notebook(path: str | None, code: str) -> str | None:
+    """The id of the one saved cell with exactly this source, for front ends that send none."""
+    if not path:
+        return None
+    try:
+        mtime = os.stat(path).st_mtime_ns
+        cached = _NOTEBOOKS.get(path)
+        if cached is None or cached[0] != mtime:
+            with open(path, encoding="utf-8") as fh:
+                cells = json.load(fh).get("cells", [])
+            _NOTEBOOKS[path] = cached = (mtime, cells)
+    except (OSError, ValueError, AttributeError):
+        return None
+    matches = [
+        c.get("id")
+        for c in cached[1]
+        if c.get("cell_type") == "code" and _source(c.get("source")) == code
+    ]
+    return matches[0] if len(matches) == 1 and isinstance(matches[0], str) else None
+
+
+def _source(source: Any) -> str:
+    return "".join(source) if isinstance(source, list) else str(source or "")
