@@ -26,6 +26,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from roar.errors import RoarError
 from roar.recorder import RunOutcome, RunRequest, prepare, record_observed
+from roar_kernel.launcher import TRACER_ENV
 from roar_kernel.session import CellSession
 from roar_kernel.tracers import AttachedTracer, AuditHookTracer, CellTracer, NativeIntervals
 
@@ -118,10 +119,13 @@ class RoarMagics(Magics):
     def _session_for_plain_kernel(self) -> CellSession:
         tracer: CellTracer
         fallback = None
+        requested = os.environ.get(TRACER_ENV) or None
         try:
             from roar.tracing.attach import choose_attach
 
-            tracer = AttachedTracer(choose_attach(None))
+            if requested == "audit":
+                raise RoarError(f"{TRACER_ENV}=audit was set")
+            tracer = AttachedTracer(choose_attach(requested))
         except (RoarError, ImportError) as exc:
             tracer, fallback = AuditHookTracer(), getattr(exc, "message", str(exc))
         if self._plain_session is None:
