@@ -34,3 +34,4 @@ bench: setup ## benchmarks: overhead ratios against baselines measured in the sa
 	$(PYTHON) benchmarks/bench_run.py
 	$(PYTHON) benchmarks/bench_hash.py --size-mb 1024
 	$(PYTHON) benchmarks/bench_tracers.py
+	$(PYTHON) benchmarks/bench_kernel.py

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Per-cell overhead of the roar kernel against a plain IPython kernel, in one run.
+
+Not a pytest test. Usage:
+
+    python benchmarks/bench_kernel.py                  # 200 trivial cells, 5 file-heavy cells
+    python benchmarks/bench_kernel.py --quick          # 60 trivial cells, 3 file-heavy cells
+    python benchmarks/bench_kernel.py --backends ebpf,preload
+
+A throw-away git repository with `roar init` gets the roar kernelspec (installed with `roar
+kernel install --prefix` into a temp Jupyter path). For the plain ipykernel (``python3``) and
+the roar kernel under each backend (ebpf, preload, ptrace; whichever is ready), a kernel is
+started through jupyter_client and each cell is timed from the execute request to its reply,
+as a front end sees it:
+
+- trivial: ``x = 1`` run N times. Target: the roar kernel adds <= 15 ms per cell (median).
+- file-heavy: a cell writing 1,000 small files into the repo, run M times (each run a new
+  directory). Target: <= 1.2x the plain kernel's median with the preload or eBPF backend.
+
+Every cell of the roar kernel is recorded (a job in the store), so the figures include the
+tracer's interval, hashing the files and writing the job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+TRIVIAL = "x = 1"
+FILE_HEAVY = """\
+import os
+d = 'files_{n}'
+os.makedirs(d)
+for i in range(1000):
+    with open(os.path.join(d, f'f{{i}}.txt'), 'w') as fh:
+        fh.write(str(i))
+"""
+TRIVIAL_TARGET_MS = 15.0
+FILE_HEAVY_TARGET = 1.2
+
+
+def make_repo(root: pathlib.Path) -> pathlib.Path:
+    repo = root / "project"
+    repo.mkdir()
+    for args in (["init", "-q"], ["config", "user.email", "b@roar.invalid"],
+                 ["config", "user.name", "bench"]):  # fmt: skip
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    subprocess.run([sys.executable, "-m", "roar", "init", "-y"], cwd=repo, check=True,
+                   capture_output=True)  # fmt: skip
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "init"], cwd=repo, check=True)
+    return repo
+
+
+def time_cells(kernel: str, repo: pathlib.Path, env: dict[str, str], trivial: int, heavy: int):
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name=kernel)
+    km.start_kernel(cwd=str(repo), env=env)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        run(kc, "import os")  # warm-up: imports, first interval, store connection
+        trivial_ms = [run(kc, TRIVIAL) * 1000 for _ in range(trivial)]
+        tag = f"{kernel}_{os.getpid()}_{time.monotonic_ns()}"
+        heavy_s = [run(kc, FILE_HEAVY.format(n=f"{tag}_{i}")) for i in range(heavy)]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    return trivial_ms, heavy_s
+
+
+def run(kc, code: str) -> float:
+    started = time.perf_counter()
+    reply = kc.execute_interactive(code, timeout=300, output_hook=lambda _msg: None)
+    elapsed = time.perf_counter() - started
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"cell failed: {reply['content']}")
+    return elapsed
+
+
+def ready_backends(wanted: list[str]) -> list[str]:
+    from roar.tracing import preflight
+
+    return [b for b in wanted if preflight.quick(b).ready]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--trivial", type=int)
+    parser.add_argument("--heavy", type=int)
+    parser.add_argument("--backends", default="ebpf,preload,ptrace")
+    args = parser.parse_args()
+    trivial = args.trivial or (60 if args.quick else 200)
+    heavy = args.heavy or (3 if args.quick else 5)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="roar-bench-kernel-"))
+    try:
+        repo = make_repo(tmp)
+        prefix = tmp / "jupyter"
+        subprocess.run([sys.executable, "-m", "roar", "kernel", "install", "--prefix", str(prefix)],
+                       check=True, capture_output=True)  # fmt: skip
+        os.environ["JUPYTER_PATH"] = str(prefix / "share" / "jupyter")
+        kernels = [("plain ipykernel", "python3", {})]
+        for backend in ready_backends(args.backends.split(",")):
+            kernels.append((f"roar kernel, {backend}", "roar", {"ROAR_KERNEL_TRACER": backend}))
+        results = {}
+        for label, name, extra in kernels:
+            env = {**os.environ, **extra}
+            print(f"timing {label} ...", flush=True)
+            results[label] = time_cells(name, repo, env, trivial, heavy)
+        report(results, trivial, heavy)
+        out = HERE / "results"
+        out.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        (out / f"bench_kernel-{stamp}.json").write_text(json.dumps(results, indent=1))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def report(results: dict, trivial: int, heavy: int) -> None:
+    base_trivial = statistics.median(results["plain ipykernel"][0])
+    base_heavy = statistics.median(results["plain ipykernel"][1])
+    print()
+    print(f"{'kernel':<24} {'trivial cell (ms, median of ' + str(trivial) + ')':>34} "
+          f"{'added':>8}  {'1,000-file cell (s, median of ' + str(heavy) + ')':>36} {'ratio':>6}")  # fmt: skip
+    for label, (trivial_ms, heavy_s) in results.items():
+        t, h = statistics.median(trivial_ms), statistics.median(heavy_s)
+        added = t - base_trivial
+        ratio = h / base_heavy
+        verdict = ""
+        if label != "plain ipykernel":
+            ok_trivial = added <= TRIVIAL_TARGET_MS
+            ok_heavy = ratio <= FILE_HEAVY_TARGET or "ptrace" in label
+            verdict = "  ok" if ok_trivial and ok_heavy else "  MISSES TARGET"
+        print(f"{label:<24} {t:>34.2f} {added:>+8.2f}  {h:>36.3f} {ratio:>5.2f}x{verdict}")
+    print()
+    print(f"targets: <= {TRIVIAL_TARGET_MS:.0f} ms added per trivial cell; <= {FILE_HEAVY_TARGET}x "
+          "on the file-heavy cell with preload or eBPF (ptrace shown for information)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
