@@ -54,7 +54,13 @@ def test_three_cells_give_file_and_variable_edges(notebook, repo, run_roar):
     var_deps = {n["step_number"]: n["variable_dependencies"] for n in dag["nodes"]}
     assert var_deps[3] == [{"step_number": 1, "names": ["rows"]}]
     assert all(n["kind"] == "cell" for n in dag["nodes"])
-    assert run_roar("dag", cwd=repo).stdout.count("cell [") == 3
+    text_dag = run_roar("dag", cwd=repo).stdout
+    assert text_dag.count("cell [") == 3 and "← @1 (rows)" in text_dag
+    shown = run_roar("show", "@3", cwd=repo).stdout
+    assert f"Reads vars:  rows (from job {first.uid})" in shown and "  | total = sum(rows)" in shown
+    as_json = run_roar("show", "@3", "--json", cwd=repo).json()
+    assert as_json["kind"] == "cell" and as_json["cell_id"] == last.cell_id
+    assert as_json["variables"]["read"] == [{"name": "rows", "producer_job_uid": first.uid}]
 
 
 def _ready_backends() -> list[str]:

@@ -90,12 +90,22 @@ def _node_line(node: DagNode, console: Console, label_width: int) -> str:
     if len(label) > label_width:
         label = label[: label_width - 1] + "…"
     metrics = f"in:{len(job.inputs)} out:{len(job.outputs)} cons:{node.consumed}"
-    deps = f"  ← {', '.join('@' + str(d) for d in node.dependencies)}" if node.dependencies else ""
+    deps = (
+        f"  ← {', '.join(_dependency(node, d) for d in node.dependencies)}"
+        if node.dependencies
+        else ""
+    )
     marker = {"stale": " *", "superseded": " [superseded]"}.get(node.state, "")
     failed = console.style(f" (exit {job.exit_code})", "red") if job.exit_code else ""
     color = {"stale": ("yellow",), "superseded": ("dim",)}.get(node.state, ("bold",))
     ref = console.style(f"{job.ref:<5}", *color)
     return f"{ref} {label:<{label_width}}  {console.style(metrics, 'dim')}{deps}{marker}{failed}"
+
+
+def _dependency(node: DagNode, step: int) -> str:
+    """``@1``, or ``@1 (rows, df)`` when the edge comes from variables a cell read."""
+    names = node.variable_dependencies.get(step)
+    return f"@{step} ({', '.join(names)})" if names else f"@{step}"
 
 
 def _legend(dag: Dag) -> str:

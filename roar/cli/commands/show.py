@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from roar.store.queries import Reader
 
 
+SOURCE_LINES = 12
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "show", help="Show the session, a job (@N, @BN, uid) or an artifact (path, hash)"
@@ -91,9 +94,17 @@ def _show_job(ws: Workspace, job: JobView, args: argparse.Namespace, console: Co
         ("Git branch", job.git_branch),
         ("Tracer", job.tracer),
     ]
+    if job.kind == "cell":
+        rows += _cell_rows(job)
     for label, value in rows:
         if value:
             console.out(f"{label + ':':<12} {value}")
+    if job.kind == "cell" and job.source:
+        console.out("Source:")
+        for line in job.source.splitlines()[:SOURCE_LINES]:
+            console.out(f"  | {line}")
+        if len(job.source.splitlines()) > SOURCE_LINES:
+            console.out("  | …")
     host = job.metadata.get("host", {})
     if host:
         console.out(f"{'Host:':<12} {host.get('hostname')} · {host.get('os', {}).get('system')} "
@@ -116,6 +127,21 @@ def _show_job(ws: Workspace, job: JobView, args: argparse.Namespace, console: Co
     for warning in job.metadata.get("warnings", []):
         console.out(f"Warning: {warning}")
     return 0
+
+
+def _cell_rows(job: JobView) -> list[tuple[str, str | None]]:
+    error = job.metadata.get("error")
+    reads = ", ".join(
+        f"{v.name} (from job {v.producer_job_uid})" if v.producer_job_uid else v.name
+        for v in job.variables_read
+    )
+    return [
+        ("Notebook", job.notebook_path),
+        ("Cell", f"{job.cell_id or '(no id)'} · execution [{job.execution_count}]"),
+        ("Error", f"{error['ename']}: {error['evalue']}" if error else None),
+        ("Reads vars", reads),
+        ("Defines", ", ".join(job.variables_defined)),
+    ]
 
 
 def _show_artifact(
