@@ -24,7 +24,7 @@ from roar.lineage_files import PlannedFiles, plan
 from roar.store import writer
 from roar.store.connection import Connection, opened
 from roar.tracing.run import Summary, TracedRun
-from roar.tracing.selection import choose
+from roar.tracing.selection import TRACED_BY_ENV, choose
 from roar.workspace import Workspace, find_git_root, require_workspace
 
 DIRTY_LIST_LIMIT = 5
@@ -81,11 +81,10 @@ class PreparedJob:
 
 def run(request: RunRequest) -> RunOutcome:
     job = prepare(request)
-    env = {**os.environ, **job.cfg.env}
+    backend = choose(request.tracer, job.cfg.get("tracer.backend"))
+    env = {**os.environ, **job.cfg.env, TRACED_BY_ENV: backend}
     job.started = time.time()
-    traced = TracedRun(
-        request.argv, env, job.cwd, choose(request.tracer, job.cfg.get("tracer.backend"))
-    )
+    traced = TracedRun(request.argv, env, job.cwd, backend)
     # While the command runs: everything that does not depend on its result.
     job.git_state = gitinfo.capture_state(job.repo)
     job.metadata = static_metadata(env, job.cfg)

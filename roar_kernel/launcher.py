@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from roar import config as config_mod
 from roar.errors import RoarError
+from roar.tracing.selection import TRACED_BY_ENV
 from roar.workspace import find_workspace
 
 BACKEND_ENV = "ROAR_KERNEL_BACKEND"  # which native backend traces the kernel
@@ -66,7 +67,7 @@ def choose_backend(cwd: str) -> tuple[str | None, str | None]:
 def _run_traced(inner: list[str], env: dict[str, str], backend: str) -> int | None:
     import roar._native as _native
 
-    env = {**env, BACKEND_ENV: backend}
+    env = {**env, BACKEND_ENV: backend, TRACED_BY_ENV: backend}
     try:
         proc = _native.spawn_traced(inner, env, os.getcwd(), backend, True)
     except (OSError, RuntimeError):

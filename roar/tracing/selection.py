@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 from roar.errors import RoarError
 from roar.tracing import ebpf_service, preflight
 
 CHOICES = ("auto", *preflight.BACKENDS)
+
+# Set in the environment of everything roar traces: a roar started inside a traced tree (a
+# `!roar run` in the roar kernel, a script that calls roar) must not pick a backend that
+# cannot nest. eBPF traces each pid once and a ptraced process cannot be ptraced again;
+# preload nests (the inner library replaces the outer one in the command it starts).
+TRACED_BY_ENV = "ROAR_TRACED_BY"
+NESTABLE = frozenset({"preload"})
 
 
 def validate(choice: str) -> str:
@@ -20,14 +29,30 @@ def validate(choice: str) -> str:
 def choose(requested: str | None, configured: str | None) -> str:
     """The backend to use, after a preflight of a fraction of a millisecond per backend."""
     choice = validate(requested or configured or "auto")
+    enclosing = os.environ.get(TRACED_BY_ENV)
+    if choice == enclosing and choice not in NESTABLE:
+        if requested:
+            raise _nested_error(choice)
+        choice = "auto"  # the project's default cannot nest here: pick another
     if choice != "auto":
         return _require(choice)
     for backend in preflight.AUTO_ORDER:
+        if backend == enclosing and backend not in NESTABLE:
+            continue
         if preflight.quick(backend).ready and _started(backend):
             return backend
     raise RoarError(
         "Tracer preflight failed for 'auto': no tracer backend is ready on this host.",
         hint="Run `roar tracer` to see why each backend is not ready.",
+    )
+
+
+def _nested_error(backend: str) -> RoarError:
+    return RoarError(
+        f"This command already runs under roar's {backend} tracer (for example in the roar "
+        f"kernel), and {backend} cannot trace a process twice.",
+        hint="In a notebook use `%roar run CMD`; elsewhere pick another backend with "
+        "--tracer preload.",
     )
 
 

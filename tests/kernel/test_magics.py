@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from roar.tracing import preflight
 from tests.conftest import commit_all
 from tests.kernel.conftest import cell_text, jobs_in, names
 
@@ -128,3 +131,17 @@ def test_kernel_install_list_uninstall(run_roar, tmp_path, monkeypatch):
     assert not spec.exists()
     missing = run_roar("kernel", "uninstall", "--name", "roar-t", cwd=tmp_path, check=False)
     assert missing.returncode != 0 and "No roar kernelspec named roar-t" in missing.stderr
+
+
+def test_roar_run_started_from_a_cell_picks_a_backend_that_can_nest(notebook, repo):
+    if not preflight.quick("ebpf").ready:
+        pytest.skip(f"ebpf is not ready here: {preflight.quick('ebpf').reason}")
+    commit_all(repo)
+    nb = notebook(env={"ROAR_KERNEL_TRACER": "ebpf"})
+    nb.cell("import sys\n" + WRITE_A)
+    out = cell_text(nb.cell("!{sys.executable} -m roar run sh -c 'cat a.csv > n.csv'"))
+    assert "Exit code: 0" in out
+    nested = [j for j in jobs_in(repo) if j.kind == "run"]
+    assert len(nested) == 1 and nested[0].tracer != "ebpf" and names(nested[0].outputs) == ["n.csv"]
+    refused = cell_text(nb.cell("!{sys.executable} -m roar run --tracer ebpf true"))
+    assert "already runs under roar's ebpf tracer" in refused and "%roar run" in refused

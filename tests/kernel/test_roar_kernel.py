@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import threading
+import time
 
 import pytest
+from jupyter_core.utils import run_sync
 
 from roar.tracing import preflight
 from tests.conftest import commit_all
@@ -175,3 +179,37 @@ def test_cells_outside_a_roar_project_say_so_once(notebook, repo):
     first, second = nb.cell("a = 1"), nb.cell("b = 2")
     assert "not in a roar project" in cell_text(first)
     assert "not in a roar project" not in cell_text(second)
+
+
+def test_an_interrupted_cell_is_recorded_and_the_kernel_survives(notebook, repo):
+    nb = notebook()
+    index = nb.add("import time\nopen('started.txt', 'w').write('1')\ntime.sleep(60)")
+    # What a front end's stop button does: an interrupt request while the cell runs.
+    threading.Timer(2.0, run_sync(nb.client.km.interrupt_kernel)).start()
+    out = nb.run(index)
+    assert "KeyboardInterrupt" in cell_text(out)
+    assert "ok" in cell_text(nb.cell("print('ok')"))
+    stopped, after = jobs_in(repo)
+    assert stopped.interrupted and stopped.exit_code == 1 and after.exit_code == 0
+    assert names(stopped.outputs) == ["started.txt"]
+
+
+def test_the_kernel_exits_when_its_launcher_is_killed(notebook, repo):
+    # Under preload a reaper process sits between them, so the kernel is not orphaned to init.
+    nb = notebook(env={"ROAR_KERNEL_TRACER": "preload"})
+    kernel_pid = int(cell_text(nb.cell("import os\nprint(os.getpid())")).strip())
+    launcher = nb.client.km.provisioner.process
+    assert launcher.pid != kernel_pid
+    os.kill(launcher.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _alive(kernel_pid):
+        time.sleep(0.1)
+    assert not _alive(kernel_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False
