@@ -66,6 +66,25 @@ impl Sys {
     pub fn from_data(d: u64) -> Option<Sys> {
         ALL.iter().copied().find(|s| *s as u64 == d)
     }
+
+    /// The syscall `nr` of architecture `arch` (`AUDIT_ARCH_*`, as
+    /// `PTRACE_GET_SYSCALL_INFO` reports it) when it is one the filter
+    /// would stop on: what a syscall-stop tracer (attach mode, no filter)
+    /// decodes. Foreign-arch and x32 syscalls are `None`, as in the filter;
+    /// so is an io_uring_setup the filter denies by itself.
+    pub fn from_syscall(arch: u32, nr: u64) -> Option<Sys> {
+        if arch != table::AUDIT_ARCH {
+            return None;
+        }
+        if table::X32_BIT.is_some_and(|bit| nr & u64::from(bit) != 0) {
+            return None;
+        }
+        let sys = table::TABLE
+            .iter()
+            .find(|(n, _)| *n as u64 == nr)
+            .map(|(_, s)| *s)?;
+        (sys != Sys::IoUringSetup || table::TRACE_IO_URING).then_some(sys)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -190,5 +209,19 @@ mod tests {
             assert_eq!(super::Sys::from_data(*s as u64), Some(*s));
         }
         assert!(super::program().len() < 100);
+    }
+
+    #[test]
+    fn syscall_numbers_map_like_the_filter() {
+        use super::{table, Sys};
+        for &(nr, sys) in table::TABLE {
+            let want = (sys != Sys::IoUringSetup || table::TRACE_IO_URING).then_some(sys);
+            assert_eq!(Sys::from_syscall(table::AUDIT_ARCH, nr as u64), want);
+            assert_eq!(Sys::from_syscall(0x4000_0003, nr as u64), None); // i386
+        }
+        assert_eq!(
+            Sys::from_syscall(table::AUDIT_ARCH, libc::SYS_read as u64),
+            None
+        );
     }
 }

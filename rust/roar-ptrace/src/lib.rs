@@ -1,5 +1,6 @@
 //! The ptrace backend: runs a command under a seccomp-filtered ptrace tracer
-//! and returns the normalized access summary (see README.md).
+//! and returns the normalized access summary (see README.md). [`attach`]
+//! traces a process that is already running instead (attach mode).
 //!
 //! ```no_run
 //! let cfg = roar_ptrace::SpawnConfig::new(vec!["true".into()]);
@@ -10,9 +11,11 @@
 use std::fmt;
 use std::sync::mpsc;
 
+pub use attach::{attach, Detacher};
 use roar_trace_format::{start_control, Collector};
 pub use roar_trace_format::{Job, SpawnConfig, SpawnError, Summary};
 
+mod attach;
 mod child;
 mod filter;
 mod latency;
@@ -30,6 +33,13 @@ pub enum Error {
     PtraceNotPermitted(std::io::Error),
     /// Any other failure to start the tracer.
     Io(std::io::Error),
+    /// Attach mode could not attach to process `pid` (`errno` says how:
+    /// `ESRCH` no such process, `EPERM` not permitted…).
+    Attach {
+        pid: i32,
+        errno: i32,
+        detail: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -41,6 +51,9 @@ impl fmt::Display for Error {
                 "ptrace is not permitted here ({e}); check kernel.yama.ptrace_scope and the container's seccomp profile, or use another tracer backend"
             ),
             Error::Io(e) => write!(f, "cannot start the ptrace tracer: {e}"),
+            Error::Attach { pid, detail, .. } => {
+                write!(f, "cannot attach the ptrace tracer to process {pid}: {detail}")
+            }
         }
     }
 }
@@ -53,6 +66,10 @@ impl From<Error> for SpawnError {
             Error::InvalidArgument(m) => SpawnError::InvalidArgument(m),
             Error::PtraceNotPermitted(_) => SpawnError::Unavailable(e.to_string()),
             Error::Io(e) => SpawnError::Io(e),
+            Error::Attach { errno, .. } => SpawnError::Io(std::io::Error::new(
+                std::io::Error::from_raw_os_error(errno).kind(),
+                e.to_string(),
+            )),
         }
     }
 }

@@ -103,3 +103,70 @@ impl Regs {
         Ok(())
     }
 }
+
+/// `struct ptrace_syscall_info` (linux/ptrace.h, kernel ≥ 5.3), with the
+/// union as raw words: entry/seccomp = `nr`, `args[6]`; exit = `rval`,
+/// `is_error`.
+#[repr(C)]
+#[derive(Default)]
+struct RawSyscallInfo {
+    op: u8,
+    reserved: u8,
+    flags: u16,
+    arch: u32,
+    instruction_pointer: u64,
+    stack_pointer: u64,
+    data: [u64; 8],
+}
+
+const INFO_ENTRY: u8 = 1;
+const INFO_EXIT: u8 = 2;
+
+/// What `PTRACE_GET_SYSCALL_INFO` says about a syscall stop: the kernel
+/// tells entry from exit, so a tracer that attached mid-syscall cannot get
+/// out of step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyscallInfo {
+    /// `arch` is the `AUDIT_ARCH_*` of the call (an x86_64 process may
+    /// make i386 calls).
+    Entry {
+        arch: u32,
+        nr: u64,
+        args: [u64; 6],
+    },
+    Exit {
+        rval: i64,
+    },
+    /// Not at a syscall stop.
+    Other,
+}
+
+impl SyscallInfo {
+    /// `None` when the request fails (tracee gone, kernel < 5.3).
+    pub fn get(tid: i32) -> Option<SyscallInfo> {
+        let mut raw = RawSyscallInfo::default();
+        // SAFETY: the kernel writes at most `size` bytes (the second
+        // argument) into `raw`, a live local of that size.
+        let r = unsafe {
+            libc::ptrace(
+                libc::PTRACE_GET_SYSCALL_INFO,
+                tid,
+                std::mem::size_of::<RawSyscallInfo>() as *mut libc::c_void,
+                &mut raw as *mut RawSyscallInfo,
+            )
+        };
+        if r <= 0 {
+            return None;
+        }
+        let d = raw.data;
+        Some(match raw.op {
+            INFO_ENTRY => SyscallInfo::Entry {
+                arch: raw.arch,
+                nr: d[0],
+                args: [d[1], d[2], d[3], d[4], d[5], d[6]],
+            },
+            INFO_EXIT => SyscallInfo::Exit { rval: d[0] as i64 },
+            _ => SyscallInfo::Other,
+        })
+    }
+}

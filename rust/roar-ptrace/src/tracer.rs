@@ -2,6 +2,14 @@
 //! binds tracees to the tracer *thread*, and waitpid uses `__WNOTHREAD` so
 //! the host's other children (e.g. `git` run by Python's main thread) are
 //! never reaped here.
+//!
+//! Two stop modes share one decoder ([`Tracer::entry`] at a syscall's
+//! entry, [`Tracer::finish`] at its exit): [`Mode::Seccomp`] (spawn: the
+//! filter stops only the syscalls of interest, `PTRACE_CONT` otherwise) and
+//! [`Mode::Syscall`] (attach, `attach.rs`: no filter can be added to a
+//! running process, so every syscall stops at entry and exit with
+//! `PTRACE_SYSCALL`, and the syscall number is looked up in the filter's
+//! table with [`Sys::from_syscall`]).
 
 use std::collections::HashMap;
 use std::sync::mpsc::SyncSender;
@@ -12,7 +20,7 @@ use roar_trace_format::{now_ns, Collector, Event, OpenFlags, RawPath, RunInfo};
 
 use crate::child::{self, Prepared};
 use crate::filter::Sys;
-use crate::regs::Regs;
+use crate::regs::{Regs, SyscallInfo};
 use crate::wait::Waiter;
 use crate::{mem, resolve, Error};
 
@@ -24,7 +32,24 @@ const OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD
     | libc::PTRACE_O_TRACESECCOMP
     | libc::PTRACE_O_EXITKILL;
 
-/// Work left for the syscall-exit stop, decided at the seccomp stop.
+/// Attach mode: no seccomp, and no `EXITKILL` (a tracer that ends must
+/// leave the attached process running).
+pub const ATTACH_OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD
+    | libc::PTRACE_O_TRACEFORK
+    | libc::PTRACE_O_TRACEVFORK
+    | libc::PTRACE_O_TRACECLONE
+    | libc::PTRACE_O_TRACEEXEC;
+
+/// How the tracees stop (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Spawned under the seccomp filter (`PTRACE_TRACEME`).
+    Seccomp,
+    /// Attached (`PTRACE_SEIZE`): every syscall stops, `PTRACE_SYSCALL`.
+    Syscall,
+}
+
+/// Work left for the syscall-exit stop, decided at the entry stop.
 enum Pending {
     Open {
         hint: Option<RawPath>,
@@ -58,20 +83,24 @@ enum Action {
 }
 
 #[derive(Default)]
-struct Thread {
-    tgid: i32,
-    /// Waiting for the SIGSTOP every auto-attached tracee starts with.
+pub(crate) struct Thread {
+    pub(crate) tgid: i32,
+    /// Waiting for the SIGSTOP every auto-attached tracee starts with
+    /// (seccomp mode; a seized tracee starts with `PTRACE_EVENT_STOP`).
     awaiting_first_stop: bool,
     pending: Option<Pending>,
 }
 
-struct Tracer {
-    root: i32,
-    summ: Arc<Collector>,
-    threads: HashMap<i32, Thread>,
+pub(crate) struct Tracer {
+    mode: Mode,
+    pub(crate) root: i32,
+    pub(crate) summ: Arc<Collector>,
+    pub(crate) threads: HashMap<i32, Thread>,
     exec_path: HashMap<i32, RawPath>,
-    stops: u64,
+    pub(crate) stops: u64,
     root_status: Option<(i32, Option<i32>)>,
+    /// Attach mode, detaching: every stop now ends in `PTRACE_DETACH`.
+    pub(crate) detaching: bool,
 }
 
 fn ptrace_resume(req: libc::c_uint, tid: i32, sig: i32) {
@@ -84,10 +113,6 @@ fn ptrace_resume(req: libc::c_uint, tid: i32, sig: i32) {
             sig as usize as *mut libc::c_void,
         );
     }
-}
-
-fn cont(tid: i32, sig: i32) {
-    ptrace_resume(libc::PTRACE_CONT, tid, sig);
 }
 
 fn event_msg(tid: i32) -> Option<u64> {
@@ -142,17 +167,11 @@ pub fn run(p: Prepared, tx: SyncSender<Result<i32, Error>>, sink: Arc<Collector>
         unsafe { libc::close(rfd) };
         return;
     }
-    cont(pid, 0);
+    ptrace_resume(libc::PTRACE_CONT, pid, 0);
     let _ = tx.send(Ok(pid));
 
-    let mut t = Tracer {
-        root: pid,
-        summ: sink,
-        threads: HashMap::new(),
-        exec_path: HashMap::new(),
-        stops: 1,
-        root_status: None,
-    };
+    let mut t = Tracer::new(Mode::Seccomp, pid, sink);
+    t.stops = 1;
     t.threads.insert(
         pid,
         Thread {
@@ -231,6 +250,27 @@ fn first_stop(pid: i32, rfd: i32) -> Result<(), Error> {
 }
 
 impl Tracer {
+    pub(crate) fn new(mode: Mode, root: i32, summ: Arc<Collector>) -> Self {
+        Tracer {
+            mode,
+            root,
+            summ,
+            threads: HashMap::new(),
+            exec_path: HashMap::new(),
+            stops: 0,
+            root_status: None,
+            detaching: false,
+        }
+    }
+
+    /// A thread seized by attach mode (its process was announced already).
+    pub(crate) fn seized(&mut self, tid: i32, tgid: i32) {
+        self.threads.entry(tid).or_insert(Thread {
+            tgid,
+            ..Default::default()
+        });
+    }
+
     fn trace(&mut self) {
         let mut waiter = Waiter::new();
         loop {
@@ -242,13 +282,34 @@ impl Tracer {
                     _ => return, // ECHILD: the whole tree is gone.
                 }
             }
-            self.stops += 1;
-            if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
-                self.exited(tid, status);
-            } else if libc::WIFSTOPPED(status) {
-                self.stopped(tid, status);
-            }
+            self.handle(tid, status);
         }
+    }
+
+    /// One report from waitpid.
+    pub(crate) fn handle(&mut self, tid: i32, status: i32) {
+        self.stops += 1;
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            self.exited(tid, status);
+        } else if libc::WIFSTOPPED(status) {
+            self.stopped(tid, status);
+        }
+    }
+
+    /// Let a stopped tracee go on: to its next filtered syscall (seccomp
+    /// mode), its next syscall stop (attach mode), or out of tracing when
+    /// detaching. `sig` is delivered.
+    fn resume(&mut self, tid: i32, sig: i32) {
+        if self.detaching {
+            ptrace_resume(libc::PTRACE_DETACH, tid, sig);
+            self.threads.remove(&tid);
+            return;
+        }
+        let req = match self.mode {
+            Mode::Seccomp => libc::PTRACE_CONT,
+            Mode::Syscall => libc::PTRACE_SYSCALL,
+        };
+        ptrace_resume(req, tid, sig);
     }
 
     fn exited(&mut self, tid: i32, status: i32) {
@@ -290,23 +351,52 @@ impl Tracer {
     fn stopped(&mut self, tid: i32, status: i32) {
         let sig = libc::WSTOPSIG(status);
         let event = (status >> 16) & 0xffff;
+        if self.mode == Mode::Syscall && !self.threads.contains_key(&tid) {
+            // An auto-attached tracee's first stop, before its creator's event.
+            self.register(tid, false);
+        }
         if sig == libc::SIGTRAP | 0x80 {
-            self.syscall_exit(tid);
-            return cont(tid, 0);
+            match self.mode {
+                Mode::Seccomp => self.seccomp_exit_stop(tid),
+                Mode::Syscall => self.syscall_stop(tid),
+            }
+            return self.resume(tid, 0);
+        }
+        if event == libc::PTRACE_EVENT_STOP {
+            // Seized tracees only: an interrupt or a new tracee's first stop
+            // (SIGTRAP), else a group-stop, which stays stopped (LISTEN)
+            // until SIGCONT; detaching leaves it in the group-stop.
+            if sig == libc::SIGTRAP || self.detaching {
+                return self.resume(tid, 0);
+            }
+            // SAFETY: PTRACE_LISTEN on our tracee in a group-stop.
+            unsafe {
+                libc::ptrace(
+                    libc::PTRACE_LISTEN,
+                    tid,
+                    std::ptr::null_mut::<libc::c_void>(),
+                    std::ptr::null_mut::<libc::c_void>(),
+                )
+            };
+            return;
         }
         if sig == libc::SIGTRAP && event != 0 {
             return self.ptrace_event(tid, event);
+        }
+        if self.mode == Mode::Syscall {
+            // A signal-delivery stop (seized group-stops are EVENT_STOP).
+            return self.resume(tid, sig);
         }
         if sig == libc::SIGSTOP {
             match self.threads.get_mut(&tid) {
                 None => {
                     // A new tracee's first stop, before its creator's event.
                     self.register(tid, false);
-                    return cont(tid, 0);
+                    return self.resume(tid, 0);
                 }
                 Some(th) if th.awaiting_first_stop => {
                     th.awaiting_first_stop = false;
-                    return cont(tid, 0);
+                    return self.resume(tid, 0);
                 }
                 _ => {}
             }
@@ -329,35 +419,47 @@ impl Tracer {
                 )
             };
             if r == -1 {
-                return cont(tid, 0);
+                return self.resume(tid, 0);
             }
         }
         // A signal-delivery stop: deliver it.
-        cont(tid, sig);
+        self.resume(tid, sig);
+    }
+
+    /// What the entry decided: remember the work for the exit stop (true:
+    /// the caller must resume to it), the exec path, or deny the call.
+    fn apply(&mut self, tid: i32, action: Option<Action>) -> bool {
+        match action {
+            Some(Action::Exit(p)) => {
+                if let Some(th) = self.threads.get_mut(&tid) {
+                    th.pending = Some(p);
+                }
+                return true;
+            }
+            Some(Action::Exec(path)) => {
+                self.exec_path.insert(tid, path);
+            }
+            Some(Action::Deny) => {
+                self.summ.warn(
+                    "io_uring_setup was denied with ENOSYS (its file accesses would be invisible to the tracer)",
+                );
+                if let Ok(r) = Regs::get(tid) {
+                    let _ = r.skip_syscall(tid);
+                }
+            }
+            Some(Action::Nothing) | None => {}
+        }
+        false
     }
 
     fn ptrace_event(&mut self, tid: i32, event: i32) {
         match event {
-            libc::PTRACE_EVENT_SECCOMP => match self.seccomp_stop(tid) {
-                Some(Action::Exit(p)) => {
-                    if let Some(th) = self.threads.get_mut(&tid) {
-                        th.pending = Some(p);
-                    }
+            libc::PTRACE_EVENT_SECCOMP => {
+                let action = self.seccomp_stop(tid);
+                if self.apply(tid, action) {
                     return ptrace_resume(libc::PTRACE_SYSCALL, tid, 0);
                 }
-                Some(Action::Exec(path)) => {
-                    self.exec_path.insert(tid, path);
-                }
-                Some(Action::Deny) => {
-                    self.summ.warn(
-                        "io_uring_setup was denied with ENOSYS (its file accesses would be invisible to the tracer)",
-                    );
-                    if let Ok(r) = Regs::get(tid) {
-                        let _ = r.skip_syscall(tid);
-                    }
-                }
-                Some(Action::Nothing) | None => {}
-            },
+            }
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 if let Some(new) = event_msg(tid) {
                     let new = new as i32;
@@ -369,7 +471,7 @@ impl Tracer {
             libc::PTRACE_EVENT_EXEC => self.exec_event(tid),
             _ => {}
         }
-        cont(tid, 0);
+        self.resume(tid, 0);
     }
 
     fn exec_event(&mut self, tid: i32) {
@@ -405,10 +507,54 @@ impl Tracer {
         });
     }
 
+    /// Seccomp mode: a filtered syscall's entry (the filter put its
+    /// [`Sys`] code in the event message).
     fn seccomp_stop(&mut self, tid: i32) -> Option<Action> {
         let sys = Sys::from_data(event_msg(tid)? & 0xffff)?;
         let regs = Regs::get(tid).ok()?;
-        let a = regs.args();
+        self.entry(tid, sys, regs.args())
+    }
+
+    /// Seccomp mode: the exit stop a pending entry resumed to.
+    fn seccomp_exit_stop(&mut self, tid: i32) {
+        let Some(p) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
+            return;
+        };
+        if let Ok(regs) = Regs::get(tid) {
+            self.finish(tid, p, regs.ret());
+        }
+    }
+
+    /// Attach mode: every syscall's entry and exit stop.
+    fn syscall_stop(&mut self, tid: i32) {
+        let Some(info) = SyscallInfo::get(tid) else {
+            return;
+        };
+        match info {
+            SyscallInfo::Entry { arch, nr, args } => {
+                if let Some(th) = self.threads.get_mut(&tid) {
+                    th.pending = None; // an exit stop that never came (exec)
+                }
+                if self.detaching {
+                    return; // the call runs after the detach
+                }
+                if let Some(sys) = Sys::from_syscall(arch, nr) {
+                    let action = self.entry(tid, sys, args);
+                    self.apply(tid, action);
+                }
+            }
+            SyscallInfo::Exit { rval } => {
+                if let Some(p) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) {
+                    self.finish(tid, p, rval);
+                }
+            }
+            SyscallInfo::Other => {}
+        }
+    }
+
+    /// The decoder, shared by both modes: what a syscall of interest does,
+    /// read at its entry (`a`: its six arguments).
+    fn entry(&mut self, tid: i32, sys: Sys, a: [u64; 6]) -> Option<Action> {
         let s = |addr: u64| mem::read_cstr(tid, addr);
         let at = libc::AT_FDCWD as i64;
         let fd = |x: u64| x as i32 as i64;
@@ -603,12 +749,9 @@ impl Tracer {
         }))
     }
 
-    fn syscall_exit(&mut self, tid: i32) {
-        let Some(p) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
-            return;
-        };
-        let Ok(regs) = Regs::get(tid) else { return };
-        let ret = regs.ret();
+    /// The decoder's second half, at the exit of a call whose entry left
+    /// `p`; `ret` is the call's result (`-errno` on failure).
+    fn finish(&mut self, tid: i32, p: Pending, ret: i64) {
         if ret < 0 {
             return; // Failed calls change nothing (and a failed open is not a read).
         }

@@ -11,12 +11,14 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::control::ControlServer;
 use crate::event::Event;
+use crate::path::RawPath;
 use crate::summarizer::{RunInfo, Summarizer};
 use crate::summary::Summary;
 
@@ -210,6 +212,62 @@ impl Collector {
         let summarizer = std::mem::replace(&mut s.run, Summarizer::new(&self.backend));
         s.done = Some(summarizer.finish(run));
         self.cond.notify_all();
+    }
+
+    /// Attach mode: record the already-running root process `pid` (ppid,
+    /// argv and binary from `/proc`), which no fork or exec event announces.
+    pub fn attached_root(&self, pid: i32) {
+        let ppid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("PPid:"))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0);
+        let argv = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                let b = b.strip_suffix(&[0]).unwrap_or(&b);
+                b.split(|c| *c == 0).map(RawPath::from).collect()
+            })
+            .unwrap_or_default();
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|l| RawPath(l.into_os_string().into_vec()));
+        self.push_all([
+            Event::ProcessStart { pid, ppid },
+            Event::ProcessExec { pid, argv, exe },
+        ]);
+    }
+
+    /// Attach mode: end the trace now and return (and publish) the summary
+    /// of everything pushed since attaching. The backend flushes first.
+    /// `exit_code`/`exit_signal` are the root's when it exited while traced
+    /// (`128 + N` when killed by signal N), else `0`/`None`: it is still
+    /// running.
+    pub fn finish_attached(&self, root_pid: i32, start_ns: u64, stops: u64) -> Summary {
+        let mut s = self.lock();
+        let summarizer = std::mem::replace(&mut s.run, Summarizer::new(&self.backend));
+        let mut summary = summarizer.finish(RunInfo {
+            root_pid,
+            start_ns,
+            end_ns: now_ns(),
+            stops,
+            ..Default::default()
+        });
+        if let Some(p) = summary.processes.iter().find(|p| p.pid == root_pid) {
+            match (p.exit_code, p.exit_signal) {
+                (_, Some(sig)) => {
+                    summary.exit_code = 128 + sig;
+                    summary.exit_signal = Some(sig);
+                }
+                (Some(code), None) => summary.exit_code = code,
+                (None, None) => {}
+            }
+        }
+        s.done = Some(summary.clone());
+        self.cond.notify_all();
+        summary
     }
 
     /// The summary once published, or `None` after `timeout` (`None`:
