@@ -4,11 +4,12 @@
 
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use roar_trace_format::{
-    now_ns, start_control, Collector, Event, Job, Launch, RunInfo, SpawnConfig, SpawnError,
+    now_ns, start_control, Collector, Event, Job, Launch, RunInfo, SpawnConfig, SpawnError, Summary,
 };
 
 use crate::events::{self, Record};
@@ -63,15 +64,14 @@ fn unavailable(m: impl Into<String>) -> SpawnError {
     SpawnError::Unavailable(m.into())
 }
 
-/// Connect to the service and send START for `pid`; returns the job id.
+/// Send START (or ATTACH) for `pid` to the service; returns the job id.
 fn start_job(stream: &mut UnixStream, pid: i32) -> Result<u32, SpawnError> {
+    request_job(stream, proto::START, pid)
+}
+
+fn request_job(stream: &mut UnixStream, ty: u8, pid: i32) -> Result<u32, SpawnError> {
     let sock = crate::socket_path();
-    proto::send_frame(
-        stream,
-        proto::START,
-        &proto::start_payload(&crate::version(), pid),
-    )
-    .map_err(|e| {
+    proto::send_frame(stream, ty, &proto::start_payload(&crate::version(), pid)).map_err(|e| {
         unavailable(format!(
             "the roar eBPF service at {} failed: {e}",
             sock.display()
@@ -97,19 +97,23 @@ fn start_job(stream: &mut UnixStream, pid: i32) -> Result<u32, SpawnError> {
     }
 }
 
-pub fn spawn(cfg: &SpawnConfig) -> Result<Job, SpawnError> {
-    crate::availability().map_err(SpawnError::Unavailable)?;
-    if cfg.argv.is_empty() {
-        return Err(SpawnError::InvalidArgument("empty argv".into()));
-    }
+fn connect() -> Result<UnixStream, SpawnError> {
     let sock = crate::socket_path();
-    let mut stream = UnixStream::connect(&sock).map_err(|e| {
+    UnixStream::connect(&sock).map_err(|e| {
         unavailable(format!(
             "the roar eBPF service is not running ({}: {e}); roar starts it on demand as root (python -m roar.tracing.ebpf_service), or set {} to the socket of a running one",
             sock.display(),
             crate::SOCKET_ENV
         ))
-    })?;
+    })
+}
+
+pub fn spawn(cfg: &SpawnConfig) -> Result<Job, SpawnError> {
+    crate::availability().map_err(SpawnError::Unavailable)?;
+    if cfg.argv.is_empty() {
+        return Err(SpawnError::InvalidArgument("empty argv".into()));
+    }
+    let mut stream = connect()?;
     let start_ns = now_ns();
     let collector = Collector::new("ebpf");
     let (env, control) = start_control(cfg, &collector)?;
@@ -165,15 +169,7 @@ fn run(
     while let Ok((ty, payload)) = proto::read_frame(&mut stream) {
         match ty {
             proto::EVENTS => {
-                let mut p = &payload[..];
-                while p.len() >= 4 {
-                    let n = u32::from_ne_bytes([p[0], p[1], p[2], p[3]]) as usize;
-                    let Some(rec) = p.get(4..4 + n) else { break };
-                    if let Some(r) = Record::parse(rec) {
-                        events::decode(&r, &mut batch);
-                    }
-                    p = &p[4 + n..];
-                }
+                decode_frame(&payload, &mut batch);
                 sink.push_all(batch.drain(..));
             }
             proto::FLUSHED => flusher.acked(proto::parse_u64(&payload), false),
@@ -224,4 +220,113 @@ fn run(
         end_ns,
         stops: 0,
     });
+}
+
+/// A running process traced since [`attach`]; [`Attached::detach`] ends
+/// the trace and returns its summary. Dropped without `detach`, the
+/// service stops tracing it (the socket closes).
+pub struct Attached {
+    pid: i32,
+    collector: Arc<Collector>,
+    stream: UnixStream,
+    ended: Receiver<Option<u64>>,
+    start_ns: u64,
+}
+
+/// Have the service trace the running process `pid` — all its threads,
+/// and every thread and process they start — until [`Attached::detach`].
+pub fn attach(pid: i32) -> Result<Attached, SpawnError> {
+    crate::availability().map_err(SpawnError::Unavailable)?;
+    let mut stream = connect()?;
+    let start_ns = now_ns();
+    let collector = Collector::new("ebpf");
+    // Read before the job starts: the service refuses a pid that is gone.
+    collector.attached_root(pid);
+    request_job(&mut stream, proto::ATTACH, pid)?;
+    let (tx, ended) = mpsc::channel();
+    let mut reader = stream.try_clone()?;
+    let sink = Arc::clone(&collector);
+    std::thread::Builder::new()
+        .name("roar-ebpf-attached".into())
+        .spawn(move || {
+            let mut batch = Vec::new();
+            let drops = loop {
+                match proto::read_frame(&mut reader) {
+                    Ok((proto::EVENTS, payload)) => {
+                        decode_frame(&payload, &mut batch);
+                        sink.push_all(batch.drain(..));
+                    }
+                    Ok((proto::DONE, payload)) => {
+                        break Some(proto::parse_u64(&payload).unwrap_or(0))
+                    }
+                    Ok(_) => {}
+                    Err(_) => break None,
+                }
+            };
+            let _ = tx.send(drops);
+        })?;
+    Ok(Attached {
+        pid,
+        collector,
+        stream,
+        ended,
+        start_ns,
+    })
+}
+
+impl Attached {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Stop tracing and return the summary of everything the tree did
+    /// between [`attach`] and this call (the service sends every record
+    /// first). `timeout` bounds the wait for the service (`None`: 60 s).
+    pub fn detach(self, timeout: Option<Duration>) -> Result<Summary, SpawnError> {
+        let timeout = timeout.unwrap_or(Duration::from_secs(60));
+        let sent = proto::send_frame(&self.stream, proto::DETACH, &[]);
+        let drops = match self.ended.recv_timeout(timeout) {
+            Ok(d) => d,
+            Err(mpsc::RecvTimeoutError::Timeout) if sent.is_ok() => {
+                return Err(SpawnError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the roar eBPF service did not answer the detach within {:.1} s",
+                        timeout.as_secs_f64()
+                    ),
+                )))
+            }
+            Err(_) => None,
+        };
+        match drops {
+            None => self.collector.warn(
+                "the connection to the roar eBPF service was lost before the detach; this trace's provenance is incomplete",
+            ),
+            Some(0) => {}
+            Some(n) => self.collector.warn(format!(
+                "the eBPF ring buffer dropped {n} events; this trace's provenance is incomplete"
+            )),
+        }
+        Ok(self.collector.finish_attached(self.pid, self.start_ns, 0))
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        // Cancels the job if it is still traced; ends the reader thread.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// The records of one EVENTS payload, decoded into `out`.
+fn decode_frame(payload: &[u8], out: &mut Vec<Event>) {
+    let mut p = payload;
+    while p.len() >= 4 {
+        let n = u32::from_ne_bytes([p[0], p[1], p[2], p[3]]) as usize;
+        let Some(rec) = p.get(4..4 + n) else { break };
+        if let Some(r) = Record::parse(rec) {
+            events::decode(&r, out);
+        }
+        p = &p[4 + n..];
+    }
 }

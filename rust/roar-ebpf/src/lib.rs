@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+pub use client::Attached;
 pub use roar_trace_format::{Job, SpawnConfig, SpawnError, Summary};
 
 mod child;
@@ -31,8 +32,9 @@ pub fn socket_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
 }
 
-/// This build's protocol version: the crate version and a hash of the BPF
-/// object (a service and a client must agree on the record layout).
+/// This build's protocol version: the crate version, the wire protocol's
+/// revision ([`proto::PROTOCOL`]) and a hash of the BPF object (a service
+/// and a client must agree on the messages and the record layout).
 pub fn version() -> String {
     static V: OnceLock<String> = OnceLock::new();
     V.get_or_init(|| {
@@ -41,7 +43,11 @@ pub fn version() -> String {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        format!("{}-{h:016x}", env!("CARGO_PKG_VERSION"))
+        format!(
+            "{}-p{}-{h:016x}",
+            env!("CARGO_PKG_VERSION"),
+            proto::PROTOCOL
+        )
     })
     .clone()
 }
@@ -60,6 +66,14 @@ pub fn availability() -> Result<(), String> {
 /// [`socket_path`]). Returns once the command runs traced (a few ms).
 pub fn spawn(cfg: &SpawnConfig) -> Result<Job, SpawnError> {
     client::spawn(cfg)
+}
+
+/// Have the loader service trace the *running* process `pid` (all its
+/// threads) and every thread and process it starts, until
+/// [`Attached::detach`], which returns the access summary of that span.
+/// The caller may be `pid` itself.
+pub fn attach(pid: i32) -> Result<Attached, SpawnError> {
+    client::attach(pid)
 }
 
 /// Run the long-lived loader service on `socket` until it has had no job

@@ -5,14 +5,23 @@
 //! | dir | type | payload |
 //! | --- | --- | --- |
 //! | c→s | `START` | `u32` [`MAGIC`], `u16` version length, version bytes, `i32` pid |
+//! | c→s | `ATTACH` | as `START`: trace the *running* process pid (all its threads) and its future descendants |
 //! | c→s | `FLUSH` | `u64` sequence number |
+//! | c→s | `DETACH` | empty: stop tracing after sending what was recorded so far |
 //! | s→c | `ACK` | `u32` job id (the pid is traced; release it) |
 //! | s→c | `ERR` | UTF-8 message (the job was refused) |
 //! | s→c | `EVENTS` | records: each `u32` length + the ring record verbatim |
 //! | s→c | `FLUSHED` | `u64` sequence: every record before the flush was sent |
-//! | s→c | `DONE` | `u64` records dropped for this job: its last task exited |
+//! | s→c | `DONE` | `u64` records dropped for this job: its last task exited, or it was detached |
 //!
-//! The client closing its socket cancels its job.
+//! The first frame is `START` or `ATTACH`, answered by `ACK` or `ERR`. A
+//! `START` job ends with `DONE` when its last task exits; an `ATTACH` job
+//! only when the client sends `DETACH` (then `DONE` follows every record of
+//! what the tree did before the request) or closes the socket. The client
+//! closing its socket cancels its job.
+//!
+//! [`PROTOCOL`] is part of [`crate::version`]: a change to this table bumps
+//! it, so a service of another build is refused (and replaced by roar).
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -20,8 +29,13 @@ use std::os::unix::net::UnixStream;
 
 pub const MAGIC: u32 = 0x524f_4152; // "ROAR"
 
+/// The wire protocol's revision (2: `ATTACH`, `DETACH`).
+pub const PROTOCOL: u32 = 2;
+
 pub const START: u8 = 1;
 pub const FLUSH: u8 = 2;
+pub const ATTACH: u8 = 3;
+pub const DETACH: u8 = 4;
 pub const ACK: u8 = 10;
 pub const ERR: u8 = 11;
 pub const EVENTS: u8 = 12;

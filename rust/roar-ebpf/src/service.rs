@@ -52,8 +52,17 @@ enum Out {
 enum Cmd {
     Register(u32, Sender<Out>),
     Flush(u32, u64),
+    /// Send what was recorded, then DONE, and stop tracing the job.
+    Detach(u32),
     Cancel(u32),
 }
+
+/// `live` of an attached job: its tasks were counted by no fork, so the
+/// count never reaches 0 and the job ends only with DETACH or the client.
+const ATTACHED_LIVE: i64 = 1 << 40;
+/// Passes over `/proc/<pid>/task` before giving up on a process that keeps
+/// creating threads.
+const MAX_PASSES: usize = 1000;
 
 struct Shared {
     maps: Mutex<Maps>,
@@ -312,8 +321,8 @@ fn accept_loop(
     }
 }
 
-/// uid of the peer (SO_PEERCRED).
-fn peer_uid(s: &UnixStream) -> Option<u32> {
+/// The peer's credentials (SO_PEERCRED).
+fn peer_cred(s: &UnixStream) -> Option<libc::ucred> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -330,23 +339,127 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
             &mut len,
         )
     };
-    (r == 0).then_some(cred.uid)
+    (r == 0).then_some(cred)
+}
+
+/// The numbers of a `/proc/<pid>/status` line (`Uid:` real, effective,
+/// saved, fs; `Gid:` likewise; `Tgid:`).
+fn status_ids(pid: i32, key: &str) -> Option<Vec<u32>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let v = s.lines().find_map(|l| l.strip_prefix(key))?;
+    v.split_whitespace().map(|x| x.parse().ok()).collect()
 }
 
 /// Real uid of `pid` (from /proc).
 fn uid_of(pid: i32) -> Option<u32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
+    status_ids(pid, "Uid:")?.first().copied()
+}
+
+/// May `peer` have the running process `pid` traced? Root may; so may the
+/// process itself; otherwise every uid and gid of the target (real,
+/// effective, saved, fs) must be the peer's, as ptrace demands of an
+/// unprivileged tracer — so a setuid program or another user's process
+/// cannot be watched.
+fn may_attach(peer: &libc::ucred, pid: i32) -> Result<(), String> {
+    let Some(tgid) = status_ids(pid, "Tgid:").and_then(|v| v.first().copied()) else {
+        return Err(format!("no process {pid} to attach to"));
+    };
+    if tgid as i32 != pid {
+        return Err(format!(
+            "{pid} is a thread of process {tgid}; attach to the process"
+        ));
+    }
+    if peer.uid == 0 || peer.pid == pid {
+        return Ok(());
+    }
+    let uids = status_ids(pid, "Uid:").unwrap_or_default();
+    let gids = status_ids(pid, "Gid:").unwrap_or_default();
+    let same = !uids.is_empty()
+        && !gids.is_empty()
+        && uids.iter().all(|u| *u == peer.uid)
+        && gids.iter().all(|g| *g == peer.gid);
+    if same {
+        Ok(())
+    } else {
+        Err(format!(
+            "process {pid} belongs to another user or runs with other privileges; you may only attach to your own processes"
+        ))
+    }
+}
+
+/// The threads of `pid` (`None`: no such process).
+fn tasks(pid: i32) -> Option<Vec<u32>> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+    )
+}
+
+/// Register job `job` for the running process `pid`: every thread goes
+/// into `pids`, re-reading the task list until a pass finds no new thread
+/// (a thread created by one not yet in the map shows up in the next pass;
+/// one created by a thread already in it is added by `on_fork`).
+fn register_attached(m: &mut Maps, job: u32, pid: i32) -> Result<(), String> {
+    let init = RoarJob {
+        live: ATTACHED_LIVE,
+        ..Default::default()
+    };
+    m.jobs
+        .insert(job, init, 0)
+        .and_then(|()| m.epochs.insert(job, 0, 0))
+        .map_err(|e| format!("cannot register the job: {e}"))?;
+    let mut added: Vec<u32> = Vec::new();
+    let result = (|| {
+        for _ in 0..MAX_PASSES {
+            let now = tasks(pid).ok_or_else(|| format!("no process {pid} to attach to"))?;
+            let new: Vec<u32> = now.into_iter().filter(|t| !added.contains(t)).collect();
+            if new.is_empty() {
+                return if added.is_empty() {
+                    Err(format!("process {pid} has exited"))
+                } else {
+                    Ok(())
+                };
+            }
+            for tid in new {
+                match m.pids.get(&tid, 0) {
+                    Ok(j) if j == job => {} // added by on_fork meanwhile
+                    Ok(_) => return Err(format!("process {pid} is already traced")),
+                    Err(_) => m
+                        .pids
+                        .insert(tid, job, 0)
+                        .map_err(|e| format!("cannot trace thread {tid}: {e}"))?,
+                }
+                added.push(tid);
+            }
+        }
+        Err(format!(
+            "the threads of process {pid} kept changing while they were being attached"
+        ))
+    })();
+    if result.is_err() {
+        let stale: Vec<u32> = m
+            .pids
+            .iter()
+            .filter_map(|kv| kv.ok())
+            .filter(|(_, v)| *v == job)
+            .map(|(k, _)| k)
+            .collect();
+        for k in stale {
+            let _ = m.pids.remove(&k);
+        }
+        let _ = m.jobs.remove(&job);
+        let _ = m.epochs.remove(&job);
+    }
+    result
 }
 
 fn refuse(stream: &mut UnixStream, msg: &str) {
     let _ = proto::send_frame(stream, proto::ERR, msg.as_bytes());
 }
 
-/// One client: START, then FLUSH requests until it closes the socket.
+/// One client: START or ATTACH, then FLUSH requests (and DETACH) until it
+/// closes the socket.
 fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
     // A client that connects and says nothing is dropped.
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
@@ -354,9 +467,11 @@ fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
         return;
     };
     let _ = stream.set_read_timeout(None);
-    if ty != proto::START {
-        return refuse(&mut stream, "expected START");
-    }
+    let attach = match ty {
+        proto::START => false,
+        proto::ATTACH => true,
+        _ => return refuse(&mut stream, "expected START or ATTACH"),
+    };
     let Some((version, pid)) = proto::parse_start(&payload) else {
         return refuse(&mut stream, "malformed START");
     };
@@ -369,9 +484,15 @@ fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
             ),
         );
     }
-    let Some(uid) = peer_uid(&stream) else {
+    let Some(peer) = peer_cred(&stream) else {
         return refuse(&mut stream, "cannot identify the client (SO_PEERCRED)");
     };
+    if attach {
+        if let Err(m) = may_attach(&peer, pid) {
+            return refuse(&mut stream, &m);
+        }
+    }
+    let uid = peer.uid;
     match uid_of(pid) {
         None => return refuse(&mut stream, &format!("no process {pid} to trace")),
         Some(owner) if uid != 0 && owner != uid => {
@@ -385,7 +506,12 @@ fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
         Some(_) => {}
     }
     let job = shared.next_job.fetch_add(1, Ordering::SeqCst);
-    {
+    if attach {
+        let r = register_attached(&mut shared.maps(), job, pid);
+        if let Err(m) = r {
+            return refuse(&mut stream, &m);
+        }
+    } else {
         let mut m = shared.maps();
         if m.pids.get(&(pid as u32), 0).is_ok() {
             drop(m);
@@ -437,6 +563,7 @@ fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
                 }
                 shared.send(Cmd::Flush(job, seq));
             }
+            Ok((proto::DETACH, _)) => shared.send(Cmd::Detach(job)),
             Ok(_) => {}
             Err(_) => break,
         }
@@ -465,6 +592,7 @@ struct JobState {
     batch: Vec<u8>,
     flushes: Vec<u64>,
     done: bool,
+    detach: bool,
 }
 
 /// The ring consumer: drains the ring (woken by the kernel when it fills
@@ -509,12 +637,18 @@ fn consume(mut ring: RingBuf<MapData>, rx: Receiver<Cmd>, shared: &Arc<Shared>) 
                             batch: Vec::new(),
                             flushes: Vec::new(),
                             done: false,
+                            detach: false,
                         },
                     );
                 }
                 Cmd::Flush(j, s) => {
                     if let Some(st) = jobs.get_mut(&j) {
                         st.flushes.push(s);
+                    }
+                }
+                Cmd::Detach(j) => {
+                    if let Some(st) = jobs.get_mut(&j) {
+                        st.detach = true;
                     }
                 }
                 Cmd::Cancel(j) => cancels.push(j),
@@ -562,13 +696,14 @@ fn consume(mut ring: RingBuf<MapData>, rx: Receiver<Cmd>, shared: &Arc<Shared>) 
             for s in st.flushes.drain(..) {
                 let _ = st.tx.send(Out::Flushed(s));
             }
-            if st.done {
+            if st.done || st.detach {
                 finished.push(*j);
             }
         }
         for j in finished {
             if let Some(st) = jobs.remove(&j) {
-                let drops = end_job(shared, j, false);
+                // A detached job's tasks live on: they leave `pids`.
+                let drops = end_job(shared, j, st.detach && !st.done);
                 let _ = st.tx.send(Out::Done(drops));
             }
         }
@@ -581,8 +716,8 @@ fn consume(mut ring: RingBuf<MapData>, rx: Receiver<Cmd>, shared: &Arc<Shared>) 
 }
 
 /// Forget job `j` in the kernel maps; returns its drop count. A cancelled
-/// job (its client went away) may still have live tasks: they stop being
-/// traced.
+/// job (its client went away, or it was detached) may still have live
+/// tasks: they stop being traced.
 fn end_job(shared: &Shared, j: u32, cancelled: bool) -> u64 {
     let mut m = shared.maps();
     let drops = m.jobs.get(&j, 0).map(|i| i.drops).unwrap_or(0);
