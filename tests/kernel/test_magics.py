@@ -85,6 +85,14 @@ def test_roar_cell_magic_in_a_plain_kernel_records_a_cell_job(notebook, repo):
     assert len(jobs_in(repo)) == 1
 
 
+def test_roar_cell_magic_in_the_roar_kernel_is_one_cell_job(notebook, repo):
+    nb = notebook()
+    out = nb.cell("%%roar\nopen('x.txt', 'w').write('1')\n6 * 7")
+    assert "42" in cell_text(out)
+    (job,) = jobs_in(repo)
+    assert job.kind == "cell" and names(job.outputs) == ["x.txt"]
+
+
 def test_roar_cell_magic_falls_back_to_audit_hooks_and_says_so(notebook, repo):
     nb = notebook(kernel="python3", env={"ROAR_KERNEL_TRACER": "audit"})
     nb.cell("%load_ext roar_kernel")

@@ -179,6 +179,10 @@ def test_cells_outside_a_roar_project_say_so_once(notebook, repo):
     first, second = nb.cell("a = 1"), nb.cell("b = 2")
     assert "not in a roar project" in cell_text(first)
     assert "not in a roar project" not in cell_text(second)
+    nb.cell("import sys\n!{sys.executable} -m roar init -y")  # as the message suggests
+    nb.cell("c = a + b")
+    # Recording starts right away (the init cell itself ends inside a project), no restart.
+    assert [j.variables_defined for j in jobs_in(repo)] == [["sys"], ["c"]]
 
 
 def test_an_interrupted_cell_is_recorded_and_the_kernel_survives(notebook, repo):
