@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 _IPYTHON_NAMES = re.compile(
-    r"^(_{1,3}|_i{1,3}|_i\d+|_\d+|_oh|_dh|_ih|In|Out|get_ipython|exit|quit)$"
+    r"^(_{1,3}|_i{1,3}|_i\d+|_\d+|_oh|_dh|_ih|_exit_code|In|Out|get_ipython|exit|quit)$"
 )
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
