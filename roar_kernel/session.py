@@ -50,10 +50,15 @@ class CellSession:
         return self._open is not None
 
     def start(self, code: str, *, cell_id: str | None = None) -> None:
+        """Open the cell's interval. If the tracer fails, the cell still runs, unrecorded."""
         label = f"cell {cell_id or ''}".strip()
         before = snapshot(self.shell.user_ns, self.shell.user_ns_hidden)
+        try:
+            self.tracer.begin(label)
+        except Exception as exc:
+            self._tracer_failed(exc)
+            return
         self._open = _OpenCell(code, label, cell_id, time.time(), before)
-        self.tracer.begin(label)
 
     def finish(
         self,
@@ -65,13 +70,23 @@ class CellSession:
         cell, self._open = self._open, None
         if cell is None:
             return None
-        cell.parts.append(self.tracer.end())
+        try:
+            cell.parts.append(self.tracer.end())
+        except Exception as exc:
+            self._tracer_failed(exc)
+            return None
         ended = time.time()
         try:
             return self._record(cell, ended, execution_count, error)
         except Exception as exc:  # a recording failure must not break the user's notebook
             self.tell(f"roar: this cell was not recorded ({type(exc).__name__}: {exc}).")
             return None
+
+    def _tracer_failed(self, exc: Exception) -> None:
+        self.tell(
+            f"roar: the {self.tracer.backend} tracer failed ({type(exc).__name__}: {exc}); this "
+            "cell is not recorded. Restart the kernel to record again."
+        )
 
     def separately(self, label: str, work: Callable[[], T]) -> tuple[T, Summary]:
         """Run ``work`` in its own interval (a `%roar run` job), outside the enclosing cell's."""

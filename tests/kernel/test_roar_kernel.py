@@ -217,3 +217,14 @@ def _alive(pid: int) -> bool:
             return fh.read().split(") ")[-1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_tracer_that_goes_away_never_breaks_the_notebook(notebook, repo):
+    nb = notebook()
+    nb.cell(WRITE_A)
+    # The control socket to the tracer dies mid-cell (as if the tracer had crashed).
+    broken = nb.cell("get_ipython().kernel.cells.tracer._client._sock.shutdown(2)\nx = 5")
+    assert "tracer failed" in cell_text(broken) and "not recorded" in cell_text(broken)
+    after = nb.cell("x * 2")
+    assert "10" in cell_text(after) and "tracer failed" in cell_text(after)
+    assert len(jobs_in(repo)) == 1  # only the cell before the failure
