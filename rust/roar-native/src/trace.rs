@@ -1,15 +1,20 @@
 //! Tracer bindings: `roar._native.spawn_traced` and `TracedProcess` over the
-//! three backend crates (ptrace, preload, eBPF), `backend_availability`, and
-//! `ebpf_serve` (the eBPF loader service's main loop). Waiting releases the
-//! GIL.
+//! three backend crates (ptrace, preload, eBPF), `backend_availability`,
+//! `ebpf_serve` (the eBPF loader service's main loop), and attach mode:
+//! `attach_traced` / `AttachedTrace` and `ptrace_attach_serve` (the ptrace
+//! helper process's main loop). Waiting releases the GIL.
 
 use std::ffi::OsString;
+use std::io::{BufRead, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use roar_trace_format::{Job, SpawnConfig, SpawnError};
@@ -171,8 +176,440 @@ fn ebpf_version() -> String {
     roar_ebpf::version()
 }
 
+// --- attach mode --------------------------------------------------------------
+
+/// Backends that can attach to a running process, in preference order.
+const ATTACH_BACKENDS: [&str; 2] = ["ebpf", "ptrace"];
+/// How long `detach(None)` waits, and a dropped trace waits for its helper.
+const DETACH_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long attaching waits for the ptrace helper to report.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A failure of attach mode, turned into a Python exception with the GIL.
+enum AttachError {
+    /// `OSError(errno, message)` (Python picks the subclass:
+    /// `ProcessLookupError` for ESRCH, `PermissionError` for EPERM…).
+    Os(i32, String),
+    Runtime(String),
+    Timeout(String),
+    Value(String),
+}
+
+impl From<AttachError> for PyErr {
+    fn from(e: AttachError) -> PyErr {
+        match e {
+            AttachError::Os(errno, m) => PyOSError::new_err((errno, m)),
+            AttachError::Runtime(m) => PyRuntimeError::new_err(m),
+            AttachError::Timeout(m) => PyTimeoutError::new_err(m),
+            AttachError::Value(m) => PyValueError::new_err(m),
+        }
+    }
+}
+
+impl AttachError {
+    /// The message, said of attaching `backend` to `pid`.
+    fn about(self, backend: &str, pid: i32) -> Self {
+        let say = |m: String| format!("cannot attach the {backend} tracer to process {pid}: {m}");
+        match self {
+            AttachError::Os(n, m) => AttachError::Os(n, say(m)),
+            AttachError::Runtime(m) => AttachError::Runtime(say(m)),
+            AttachError::Timeout(m) => AttachError::Timeout(say(m)),
+            AttachError::Value(m) => AttachError::Value(say(m)),
+        }
+    }
+}
+
+impl From<SpawnError> for AttachError {
+    fn from(e: SpawnError) -> Self {
+        match e {
+            SpawnError::InvalidArgument(m) => AttachError::Value(m),
+            SpawnError::Unavailable(m) => AttachError::Runtime(m),
+            SpawnError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                AttachError::Timeout(e.to_string())
+            }
+            SpawnError::Io(e) => AttachError::Os(e.raw_os_error().unwrap_or(0), e.to_string()),
+        }
+    }
+}
+
+/// The ptrace tracer of an attached trace: a helper process
+/// (`python -m roar.tracing.attach_helper <pid>`, which runs
+/// `ptrace_attach_serve`), spoken to by lines on its stdin and stdout.
+struct Helper {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: ChildStdout,
+    buf: Vec<u8>,
+    /// `prctl(PR_SET_PTRACER, helper)` was set for this process: reset it.
+    ptracer_set: bool,
+}
+
+fn set_ptracer(pid: libc::c_ulong) -> bool {
+    // SAFETY: prctl with integer arguments. Without Yama it fails (EINVAL),
+    // which is harmless: nothing restricts ptrace to ancestors then.
+    unsafe { libc::prctl(libc::PR_SET_PTRACER, pid, 0, 0, 0) == 0 }
+}
+
+impl Helper {
+    /// Start the helper and wait until it has attached (or failed).
+    fn start(python: &PathBuf, pythonpath: OsString, pid: i32) -> Result<Helper, AttachError> {
+        let mut child = Command::new(python)
+            .args(["-m", "roar.tracing.attach_helper", &pid.to_string()])
+            .env("PYTHONPATH", pythonpath)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            // Its own process group: a terminal's Ctrl-C is for the traced
+            // program, not its tracer.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| {
+                AttachError::Runtime(format!(
+                    "cannot start the ptrace attach helper ({}): {e}",
+                    python.display()
+                ))
+            })?;
+        // Under Yama ptrace_scope=1 only an ancestor, or the tracer a process
+        // names, may trace it; the helper is our child, so name it. (The
+        // helper retries a refused attach for a moment in case it is quicker.)
+        // SAFETY: getpid has no preconditions.
+        let ptracer_set = pid == unsafe { libc::getpid() } && set_ptracer(child.id().into());
+        let (stdin, stdout) = match (child.stdin.take(), child.stdout.take()) {
+            (Some(i), Some(o)) => (i, o),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(AttachError::Runtime("the helper has no pipes".into()));
+            }
+        };
+        let mut h = Helper {
+            child,
+            stdin: Some(stdin),
+            stdout,
+            buf: Vec::new(),
+            ptracer_set,
+        };
+        match h.read_line(Instant::now() + ATTACH_TIMEOUT) {
+            Ok(Some(line)) if line == "attached" => Ok(h),
+            Ok(Some(line)) => Err(helper_error(&line)),
+            Ok(None) => Err(AttachError::Runtime(format!(
+                "the ptrace attach helper ended without attaching ({})",
+                h.finish_status()
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One line from the helper's stdout; `None` at EOF.
+    fn read_line(&mut self, deadline: Instant) -> Result<Option<String>, AttachError> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                let text = String::from_utf8_lossy(&line[..i]).into_owned();
+                return Ok(Some(text));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(AttachError::Timeout(format!(
+                    "the ptrace attach helper did not answer within {} s",
+                    ATTACH_TIMEOUT.as_secs()
+                )));
+            }
+            let mut pfd = libc::pollfd {
+                fd: self.stdout.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = left.as_millis().min(1000) as i32;
+            // SAFETY: poll on one valid pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms.max(1)) };
+            if r <= 0 {
+                continue; // timeout slice or EINTR
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stdout.read(&mut chunk) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(AttachError::Runtime(format!(
+                        "reading from the ptrace attach helper failed: {e}"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Ask the helper to detach; returns the summary JSON line.
+    fn detach(mut self, timeout: Duration) -> Result<String, AttachError> {
+        if let Some(mut stdin) = self.stdin.take() {
+            // An error here (the helper died) shows as EOF below.
+            let _ = stdin.write_all(b"detach\n").and_then(|()| stdin.flush());
+        }
+        let line = self.read_line(Instant::now() + timeout);
+        let line = match line {
+            Ok(Some(l)) if l.starts_with('{') => l,
+            Ok(Some(l)) => return Err(helper_error(&l)),
+            Ok(None) => {
+                return Err(AttachError::Runtime(format!(
+                    "the ptrace attach helper ended without a summary ({})",
+                    self.finish_status()
+                )))
+            }
+            Err(AttachError::Timeout(_)) => {
+                return Err(AttachError::Timeout(format!(
+                    "the ptrace attach helper did not detach within {:.1} s; it was killed (the kernel detaches a dead tracer's tracees)",
+                    timeout.as_secs_f64()
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(line)
+    }
+
+    /// Wait for the helper to exit (killing it after a while); its status.
+    fn finish_status(&mut self) -> String {
+        self.stdin.take();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => return st.to_string(),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return "killed: it did not exit".into();
+                }
+                // Reaped elsewhere (e.g. a waitpid(-1) in the host).
+                Err(_) => return "exited".into(),
+            }
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        // EOF on its stdin: the helper detaches everything and exits. Wait
+        // for that, so the process is no longer traced when this returns.
+        self.finish_status();
+        if self.ptracer_set {
+            set_ptracer(0);
+        }
+    }
+}
+
+/// `error <errno> <message>` from the helper.
+fn helper_error(line: &str) -> AttachError {
+    let rest = line.strip_prefix("error ").unwrap_or(line);
+    let (n, msg) = rest.split_once(' ').unwrap_or(("0", rest));
+    match n.parse::<i32>() {
+        Ok(errno) if errno > 0 => AttachError::Os(errno, msg.to_string()),
+        Ok(_) => AttachError::Runtime(msg.to_string()),
+        Err(_) => AttachError::Runtime(format!(
+            "unexpected answer from the ptrace attach helper: {line}"
+        )),
+    }
+}
+
+enum Attachment {
+    Ebpf(roar_ebpf::Attached),
+    Ptrace(Helper),
+}
+
+impl Attachment {
+    fn detach(self, timeout: Duration) -> Result<String, AttachError> {
+        match self {
+            Attachment::Ebpf(a) => Ok(a.detach(Some(timeout))?.to_json()),
+            Attachment::Ptrace(h) => h.detach(timeout),
+        }
+    }
+}
+
+/// A running process traced since `attach_traced`.
+#[pyclass(module = "roar._native", frozen)]
+struct AttachedTrace {
+    inner: Mutex<Option<Attachment>>,
+    #[pyo3(get)]
+    pid: i32,
+    #[pyo3(get)]
+    backend: String,
+}
+
+#[pymethods]
+impl AttachedTrace {
+    /// Stop tracing and return the access summary JSON (format v1) of what
+    /// the traced tree did since attaching; the process (and everything it
+    /// started) keeps running untraced. `timeout` in seconds (`None`: 60).
+    /// A second call raises RuntimeError.
+    #[pyo3(signature = (timeout=None))]
+    fn detach(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<String> {
+        let timeout = match timeout {
+            Some(t) if !t.is_finite() || t < 0.0 => {
+                return Err(PyValueError::new_err(
+                    "timeout must be a non-negative number",
+                ))
+            }
+            Some(t) => Duration::from_secs_f64(t.min(1e9)),
+            None => DETACH_TIMEOUT,
+        };
+        let attachment = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("this trace was already detached"))?;
+        Ok(py.allow_threads(move || attachment.detach(timeout))?)
+    }
+
+    /// True until `detach` was called.
+    fn attached(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<AttachedTrace pid={} backend={}>", self.pid, self.backend)
+    }
+}
+
+/// `pid` must be a running process (not one of its threads).
+fn check_attachable(pid: i32) -> Result<(), AttachError> {
+    if pid <= 0 {
+        return Err(AttachError::Value("not a process id".into()));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|_| AttachError::Os(libc::ESRCH, "no such process".into()))?;
+    let tgid: Option<i32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok());
+    match tgid {
+        Some(t) if t != pid => Err(AttachError::Value(format!(
+            "it is a thread of process {t}; attach to the process"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Trace the running process `pid` — all its threads, and every thread
+/// and process it starts — from now until `AttachedTrace.detach()`.
+/// `backend` is "ebpf" (the loader service must run) or "ptrace" (a helper
+/// process traces with syscall stops; the caller may be `pid` itself).
+#[pyfunction]
+#[pyo3(signature = (pid, backend))]
+fn attach_traced(py: Python<'_>, pid: i32, backend: &str) -> PyResult<AttachedTrace> {
+    match backend {
+        "ebpf" | "ptrace" => {}
+        "preload" => {
+            return Err(PyRuntimeError::new_err(
+                "the preload backend cannot attach to a running process: it is loaded when a process starts; use ebpf or ptrace",
+            ))
+        }
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown tracer backend {other:?}; attach mode supports {}",
+                ATTACH_BACKENDS.join(", ")
+            )))
+        }
+    }
+    check_attachable(pid).map_err(|e| e.about(backend, pid))?;
+    let attachment = if backend == "ebpf" {
+        let a = py
+            .allow_threads(|| roar_ebpf::attach(pid))
+            .map_err(|e| AttachError::from(e).about(backend, pid))?;
+        Attachment::Ebpf(a)
+    } else {
+        let sys = py.import("sys")?;
+        let python = PathBuf::from(os_string(&sys.getattr("executable")?)?);
+        if python.as_os_str().is_empty() {
+            return Err(PyRuntimeError::new_err(
+                "sys.executable is empty: cannot start the ptrace attach helper",
+            ));
+        }
+        let pythonpath = helper_pythonpath(py)?;
+        let h = py
+            .allow_threads(|| Helper::start(&python, pythonpath, pid))
+            .map_err(|e| e.about(backend, pid))?;
+        Attachment::Ptrace(h)
+    };
+    Ok(AttachedTrace {
+        inner: Mutex::new(Some(attachment)),
+        pid,
+        backend: backend.to_string(),
+    })
+}
+
+/// `PYTHONPATH` for the helper: the directory this `roar` package was
+/// imported from first (so the helper runs this very build), then any
+/// existing `PYTHONPATH`.
+fn helper_pythonpath(py: Python<'_>) -> PyResult<OsString> {
+    let file = py.import("roar")?.getattr("__file__")?;
+    let file = PathBuf::from(os_string(&file)?);
+    let root = file
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.as_os_str().to_owned())
+        .unwrap_or_default();
+    let mut v = root;
+    if let Some(old) = std::env::var_os("PYTHONPATH").filter(|o| !o.is_empty()) {
+        v.push(":");
+        v.push(old);
+    }
+    Ok(v)
+}
+
+/// The ptrace attach helper's main loop (`python -m
+/// roar.tracing.attach_helper <pid>`): seize every thread of `pid`, print
+/// `attached`, trace with syscall stops until a line `detach` (or EOF) on
+/// stdin, detach from everything, print the summary JSON as one line.
+#[pyfunction]
+fn ptrace_attach_serve(py: Python<'_>, pid: i32) -> PyResult<()> {
+    let result = py.allow_threads(|| {
+        roar_ptrace::attach(pid, |detacher| {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(b"attached\n").and_then(|()| out.flush());
+            let _ = std::thread::Builder::new()
+                .name("roar-attach-stdin".into())
+                .spawn(move || {
+                    for line in std::io::stdin().lock().lines() {
+                        match line {
+                            Ok(l) if l.trim() == "detach" => break,
+                            Ok(_) => continue,
+                            Err(_) => break,
+                        }
+                    }
+                    detacher.detach();
+                });
+        })
+    });
+    match result {
+        Ok(summary) => {
+            let mut out = std::io::stdout().lock();
+            // The caller may be gone (EPIPE): nothing left to tell.
+            let _ = out
+                .write_all(summary.to_json().as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+                .and_then(|()| out.flush());
+            Ok(())
+        }
+        // Only the detail: `attach_traced` says what could not be attached.
+        Err(roar_ptrace::Error::Attach { errno, detail, .. }) => {
+            Err(PyOSError::new_err((errno, detail)))
+        }
+        Err(e) => Err(PyRuntimeError::new_err(e.to_string())),
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TracedProcess>()?;
+    m.add_class::<AttachedTrace>()?;
+    m.add_function(wrap_pyfunction!(attach_traced, m)?)?;
+    m.add_function(wrap_pyfunction!(ptrace_attach_serve, m)?)?;
+    m.add("ATTACH_BACKENDS", ATTACH_BACKENDS)?;
     m.add_function(wrap_pyfunction!(spawn_traced, m)?)?;
     m.add_function(wrap_pyfunction!(backend_availability, m)?)?;
     m.add_function(wrap_pyfunction!(ebpf_serve, m)?)?;
