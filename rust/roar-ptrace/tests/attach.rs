@@ -167,3 +167,52 @@ fn errors_are_clear() {
     let e = attach(me, |_| {}).expect_err("own process");
     assert!(e.to_string().contains("own threads"), "{e}");
 }
+
+fn state(pid: u32) -> char {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let i = s.rfind(')').expect(")");
+    s[i + 1..].trim_start().chars().next().expect("state")
+}
+
+fn wait_state(pid: u32, want: &str) {
+    let t = std::time::Instant::now();
+    while !want.contains(state(pid)) {
+        assert!(
+            t.elapsed().as_secs() < 10,
+            "state {} not in {want}",
+            state(pid)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn job_control_stops_are_honoured() {
+    let d = tmpdir("stops");
+    let script = "read x; echo a > a; echo one; read x; echo b > b; echo two; read x; echo three";
+    let mut t = Target::start(&d, &["sh", "-c", script]);
+    let pid = t.pid();
+    let (detacher, tracer) = attach_to(pid);
+    let kill = |sig| {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, sig) };
+    };
+    kill(libc::SIGSTOP);
+    wait_state(pid, "tT"); // stopped (in PTRACE_LISTEN), not resumed by the tracer
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!("tT".contains(state(pid)));
+    kill(libc::SIGCONT);
+    assert_eq!(t.step("1"), "one");
+    // Detached while group-stopped: it stays stopped, untraced, until SIGCONT.
+    kill(libc::SIGSTOP);
+    wait_state(pid, "tT");
+    detacher.detach();
+    let s = tracer.join().expect("tracer");
+    assert_eq!(tracer_pid(pid), 0);
+    wait_state(pid, "T");
+    kill(libc::SIGCONT);
+    assert_eq!(t.step("2"), "two");
+    assert_eq!(t.step("3"), "three");
+    assert_eq!(flags(&s, &d.join("a")), "wc");
+    assert_eq!(flags(&s, &d.join("b")), "-");
+}
