@@ -231,6 +231,8 @@ pub struct Attached {
     stream: UnixStream,
     ended: Receiver<Option<u64>>,
     start_ns: u64,
+    /// The process that attached (a forked copy must not end the job).
+    owner: i32,
 }
 
 /// Have the service trace the running process `pid` — all its threads,
@@ -271,6 +273,8 @@ pub fn attach(pid: i32) -> Result<Attached, SpawnError> {
         stream,
         ended,
         start_ns,
+        // SAFETY: getpid has no preconditions.
+        owner: unsafe { libc::getpid() },
     })
 }
 
@@ -314,7 +318,12 @@ impl Attached {
 impl Drop for Attached {
     fn drop(&mut self) {
         // Cancels the job if it is still traced; ends the reader thread.
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        // Not in a forked child (its copy of the socket is the parent's
+        // connection too): closing its fd is enough there.
+        // SAFETY: getpid has no preconditions.
+        if unsafe { libc::getpid() } == self.owner {
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        }
     }
 }
 

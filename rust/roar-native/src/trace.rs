@@ -242,6 +242,8 @@ struct Helper {
     buf: Vec<u8>,
     /// `prctl(PR_SET_PTRACER, helper)` was set for this process: reset it.
     ptracer_set: bool,
+    /// The process that started the helper (a forked copy leaves it alone).
+    owner: i32,
 }
 
 fn set_ptracer(pid: libc::c_ulong) -> bool {
@@ -288,6 +290,8 @@ impl Helper {
             stdout,
             buf: Vec::new(),
             ptracer_set,
+            // SAFETY: getpid has no preconditions.
+            owner: unsafe { libc::getpid() },
         };
         match h.read_line(Instant::now() + ATTACH_TIMEOUT) {
             Ok(Some(line)) if line == "attached" => Ok(h),
@@ -357,10 +361,11 @@ impl Helper {
                 )))
             }
             Err(AttachError::Timeout(_)) => {
+                let _ = self.child.kill();
                 return Err(AttachError::Timeout(format!(
                     "the ptrace attach helper did not detach within {:.1} s; it was killed (the kernel detaches a dead tracer's tracees)",
                     timeout.as_secs_f64()
-                )))
+                )));
             }
             Err(e) => return Err(e),
         };
@@ -391,6 +396,10 @@ impl Helper {
 
 impl Drop for Helper {
     fn drop(&mut self) {
+        // SAFETY: getpid has no preconditions.
+        if unsafe { libc::getpid() } != self.owner {
+            return; // a forked copy: the helper belongs to the parent
+        }
         // EOF on its stdin: the helper detaches everything and exits. Wait
         // for that, so the process is no longer traced when this returns.
         self.finish_status();
