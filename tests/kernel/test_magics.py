@@ -64,8 +64,14 @@ def test_query_magics_print_into_the_cell(notebook, repo):
     assert "Usage" in cell_text(nb.cell("%roar"))
 
 
-def test_roar_cell_magic_in_a_plain_kernel_records_a_cell_job(notebook, repo):
-    nb = notebook(kernel="python3")
+@pytest.mark.parametrize("backend", ["ebpf", "ptrace"])
+def test_roar_cell_magic_in_a_plain_kernel_records_a_cell_job(notebook, repo, backend):
+    from roar.tracing.attach import attachable_backends
+
+    why_not = dict(attachable_backends())[backend]
+    if why_not:
+        pytest.skip(f"{backend} cannot attach here: {why_not}")
+    nb = notebook(kernel="python3", env={"ROAR_KERNEL_TRACER": backend})
     nb.cell("%load_ext roar_kernel")
     nb.cell("n = 2")
     out = nb.cell(
@@ -77,7 +83,7 @@ def test_roar_cell_magic_in_a_plain_kernel_records_a_cell_job(notebook, repo):
     )
     assert "42" in cell_text(out) and "recorded this cell as step @1" in cell_text(out)
     (job,) = jobs_in(repo)
-    assert job.kind == "cell" and job.tracer in ("ebpf", "ptrace")
+    assert job.kind == "cell" and job.tracer == backend
     assert names(job.outputs) == ["x.txt", "y.txt"]  # the subprocess's write too
     assert job.source.startswith("import subprocess")
     assert [v.name for v in job.variables_read] == ["n"]
