@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -621,3 +622,28 @@ def test_idle_cpus_poll_while_a_job_is_traced(trace, monkeypatch):
     monkeypatch.setenv("ROAR_PTRACE_LOW_LATENCY", "0")
     assert trace([PY, "-c", WRITE_CPU_LATENCY]).exit_code == 0
     assert int(lat.read_text()) == default
+
+
+def test_a_long_lived_trace_holds_the_latency_request_only_during_intervals(tmp_path):
+    """A notebook kernel is idle most of its life: idle CPUs must not spin all that time."""
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import struct\n"
+        "from roar.tracing.intervals import IntervalClient\n"
+        "def bound():\n"
+        "    return struct.unpack('i', open('/dev/cpu_dma_latency', 'rb').read(4))[0]\n"
+        "client = IntervalClient.from_environment()\n"
+        "seen = [bound()]\n"
+        "client.begin('cell')\n"
+        "seen.append(bound())\n"
+        "client.end()\n"
+        "seen.append(bound())\n"
+        "open('seen.txt', 'w').write(' '.join(map(str, seen)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[2])}
+    proc = native.spawn_traced(
+        [PY, str(script)], env=env, cwd=str(tmp_path), backend="ptrace", intervals=True
+    )
+    assert proc.wait(60) is not None
+    before, during, after = map(int, (tmp_path / "seen.txt").read_text().split())
+    assert before > 0 and during == 0 and after == before

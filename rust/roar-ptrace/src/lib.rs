@@ -83,11 +83,20 @@ pub fn spawn(cfg: &SpawnConfig) -> Result<Job, Error> {
         other => Error::Io(std::io::Error::other(other.to_string())),
     })?;
     let prepared = child::Prepared::new(&SpawnConfig { env, ..cfg.clone() })?;
+    if cfg.intervals {
+        // Keep idle CPUs polling only while a cell runs, not for the kernel's life.
+        let held = std::sync::Mutex::new(None);
+        collector.set_interval_hook(Box::new(move |open| {
+            *held.lock().unwrap_or_else(|p| p.into_inner()) =
+                open.then(latency::LatencyRequest::acquire);
+        }));
+    }
     let (tx, rx) = mpsc::sync_channel(1);
     let sink = std::sync::Arc::clone(&collector);
+    let long_lived = cfg.intervals;
     std::thread::Builder::new()
         .name("roar-ptrace".into())
-        .spawn(move || tracer::run(prepared, tx, sink))
+        .spawn(move || tracer::run(prepared, tx, sink, long_lived))
         .map_err(Error::Io)?;
     match rx.recv() {
         Ok(Ok(pid)) => {

@@ -135,10 +135,17 @@ fn io_err(code: i32) -> std::io::Error {
 
 /// Fork the child, wait for its first stop, set options; then trace until
 /// the whole tree has exited and publish the summary.
-pub fn run(p: Prepared, tx: SyncSender<Result<i32, Error>>, sink: Arc<Collector>) {
+pub fn run(
+    p: Prepared,
+    tx: SyncSender<Result<i32, Error>>,
+    sink: Arc<Collector>,
+    long_lived: bool,
+) {
     let start_ns = now_ns();
-    // Released when this function returns, i.e. when the trace ends.
-    let _latency = crate::latency::LatencyRequest::acquire();
+    // Released when this function returns, i.e. when the trace ends. A
+    // long-lived trace (a notebook kernel, idle most of the time) holds it
+    // only while an interval is open instead: see `lib.rs`.
+    let _latency = (!long_lived).then(crate::latency::LatencyRequest::acquire);
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 writes two fds into the array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } == -1 {

@@ -103,6 +103,11 @@ struct State {
 /// the collector; called before an interval's summary is taken.
 pub type Flush = Box<dyn Fn() + Send + Sync>;
 
+/// Told `true` when an interval opens and `false` when it closes, so a
+/// backend can hold resources only while a cell runs (ptrace's CPU-latency
+/// request, which keeps idle CPUs polling).
+pub type IntervalHook = Box<dyn Fn(bool) + Send + Sync>;
+
 /// Where a backend's events go; shared between the backend's threads, the
 /// control socket and the caller waiting for the summary.
 pub struct Collector {
@@ -110,6 +115,7 @@ pub struct Collector {
     state: Mutex<State>,
     cond: Condvar,
     flush: Mutex<Option<Flush>>,
+    interval_hook: Mutex<Option<IntervalHook>>,
 }
 
 impl Collector {
@@ -123,6 +129,7 @@ impl Collector {
             }),
             cond: Condvar::new(),
             flush: Mutex::new(None),
+            interval_hook: Mutex::new(None),
         })
     }
 
@@ -180,8 +187,25 @@ impl Collector {
         }
     }
 
+    /// Install the backend's interval hook (see [`IntervalHook`]).
+    pub fn set_interval_hook(&self, f: IntervalHook) {
+        *self.interval_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+    }
+
+    fn tell_interval(&self, open: bool) {
+        if let Some(f) = self
+            .interval_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            f(open);
+        }
+    }
+
     /// Open an interval; an interval still open is discarded.
     pub fn begin_interval(&self, label: &str) {
+        self.tell_interval(true);
         self.flush();
         let mut s = self.lock();
         s.interval = Some(Interval {
@@ -196,7 +220,9 @@ impl Collector {
     /// so everything the tree did before this call is included.
     pub fn end_interval(&self, root_pid: i32) -> Option<(String, Summary)> {
         self.flush();
-        let iv = self.lock().interval.take()?;
+        let iv = self.lock().interval.take();
+        self.tell_interval(false);
+        let iv = iv?;
         let summary = iv.summarizer.finish(RunInfo {
             root_pid,
             start_ns: iv.start_ns,
