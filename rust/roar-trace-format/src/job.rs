@@ -95,6 +95,9 @@ struct Interval {
 
 struct State {
     run: Summarizer,
+    /// False in long-lived mode: only intervals are summarised, so a kernel
+    /// that runs for days does not accumulate every path it ever touched.
+    keep_run: bool,
     interval: Option<Interval>,
     done: Option<Summary>,
 }
@@ -124,6 +127,7 @@ impl Collector {
             backend: backend.to_string(),
             state: Mutex::new(State {
                 run: Summarizer::new(backend),
+                keep_run: true,
                 interval: None,
                 done: None,
             }),
@@ -147,7 +151,9 @@ impl Collector {
         if let Some(iv) = s.interval.as_mut() {
             iv.summarizer.push(ev.clone());
         }
-        s.run.push(ev);
+        if s.keep_run {
+            s.run.push(ev);
+        }
     }
 
     /// Several events at once (one lock).
@@ -157,7 +163,9 @@ impl Collector {
             if let Some(iv) = s.interval.as_mut() {
                 iv.summarizer.push(ev.clone());
             }
-            s.run.push(ev);
+            if s.keep_run {
+                s.run.push(ev);
+            }
         }
     }
 
@@ -185,6 +193,12 @@ impl Collector {
         {
             f();
         }
+    }
+
+    /// Long-lived mode: summarise intervals only. The whole run's summary
+    /// then carries the exit status but no files or processes.
+    pub fn intervals_only(&self) {
+        self.lock().keep_run = false;
     }
 
     /// Install the backend's interval hook (see [`IntervalHook`]).
@@ -386,6 +400,7 @@ pub fn start_control(
         return Ok((env, None));
     }
     let server = ControlServer::start(Arc::clone(collector))?;
+    collector.intervals_only();
     env.retain(|(k, _)| k != crate::control::CONTROL_ENV);
     env.push((
         crate::control::CONTROL_ENV.into(),
