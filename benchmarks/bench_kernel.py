@@ -3,15 +3,15 @@
 
 Not a pytest test. Usage:
 
-    python benchmarks/bench_kernel.py                  # 200 trivial cells, 5 file-heavy cells
-    python benchmarks/bench_kernel.py --quick          # 60 trivial cells, 3 file-heavy cells
+    python benchmarks/bench_kernel.py                  # 200 trivial cells, 15 file-heavy cells
+    python benchmarks/bench_kernel.py --quick          # 60 trivial cells, 5 file-heavy cells
     python benchmarks/bench_kernel.py --backends ebpf,preload
 
 A throw-away git repository with `roar init` gets the roar kernelspec (installed with `roar
 kernel install --prefix` into a temp Jupyter path). For the plain ipykernel (``python3``) and
 the roar kernel under each backend (ebpf, preload, ptrace; whichever is ready), a kernel is
-started through jupyter_client and each cell is timed from the execute request to its reply,
-as a front end sees it:
+started through jupyter_client; cells then run round-robin over the kernels (rotating which
+goes first), each timed from the execute request to its reply, as a front end sees it:
 
 - trivial: ``x = 1`` run N times. Target: the roar kernel adds <= 15 ms per cell (median).
 - file-heavy: a cell writing 1,000 small files into the repo, run M times (each run a new
@@ -63,23 +63,37 @@ def make_repo(root: pathlib.Path) -> pathlib.Path:
     return repo
 
 
-def time_cells(kernel: str, repo: pathlib.Path, env: dict[str, str], trivial: int, heavy: int):
-    from jupyter_client.manager import KernelManager
+class Kernel:
+    """A started kernel and its client."""
 
-    km = KernelManager(kernel_name=kernel)
-    km.start_kernel(cwd=str(repo), env=env)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
-        run(kc, "import os")  # warm-up: imports, first interval, store connection
-        trivial_ms = [run(kc, TRIVIAL) * 1000 for _ in range(trivial)]
-        tag = f"{kernel}_{os.getpid()}_{time.monotonic_ns()}"
-        heavy_s = [run(kc, FILE_HEAVY.format(n=f"{tag}_{i}")) for i in range(heavy)]
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-    return trivial_ms, heavy_s
+    def __init__(self, name: str, repo: pathlib.Path, env: dict[str, str]):
+        from jupyter_client.manager import KernelManager
+
+        self.km = KernelManager(kernel_name=name)
+        self.km.start_kernel(cwd=str(repo), env=env)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        run(self.kc, "import os")  # warm-up: imports, first interval, store connection
+
+    def stop(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+
+def time_cells(kernels: dict[str, Kernel], trivial: int, heavy: int) -> dict:
+    """Cells run round-robin over the kernels, rotating who goes first, so machine noise hits
+    every kernel alike."""
+    labels = list(kernels)
+    results: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in labels}
+    for i in range(trivial):
+        for label in labels[i % len(labels) :] + labels[: i % len(labels)]:
+            results[label][0].append(run(kernels[label].kc, TRIVIAL) * 1000)
+    for i in range(heavy):
+        for label in labels[i % len(labels) :] + labels[: i % len(labels)]:
+            code = FILE_HEAVY.format(n=f"{labels.index(label)}_{i}_{time.monotonic_ns()}")
+            results[label][1].append(run(kernels[label].kc, code))
+    return results
 
 
 def run(kc, code: str) -> float:
@@ -105,7 +119,7 @@ def main() -> int:
     parser.add_argument("--backends", default="ebpf,preload,ptrace")
     args = parser.parse_args()
     trivial = args.trivial or (60 if args.quick else 200)
-    heavy = args.heavy or (3 if args.quick else 5)
+    heavy = args.heavy or (5 if args.quick else 15)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="roar-bench-kernel-"))
     try:
         repo = make_repo(tmp)
@@ -116,11 +130,16 @@ def main() -> int:
         kernels = [("plain ipykernel", "python3", {})]
         for backend in ready_backends(args.backends.split(",")):
             kernels.append((f"roar kernel, {backend}", "roar", {"ROAR_KERNEL_TRACER": backend}))
-        results = {}
-        for label, name, extra in kernels:
-            env = {**os.environ, **extra}
-            print(f"timing {label} ...", flush=True)
-            results[label] = time_cells(name, repo, env, trivial, heavy)
+        started: dict[str, Kernel] = {}
+        try:
+            for label, name, extra in kernels:
+                print(f"starting {label} ...", flush=True)
+                started[label] = Kernel(name, repo, {**os.environ, **extra})
+            print(f"timing {trivial} trivial and {heavy} file-heavy cells on each ...", flush=True)
+            results = time_cells(started, trivial, heavy)
+        finally:
+            for kernel in started.values():
+                kernel.stop()
         report(results, trivial, heavy)
         out = HERE / "results"
         out.mkdir(exist_ok=True)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from roar.filters import NoiseFilter
 from roar.lineage_files import plan
 from roar.recorder import hash_algorithm, hash_planned, packages_of, relative_cwd
 from roar.store import writer
-from roar.store.connection import opened
+from roar.store.connection import Connection, connect
 from roar.tracing.run import Summary
 from roar.workspace import Workspace, find_git_root, find_workspace
 
@@ -72,6 +73,7 @@ class CellRecorder:
         self._ignore = tuple(p.rstrip("/") for p in ignore if p)
         self._defined_by: dict[str, int] = {}
         self._host: dict | None = None
+        self._conn: tuple[tuple[str, int, int], Connection] | None = None
 
     def workspace_for(self, cwd: str) -> Workspace | None:
         return find_workspace(cwd)
@@ -92,36 +94,38 @@ class CellRecorder:
             tracked=(lambda paths: gitinfo.tracked_among(repo, paths)) if repo else _none_tracked,
             track_repo_files=cfg.get("output.track_repo_files"),
         )
-        git, dirty, diff_hash = _git_facts(repo)
-        with opened(ws.db_path) as conn:
+        conn = self._connection(ws)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            git_facts = pool.submit(_git_facts, repo)  # git runs while we hash
             hashed, digests, warnings = hash_planned(conn, planned, algorithm)
-            job = writer.NewJob(
-                kind="cell",
-                command=cell_command(cell),
-                argv=[],
-                cwd=relative_cwd(cell.cwd, ws.root),
-                started_at=cell.started_at,
-                ended_at=cell.ended_at,
-                exit_code=1 if cell.error else 0,
-                interrupted=cell.interrupted,
-                tracer=summary.backend,
-                step_identity=cell_identity(cell, ws.root),
-                algorithm=algorithm,
-                files=hashed,
-                git_commit=git.commit,
-                git_branch=git.branch,
-                git_remote=git.remote,
-                git_dirty=dirty,
-                git_diff_hash=diff_hash,
-                metadata=self._metadata(cell, summary, cfg, ws, planned.package_reads, warnings),
-                notebook_path=cell.notebook_path,
-                cell_id=cell.cell_id,
-                execution_count=cell.execution_count,
-                source=cell.source,
-                source_hash=cell.source_hash,
-                variables=self._variables(cell),
-            )
-            recorded = writer.record_job(conn, job, digests.fresh)
+            git, dirty, diff_hash = git_facts.result()
+        job = writer.NewJob(
+            kind="cell",
+            command=cell_command(cell),
+            argv=[],
+            cwd=relative_cwd(cell.cwd, ws.root),
+            started_at=cell.started_at,
+            ended_at=cell.ended_at,
+            exit_code=1 if cell.error else 0,
+            interrupted=cell.interrupted,
+            tracer=summary.backend,
+            step_identity=cell_identity(cell, ws.root),
+            algorithm=algorithm,
+            files=hashed,
+            git_commit=git.commit,
+            git_branch=git.branch,
+            git_remote=git.remote,
+            git_dirty=dirty,
+            git_diff_hash=diff_hash,
+            metadata=self._metadata(cell, summary, cfg, ws, planned.package_reads, warnings),
+            notebook_path=cell.notebook_path,
+            cell_id=cell.cell_id,
+            execution_count=cell.execution_count,
+            source=cell.source,
+            source_hash=cell.source_hash,
+            variables=self._variables(cell),
+        )
+        recorded = writer.record_job(conn, job, digests.fresh)
         for name in cell.variables_defined:
             self._defined_by[name] = recorded.id
         return RecordedCell(
@@ -131,6 +135,29 @@ class CellRecorder:
             [f.path for f in hashed if f.role == "input"],
             [f.path for f in hashed if f.role == "output"],
         )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn[1].close()
+            self._conn = None
+
+    def _connection(self, ws: Workspace) -> Connection:
+        """The store, kept open between cells (opening and closing costs a few ms each).
+
+        Reopened when the file changed identity, e.g. after `.roar/` was removed and
+        `roar init` run again: writes must never go to an unlinked file.
+        """
+        st = os.stat(ws.db_path) if ws.db_path.exists() else None
+        identity = (str(ws.db_path), st.st_dev if st else 0, st.st_ino if st else 0)
+        if self._conn is not None and self._conn[0] == identity:
+            return self._conn[1]
+        self.close()
+        conn = connect(ws.db_path)
+        if st is None:  # connect created it: remember the new file's identity
+            st = os.stat(ws.db_path)
+            identity = (str(ws.db_path), st.st_dev, st.st_ino)
+        self._conn = (identity, conn)
+        return conn
 
     def _is_housekeeping(self, path: str) -> bool:
         return any(path == p or path.startswith(p + "/") for p in self._ignore)

@@ -227,11 +227,8 @@ def hash_planned(
         ("output", planned.composite_outputs),
     ):
         for directory, members in composites.items():
-            hashed = [
-                (os.path.relpath(m, directory), *digests.found[m])
-                for m in members
-                if m in digests.found
-            ]
+            prefix = len(directory.rstrip("/")) + 1  # members lie below it: no relpath needed
+            hashed = [(m[prefix:], *digests.found[m]) for m in members if m in digests.found]
             digest = hashing.composite_digest([(rel, d) for rel, d, _ in hashed], algorithm)
             size = sum(s for _, _, s in hashed)
             files.append(writer.HashedFile(directory, role, digest, size, True, hashed))

@@ -228,3 +228,15 @@ def test_a_tracer_that_goes_away_never_breaks_the_notebook(notebook, repo):
     after = nb.cell("x * 2")
     assert "10" in cell_text(after) and "tracer failed" in cell_text(after)
     assert len(jobs_in(repo)) == 1  # only the cell before the failure
+
+
+def test_a_store_recreated_mid_session_gets_the_next_cells(notebook, repo, run_roar):
+    import shutil
+
+    nb = notebook()
+    nb.cell("a = 1")
+    shutil.rmtree(repo / ".roar")  # the kernel keeps its store open between cells
+    run_roar("init", "-y", cwd=repo)
+    nb.cell("b = a + 1")
+    (job,) = jobs_in(repo)  # written to the new store, not the unlinked old file
+    assert job.variables_defined == ["b"]
