@@ -51,15 +51,6 @@ class ExecutedCell:
         return hashlib.sha256(self.source.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-@dataclass(frozen=True)
-class RecordedCell:
-    job_uid: str
-    step_number: int
-    is_rerun: bool
-    inputs: list[str]
-    outputs: list[str]
-
-
 class CellRecorder:
     """Records the cells of one kernel session into the project's store.
 
@@ -72,15 +63,11 @@ class CellRecorder:
     def __init__(self, ignore: Iterable[str] = ()):
         self._ignore = tuple(p.rstrip("/") for p in ignore if p)
         self._defined_by: dict[str, int] = {}
-        self._host: dict | None = None
         self._conn: tuple[tuple[str, int, int], Connection] | None = None
 
-    def workspace_for(self, cwd: str) -> Workspace | None:
-        return find_workspace(cwd)
-
-    def record(self, cell: ExecutedCell, summary: Summary) -> RecordedCell | None:
+    def record(self, cell: ExecutedCell, summary: Summary) -> writer.RecordedJob | None:
         """Write the cell as a job; None when ``cell.cwd`` is not inside a roar project."""
-        ws = self.workspace_for(cell.cwd)
+        ws = find_workspace(cell.cwd)
         if ws is None:
             return None
         cfg = config_mod.load(ws.config_path)
@@ -128,13 +115,7 @@ class CellRecorder:
         recorded = writer.record_job(conn, job, digests.fresh)
         for name in cell.variables_defined:
             self._defined_by[name] = recorded.id
-        return RecordedCell(
-            recorded.uid,
-            recorded.step_number,
-            recorded.is_rerun,
-            [f.path for f in hashed if f.role == "input"],
-            [f.path for f in hashed if f.role == "output"],
-        )
+        return recorded
 
     def close(self) -> None:
         if self._conn is not None:
@@ -181,12 +162,10 @@ class CellRecorder:
         package_reads: list[str],
         warnings: list[str],
     ) -> dict:
-        if self._host is None:
-            self._host = envinfo.host_facts()
         mask = cfg.get("registration.omit.enabled")
         metadata: dict = {
             "env": envinfo.recorded_environment(os.environ, mask=mask),
-            "host": self._host,
+            "host": envinfo.host_facts(),
             "packages": packages_of(package_reads, ws),
             "processes": len(summary.processes),
             "warnings": summary.warnings + warnings,
@@ -222,7 +201,7 @@ def _git_facts(repo: Path | None) -> tuple[gitinfo.GitState, bool, str | None]:
         return gitinfo.GitState(None, None, None), False, None
     state = gitinfo.capture_state(repo)
     dirty = bool(gitinfo.modified_tracked_files(repo))
-    diff_hash = hashlib.sha256(gitinfo.diff_bytes(repo)).hexdigest() if dirty else None
+    diff_hash = gitinfo.diff_hash(repo) if dirty else None
     return state, dirty, diff_hash
 
 

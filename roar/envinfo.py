@@ -7,6 +7,7 @@ little, a stored token costs a lot.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -85,8 +86,12 @@ def mask_argv(argv: list[str]) -> list[str]:
     return masked
 
 
+@functools.lru_cache(maxsize=1)
 def host_facts() -> dict:
-    """OS, CPU, memory and GPUs, read from the kernel's files (no subprocesses)."""
+    """OS, CPU, memory and GPUs, read from the kernel's files (no subprocesses).
+
+    Read once per process (a notebook kernel records many jobs); treat the result as read-only.
+    """
     uname = platform.uname()
     facts: dict = {
         "hostname": uname.node,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from collections.abc import Iterable
@@ -71,6 +72,11 @@ def tracked_among(repo: Path, paths: Iterable[str]) -> set[str]:
             if name in rel:
                 tracked.add(rel[name])
     return tracked
+
+
+def diff_hash(repo: Path) -> str:
+    """SHA-256 of the uncommitted changes: what a job records for a dirty tree."""
+    return hashlib.sha256(diff_bytes(repo)).hexdigest()
 
 
 def diff_bytes(repo: Path) -> bytes:

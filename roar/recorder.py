@@ -85,9 +85,7 @@ def run(request: RunRequest) -> RunOutcome:
     env = {**os.environ, **job.cfg.env, TRACED_BY_ENV: backend}
     job.started = time.time()
     traced = TracedRun(request.argv, env, job.cwd, backend)
-    # While the command runs: everything that does not depend on its result.
-    job.git_state = gitinfo.capture_state(job.repo)
-    job.metadata = static_metadata(env, job.cfg)
+    _capture_context(job, env)  # while the command runs: it does not depend on the result
     with opened(job.ws.db_path) as conn:
         summary = traced.wait()
         ended = time.time()
@@ -110,7 +108,7 @@ def prepare(request: RunRequest) -> PreparedJob:
     if dirty and not request.allow_dirty:
         raise _dirty_error(dirty)
     # The diff describes the code the job starts from, so it is taken before the job can edit it.
-    diff_hash = hashlib.sha256(gitinfo.diff_bytes(repo)).hexdigest() if dirty else None
+    diff_hash = gitinfo.diff_hash(repo) if dirty else None
     return PreparedJob(request, ws, cfg, repo, cwd, algorithm, dirty, diff_hash)
 
 
@@ -121,11 +119,15 @@ def record_observed(job: PreparedJob, summary: Summary, ended: float) -> RunOutc
     The notebook kernel uses this for `%roar run`: the kernel already runs under a tracer in
     long-lived mode, so the command's accesses arrive as the summary of an interval.
     """
-    env = {**os.environ, **job.cfg.env}
-    job.git_state = gitinfo.capture_state(job.repo)
-    job.metadata = static_metadata(env, job.cfg)
+    _capture_context(job, {**os.environ, **job.cfg.env})
     with opened(job.ws.db_path) as conn:
         return _record(job, conn, summary, ended)
+
+
+def _capture_context(job: PreparedJob, env: dict[str, str]) -> None:
+    """Git state and the job's static metadata (environment, host)."""
+    job.git_state = gitinfo.capture_state(job.repo)
+    job.metadata = static_metadata(env, job.cfg)
 
 
 def _record(job: PreparedJob, conn: Connection, summary: Summary, ended: float) -> RunOutcome:

@@ -112,7 +112,7 @@ class RoarMagics(Magics):
             if recorded is not None:
                 print(
                     f"roar: recorded this cell as step @{recorded.step_number} "
-                    f"(job {recorded.job_uid}).",
+                    f"(job {recorded.uid}).",
                     file=sys.stderr,
                 )
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from roar.cells import CellRecorder, ExecutedCell, RecordedCell
+from roar.cells import CellRecorder, ExecutedCell
+from roar.store.writer import RecordedJob
 from roar.tracing.run import Summary
 from roar_kernel.tracers import CellTracer, merge
 from roar_kernel.variables import Snapshot, cell_names, snapshot
@@ -45,10 +46,6 @@ class CellSession:
         self._open: _OpenCell | None = None
         self._told: set[str] = set()
 
-    @property
-    def in_cell(self) -> bool:
-        return self._open is not None
-
     def start(self, code: str, *, cell_id: str | None = None) -> None:
         """Open the cell's interval. If the tracer fails, the cell still runs, unrecorded."""
         label = f"cell {cell_id or ''}".strip()
@@ -65,7 +62,7 @@ class CellSession:
         *,
         execution_count: int | None,
         error: tuple[str, str] | None = None,
-    ) -> RecordedCell | None:
+    ) -> RecordedJob | None:
         """Close the cell's interval and record it (never raises: the cell's result comes first)."""
         cell, self._open = self._open, None
         if cell is None:
@@ -115,7 +112,7 @@ class CellSession:
         ended: float,
         execution_count: int | None,
         error: tuple[str, str] | None,
-    ) -> RecordedCell | None:
+    ) -> RecordedJob | None:
         after = snapshot(self.shell.user_ns, self.shell.user_ns_hidden)
         names = cell_names(self._python_of(cell.code), cell.before, after)
         cwd = os.getcwd()
