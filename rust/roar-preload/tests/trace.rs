@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use roar_preload::{spawn, SpawnConfig, Summary};
 
+mod common;
+use common::python;
+
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("roar-preload-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -25,21 +28,6 @@ fn run_in(dir: &Path, argv: &[&str]) -> Summary {
 
 fn sh(dir: &Path, script: &str) -> Summary {
     run_in(dir, &["sh", "-c", script])
-}
-
-/// The real python3 binary (not a pyenv shim script).
-fn python() -> &'static str {
-    static PY: OnceLock<String> = OnceLock::new();
-    PY.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
-            .output()
-            .expect("python3 is needed for these tests");
-        String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_string()
-    })
 }
 
 fn py(dir: &Path, code: &str) -> Summary {
