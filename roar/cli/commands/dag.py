@@ -1,16 +1,22 @@
-"""roar dag [--expanded] [--show-artifacts] [--stale-only] [--no-color] [--json]"""
+"""roar dag [--expanded] [--show-artifacts] [--stale-only] [--no-color] [--json]
+roar dag --format dot|svg|png|graph-json [-o FILE] [--expanded] [--notebook NB | --artifact X]"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import sys
+from typing import Any
 
 from roar.cli.commands._common import add_json_flag, open_reader
 from roar.cli.console import Console
+from roar.errors import RoarError
 from roar.history import session_dag
 from roar.lineage import Dag, DagNode
 from roar.serialize import dag_json
+
+GRAPH_FORMATS = ("dot", "svg", "png", "graph-json")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,10 +26,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stale-only", action="store_true", help="only stale steps and artifacts")
     p.add_argument("--no-color", action="store_true", help="no colours")
     add_json_flag(p)
+    p.add_argument(
+        "--format",
+        choices=("text", *GRAPH_FORMATS),
+        default="text",
+        help="draw the graph: Graphviz DOT, SVG or PNG (rendered by Graphviz's dot), or the "
+        "viewer's graph-json (jobs and artifacts as nodes)",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write the drawing to FILE")
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument("--notebook", metavar="NB", help="only the cells of this notebook")
+    scope.add_argument("--artifact", metavar="X", help="the lineage of one artifact (path/hash)")
     p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
+    if args.format != "text":
+        return _draw(args, console)
+    if args.output or args.notebook or args.artifact:
+        raise RoarError("-o, --notebook and --artifact apply to --format dot|svg|png|graph-json.")
     with open_reader() as (_ws, r):
         _session, dag = session_dag(r, expanded=args.expanded)
     if args.stale_only:
@@ -36,6 +57,55 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         return 0
     render(dag, console, show_artifacts=args.show_artifacts)
     return 0
+
+
+def _draw(args: argparse.Namespace, console: Console) -> int:
+    from roar import graph, graphviz_export
+
+    if args.json or args.stale_only or args.show_artifacts:
+        raise RoarError(
+            "--json, --stale-only and --show-artifacts apply to the text view, not --format.",
+            hint="A drawing shows every artifact, with stale ones marked.",
+        )
+    if args.format == "png" and not args.output and sys.stdout.isatty():
+        raise RoarError(
+            "PNG is binary: write it to a file.", hint="roar dag --format png -o dag.png"
+        )
+    with open_reader() as (ws, r):
+        if args.artifact:
+            payload = graph.lineage_graph(r, ws, args.artifact)
+        elif args.notebook:
+            payload = graph.notebook_graph(r, args.notebook, expanded=args.expanded)
+        else:
+            payload = graph.session_graph(r, expanded=args.expanded)
+    if args.format == "graph-json":
+        return _emit_json(payload, args.output, console)
+    _emit(graphviz_export.render(payload, args.format), args.output)
+    return 0
+
+
+def _emit_json(payload: dict[str, Any], output: str | None, console: Console) -> int:
+    if output is None:
+        console.json(payload)
+        return 0
+    import json
+
+    _emit(json.dumps(payload, indent=2).encode() + b"\n", output)
+    return 0
+
+
+def _emit(data: bytes, output: str | None) -> None:
+    """Write the finished drawing (rendered in memory first, so an error writes nothing)."""
+    if output is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(output, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise RoarError(f"Cannot write {output}: {exc.strerror}.") from None
 
 
 def render(dag: Dag, console: Console, *, show_artifacts: bool) -> None:

@@ -1,0 +1,309 @@
+"""The lineage graph as nodes and edges: what the DAG viewer and the Graphviz export draw.
+
+``roar dag --format graph-json`` prints it, the notebook widget syncs it to the browser, the
+VS Code webview renders it and ``graphviz_export`` turns it into DOT. The structure (steps,
+dependencies, staleness) comes from ``lineage``; this module only lays it out as a graph:
+jobs and artifacts are nodes, edges run input → job → output (and cell → cell for variables).
+Artifacts are identified by content, so a node is one digest, named after the path it was
+seen at. The contract is in docs/json-contract.md (``graph-json``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from roar.errors import RoarError
+from roar.history import artifact_lineage, require_active_session, resolve_artifact
+from roar.lineage import Dag, DagArtifact, DagNode, Lineage, build_dag
+from roar.serialize import iso
+from roar.store.views import FileView, JobView
+
+if TYPE_CHECKING:
+    from roar.store.queries import Reader
+    from roar.workspace import Workspace
+
+GRAPH_VERSION = 1
+LABEL_WIDTH = 40
+SHORT_HASH = 8
+
+
+def job_id(job: JobView) -> str:
+    return f"job-{job.uid}"
+
+
+def artifact_id(digest: str) -> str:
+    return f"artifact-{digest}"
+
+
+# Loading one of the three scopes ---------------------------------------------------------------
+def session_graph(reader: Reader, *, expanded: bool = False) -> dict[str, Any]:
+    """The active session's DAG."""
+    session = require_active_session(reader)
+    jobs = reader.session_jobs(session.id)
+    dag = build_dag(session.id, jobs, expanded=expanded)
+    scope = {"kind": "session", "session_id": session.id, "session_uid": session.uid}
+    return graph_from_dag(dag, jobs, scope)
+
+
+def notebook_graph(reader: Reader, notebook: str, *, expanded: bool = False) -> dict[str, Any]:
+    """The cells of one notebook (in the active session), with the files they read and wrote."""
+    session = require_active_session(reader)
+    jobs = reader.session_jobs(session.id)
+    dag = build_dag(session.id, jobs, expanded=expanded)
+    wanted = _notebook_matcher(notebook)
+    dag.nodes = [n for n in dag.nodes if wanted(n.job.notebook_path)]
+    scope = {"kind": "notebook", "session_id": session.id, "notebook_path": notebook}
+    return graph_from_dag(dag, jobs, scope)
+
+
+def lineage_graph(reader: Reader, ws: Workspace, ref: str, *, depth: int = 50) -> dict[str, Any]:
+    """Everything upstream of one artifact (a path or a hash prefix), across sessions."""
+    hit = resolve_artifact(reader, ws, ref)
+    if hit is None:
+        raise RoarError(
+            f"Artifact not found in database: {ref}",
+            hint="The file may not have been tracked by roar yet.",
+        )
+    lineage = artifact_lineage(reader, hit, depth=depth)
+    session = reader.active_session()
+    dag = build_dag(session.id, reader.session_jobs(session.id)) if session else None
+    return graph_from_lineage(lineage, dag)
+
+
+def _notebook_matcher(notebook: str):
+    """Match a notebook by absolute path, or by a bare/relative name against the path's tail."""
+    absolute = os.path.abspath(notebook)
+    tail = os.sep + os.path.normpath(notebook).lstrip(os.sep)
+
+    def matches(path: str | None) -> bool:
+        return bool(path) and (path == absolute or (path or "").endswith(tail))
+
+    return matches
+
+
+# Building ----------------------------------------------------------------------------------------
+@dataclass
+class _Builder:
+    """Collects nodes and edges once each, in first-seen order (stable output for diffs)."""
+
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def job(self, job: JobView, state: str, runs: int = 1) -> str:
+        node_id = job_id(job)
+        self.nodes.setdefault(node_id, job_node(job, state, runs))
+        return node_id
+
+    def artifact(self, f: FileView, state: str, superseded_by: str | None = None) -> str:
+        node_id = artifact_id(f.digest)
+        if node_id not in self.nodes:
+            self.nodes[node_id] = artifact_node(f, state, superseded_by)
+        return node_id
+
+    def edge(self, source: str, target: str, kind: str, **extra: Any) -> None:
+        key = (source, target, kind)
+        if source != target and key not in self.edges:
+            self.edges[key] = {"source": source, "target": target, "kind": kind, **extra}
+
+    def payload(self, scope: dict[str, Any]) -> dict[str, Any]:
+        nodes = list(self.nodes.values())
+        return {
+            "version": GRAPH_VERSION,
+            "scope": scope,
+            "counts": _counts(nodes),
+            "nodes": nodes,
+            "edges": list(self.edges.values()),
+        }
+
+
+def graph_from_dag(dag: Dag, jobs: Sequence[JobView], scope: dict[str, Any]) -> dict[str, Any]:
+    """Nodes and edges for ``dag``; ``jobs`` are all of its session's jobs (for run counts and
+    for outputs of earlier runs that the DAG's latest runs still consume)."""
+    b = _Builder()
+    runs = Counter(j.step_number for j in jobs)
+    states = _artifact_states(dag.artifacts)
+    writes = _writers(jobs)
+    # A view of latest runs says how many runs each step had; an expanded view shows them.
+    shown = {
+        n.job.id: b.job(n.job, n.state, 1 if dag.expanded else runs[n.job.step_number])
+        for n in dag.nodes
+    }
+    by_step = _shown_by_step(dag.nodes)
+    for n in dag.nodes:
+        me = shown[n.job.id]
+        for f in n.job.inputs:
+            state, newer = states.get(f.digest) or _unlisted_state(f, writes)
+            b.edge(b.artifact(f, state, newer), me, "input")
+            _link_earlier_run(b, n, f, writes, by_step)
+        for f in n.job.outputs:
+            state, newer = states.get(f.digest, ("active", None))
+            b.edge(me, b.artifact(f, state, newer), "output")
+        for step, names in sorted(n.variable_dependencies.items()):
+            producer = _shown_before(by_step.get(step, []), n.job)
+            if producer is not None:
+                b.edge(job_id(producer), me, "variable", names=names)
+    return b.payload(scope)
+
+
+def graph_from_lineage(lineage: Lineage, dag: Dag | None) -> dict[str, Any]:
+    """The upstream jobs of one artifact and the files that connect them; states from the
+    active session's DAG where a job belongs to it."""
+    b = _Builder()
+    job_states = {n.job.id: n.state for n in dag.nodes} if dag else {}
+    states = _artifact_states(dag.artifacts) if dag else {}
+    on_path = {f.digest for f in lineage.artifacts} | {lineage.target.digest}
+    for job in lineage.jobs:
+        me = b.job(job, job_states.get(job.id, "active"))
+        for f in job.inputs:
+            state, newer = states.get(f.digest, ("active", None))
+            b.edge(b.artifact(f, state, newer), me, "input")
+        for f in job.outputs:
+            if f.digest in on_path:  # other outputs do not lead to the target
+                state, newer = states.get(f.digest, ("active", None))
+                b.edge(me, b.artifact(f, state, newer), "output")
+    state, newer = states.get(lineage.target.digest, ("active", None))
+    b.artifact(lineage.target, state, newer)
+    scope = {"kind": "lineage", "target": {"path": lineage.target.path,
+                                           "hash": lineage.target.digest}}  # fmt: skip
+    return b.payload(scope)
+
+
+def _artifact_states(artifacts: Iterable[DagArtifact]) -> dict[str, tuple[str, str | None]]:
+    """digest → (state, newer digest at its path); a current run's verdict wins over an old one's."""
+    states: dict[str, tuple[str, str | None]] = {}
+    for a in artifacts:
+        if a.digest not in states or states[a.digest][0] == "superseded":
+            states[a.digest] = (a.state, a.superseded_by)
+    return states
+
+
+@dataclass
+class _Writes:
+    """Who wrote what in the session, oldest first."""
+
+    by_path: dict[str, list[tuple[JobView, str]]]  # path → (job, digest written)
+    by_digest: dict[str, list[JobView]]
+
+
+def _writers(jobs: Sequence[JobView]) -> _Writes:
+    writes = _Writes({}, {})
+    for job in sorted(jobs, key=lambda j: (j.started_at, j.id)):
+        for out in job.outputs:
+            writes.by_path.setdefault(out.path, []).append((job, out.digest))
+            writes.by_digest.setdefault(out.digest, []).append(job)
+    return writes
+
+
+def _unlisted_state(f: FileView, writes: _Writes) -> tuple[str, str | None]:
+    """State of an input no shown job wrote: a source file, or an earlier run's output that the
+    path no longer holds (superseded)."""
+    history = writes.by_path.get(f.path)
+    if not history:
+        return "active", None
+    newest = history[-1][1]
+    return ("superseded", newest) if newest != f.digest else ("active", None)
+
+
+def _link_earlier_run(
+    b: _Builder,
+    node: DagNode,
+    f: FileView,
+    writes: _Writes,
+    by_step: dict[int, list[JobView]],
+) -> None:
+    """When a step consumed what an earlier, no longer shown run of one of its dependencies
+    wrote, draw that edge from the step's shown run, marked, so the lineage stays connected."""
+    for writer in writes.by_digest.get(f.digest, ()):
+        shown = by_step.get(writer.step_number, [])
+        if writer.step_number in node.dependencies and shown and writer not in shown:
+            b.edge(job_id(shown[-1]), artifact_id(f.digest), "output", previous_run=True)
+
+
+def _shown_by_step(nodes: Sequence[DagNode]) -> dict[int, list[JobView]]:
+    by_step: dict[int, list[JobView]] = {}
+    for n in sorted(nodes, key=lambda n: (n.job.started_at, n.job.id)):
+        by_step.setdefault(n.job.step_number, []).append(n.job)
+    return by_step
+
+
+def _shown_before(runs: list[JobView], consumer: JobView) -> JobView | None:
+    """The latest shown run that started before ``consumer`` (else the latest at all)."""
+    earlier = [j for j in runs if j.started_at <= consumer.started_at] or runs
+    return earlier[-1] if earlier else None
+
+
+# Node objects -----------------------------------------------------------------------------------
+def job_node(job: JobView, state: str, runs: int = 1) -> dict[str, Any]:
+    failed = job.exit_code != 0 or job.interrupted
+    node: dict[str, Any] = {
+        "id": job_id(job),
+        "type": "job",
+        "label": job_label(job, runs),
+        "state": state,
+        "failed": failed,
+        "job_uid": job.uid,
+        "kind": job.kind,
+        "step_number": job.step_number,
+        "step_ref": job.ref,
+        "step_name": job.step_name,
+        "command": job.command,
+        "exit_code": job.exit_code,
+        "interrupted": job.interrupted,
+        "started_at": iso(job.started_at),
+        "duration_seconds": round(job.duration, 3),
+        "git_commit": job.git_commit,
+        "git_dirty": job.git_dirty,
+        "runs": runs,
+    }
+    if job.kind == "cell":
+        node.update(
+            notebook_path=job.notebook_path,
+            cell_id=job.cell_id,
+            execution_count=job.execution_count,
+            source=job.source,
+        )
+    return node
+
+
+def artifact_node(f: FileView, state: str, superseded_by: str | None = None) -> dict[str, Any]:
+    return {
+        "id": artifact_id(f.digest),
+        "type": "artifact",
+        "label": os.path.basename(f.path.rstrip("/")) or f.path,
+        "state": state,
+        "missing": not os.path.exists(f.path),
+        "path": f.path,
+        "hash": f.digest,
+        "short_hash": f.digest[:SHORT_HASH],
+        "size": f.size,
+        "composite": f.is_composite,
+        "superseded_by": superseded_by,
+    }
+
+
+def job_label(job: JobView, runs: int = 1) -> str:
+    """``@3 python train.py --ep…`` — short enough to read inside a node."""
+    text = job.step_name or job.command
+    if job.kind == "cell" and job.source is not None:
+        first = next((ln.strip() for ln in job.source.splitlines() if ln.strip()), "")
+        count = f"[{job.execution_count}] " if job.execution_count is not None else ""
+        text = f"cell {count}{first}"
+    if len(text) > LABEL_WIDTH:
+        text = text[: LABEL_WIDTH - 1] + "…"
+    return f"{job.ref} {text}" + (f" ({runs} runs)" if runs > 1 else "")
+
+
+def _counts(nodes: Sequence[dict[str, Any]]) -> dict[str, int]:
+    jobs = [n for n in nodes if n["type"] == "job"]
+    artifacts = [n for n in nodes if n["type"] == "artifact"]
+    return {
+        "jobs": len(jobs),
+        "artifacts": len(artifacts),
+        "stale": sum(n["state"] == "stale" for n in nodes),
+        "failed": sum(n["failed"] for n in jobs),
+        "missing": sum(n["missing"] for n in artifacts),
+    }
