@@ -12,7 +12,9 @@ help: ## list the targets
 system-deps: ## Debian packages the build and tests need (root; skipped when present)
 	@command -v gcc >/dev/null && command -v git >/dev/null && [ -f /usr/lib/x86_64-linux-gnu/libc.a -o -f /usr/lib/aarch64-linux-gnu/libc.a ] \
 	  && command -v clang >/dev/null && [ -f /usr/include/bpf/bpf_helpers.h ] \
-	  || (apt-get update -qq && apt-get install -y -qq gcc libc6-dev git clang libbpf-dev)
+	  && command -v dot >/dev/null && command -v chromium >/dev/null \
+	  || (apt-get update -qq && apt-get install -y -qq gcc libc6-dev git clang libbpf-dev \
+	      graphviz chromium)
 
 setup: system-deps ## install roar (Rust core built by maturin) and the test tools
 	$(PIP) install -q -e '.[test]'
