@@ -1,0 +1,141 @@
+"""What the editor shows: hover Markdown, code-lens titles and diagnostic messages."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+from lsp_server.freshness import CURRENT, MISSING, MODIFIED, STALE
+from lsp_server.lookup import Provenance, script_of
+from roar.store.provenance import JobRef
+
+SHORT = 12
+NOT_TRACKED = "**roar**: not tracked by roar"
+
+
+def short(digest: str) -> str:
+    return digest[:SHORT]
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def ago(ts: float, now: float | None = None) -> str:
+    seconds = max(0.0, (now if now is not None else time.time()) - ts)
+    if seconds < 60:
+        return "just now"
+    for limit, unit, div in ((3600, "min", 60), (86400, "h", 3600), (float("inf"), "d", 86400)):
+        if seconds < limit:
+            return f"{int(seconds // div)} {unit} ago"
+    return ""  # unreachable: the last limit is infinite
+
+
+def display(path: str | None, root: Path) -> str:
+    if not path:
+        return "(no path recorded)"
+    rel = os.path.relpath(path, root)
+    return path if rel.startswith("..") else rel
+
+
+def job_label(job: JobRef) -> str:
+    """``train.py`` for a run, ``analysis.ipynb [4]`` for a notebook cell."""
+    if job.kind == "cell":
+        name = os.path.basename(job.notebook_path or "notebook")
+        return f"{name} [{job.execution_count if job.execution_count is not None else ' '}]"
+    script = script_of(job)
+    return os.path.basename(script) if script else (job.argv[0] if job.argv else job.command)
+
+
+def lens_title(p: Provenance) -> str:
+    """``produced by @3 · train.py · 2 h ago``; a source input says who read it."""
+    if p.producer is not None:
+        title = (
+            f"produced by {p.producer.ref} · {job_label(p.producer)} · {ago(p.producer.ended_at)}"
+        )
+    else:
+        title = f"source input · read by {p.consumer_count} job(s)"
+    return title if p.freshness == CURRENT else f"{title} · {p.freshness}"
+
+
+def hover(p: Provenance, root: Path) -> str:
+    name = os.path.basename(p.path) if p.path else short(p.artifact.digest)
+    lines = [
+        f"**roar** · `{name}` — **{p.freshness}**" if p.path else f"**roar** · `{name}`",
+        "",
+        f"`{display(p.path, root)}` · hash `{short(p.artifact.digest)}` ({p.artifact.algorithm})"
+        f" · {human_size(p.artifact.size)}{' · directory' if p.artifact.is_composite else ''}",
+        "",
+    ]
+    lines += _freshness_lines(p, root)
+    lines += _producer_lines(p.producer)
+    if p.inputs:
+        lines.append(f"**Inputs** ({len(p.inputs)}):")
+        lines += [f"- `{short(f.digest)}` {display(f.path, root)}" for f in p.inputs[:10]]
+        lines += [f"- … {len(p.inputs) - 10} more"] if len(p.inputs) > 10 else []
+        lines.append("")
+    lines += _consumer_lines(p)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _freshness_lines(p: Provenance, root: Path) -> list[str]:
+    if p.freshness == STALE:
+        changed = ", ".join(f"`{display(path, root)}` ({how})" for path, how in p.changed[:3])
+        return [f"⚠ **stale**: upstream input changed since it was produced: {changed}", ""]
+    if p.freshness == MODIFIED:
+        return ["⚠ **modified on disk**: the file no longer holds the recorded bytes", ""]
+    if p.freshness == MISSING:
+        return [
+            "⚠ **missing**: recorded by roar, not on disk (`roar reproduce` can rebuild it)",
+            "",
+        ]
+    return []
+
+
+def _producer_lines(job: JobRef | None) -> list[str]:
+    if job is None:
+        return ["**Produced by**: no recorded job (a source input)", ""]
+    when = datetime.fromtimestamp(job.started_at).strftime("%Y-%m-%d %H:%M:%S")
+    commit = (job.git_commit or "no commit")[:SHORT] + (" (dirty)" if job.git_dirty else "")
+    what = f"cell `{job_label(job)}`" if job.kind == "cell" else f"`{_clip(job.command)}`"
+    return [
+        f"**Produced by** {job.ref} {what}",
+        f"commit `{commit}` · {when} ({ago(job.ended_at)}) · exit {job.exit_code} · job `{job.uid}`",
+        "",
+    ]
+
+
+def _consumer_lines(p: Provenance) -> list[str]:
+    if not p.consumer_count:
+        return ["**Consumers**: none recorded"]
+    lines = [f"**Consumers** ({p.consumer_count}):"]
+    lines += [f"- {j.ref} `{_clip(_consumer_label(j))}`" for j in p.consumers]
+    if p.consumer_count > len(p.consumers):
+        lines.append(f"- … {p.consumer_count - len(p.consumers)} more")
+    return lines
+
+
+def _consumer_label(job: JobRef) -> str:
+    return f"cell {job_label(job)}" if job.kind == "cell" else job.command
+
+
+def _clip(text: str, width: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def diagnostic_message(p: Provenance, root: Path) -> str:
+    by = f" (produced by {p.producer.ref} · {job_label(p.producer)})" if p.producer else ""
+    if p.freshness == STALE:
+        changed = ", ".join(display(path, root) for path, _ in p.changed[:3])
+        return f"roar: stale — upstream input changed since it was produced{by}: {changed}"
+    if p.freshness == MODIFIED:
+        return f"roar: modified on disk since it was recorded{by}"
+    return f"roar: missing — recorded{by} but not on disk"

@@ -1,0 +1,273 @@
+"""Read-only provenance lookups for editors: what is recorded at a path, who made it, who read it.
+
+The language server calls these on every hover, so they are single indexed statements over a
+``mode=ro`` connection through the standard ``sqlite3`` module (no ORM objects, no SQLAlchemy
+import), each returning plain views. Nothing here writes, not even the hash cache: the store
+belongs to ``roar run`` and the kernel, and a reader must never hold them up.
+
+"Latest" means latest recorded: job ids grow with each write, so ``ORDER BY job_id DESC`` is the
+order in which roar learnt things, whatever the jobs' start times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from roar.store import migrations
+from roar.store.connection import connect
+from roar.store.views import ArtifactView, FileView, step_ref
+
+Connection = sqlite3.Connection  # what callers hold and pass back
+ReadError = sqlite3.Error  # what a failed read raises (a damaged or vanished store)
+
+# A reader waits this long for a lock (WAL recovery, a checkpoint truncating the log) before it
+# gives up on one request; the editor asks again on the next hover.
+READ_BUSY_TIMEOUT_MS = 250
+_BATCH = 500
+
+_JOB_COLUMNS = (
+    "j.id, j.uid, j.kind, j.step_number, j.session_id, j.command, j.argv, j.cwd, j.started_at, "
+    "j.ended_at, j.exit_code, j.git_commit, j.git_dirty, j.notebook_path, j.cell_id, "
+    "j.execution_count, j.source"
+)
+_ARTIFACT_COLUMNS = (
+    "a.id, a.algorithm, a.digest, a.size, a.is_composite, a.first_seen_at, a.first_seen_path"
+)
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """What an editor shows of a job: enough to name it, date it and jump to its code."""
+
+    id: int
+    uid: str
+    kind: str
+    step_number: int
+    session_id: int
+    command: str
+    argv: list[str]
+    cwd: str  # relative to the project root
+    started_at: float
+    ended_at: float
+    exit_code: int
+    git_commit: str | None
+    git_dirty: bool
+    notebook_path: str | None = None
+    cell_id: str | None = None
+    execution_count: int | None = None
+    source: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return step_ref(self.kind, self.step_number)
+
+
+@dataclass(frozen=True)
+class PathRecord:
+    """The newest record of a path: which job saw it, in which role, as which artifact."""
+
+    path: str
+    role: str  # input | output
+    job_id: int
+    artifact: ArtifactView
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """The hash cache's word on one (device, inode): the digest it had at this size and mtime."""
+
+    size: int
+    mtime_ns: int
+    digest: str
+
+
+def open_readonly(db_path: Path) -> sqlite3.Connection:
+    """A ``mode=ro`` connection (never migrates, never creates) with a short busy timeout.
+
+    Not ``immutable=1``: that would skip locking and miss every job written after opening.
+    Raises ``StoreError`` for a missing, unreadable or too-new store.
+    """
+    conn = connect(db_path, readonly=True)
+    conn.execute(f"PRAGMA busy_timeout = {READ_BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return migrations.current_version(conn)
+
+
+def data_version(conn: sqlite3.Connection) -> int:
+    """Changes whenever another connection commits: one cheap statement to poll."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def tracked(conn: sqlite3.Connection, paths: Iterable[str]) -> set[str]:
+    """The subset of ``paths`` that some job read or wrote."""
+    wanted = list(dict.fromkeys(paths))
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT DISTINCT path FROM job_files WHERE path IN ({marks})", chunk
+        )  # fmt: skip
+        found.update(path for (path,) in rows)
+    return found
+
+
+def latest_record(conn: sqlite3.Connection, path: str) -> PathRecord | None:
+    row = conn.execute(
+        f"SELECT jf.role, jf.job_id, {_ARTIFACT_COLUMNS} FROM job_files jf "
+        "JOIN artifacts a ON a.id = jf.artifact_id WHERE jf.path = ? "
+        "ORDER BY jf.job_id DESC LIMIT 1",
+        (path,),
+    ).fetchone()
+    return PathRecord(path, row[0], row[1], _artifact(row[2:])) if row else None
+
+
+def record_in_job(conn: sqlite3.Connection, job_id: int, path: str) -> PathRecord | None:
+    """How ``job_id`` saw ``path`` (output first: a job that rewrote a file it read made it)."""
+    row = conn.execute(
+        f"SELECT jf.role, jf.job_id, {_ARTIFACT_COLUMNS} FROM job_files jf "
+        "JOIN artifacts a ON a.id = jf.artifact_id WHERE jf.job_id = ? AND jf.path = ? "
+        "ORDER BY jf.role DESC LIMIT 1",
+        (job_id, path),
+    ).fetchone()
+    return PathRecord(path, row[0], row[1], _artifact(row[2:])) if row else None
+
+
+def artifacts_by_prefix(
+    conn: sqlite3.Connection, prefix: str, limit: int = 2
+) -> list[ArtifactView]:
+    """Artifacts whose digest starts with ``prefix`` (a range scan on the digest index)."""
+    low = prefix.lower()
+    rows = conn.execute(
+        f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts a WHERE a.digest >= ? AND a.digest < ? "
+        "ORDER BY a.digest LIMIT ?",
+        (low, low + "\uffff", limit),
+    )
+    return [_artifact(r) for r in rows]
+
+
+def job(conn: sqlite3.Connection, job_id: int) -> JobRef | None:
+    row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs j WHERE j.id = ?", (job_id,)).fetchone()
+    return _job(row) if row else None
+
+
+def producer(
+    conn: sqlite3.Connection,
+    artifact_id: int,
+    *,
+    path: str | None = None,
+    before_job: int | None = None,
+) -> JobRef | None:
+    """The newest job that wrote this artifact (at ``path`` when given), recorded no later
+    than ``before_job``. None: no recorded job made these bytes (a source input)."""
+    sql = (
+        f"SELECT {_JOB_COLUMNS} FROM job_files jf JOIN jobs j ON j.id = jf.job_id "
+        "WHERE jf.artifact_id = ? AND jf.role = 'output'"
+    )
+    args: list[object] = [artifact_id]
+    if path is not None:
+        sql += " AND jf.path = ?"
+        args.append(path)
+    if before_job is not None:
+        sql += " AND jf.job_id <= ?"
+        args.append(before_job)
+    row = conn.execute(sql + " ORDER BY jf.job_id DESC LIMIT 1", args).fetchone()
+    return _job(row) if row else None
+
+
+def job_files(conn: sqlite3.Connection, job_id: int, role: str) -> list[FileView]:
+    rows = conn.execute(
+        "SELECT jf.path, a.digest, a.size, a.is_composite, a.id FROM job_files jf "
+        "JOIN artifacts a ON a.id = jf.artifact_id WHERE jf.job_id = ? AND jf.role = ? "
+        "ORDER BY jf.path",
+        (job_id, role),
+    )
+    return [FileView(p, d, s, bool(c), i) for p, d, s, c, i in rows]
+
+
+def consumers(
+    conn: sqlite3.Connection, artifact_id: int, limit: int = 5
+) -> tuple[list[JobRef], int]:
+    """The newest ``limit`` jobs that read this artifact, and how many did in all."""
+    (count,) = conn.execute(
+        "SELECT COUNT(DISTINCT job_id) FROM job_files WHERE artifact_id = ? AND role = 'input'",
+        (artifact_id,),
+    ).fetchone()
+    rows = conn.execute(
+        f"SELECT {_JOB_COLUMNS} FROM job_files jf JOIN jobs j ON j.id = jf.job_id "
+        "WHERE jf.artifact_id = ? AND jf.role = 'input' GROUP BY j.id "
+        "ORDER BY jf.job_id DESC LIMIT ?",
+        (artifact_id, limit),
+    )
+    return [_job(r) for r in rows], int(count)
+
+
+def cached_digests(
+    conn: sqlite3.Connection, algorithm: str, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], CacheEntry]:
+    """(dev, inode) → the hash cache's entry, for the keys it knows (read only)."""
+    found: dict[tuple[int, int], CacheEntry] = {}
+    wanted = set(keys)
+    for chunk in _chunks(sorted({inode for _, inode in keys})):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            "SELECT dev, inode, size, mtime_ns, digest FROM hash_cache "
+            f"WHERE algorithm = ? AND inode IN ({marks})",
+            (algorithm, *chunk),
+        )
+        for dev, inode, size, mtime_ns, digest in rows:
+            if (dev, inode) in wanted:
+                found[(dev, inode)] = CacheEntry(size, mtime_ns, digest)
+    return found
+
+
+def max_job_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()[0])
+
+
+def paths_recorded_after(conn: sqlite3.Connection, job_id: int) -> Iterator[str]:
+    """Distinct paths of the files recorded by jobs newer than ``job_id`` (0: all of them)."""
+    if job_id <= 0:
+        rows = conn.execute("SELECT DISTINCT path FROM job_files")
+    else:
+        rows = conn.execute("SELECT DISTINCT path FROM job_files WHERE job_id > ?", (job_id,))
+    for (path,) in rows:
+        yield path
+
+
+def _chunks(items: Sequence) -> Iterator[list]:
+    for start in range(0, len(items), _BATCH):
+        yield list(items[start : start + _BATCH])
+
+
+def _artifact(row: Sequence) -> ArtifactView:
+    return ArtifactView(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
+
+
+def _job(row: Sequence) -> JobRef:
+    return JobRef(
+        id=row[0], uid=row[1], kind=row[2], step_number=row[3], session_id=row[4],
+        command=row[5], argv=_argv(row[6]), cwd=row[7], started_at=row[8], ended_at=row[9],
+        exit_code=row[10], git_commit=row[11], git_dirty=bool(row[12]), notebook_path=row[13],
+        cell_id=row[14], execution_count=row[15], source=row[16],
+    )  # fmt: skip
+
+
+def _argv(text: str) -> list[str]:
+    try:
+        argv = json.loads(text)
+    except ValueError:
+        return []
+    return [str(a) for a in argv] if isinstance(argv, list) else []
+
+
+def absolute_cwd(root: Path, job: JobRef) -> str:
+    """A job's working directory on this machine (the store keeps it relative to the root)."""
+    return os.path.join(str(root), job.cwd) if job.cwd else str(root)
