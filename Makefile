@@ -13,8 +13,10 @@ system-deps: ## Debian packages the build and tests need (root; skipped when pre
 	@command -v gcc >/dev/null && command -v git >/dev/null && [ -f /usr/lib/x86_64-linux-gnu/libc.a -o -f /usr/lib/aarch64-linux-gnu/libc.a ] \
 	  && command -v clang >/dev/null && [ -f /usr/include/bpf/bpf_helpers.h ] \
 	  && command -v dot >/dev/null && command -v chromium >/dev/null \
+	  && command -v nvim >/dev/null && command -v rg >/dev/null && command -v g++ >/dev/null \
+	  && [ -f /usr/include/gssapi/gssapi.h ] \
 	  || (apt-get update -qq && apt-get install -y -qq gcc libc6-dev git clang libbpf-dev \
-	      graphviz chromium)
+	      graphviz chromium neovim ripgrep g++ make libkrb5-dev)
 
 setup: system-deps ## install roar (Rust core built by maturin) and the test tools
 	$(PIP) install -q -e '.[test]'
