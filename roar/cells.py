@@ -9,16 +9,18 @@ tree: the commit, the dirty flag and a hash of the diff are recorded instead.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from roar import config as config_mod
-from roar import envinfo, gitinfo
+from roar import envinfo, gitinfo, hashing
 from roar.filters import NoiseFilter
 from roar.lineage_files import plan
 from roar.recorder import hash_algorithm, hash_planned, packages_of, relative_cwd
@@ -45,10 +47,19 @@ class ExecutedCell:
     interrupted: bool = False
     variables_read: list[str] = field(default_factory=list)
     variables_defined: list[str] = field(default_factory=list)
+    env: dict[str, str] | None = None  # the kernel's environment, when recorded elsewhere
 
     @property
     def source_hash(self) -> str:
         return hashlib.sha256(self.source.encode("utf-8", "surrogateescape")).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExecutedCell:
+        error = data.get("error")
+        return cls(**{**data, "error": tuple(error) if error else None})
 
 
 class CellRecorder:
@@ -65,8 +76,17 @@ class CellRecorder:
         self._defined_by: dict[str, int] = {}
         self._conn: tuple[tuple[str, int, int], Connection] | None = None
 
-    def record(self, cell: ExecutedCell, summary: Summary) -> writer.RecordedJob | None:
-        """Write the cell as a job; None when ``cell.cwd`` is not inside a roar project."""
+    def record(
+        self,
+        cell: ExecutedCell,
+        summary: Summary,
+        identities: Mapping[str, hashing.Identity] | None = None,
+    ) -> writer.RecordedJob | None:
+        """Write the cell as a job; None when ``cell.cwd`` is not inside a roar project.
+
+        ``identities`` are the files' identities when the cell ended, for recording after
+        later cells may have run: a file that no longer matches is left out, with a warning.
+        """
         ws = find_workspace(cell.cwd)
         if ws is None:
             return None
@@ -84,7 +104,7 @@ class CellRecorder:
         conn = self._connection(ws)
         with ThreadPoolExecutor(max_workers=1) as pool:
             git_facts = pool.submit(_git_facts, repo)  # git runs while we hash
-            hashed, digests, warnings = hash_planned(conn, planned, algorithm)
+            hashed, digests, warnings = hash_planned(conn, planned, algorithm, identities)
             git, dirty, diff_hash = git_facts.result()
         job = writer.NewJob(
             kind="cell",
@@ -164,7 +184,9 @@ class CellRecorder:
     ) -> dict:
         mask = cfg.get("registration.omit.enabled")
         metadata: dict = {
-            "env": envinfo.recorded_environment(os.environ, mask=mask),
+            "env": envinfo.recorded_environment(
+                os.environ if cell.env is None else cell.env, mask=mask
+            ),
             "host": envinfo.host_facts(),
             "packages": packages_of(package_reads, ws),
             "processes": len(summary.processes),

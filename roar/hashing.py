@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import roar._native as _native
@@ -16,6 +16,10 @@ from roar.store import writer
 from roar.store.connection import Connection
 
 ALGORITHMS = ("blake3", "sha256")
+CHANGED = "changed before it could be hashed"
+
+# (device, inode, size, mtime_ns): what a file was when a job ended, to check it still is.
+Identity = tuple[int, int, int, int]
 
 
 @dataclass
@@ -28,7 +32,15 @@ class Digests:
     cache_hits: int = 0
 
 
-def hash_paths(conn: Connection | None, paths: Iterable[str], algorithm: str) -> Digests:
+def hash_paths(
+    conn: Connection | None,
+    paths: Iterable[str],
+    algorithm: str,
+    expected: Mapping[str, Identity] | None = None,
+) -> Digests:
+    """Digests of ``paths``. With ``expected`` (hashing after the job has moved on, as cells
+    are), a file whose identity is no longer what it was when the job ended fails as CHANGED:
+    its content now is not what the job saw."""
     result = Digests()
     stats: dict[str, os.stat_result] = {}
     for path in dict.fromkeys(paths):
@@ -39,6 +51,9 @@ def hash_paths(conn: Connection | None, paths: Iterable[str], algorithm: str) ->
             continue
         if not stat.S_ISREG(st.st_mode):
             result.failed[path] = "not a regular file"
+            continue
+        if expected is not None and _changed(expected.get(path), identity_of(st)):
+            result.failed[path] = CHANGED
             continue
         stats[path] = st
     cached = (
@@ -54,11 +69,37 @@ def hash_paths(conn: Connection | None, paths: Iterable[str], algorithm: str) ->
             result.cache_hits += 1
         else:
             misses.append(path)
-    _hash_misses(misses, algorithm, result)
+    _hash_misses(misses, algorithm, result, expected)
     return result
 
 
-def _hash_misses(paths: Sequence[str], algorithm: str, result: Digests) -> None:
+def identity_of(st: os.stat_result) -> Identity:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def identities(paths: Iterable[str]) -> dict[str, Identity]:
+    """The identity of each path that is a regular file now (the rest are left out)."""
+    found: dict[str, Identity] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found[path] = identity_of(st)
+    return found
+
+
+def _changed(expected: Identity | None, now: Identity) -> bool:
+    return expected is not None and tuple(expected) != now
+
+
+def _hash_misses(
+    paths: Sequence[str],
+    algorithm: str,
+    result: Digests,
+    expected: Mapping[str, Identity] | None = None,
+) -> None:
     if not paths:
         return
     for path, outcome in zip(
@@ -68,6 +109,9 @@ def _hash_misses(paths: Sequence[str], algorithm: str, result: Digests) -> None:
             result.failed[path] = outcome
             continue
         digest, size, dev, inode, mtime_ns = outcome
+        if expected is not None and _changed(expected.get(path), (dev, inode, size, mtime_ns)):
+            result.failed[path] = CHANGED  # replaced between our stat and the hash
+            continue
         result.found[path] = (digest, size)
         result.fresh.append(writer.CacheEntry(dev, inode, size, mtime_ns, digest, path))
 

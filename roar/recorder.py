@@ -12,7 +12,7 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,7 +207,10 @@ def relative_cwd(cwd: str, root: Path) -> str:
 
 
 def hash_planned(
-    conn: Connection, planned: PlannedFiles, algorithm: str
+    conn: Connection,
+    planned: PlannedFiles,
+    algorithm: str,
+    expected: Mapping[str, hashing.Identity] | None = None,
 ) -> tuple[list[writer.HashedFile], hashing.Digests, list[str]]:
     member_paths = [
         m
@@ -215,7 +218,7 @@ def hash_planned(
         for m in ms
     ]
     digests = hashing.hash_paths(
-        conn, [*planned.inputs, *planned.outputs, *member_paths], algorithm
+        conn, [*planned.inputs, *planned.outputs, *member_paths], algorithm, expected
     )
     files: list[writer.HashedFile] = []
     warnings: list[str] = []
@@ -234,8 +237,16 @@ def hash_planned(
             digest = hashing.composite_digest([(rel, d) for rel, d, _ in hashed], algorithm)
             size = sum(s for _, _, s in hashed)
             files.append(writer.HashedFile(directory, role, digest, size, True, hashed))
+    changed = [p for p, why in digests.failed.items() if why == hashing.CHANGED]
+    if changed:
+        warnings.append(
+            f"{len(changed)} file(s) changed before roar could hash them (something that ran "
+            f"later wrote them), so they are left out of this job, e.g. {changed[0]}"
+        )
     unreadable = [
-        p for p, why in digests.failed.items() if why not in ("missing", "not a regular file")
+        p
+        for p, why in digests.failed.items()
+        if why not in ("missing", "not a regular file", hashing.CHANGED)
     ]
     if unreadable:
         warnings.append(

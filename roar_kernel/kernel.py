@@ -8,6 +8,7 @@ starting widgets) are kernel housekeeping, and so are cells of nothing but `%roa
 
 from __future__ import annotations
 
+import inspect
 import os
 import select
 import threading
@@ -18,6 +19,7 @@ from ipykernel.kernelapp import IPKernelApp
 
 from roar import __version__
 from roar_kernel.launcher import FALLBACK_ENV, LAUNCHER_ENV
+from roar_kernel.recording import RecordingClient
 from roar_kernel.session import CellSession, only_roar_magics
 from roar_kernel.tracers import AuditHookTracer, CellTracer, NativeIntervals
 
@@ -31,7 +33,7 @@ class RoarKernel(IPythonKernel):
         super().__init__(**kwargs)
         tracer, fallback = _cell_tracer()
         shell: Any = self.shell
-        self.cells = CellSession(shell, tracer)
+        self.cells = CellSession(shell, tracer, RecordingClient.from_environment())
         self._fallback = fallback
         shell.extension_manager.load_extension("roar_kernel")
         _exit_with_launcher()
@@ -72,6 +74,11 @@ class RoarKernel(IPythonKernel):
         finally:
             self.cells.finish(execution_count=reply.get("execution_count"), error=_error_of(reply))
         return reply
+
+    async def do_shutdown(self, restart: bool) -> dict:  # type: ignore[override]
+        self.cells.flush()  # the last cells reach the store before the kernel goes
+        reply = super().do_shutdown(restart)  # sync in ipykernel 7's IPythonKernel, async in base
+        return await reply if inspect.isawaitable(reply) else reply
 
 
 def _cell_tracer() -> tuple[CellTracer, str | None]:

@@ -7,15 +7,19 @@ trace. Jupyter interrupts and kills the kernel's whole process group, which incl
 kernel itself; this process only forwards what is sent to it alone, then exits with the
 kernel's exit status. When no native backend can run, the kernel starts untraced and falls
 back to Python audit hooks (and says so in the notebook).
+
+Being untraced, this process is also where cells are recorded (``roar_kernel.recording``):
+the kernel hands each finished cell over and replies at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from roar import config as config_mod
 from roar.errors import RoarError
@@ -34,14 +38,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {**os.environ, LAUNCHER_ENV: str(os.getpid())}
     env.pop(BACKEND_ENV, None)
     env.pop(FALLBACK_ENV, None)
-    backend, why_not = choose_backend(os.getcwd())
-    if backend is not None:
-        code = _run_traced(inner, env, backend)
-        if code is not None:
-            return code
-        why_not = f"the {backend} backend could not start the kernel"
-    env[FALLBACK_ENV] = why_not or "no native tracer backend is available"
-    return _run_untraced(inner, env)
+    with _recording_service(env):
+        backend, why_not = choose_backend(os.getcwd())
+        if backend is not None:
+            code = _run_traced(inner, env, backend)
+            if code is not None:
+                return code
+            why_not = f"the {backend} backend could not start the kernel"
+        env[FALLBACK_ENV] = why_not or "no native tracer backend is available"
+        return _run_untraced(inner, env)
+
+
+@contextlib.contextmanager
+def _recording_service(env: dict[str, str]) -> Iterator[None]:
+    """Record the kernel's cells here; when the kernel has exited, write what is still queued."""
+    from roar_kernel.recording import RECORDER_ENV, RecordingService
+
+    try:
+        service = RecordingService()
+    except OSError as exc:  # the kernel then records its cells itself
+        print(f"roar: cells are recorded in the kernel ({exc}).", file=sys.stderr)
+        env.pop(RECORDER_ENV, None)
+        yield
+        return
+    env[RECORDER_ENV] = service.path
+    try:
+        yield
+    finally:
+        if not service.drain():
+            print(
+                "roar: the kernel's last cells could not all be recorded in time.", file=sys.stderr
+            )
+        service.close()
 
 
 def choose_backend(cwd: str) -> tuple[str | None, str | None]:

@@ -75,6 +75,9 @@ class RoarMagics(Magics):
         if not getattr(args, "handler", None):
             print(USAGE)
             return 2
+        cells = getattr(getattr(self.shell, "kernel", None), "cells", None)
+        if isinstance(cells, CellSession):
+            cells.flush()  # what it shows includes the cells run before it
         session = self._kernel_session()
         if argv[0] in ("run", "build") and session is not None:
             from roar.cli.commands import run as run_command

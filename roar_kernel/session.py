@@ -3,6 +3,8 @@
 Around each cell: a snapshot of the user namespace, an interval of the cell tracer, and
 afterwards the recorder. Nothing here runs while the interval is open except the cell itself,
 so the kernel's own bookkeeping (hashing, git, the store) never shows up as the cell's files.
+In the roar kernel the recording itself happens in the launcher (``roar_kernel.recording``),
+so the front end gets the cell's reply without waiting for hashes and the store.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any, TypeVar
 
 from roar.cells import CellRecorder, ExecutedCell
 from roar.store.writer import RecordedJob
-from roar.tracing.run import Summary
+from roar.tracing.run import Summary, parse_summary
+from roar.workspace import find_workspace
+from roar_kernel.recording import RecordingClient
 from roar_kernel.tracers import CellTracer, merge
 from roar_kernel.variables import Snapshot, cell_names, snapshot
 
@@ -33,21 +37,36 @@ class _OpenCell:
     cell_id: str | None
     started: float
     before: Snapshot
-    parts: list[Summary] = field(default_factory=list)
+    parts: list[dict[str, Any]] = field(default_factory=list)  # access summaries, as JSON
 
 
 class CellSession:
-    """Records every cell this kernel runs through ``start``/``finish``."""
+    """Records every cell this kernel runs through ``start``/``finish``.
 
-    def __init__(self, shell: Any, tracer: CellTracer):
+    With a ``handover`` (the launcher's recorder) cells are recorded there, in order, after
+    the reply; without one (`%%roar` in a plain kernel) here, before ``finish`` returns.
+    """
+
+    def __init__(self, shell: Any, tracer: CellTracer, handover: RecordingClient | None = None):
         self.shell = shell
         self.tracer = tracer
-        self.recorder = CellRecorder(ignore=housekeeping_paths(shell))
+        ignore = housekeeping_paths(shell)
+        self.recorder = CellRecorder(ignore=ignore)
+        self.handover = handover
         self._open: _OpenCell | None = None
         self._told: set[str] = set()
+        if handover is not None:
+            self._talk_to_launcher(lambda: handover.hello(ignore))
 
     def start(self, code: str, *, cell_id: str | None = None) -> None:
-        """Open the cell's interval. If the tracer fails, the cell still runs, unrecorded."""
+        """Open the cell's interval. If the tracer fails, the cell still runs, unrecorded.
+
+        A cell that mentions roar (`!roar log`, `roar.widget()`, ...) may read the store, so
+        it waits until the cells before it are in it.
+        """
+        self._settle()  # the previous cell's handover must not run inside this interval
+        if "roar" in code:
+            self.flush()
         label = f"cell {cell_id or ''}".strip()
         before = snapshot(self.shell.user_ns, self.shell.user_ns_hidden)
         try:
@@ -63,7 +82,10 @@ class CellSession:
         execution_count: int | None,
         error: tuple[str, str] | None = None,
     ) -> RecordedJob | None:
-        """Close the cell's interval and record it (never raises: the cell's result comes first)."""
+        """Close the cell's interval and record it (never raises: the cell's result comes first).
+
+        The job recorded, or None when it was not recorded (yet: handed over to the launcher).
+        """
         cell, self._open = self._open, None
         if cell is None:
             return None
@@ -85,10 +107,18 @@ class CellSession:
             "cell is not recorded. Restart the kernel to record again."
         )
 
+    def flush(self) -> None:
+        """Wait until every cell handed over is in the store (before querying it)."""
+        self._settle()
+        handover = self.handover
+        if handover is not None:
+            self._talk_to_launcher(handover.flush)
+
     def separately(self, label: str, work: Callable[[], T]) -> tuple[T, Summary]:
         """Run ``work`` in its own interval (a `%roar run` job), outside the enclosing cell's."""
         if self._open is not None:
             self._open.parts.append(self.tracer.end())
+        self.flush()  # the cells before it get the earlier steps
         self.tracer.begin(label)
         try:
             result = work()
@@ -96,7 +126,7 @@ class CellSession:
             summary = self.tracer.end()
             if self._open is not None:
                 self.tracer.begin(self._open.label)
-        return result, summary
+        return result, parse_summary(summary)
 
     def tell(self, message: str, *, once: str | None = None) -> None:
         """A note in the cell's output (stderr); with ``once``, only the first time."""
@@ -113,11 +143,66 @@ class CellSession:
         execution_count: int | None,
         error: tuple[str, str] | None,
     ) -> RecordedJob | None:
+        cwd = os.getcwd()
+        if find_workspace(cwd) is None:
+            self.tell(
+                f"roar: {cwd} is not in a roar project, so cells are not recorded. "
+                "Run `roar init` in your repository (or `!roar init` here); recording starts "
+                "with the next cell.",
+                once="no-project",
+            )
+            return None
+        executed = self._executed(cell, cwd, ended, execution_count, error)
+        if self.handover is not None:
+            executed.env = dict(os.environ)
+            self.handover.hand_over(executed, cell.parts)
+            return None
+        return self.recorder.record(executed, merge(cell.parts))
+
+    def _settle(self) -> None:
+        """Finish handing over the last cell; record here what the launcher could not take."""
+        handover = self.handover
+        if handover is None:
+            return
+        notes, unsent = handover.settle()
+        for note in notes:
+            self.tell(note)
+        if handover.broken is not None:
+            self._launcher_gone(handover.broken)
+        for executed, parts in unsent:
+            try:
+                self.recorder.record(executed, merge(parts))
+            except Exception as exc:
+                self.tell(f"roar: a cell was not recorded ({type(exc).__name__}: {exc}).")
+
+    def _talk_to_launcher(self, call: Callable[[], list[str]]) -> None:
+        try:
+            notes = call()
+        except (OSError, ValueError) as exc:
+            self._launcher_gone(exc)
+            return
+        for note in notes:
+            self.tell(note)
+
+    def _launcher_gone(self, why: Exception) -> None:
+        self.handover = None
+        self.tell(
+            f"roar: the launcher's recorder is gone ({why}); recording cells in the kernel "
+            "from now on."
+        )
+
+    def _executed(
+        self,
+        cell: _OpenCell,
+        cwd: str,
+        ended: float,
+        execution_count: int | None,
+        error: tuple[str, str] | None,
+    ) -> ExecutedCell:
         after = snapshot(self.shell.user_ns, self.shell.user_ns_hidden)
         names = cell_names(self._python_of(cell.code), cell.before, after)
-        cwd = os.getcwd()
         notebook = notebook_path(self.shell, cwd)
-        executed = ExecutedCell(
+        return ExecutedCell(
             source=cell.code,
             cwd=cwd,
             started_at=cell.started,
@@ -130,15 +215,6 @@ class CellSession:
             variables_read=names.read,
             variables_defined=names.defined,
         )
-        recorded = self.recorder.record(executed, merge(cell.parts))
-        if recorded is None:
-            self.tell(
-                f"roar: {cwd} is not in a roar project, so cells are not recorded. "
-                "Run `roar init` in your repository (or `!roar init` here); recording starts "
-                "with the next cell.",
-                once="no-project",
-            )
-        return recorded
 
     def _python_of(self, code: str) -> str:
         try:

@@ -8,7 +8,9 @@
 - ``AuditHookTracer``: no native backend can run; Python's audit hooks see what Python code
   opens, renames and removes, but nothing a C library or a subprocess does.
 
-All return the access summary ``roar.tracing.run.Summary``; ``merge`` joins the pieces of a
+All return the access summary as its documented JSON (rust/roar-trace-format/README.md), which
+is what the native tracer sends: a cell's summary usually goes on to the launcher's recorder
+as it is, without being turned into objects here. ``merge`` parses and joins the pieces of a
 cell that was split around a `%roar run`.
 """
 
@@ -19,7 +21,7 @@ import sys
 import threading
 from typing import Any, Protocol
 
-from roar.tracing.run import FileAccess, Summary, parse_summary
+from roar.tracing.run import FileAccess, Summary, parse_summary, summary_json
 
 
 class CellTracer(Protocol):
@@ -27,7 +29,7 @@ class CellTracer(Protocol):
 
     def begin(self, label: str) -> None: ...
 
-    def end(self) -> Summary: ...
+    def end(self) -> dict[str, Any]: ...
 
 
 class NativeIntervals:
@@ -51,9 +53,9 @@ class NativeIntervals:
     def begin(self, label: str) -> None:
         self._client.begin(label.replace("\n", " "))
 
-    def end(self) -> Summary:
-        summary = parse_summary(self._client.end())
-        self.backend = summary.backend or self.backend
+    def end(self) -> dict[str, Any]:
+        summary = self._client.end()
+        self.backend = summary.get("backend") or self.backend
         return summary
 
 
@@ -69,10 +71,9 @@ class AttachedTracer:
 
         self._trace = AttachedTrace.start(os.getpid(), self.backend)
 
-    def end(self) -> Summary:
+    def end(self) -> dict[str, Any]:
         trace, self._trace = self._trace, None
-        summary: Summary = trace.detach()
-        return summary
+        return summary_json(trace.detach())
 
 
 class AuditHookTracer:
@@ -101,19 +102,21 @@ class AuditHookTracer:
             sys.addaudithook(_dispatch_audit_event)
             AuditHookTracer._hook_installed = True
 
-    def end(self) -> Summary:
+    def end(self) -> dict[str, Any]:
         AuditHookTracer._active = None
         with self._lock:
             files = [f for f in self._files.values() if not (f.create and f.delete)]
-            return Summary(
-                backend=self.backend,
-                exit_code=0,
-                exit_signal=None,
-                exec_error=None,
-                files=sorted(files, key=lambda f: f.path),
-                renames=list(self._renames),
-                processes=[],
-                warnings=list(dict.fromkeys(self._warnings)),
+            return summary_json(
+                Summary(
+                    backend=self.backend,
+                    exit_code=0,
+                    exit_signal=None,
+                    exec_error=None,
+                    files=sorted(files, key=lambda f: f.path),
+                    renames=list(self._renames),
+                    processes=[],
+                    warnings=list(dict.fromkeys(self._warnings)),
+                )
             )
 
     def on_event(self, event: str, args: tuple) -> None:
@@ -191,8 +194,9 @@ def _dispatch_audit_event(event: str, args: tuple) -> None:
         tracer.on_event(event, args)
 
 
-def merge(parts: list[Summary]) -> Summary:
+def merge(raw_parts: list[dict[str, Any]]) -> Summary:
     """One summary for consecutive pieces of the same cell (split around a `%roar run`)."""
+    parts = [parse_summary(part) for part in raw_parts]
     if len(parts) == 1:
         return parts[0]
     files: dict[str, FileAccess] = {}

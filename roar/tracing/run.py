@@ -130,6 +130,29 @@ def parse_summary(data: dict[str, Any]) -> Summary:
     )
 
 
+_FILE_FLAGS = ("read", "write", "create", "delete", "exec", "dir_list", "is_dir")
+
+
+def summary_json(summary: Summary) -> dict[str, Any]:
+    """The inverse of ``parse_summary``: the documented JSON, for summaries made in Python."""
+    files = []
+    for f in summary.files:
+        entry: dict[str, Any] = {"path": f.path, **{k: True for k in _FILE_FLAGS if getattr(f, k)}}
+        if f.mtime_ns_before is not None:
+            entry["mtime_ns_before"] = f.mtime_ns_before
+        files.append(entry)
+    return {
+        "backend": summary.backend,
+        "exit_code": summary.exit_code,
+        "exit_signal": summary.exit_signal,
+        "exec_error": summary.exec_error,
+        "files": files,
+        "renames": [{"from": a, "to": b} for a, b in summary.renames],
+        "processes": list(summary.processes),
+        "warnings": list(summary.warnings),
+    }
+
+
 def _path_of(entry: dict[str, Any], key: str = "path") -> str:
     # Undecodable bytes arrive surrogate-escaped, so this is already os.fsdecode's string.
     return str(entry[key])

@@ -19,6 +19,7 @@ from roar.workspace import Workspace
 from tests.conftest import ROAR
 
 KERNEL_TIMEOUT = 120
+SETTLE = "(lambda k: hasattr(k, 'cells') and k.cells.flush())(get_ipython().kernel)"
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +51,18 @@ class NotebookRun:
         nbformat.write(self.nb, self.path)  # the kernel finds cell ids in the saved notebook
         return len(self.nb.cells) - 1
 
-    def run(self, index: int) -> nbformat.NotebookNode:
-        return self.client.execute_cell(self.nb.cells[index], index)
+    def run(self, index: int, settle: bool = True) -> nbformat.NotebookNode:
+        """Execute a cell; with ``settle``, also wait until the launcher has recorded it."""
+        executed = self.client.execute_cell(self.nb.cells[index], index)
+        if settle:
+            self.settle()
+        return executed
+
+    def settle(self) -> None:
+        """Wait until the cells run so far are in the store (a silent request: not a cell)."""
+        assert self.client.kc is not None
+        reply = run_sync(self.client.kc.execute_interactive)(SETTLE, silent=True, timeout=60)
+        assert reply["content"]["status"] == "ok", reply["content"]
 
     def cell(self, source: str) -> nbformat.NotebookNode:
         """Add a cell and execute it; the executed cell (with outputs)."""
@@ -98,7 +109,8 @@ def notebook(jupyter_path, repo: Path) -> Callable[..., NotebookRun]:
 
     yield start
     for client in started:
-        client._cleanup_kernel()
+        if client.km is not None:  # not already shut down by the test
+            client._cleanup_kernel()
 
 
 def cell_text(cell: nbformat.NotebookNode) -> str:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from roar.tracing.run import FileAccess, Summary
+from roar.tracing.run import FileAccess, Summary, parse_summary, summary_json
 from roar_kernel.session import only_roar_magics
 from roar_kernel.tracers import AuditHookTracer, merge
 from roar_kernel.variables import cell_names, names_in, snapshot
@@ -74,7 +74,7 @@ def test_audit_hooks_see_python_file_access(tmp_path, monkeypatch):
         pass
     os.unlink("scratch")
     subprocess.run([sys.executable, "-c", "pass"], check=True)
-    summary = tracer.end()
+    summary = parse_summary(tracer.end())
     (tmp_path / "after.txt").write_text("not traced")  # after end: not seen
     flags = {os.path.basename(f.path): f for f in summary.files}
     assert set(flags) == {"in.txt", "out.txt", "old.txt"}
@@ -85,8 +85,8 @@ def test_audit_hooks_see_python_file_access(tmp_path, monkeypatch):
     assert summary.backend == "audit"
 
 
-def _summary(*files: FileAccess) -> Summary:
-    return Summary("ebpf", 0, None, None, list(files), [], [])
+def _summary(*files: FileAccess) -> dict:
+    return summary_json(Summary("ebpf", 0, None, None, list(files), [], []))
 
 
 def test_merge_joins_the_pieces_of_a_split_cell():
