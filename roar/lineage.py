@@ -200,15 +200,16 @@ def _artifacts(
     for job in ordered:
         for out in job.outputs:
             last_at_path[out.path] = (job, out.digest)
+    # digest → current steps that read it (an index: a 2,000-job session has ~6,000 outputs)
+    readers: dict[str, set[int]] = {}
+    for c in current.values():
+        for i in c.job.inputs:
+            readers.setdefault(i.digest, set()).add(c.job.step_number)
     artifacts: list[DagArtifact] = []
     for n in nodes:
         step = n.job.step_number
         for out in n.job.outputs:
-            consumers = sorted(
-                c.job.step_number
-                for c in current.values()
-                if c.job.step_number != step and any(i.digest == out.digest for i in c.job.inputs)
-            )
+            consumers = sorted(s for s in readers.get(out.digest, ()) if s != step)
             newest_job, newest_digest = last_at_path.get(out.path, (n.job, out.digest))
             replaced = newest_digest != out.digest and newest_job is not n.job
             is_terminal = not dependents.get(step)
