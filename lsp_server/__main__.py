@@ -9,6 +9,8 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="roar-lsp", description="roar's language server")
+    # --stdio is what vscode-languageclient (TransportKind.stdio) and others pass: the default.
+    parser.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (default)")
     parser.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")

@@ -106,7 +106,7 @@ def _producer_lines(job: JobRef | None) -> list[str]:
     commit = (job.git_commit or "no commit")[:SHORT] + (" (dirty)" if job.git_dirty else "")
     what = f"cell `{job_label(job)}`" if job.kind == "cell" else f"`{_clip(job.command)}`"
     return [
-        f"**Produced by** {job.ref} {what}",
+        f"**Produced by** {job.ref} {what}  ",  # two spaces: a Markdown line break
         f"commit `{commit}` · {when} ({ago(job.ended_at)}) · exit {job.exit_code} · job `{job.uid}`",
         "",
     ]
