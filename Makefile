@@ -4,7 +4,7 @@ PIP := $(PYTHON) -m pip
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps demo test lint bench
+.PHONY: help setup system-deps widget demo test lint bench editors
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -14,19 +14,44 @@ system-deps: ## Debian packages the build and tests need (root; skipped when pre
 	  && command -v clang >/dev/null && [ -f /usr/include/bpf/bpf_helpers.h ] \
 	  && command -v dot >/dev/null && command -v chromium >/dev/null \
 	  && command -v nvim >/dev/null && command -v rg >/dev/null && command -v g++ >/dev/null \
-	  && [ -f /usr/include/gssapi/gssapi.h ] \
+	  && [ -f /usr/include/gssapi/gssapi.h ] && command -v npm >/dev/null \
 	  || (apt-get update -qq && apt-get install -y -qq gcc libc6-dev git clang libbpf-dev \
-	      graphviz chromium neovim ripgrep g++ make libkrb5-dev)
+	      graphviz chromium neovim ripgrep g++ make libkrb5-dev nodejs npm)
 
-setup: system-deps ## install roar (Rust core built by maturin) and the test tools
+# The DAG viewer's browser bundle, rebuilt only when its sources or locked packages change.
+WIDGET_JS := jupyter_ext/js
+WIDGET_BUNDLE := jupyter_ext/static/widget.js
+$(WIDGET_BUNDLE): $(WIDGET_JS)/package-lock.json $(WIDGET_JS)/build.mjs $(wildcard $(WIDGET_JS)/src/*)
+	cd $(WIDGET_JS) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+
+widget: system-deps $(WIDGET_BUNDLE) ## build the DAG viewer's bundle (jupyter_ext/static) with npm
+
+setup: system-deps widget ## install roar (Rust core built by maturin) and the test tools
 	$(PIP) install -q -e '.[test]'
+
+# Editor tests: the VS Code extension as a .vsix, and a pinned code-server (the last release for
+# Node 20) to run it in, installed into .ci/tools/ (git-ignored). Each is redone only when its
+# inputs change; the extension copies the DAG viewer's bundle (jupyter_ext/static) when built.
+CODE_SERVER_VERSION := 4.100.3
+CODE_SERVER_DIR := .ci/tools/code-server-$(CODE_SERVER_VERSION)
+CODE_SERVER := $(CODE_SERVER_DIR)/node_modules/.bin/code-server
+VSIX := vscode/roar.vsix
+$(VSIX): vscode/package-lock.json vscode/package.json vscode/tsconfig.json vscode/eslint.config.mjs \
+	  vscode/scripts/build.mjs $(wildcard vscode/src/*.ts) $(wildcard jupyter_ext/static/dag_view.js)
+	cd vscode && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build \
+	  && npm run --silent lint && npm run --silent package
+
+$(CODE_SERVER):
+	bash tests/editors/install_code_server.sh $(abspath $(CODE_SERVER_DIR)) $(CODE_SERVER_VERSION) >/dev/null
+
+editors: system-deps $(VSIX) $(CODE_SERVER) ## the VS Code extension (.vsix) and code-server, for the editor tests
 
 demo: setup ## install, then record a three-step pipeline and show its DAG
 	bash demo/run_demo.sh
 
 RUST_TESTED := --workspace --exclude roar-native
 
-test: setup ## install, then run the test suite (Rust crates, then pytest)
+test: setup editors ## install, then run the test suite (Rust crates, then pytest)
 	cargo test -q $(RUST_TESTED)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 

@@ -21,10 +21,10 @@ from roar.history import artifact_lineage, require_active_session, resolve_artif
 from roar.lineage import Dag, DagArtifact, DagNode, Lineage, build_dag
 from roar.serialize import iso
 from roar.store.views import FileView, JobView
+from roar.workspace import Workspace, require_workspace
 
 if TYPE_CHECKING:
     from roar.store.queries import Reader
-    from roar.workspace import Workspace
 
 GRAPH_VERSION = 1
 LABEL_WIDTH = 40
@@ -40,6 +40,37 @@ def artifact_id(digest: str) -> str:
 
 
 # Loading one of the three scopes ---------------------------------------------------------------
+def load_graph(
+    start: str | os.PathLike[str] | None = None,
+    *,
+    artifact: str | None = None,
+    notebook: str | None = None,
+    expanded: bool = False,
+) -> dict[str, Any]:
+    """Open the project around ``start`` (default: the current directory) and build a graph."""
+    from roar.store.queries import reader
+
+    ws = require_workspace(start)
+    with reader(ws.db_path) as r:
+        return graph_for(r, ws, artifact=artifact, notebook=notebook, expanded=expanded)
+
+
+def graph_for(
+    reader: Reader,
+    ws: Workspace,
+    *,
+    artifact: str | None = None,
+    notebook: str | None = None,
+    expanded: bool = False,
+) -> dict[str, Any]:
+    """One artifact's lineage, one notebook's cells, or (default) the active session."""
+    if artifact:
+        return lineage_graph(reader, ws, artifact)
+    if notebook:
+        return notebook_graph(reader, notebook, expanded=expanded)
+    return session_graph(reader, expanded=expanded)
+
+
 def session_graph(reader: Reader, *, expanded: bool = False) -> dict[str, Any]:
     """The active session's DAG."""
     session = require_active_session(reader)

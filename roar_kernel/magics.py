@@ -56,6 +56,10 @@ class RoarMagics(Magics):
         if not argv or argv[0] in ("-h", "--help", "help"):
             print(USAGE)
             return None
+        if argv[0] == "dag":
+            handled, widget = _dag_widget(argv[1:])
+            if handled:
+                return widget
         code = self._command(argv)
         if argv[0] in ("run", "build"):
             self.shell.user_ns["_exit_code"] = code  # like `!cmd` does
@@ -191,3 +195,29 @@ def _run_command(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[int, b
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
     return (128 - code if code < 0 else code), interrupted, None
+
+
+# `%roar dag`: the DAG viewer widget ----------------------------------------------------------
+def _dag_widget(argv: list[str]) -> tuple[bool, Any]:
+    """(handled, widget): the viewer for ``%roar dag [--expanded] [--notebook [NB]] [--artifact
+    X]``; not handled (the CLI's text view instead) for other flags or without anywidget."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="%roar dag", add_help=False)
+    parser.add_argument("--expanded", action="store_true")
+    parser.add_argument("--notebook", nargs="?", const=True, default=None)
+    parser.add_argument("--artifact")
+    try:
+        args, rest = parser.parse_known_args(argv)
+        from jupyter_ext import DagWidget
+    except (SystemExit, ImportError):
+        return False, None
+    if rest:  # --json, --format, --stale-only, …: the CLI prints those
+        return False, None
+    try:
+        return True, DagWidget(
+            artifact=args.artifact, notebook=args.notebook, expanded=args.expanded
+        )
+    except RoarError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        return True, None

@@ -72,12 +72,9 @@ def _draw(args: argparse.Namespace, console: Console) -> int:
             "PNG is binary: write it to a file.", hint="roar dag --format png -o dag.png"
         )
     with open_reader() as (ws, r):
-        if args.artifact:
-            payload = graph.lineage_graph(r, ws, args.artifact)
-        elif args.notebook:
-            payload = graph.notebook_graph(r, args.notebook, expanded=args.expanded)
-        else:
-            payload = graph.session_graph(r, expanded=args.expanded)
+        payload = graph.graph_for(
+            r, ws, artifact=args.artifact, notebook=args.notebook, expanded=args.expanded
+        )
     if args.format == "graph-json":
         return _emit_json(payload, args.output, console)
     _emit(graphviz_export.render(payload, args.format), args.output)

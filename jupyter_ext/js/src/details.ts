@@ -1,0 +1,137 @@
+// The side panel describing the selected node. Everything from the payload is set as text
+// (never as HTML): commands, paths and cell sources are user data.
+
+import { markWords } from "./dot";
+import type { ArtifactNode, GraphEdge, GraphNode, GraphPayload, JobNode } from "./types";
+import type { ViewNode } from "./view";
+
+const MAX_LISTED = 200;
+
+export interface DetailsContext {
+  payload: GraphPayload;
+  byId: Map<string, GraphNode>;
+  edgesOf: Map<string, GraphEdge[]>;
+  /** Jump to a payload node (select it, or focus on it when it is hidden in a group). */
+  go: (id: string) => void;
+}
+
+export function renderDetails(panel: HTMLElement, node: ViewNode | null, ctx: DetailsContext): void {
+  panel.replaceChildren();
+  if (!node) {
+    panel.append(el("p", "roar-dag-hint", "Click a node for its details; drag to pan, wheel to zoom."));
+    return;
+  }
+  const words = markWords(node);
+  if (node.members.length > 1) return groupDetails(panel, node, words, ctx);
+  const n = node.members[0];
+  panel.append(el("h3", "", n.label));
+  if (words.length) panel.append(el("p", "roar-dag-marks", words.join(" · ")));
+  if (n.type === "job") jobDetails(panel, n, ctx);
+  else artifactDetails(panel, n, ctx);
+}
+
+function jobDetails(panel: HTMLElement, n: JobNode, ctx: DetailsContext): void {
+  const rows: [string, string | null | undefined][] = [
+    ["step", `${n.step_ref} (${n.kind}${n.runs > 1 ? `, ${n.runs} runs` : ""})`],
+    ["job", n.job_uid],
+    ["command", n.kind === "cell" ? null : n.command],
+    ["notebook", n.notebook_path],
+    ["exit code", n.interrupted ? `${n.exit_code} (interrupted)` : String(n.exit_code)],
+    ["started", n.started_at],
+    ["duration", `${n.duration_seconds.toFixed(3)} s`],
+    ["commit", n.git_commit ? `${n.git_commit.slice(0, 12)}${n.git_dirty ? " (dirty)" : ""}` : null],
+    ["state", n.state],
+  ];
+  panel.append(table(rows));
+  if (n.source != null) {
+    panel.append(el("h4", "", "cell source"), el("pre", "roar-dag-source", n.source));
+  }
+  const edges = ctx.edgesOf.get(n.id) ?? [];
+  fileList(panel, "inputs", edges.filter((e) => e.target === n.id && e.kind === "input").map((e) => e.source), ctx);
+  fileList(panel, "outputs", edges.filter((e) => e.source === n.id && e.kind === "output").map((e) => e.target), ctx);
+  const vars = edges.filter((e) => e.target === n.id && e.kind === "variable");
+  if (vars.length) {
+    panel.append(el("h4", "", "variables from"));
+    panel.append(list(vars.map((e) => [e.source, `${labelOf(ctx, e.source)} (${(e.names ?? []).join(", ")})`]), ctx));
+  }
+}
+
+function artifactDetails(panel: HTMLElement, n: ArtifactNode, ctx: DetailsContext): void {
+  panel.append(
+    table([
+      ["path", n.path],
+      ["hash", n.hash],
+      ["size", `${n.size.toLocaleString()} bytes`],
+      ["state", n.state],
+      ["on disk", n.missing ? "missing" : "present"],
+      ["now at path", n.superseded_by],
+      ["kind", n.composite ? "directory (composite)" : null],
+    ]),
+  );
+  const edges = ctx.edgesOf.get(n.id) ?? [];
+  jobList(panel, "produced by", edges.filter((e) => e.target === n.id).map((e) => e.source), ctx);
+  jobList(panel, "consumed by", edges.filter((e) => e.source === n.id).map((e) => e.target), ctx);
+}
+
+function groupDetails(panel: HTMLElement, node: ViewNode, words: string[], ctx: DetailsContext): void {
+  const what = node.kind === "job" ? "runs" : "files";
+  panel.append(el("h3", "", node.label));
+  panel.append(el("p", "", `${node.members.length} ${what} alike, collapsed. Pick one to see its neighbourhood.`));
+  if (words.length) panel.append(el("p", "roar-dag-marks", words.join(" · ")));
+  const shown = node.members.slice(0, MAX_LISTED);
+  panel.append(list(shown.map((m) => [m.id, m.type === "artifact" ? `${m.label} ${m.short_hash}` : m.label]), ctx));
+  if (node.members.length > MAX_LISTED) panel.append(el("p", "", `… and ${node.members.length - MAX_LISTED} more`));
+}
+
+function fileList(panel: HTMLElement, title: string, ids: string[], ctx: DetailsContext): void {
+  if (!ids.length) return;
+  panel.append(el("h4", "", title));
+  panel.append(list(ids.map((id) => {
+    const a = ctx.byId.get(id);
+    return [id, a?.type === "artifact" ? `${a.label}  ${a.short_hash}` : id];
+  }), ctx));
+}
+
+function jobList(panel: HTMLElement, title: string, ids: string[], ctx: DetailsContext): void {
+  if (!ids.length) return;
+  panel.append(el("h4", "", title));
+  panel.append(list(ids.map((id) => [id, labelOf(ctx, id)]), ctx));
+}
+
+function labelOf(ctx: DetailsContext, id: string): string {
+  return ctx.byId.get(id)?.label ?? id;
+}
+
+function list(items: [string, string][], ctx: DetailsContext): HTMLElement {
+  const ul = el("ul", "roar-dag-links");
+  for (const [id, text] of items.slice(0, MAX_LISTED)) {
+    const a = el("a", "", text);
+    a.setAttribute("href", "#");
+    a.dataset.id = id;
+    a.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      ctx.go(id);
+    });
+    const li = el("li", "");
+    li.append(a);
+    ul.append(li);
+  }
+  return ul;
+}
+
+function table(rows: [string, string | null | undefined][]): HTMLElement {
+  // Plain divs, not <dl>: notebook front ends style definition lists in outputs.
+  const grid = el("div", "roar-dag-fields");
+  for (const [key, value] of rows) {
+    if (value == null || value === "") continue;
+    grid.append(el("div", "roar-dag-key", key), el("div", "roar-dag-value", value));
+  }
+  return grid;
+}
+
+export function el(tag: string, cls: string, text?: string): HTMLElement {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}

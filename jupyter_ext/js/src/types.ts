@@ -1,0 +1,61 @@
+// The graph payload (docs/json-contract.md, "graph-json"), as roar.graph builds it.
+
+export type JobState = "active" | "stale" | "superseded";
+export type ArtifactState = "active" | "stale" | "superseded" | "orphaned";
+
+export interface JobNode {
+  id: string;
+  type: "job";
+  label: string;
+  state: JobState;
+  failed: boolean;
+  job_uid: string;
+  kind: string;
+  step_number: number;
+  step_ref: string;
+  step_name: string | null;
+  command: string;
+  exit_code: number;
+  interrupted: boolean;
+  started_at: string;
+  duration_seconds: number;
+  git_commit: string | null;
+  git_dirty: boolean;
+  runs: number;
+  notebook_path?: string | null;
+  cell_id?: string | null;
+  execution_count?: number | null;
+  source?: string | null;
+}
+
+export interface ArtifactNode {
+  id: string;
+  type: "artifact";
+  label: string;
+  state: ArtifactState;
+  missing: boolean;
+  path: string;
+  hash: string;
+  short_hash: string;
+  size: number;
+  composite: boolean;
+  superseded_by: string | null;
+}
+
+export type GraphNode = JobNode | ArtifactNode;
+
+export interface GraphEdge {
+  source: string;
+  target: string;
+  kind: "input" | "output" | "variable";
+  names?: string[];
+  previous_run?: boolean;
+}
+
+export interface GraphPayload {
+  version: number;
+  scope: { kind: string; [key: string]: unknown };
+  counts: { jobs: number; artifacts: number; stale: number; failed: number; missing: number };
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+}

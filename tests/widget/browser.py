@@ -1,0 +1,81 @@
+"""Headless Chromium for the viewer's tests and benchmark: Debian's ``chromium`` driven by
+Playwright (``executable_path``; Playwright's own browser downloads are not used)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from jupyter_ext import STATIC
+
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("ROAR_CHROMIUM") or shutil.which("chromium")
+
+
+def missing_prerequisite() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if chromium_path() is None:
+        return "Debian's chromium is not installed (make system-deps)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install -e '.[test]')"
+    return bundle_missing()
+
+
+def bundle_missing() -> str | None:
+    if not (STATIC / "widget.js").is_file() or not (STATIC / "dag_view.js").is_file():
+        return "the viewer bundle is not built (make widget)"
+    return None
+
+
+def skip_unless_ready(why: str | None):
+    """A skip mark for developers without the prerequisite; in CI a missing one is an error."""
+    import pytest
+
+    if why and IN_CI:
+        raise RuntimeError(f"the widget's tests must run in CI: {why}")
+    return pytest.mark.skipif(why is not None, reason=why or "")
+
+
+def standalone_page(
+    directory: Path, payload: dict[str, Any], options: str = "{}", csp: str | None = None
+) -> Path:
+    """A page showing ``payload`` with the standalone bundle, as a webview would.
+
+    ``window.view`` is the DagView, ``window.selections`` what onSelect reported and
+    ``window.stats`` the first render's figures (``window.failure`` if it threw).
+    """
+    (directory / "payload.js").write_text("window.PAYLOAD = " + json.dumps(payload) + ";\n")
+    page = directory / "view.html"
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{csp}">' if csp else ""
+    page.write_text(
+        f"""<!doctype html>
+<html><head><meta charset="utf-8">{policy}
+<link rel="stylesheet" href="{(STATIC / "dag_view.css").as_uri()}">
+</head><body><div id="host"></div>
+<script src="payload.js"></script>
+<script src="{(STATIC / "dag_view.js").as_uri()}"></script>
+<script src="harness.js"></script></body></html>
+"""
+    )
+    # In a file, not inline: a page under a strict policy (as in a webview) runs no inline script.
+    (directory / "harness.js").write_text(
+        f"""window.selections = [];
+const options = Object.assign({{ onSelect: (id) => window.selections.push(id) }}, {options});
+window.view = window.roarDag.render(document.getElementById("host"), window.PAYLOAD, options);
+window.view.ready.then((s) => {{ window.stats = Object.assign({{ sinceStart: performance.now() }}, s); }},
+                       (e) => {{ window.failure = String(e && e.stack || e); }});
+"""
+    )
+    return page

@@ -1,0 +1,202 @@
+"""The DAG widget in real JupyterLab, driven through headless Chromium.
+
+The test starts JupyterLab itself (own process group, a free port, ``port_retries=0``, no
+token, private config/settings/workspace dirs), opens a notebook in Debian's Chromium via
+Playwright, runs a cell that records two jobs with ``%roar run`` and shows ``%roar dag``,
+clicks a job node, and checks from a later cell that the selection reached the kernel. The
+Refresh button is then checked against a third job. Screenshot: tests/artifacts/widget-lab.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from roar.store.queries import reader
+from roar.workspace import Workspace
+from tests.conftest import ROAR, commit_all, make_repo
+from tests.widget.browser import ARGS, chromium_path, missing_prerequisite, skip_unless_ready
+
+pytestmark = skip_unless_ready(missing_prerequisite())
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+STEP = """
+import sys
+open(sys.argv[2], "w").write(open(sys.argv[1]).read() + "x\\n")
+"""
+CELLS = [
+    "%load_ext roar_kernel\n"
+    "%roar run -q python step.py raw.txt a.txt\n"
+    "%roar run -q python step.py a.txt b.txt\n"
+    "w = %roar dag\n"
+    "w",
+    'print("SELECTED=" + w.selected, "COMMAND=" + w.selected_node["command"])',
+    "%roar run -q python step.py b.txt c.txt",
+]
+STARTUP_TIMEOUT = 90
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = make_repo(tmp_path_factory.mktemp("lab") / "project")
+    (root / "step.py").write_text(STEP)
+    subprocess.run([*ROAR, "init", "-y"], cwd=root, check=True, capture_output=True)
+    commit_all(root, "step")
+    (root / "raw.txt").write_text("raw\n")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python",
+    }  # fmt: skip
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+    nbformat.write(nb, root / "dag.ipynb")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(project: Path, tmp_path_factory) -> Iterator[str]:
+    """JupyterLab serving the project; its whole process group is stopped afterwards."""
+    private = tmp_path_factory.mktemp("lab-home")
+    port = free_port()
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(private / "config"),
+        "JUPYTER_RUNTIME_DIR": str(private / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(private / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(private / "workspaces"),
+    }
+    log = (private / "lab.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+            f"--port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+            "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", "--allow-root",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly", f"--ServerApp.root_dir={project}",
+        ],
+        cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,  # kernels and helpers share its group: one kill stops all
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_lab(url, proc, private / "lab.log")
+        yield url
+    finally:
+        stop_group(proc)
+        log.close()
+
+
+def wait_for_lab(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"JupyterLab exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/status", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"JupyterLab did not answer within {STARTUP_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture
+def page(lab: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 900})
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
+
+
+def run_cell(page, index: int) -> None:
+    page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+
+
+def step_uid(project: Path, step: int) -> str:
+    with reader(Workspace(project).db_path) as r:
+        session = r.active_session()
+        assert session is not None
+        return next(j.uid for j in r.session_jobs(session.id) if j.step_number == step)
+
+
+def test_click_in_lab_reaches_the_kernel_and_refresh_reloads(page, lab, project):
+    from playwright.sync_api import expect
+
+    page.goto(f"{lab}/lab/tree/dag.ipynb")
+    page.wait_for_selector(".jp-Notebook .jp-Cell")
+    # The status bar, not the toolbar's indicator: it says idle only once the kernel is connected.
+    idle = page.locator(".jp-StatusBar-Widget", has_text="Python 3 (ipykernel) | Idle")
+    expect(idle).to_have_count(1)
+    run_cell(page, 0)
+    nodes = page.locator("svg.roar-dag g.node")
+    expect(nodes).to_have_count(5)  # two jobs; raw.txt, a.txt, b.txt
+    expect(page.locator("svg.roar-dag g.node.job")).to_have_count(2)
+    expect(page.locator("svg.roar-dag g.edge")).to_have_count(4)
+
+    job = page.locator("svg.roar-dag g.node.job", has_text="@2 python step.py a.txt b.txt")
+    job.click()
+    expect(job).to_have_class(has_class("selected"))
+    expect(page.locator(".roar-dag-details")).to_contain_text("python step.py a.txt b.txt")
+    expected = f"job-{step_uid(project, 2)}"
+    assert job.get_attribute("data-id") == expected
+
+    run_cell(page, 1)
+    output = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea-output")
+    expect(output).to_contain_text(f"SELECTED={expected} COMMAND=python step.py a.txt b.txt")
+
+    run_cell(page, 2)  # a third job, then the widget's Refresh button
+    wait_for_steps(project, 3)
+    page.locator(".roar-dag-refresh").click()
+    expect(nodes).to_have_count(7)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "widget-lab.png"))
+
+
+def wait_for_steps(project: Path, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with reader(Workspace(project).db_path) as r:
+            session = r.active_session()
+            if session and len(r.session_jobs(session.id)) >= count:
+                return
+        time.sleep(0.3)
+    pytest.fail(f"the kernel did not record {count} jobs within {timeout} s")
+
+
+def has_class(cls: str) -> re.Pattern[str]:
+    return re.compile(rf"(^|\s){re.escape(cls)}(\s|$)")
