@@ -39,7 +39,7 @@ VSIX := vscode/roar.vsix
 $(VSIX): vscode/package-lock.json vscode/package.json vscode/tsconfig.json vscode/eslint.config.mjs \
 	  vscode/scripts/build.mjs $(wildcard vscode/src/*.ts) $(wildcard jupyter_ext/static/dag_view.js)
 	cd vscode && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build \
-	  && npm run --silent lint && npm run --silent package
+	  && npm run --silent lint && npm run --silent package >/dev/null
 
 $(CODE_SERVER):
 	bash tests/editors/install_code_server.sh $(abspath $(CODE_SERVER_DIR)) $(CODE_SERVER_VERSION) >/dev/null
