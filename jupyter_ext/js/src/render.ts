@@ -46,6 +46,7 @@ export interface DagView {
 }
 
 const AUTO_COLLAPSE_NODES = 150;
+const SLOW_LAYOUT_NODES = 1500; // Graphviz takes seconds past this (4,000 nodes: ~8 s, 2 cores)
 let vizInstance: Promise<Viz> | null = null;
 
 /** Graphviz compiled to WebAssembly, instantiated once per page from the bundle itself. */
@@ -150,6 +151,11 @@ class Viewer implements DagView {
     const token = ++this.token;
     const t0 = performance.now();
     const view = buildView(this.payload, this.opts);
+    if (view.nodes.length > SLOW_LAYOUT_NODES) {
+      // Graphviz blocks the page for seconds at this size: say so, and let that paint first.
+      this.ui.status.textContent = `Laying out ${view.nodes.length} nodes… (collapse repeats or Focus is faster)`;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const viz = await graphviz();
     if (token !== this.token) return this.staleStats(view);
     const t1 = performance.now();
