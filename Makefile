@@ -64,3 +64,4 @@ bench: setup ## benchmarks: overhead ratios against baselines measured in the sa
 	$(PYTHON) benchmarks/bench_hash.py --size-mb 1024
 	$(PYTHON) benchmarks/bench_tracers.py
 	$(PYTHON) benchmarks/bench_kernel.py
+	$(PYTHON) benchmarks/bench_widget.py
