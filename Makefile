@@ -55,9 +55,10 @@ test: setup editors ## install, then run the test suite (Rust crates, then pytes
 	cargo test -q $(RUST_TESTED)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-lint: ## ruff, mypy, clippy and rustfmt
+lint: widget ## ruff, mypy, clippy, rustfmt and tsc (the DAG viewer)
 	ruff check . && ruff format --check . && mypy
 	cargo clippy --workspace --all-targets -q -- -D warnings && cargo fmt --all --check
+	cd $(WIDGET_JS) && npm run --silent typecheck
 
 bench: setup ## benchmarks: overhead ratios against baselines measured in the same run
 	$(PYTHON) benchmarks/bench_run.py
