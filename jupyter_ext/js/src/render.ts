@@ -126,7 +126,8 @@ class Viewer implements DagView {
     const found = this.view ? search(this.view, query) : [];
     this.matches = found.map((v) => v.id);
     this.matchIndex = -1;
-    for (const [id, g] of this.nodeEls) g.classList.toggle("match", this.matches.includes(id));
+    const hits = new Set(this.matches);
+    for (const [id, g] of this.nodeEls) g.classList.toggle("match", hits.has(id));
     this.ui.matches.textContent = query.trim() ? `${found.length} match${found.length === 1 ? "" : "es"}` : "";
     return this.matches;
   }
