@@ -62,9 +62,7 @@ class DiskDigests:
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, algorithm)
         if key in self._memo:
             return self._memo[key]
-        entry = prov.cached_digests(conn, algorithm, [(st.st_dev, st.st_ino)]).get(
-            (st.st_dev, st.st_ino)
-        )
+        entry = prov.cached_digest(conn, algorithm, st.st_dev, st.st_ino)
         if entry and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns:
             return entry.digest
         return None

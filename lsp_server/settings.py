@@ -32,7 +32,7 @@ def parse(options: Any, base: Settings | None = None) -> Settings:
     options = options.get("roar", options) if isinstance(options.get("roar"), dict) else options
     types = {f.name: f.type for f in fields(Settings)}
     for key, name in _KEYS.items():
-        if key not in options or options[key] is None:
+        if options.get(key) in (None, ""):  # unset
             continue
         value = _coerce(options[key], str(types[name]))
         if value is None:

@@ -209,23 +209,15 @@ def consumers(
     return [_job(r) for r in rows], int(count)
 
 
-def cached_digests(
-    conn: sqlite3.Connection, algorithm: str, keys: Sequence[tuple[int, int]]
-) -> dict[tuple[int, int], CacheEntry]:
-    """(dev, inode) → the hash cache's entry, for the keys it knows (read only)."""
-    found: dict[tuple[int, int], CacheEntry] = {}
-    wanted = set(keys)
-    for chunk in _chunks(sorted({inode for _, inode in keys})):
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            "SELECT dev, inode, size, mtime_ns, digest FROM hash_cache "
-            f"WHERE algorithm = ? AND inode IN ({marks})",
-            (algorithm, *chunk),
-        )
-        for dev, inode, size, mtime_ns, digest in rows:
-            if (dev, inode) in wanted:
-                found[(dev, inode)] = CacheEntry(size, mtime_ns, digest)
-    return found
+def cached_digest(
+    conn: sqlite3.Connection, algorithm: str, dev: int, inode: int
+) -> CacheEntry | None:
+    """The hash cache's entry for one file identity (a primary-key lookup), read only."""
+    row = conn.execute(
+        "SELECT size, mtime_ns, digest FROM hash_cache WHERE dev = ? AND inode = ? AND algorithm = ?",
+        (dev, inode, algorithm),
+    ).fetchone()
+    return CacheEntry(int(row[0]), int(row[1]), str(row[2])) if row else None
 
 
 def max_job_id(conn: sqlite3.Connection) -> int:

@@ -1,0 +1,94 @@
+"""roar.store.provenance: the language server's read-only queries, on a store written by the
+real writer."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from roar.errors import StoreError
+from roar.store import provenance as prov
+from roar.store import writer
+from roar.store.connection import connect
+
+A, B, C, D = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
+
+
+def job(cmd: str, files: list[tuple[str, str, str]], identity: str) -> writer.NewJob:
+    now = time.time()
+    return writer.NewJob(
+        kind="run", command=cmd, argv=cmd.split(), cwd="", started_at=now, ended_at=now + 1,
+        exit_code=0, tracer="ptrace", step_identity=identity, algorithm="blake3",
+        files=[writer.HashedFile(p, role, d, 10) for p, role, d in files],
+    )  # fmt: skip
+
+
+@pytest.fixture
+def store(tmp_path):
+    db = tmp_path / "roar.db"
+    conn = connect(db)
+    writer.record_job(
+        conn, job("python prep.py", [("/p/raw", "input", A), ("/p/clean", "output", B)], "prep")
+    )
+    writer.record_job(
+        conn, job("python train.py", [("/p/clean", "input", B), ("/p/model", "output", C)], "train")
+    )
+    writer.record_job(conn, job("python eval.py", [("/p/model", "input", C)], "eval"))
+    # prep reruns on new raw bytes: /p/clean now holds D
+    writer.record_job(
+        conn, job("python prep.py", [("/p/raw", "input", A), ("/p/clean", "output", D)], "prep")
+    )
+    writer.update_cache(conn, "blake3", [writer.CacheEntry(7, 42, 10, 99, C, "/p/model")])
+    conn.close()
+    ro = prov.open_readonly(db)
+    yield ro
+    ro.close()
+
+
+def test_latest_record_and_producers(store):
+    assert prov.tracked(store, ["/p/clean", "/p/nope", "/p/model"]) == {"/p/clean", "/p/model"}
+    latest = prov.latest_record(store, "/p/clean")
+    assert latest is not None and latest.artifact.digest == D and latest.role == "output"
+    assert prov.latest_record(store, "/p/nope") is None
+    producer = prov.producer(store, latest.artifact.id, path="/p/clean")
+    assert producer is not None and producer.ref == "@1" and producer.argv == ["python", "prep.py"]
+    # what produced the bytes train read, as of when it ran: the first prep, not the rerun
+    b = prov.artifacts_by_prefix(store, "bbbbbbbb")[0]
+    first = prov.producer(store, b.id, before_job=2)
+    assert first is not None and first.id == 1
+    assert prov.producer(store, prov.artifacts_by_prefix(store, A[:8])[0].id) is None  # a source
+
+
+def test_inputs_consumers_and_hash_prefixes(store):
+    model = prov.latest_record(store, "/p/model")
+    assert model is not None
+    consumers, count = prov.consumers(store, model.artifact.id)
+    assert count == 1 and [j.command for j in consumers] == ["python eval.py"]
+    assert [f.path for f in prov.job_files(store, 2, "input")] == ["/p/clean"]
+    assert [a.digest for a in prov.artifacts_by_prefix(store, "CCCCCCCC")] == [C]  # any case
+    assert prov.artifacts_by_prefix(store, "ee" * 4) == []
+    assert prov.max_job_id(store) == 4
+    assert sorted(prov.paths_recorded_after(store, 3)) == ["/p/clean", "/p/raw"]
+
+
+def test_hash_cache_is_read_by_file_identity(store):
+    assert prov.cached_digest(store, "blake3", 7, 42) == prov.CacheEntry(10, 99, C)
+    assert prov.cached_digest(store, "sha256", 7, 42) is None
+    assert prov.cached_digest(store, "blake3", 8, 42) is None
+
+
+def test_readonly_connection_cannot_write_and_sees_new_commits(store, tmp_path):
+    with pytest.raises(prov.ReadError):
+        store.execute("DELETE FROM jobs")
+    version = prov.data_version(store)
+    conn = connect(tmp_path / "roar.db")
+    writer.record_job(conn, job("python other.py", [("/p/x", "output", "e" * 64)], "other"))
+    conn.close()
+    assert prov.data_version(store) != version and prov.tracked(store, ["/p/x"]) == {"/p/x"}
+
+
+def test_open_readonly_refuses_a_missing_store(tmp_path):
+    with pytest.raises(StoreError):
+        prov.open_readonly(tmp_path / "missing.db")
+    assert not (tmp_path / "missing.db").exists()
