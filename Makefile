@@ -66,3 +66,4 @@ bench: setup ## benchmarks: overhead ratios against baselines measured in the sa
 	$(PYTHON) benchmarks/bench_tracers.py
 	$(PYTHON) benchmarks/bench_kernel.py
 	$(PYTHON) benchmarks/bench_widget.py
+	$(PYTHON) benchmarks/bench_hover.py
