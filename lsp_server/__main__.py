@@ -27,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     # Logs go to stderr: editors show it in the server's output panel.
     logging.basicConfig(stream=sys.stderr, level=args.log_level, format="roar-lsp: %(message)s")
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
-    from lsp_server.server import server
+    try:
+        from lsp_server.server import server
+    except ImportError as exc:  # roar installed without its `lsp` extra
+        print(f"roar-lsp: {exc}; install it with: pip install 'roar[lsp]'", file=sys.stderr)
+        return 1
 
     if args.tcp:
         server.start_tcp(args.host, args.port)

@@ -53,3 +53,17 @@ def test_script_and_labels():
     assert render.job_label(cell) == "analysis.ipynb [4]"
     assert render.ago(1000.0, now=1000.0 + 2 * 3600 + 5) == "2 h ago"
     assert render.human_size(1536) == "1.5 KB"
+
+
+def test_console_script_and_tcp_option():
+    """`roar-lsp` is installed by `pip install` (make setup) and answers --version/--help."""
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("roar-lsp")
+    cmd = [exe] if exe else [sys.executable, "-m", "lsp_server"]
+    out = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("roar-lsp ")
+    usage = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "--tcp" in usage and "--stdio" in usage
