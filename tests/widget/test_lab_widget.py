@@ -99,6 +99,7 @@ def lab(project: Path, tmp_path_factory) -> Iterator[str]:
         wait_for_lab(url, proc, private / "lab.log")
         yield url
     finally:
+        shutdown(url)
         stop_group(proc)
         log.close()
 
@@ -115,6 +116,15 @@ def wait_for_lab(url: str, proc: subprocess.Popen, log: Path) -> None:
         except OSError:
             time.sleep(0.3)
     pytest.fail(f"JupyterLab did not answer within {STARTUP_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+def shutdown(url: str) -> None:
+    """Ask the server to stop its kernels and exit: kernels run in sessions of their own."""
+    try:
+        request = urllib.request.Request(f"{url}/api/shutdown", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+    except OSError:
+        pass  # not running, or already gone: the process group is killed next anyway
 
 
 def stop_group(proc: subprocess.Popen) -> None:
