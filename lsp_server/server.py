@@ -135,8 +135,7 @@ def initialize(ls: RoarServer, params: types.InitializeParams) -> None:
 
 @server.feature(types.INITIALIZED)
 def initialized(ls: RoarServer, params: types.InitializedParams) -> None:
-    for project in [ls.projects.context(None).project]:
-        project.poll()  # open it now: the first hover should not pay for the path index
+    ls.projects.context(None).project.poll()  # open it now, not on the first hover
     ls.start_polling()
 
 
