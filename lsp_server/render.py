@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lsp_server.freshness import CURRENT, MISSING, MODIFIED, STALE
 from lsp_server.lookup import Provenance, script_of
+from roar.cli.console import human_size
 from roar.store.provenance import JobRef
 
 SHORT = 12
@@ -17,15 +18,6 @@ NOT_TRACKED = "**roar**: not tracked by roar"
 
 def short(digest: str) -> str:
     return digest[:SHORT]
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def ago(ts: float, now: float | None = None) -> str:

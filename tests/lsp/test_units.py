@@ -52,7 +52,7 @@ def test_script_and_labels():
     cell = job([], "cell", notebook_path="nb/analysis.ipynb", execution_count=4)
     assert render.job_label(cell) == "analysis.ipynb [4]"
     assert render.ago(1000.0, now=1000.0 + 2 * 3600 + 5) == "2 h ago"
-    assert render.human_size(1536) == "1.5 KB"
+    assert render.human_size(1536) == "1.5 KiB"  # the CLI's units
 
 
 def test_console_script_and_tcp_option():
