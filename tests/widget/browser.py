@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,58 @@ ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """What differs between the Jupyter front ends one Jupyter Server serves, for the tests.
+
+    Both render notebooks with JupyterLab's cell components (``.jp-Notebook .jp-Cell``,
+    ``.jp-OutputArea-output``) and, with a kernelspec in the notebook's metadata, neither asks
+    for a kernel; they differ in the page's URL and in where the kernel's state is shown.
+    """
+
+    name: str
+    package: str  # the distribution serving it, at ``minimum`` (major version) or later
+    minimum: int
+    path: str  # the URL path a notebook file is opened under
+    kernel_idle: str  # matches once the page's kernel is connected and idle
+    screenshot: str  # file name in tests/artifacts/
+
+    def missing(self) -> str | None:
+        """Why this front end cannot be served here, or None."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            major = int(version(self.package).split(".")[0])
+        except PackageNotFoundError:
+            major = 0
+        if major < self.minimum:
+            return f"{self.package}>={self.minimum} is not installed (pip install -e '.[test]')"
+        return None
+
+    def notebook_url(self, server: str, file: str) -> str:
+        return f"{server}/{self.path}/{file}"
+
+    def wait_for_idle_kernel(self, page) -> None:
+        from playwright.sync_api import expect
+
+        expect(page.locator(self.kernel_idle)).to_have_count(1)
+
+
+FRONT_ENDS = (
+    # The status bar, not the toolbar's indicator: it says idle only once the kernel is connected.
+    FrontEnd(
+        "lab", "jupyterlab", 4, "lab/tree", '.jp-StatusBar-Widget:has-text("Python 3 (ipykernel) | Idle")',
+        "widget-lab.png",
+    ),
+    # Notebook 7 (the ``notebook`` package) has no status bar; its toolbar's indicator reads
+    # "unknown" until the kernel is connected.
+    FrontEnd(
+        "notebook7", "notebook", 7, "notebooks", '.jp-Notebook-ExecutionIndicator[data-status="idle"]',
+        "widget-notebook7.png",
+    ),
+)  # fmt: skip
 
 
 def chromium_path() -> str | None:

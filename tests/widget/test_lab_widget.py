@@ -1,10 +1,13 @@
-"""The DAG widget in real JupyterLab, driven through headless Chromium.
+"""The DAG widget in real JupyterLab and Notebook 7, driven through headless Chromium.
 
-The test starts JupyterLab itself (own process group, a free port, ``port_retries=0``, no
-token, private config/settings/workspace dirs), opens a notebook in Debian's Chromium via
+The module starts one JupyterLab server itself (own process group, a free port,
+``port_retries=0``, no token, private config/settings/workspace dirs); with the ``notebook``
+package installed it also serves Notebook 7's ``/notebooks/`` pages. For each front end
+(``browser.FRONT_ENDS``) the test opens a notebook of its own project in Debian's Chromium via
 Playwright, runs a cell that records two jobs with ``%roar run`` and shows ``%roar dag``,
 clicks a job node, and checks from a later cell that the selection reached the kernel. The
-Refresh button is then checked against a third job. Screenshot: tests/artifacts/widget-lab.png.
+Refresh button is then checked against a third job. Screenshots: tests/artifacts/widget-lab.png,
+tests/artifacts/widget-notebook7.png.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ import pytest
 from roar.store.queries import reader
 from roar.workspace import Workspace
 from tests.conftest import ROAR, commit_all, make_repo
-from tests.widget.browser import ARGS, chromium_path, missing_prerequisite, skip_unless_ready
+from tests.widget.browser import (
+    ARGS,
+    FRONT_ENDS,
+    FrontEnd,
+    chromium_path,
+    missing_prerequisite,
+    skip_unless_ready,
+)
 
 pytestmark = skip_unless_ready(missing_prerequisite())
 
@@ -48,8 +58,14 @@ STARTUP_TIMEOUT = 90
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    root = make_repo(tmp_path_factory.mktemp("lab") / "project")
+def served(tmp_path_factory) -> Path:
+    """The server's root: one project per front end, so each starts from an empty store."""
+    return tmp_path_factory.mktemp("served")
+
+
+@pytest.fixture
+def project(served: Path, front_end: FrontEnd) -> Path:
+    root = make_repo(served / front_end.name)
     (root / "step.py").write_text(STEP)
     subprocess.run([*ROAR, "init", "-y"], cwd=root, check=True, capture_output=True)
     commit_all(root, "step")
@@ -70,8 +86,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def lab(project: Path, tmp_path_factory) -> Iterator[str]:
-    """JupyterLab serving the project; its whole process group is stopped afterwards."""
+def server(served: Path, tmp_path_factory) -> Iterator[str]:
+    """JupyterLab serving the projects; its whole process group is stopped afterwards."""
     private = tmp_path_factory.mktemp("lab-home")
     port = free_port()
     env = {
@@ -89,9 +105,9 @@ def lab(project: Path, tmp_path_factory) -> Iterator[str]:
             "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", "--allow-root",
             "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--LabApp.extension_manager=readonly", f"--ServerApp.root_dir={project}",
+            "--LabApp.extension_manager=readonly", f"--ServerApp.root_dir={served}",
         ],
-        cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=served, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,  # kernels and helpers share its group: one kill stops all
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -141,7 +157,7 @@ def stop_group(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def page(lab: str):
+def page(server: str):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -164,14 +180,16 @@ def step_uid(project: Path, step: int) -> str:
         return next(j.uid for j in r.session_jobs(session.id) if j.step_number == step)
 
 
-def test_click_in_lab_reaches_the_kernel_and_refresh_reloads(page, lab, project):
+@pytest.mark.parametrize(
+    "front_end",
+    [pytest.param(f, id=f.name, marks=skip_unless_ready(f.missing())) for f in FRONT_ENDS],
+)
+def test_click_reaches_the_kernel_and_refresh_reloads(page, server, project, front_end: FrontEnd):
     from playwright.sync_api import expect
 
-    page.goto(f"{lab}/lab/tree/dag.ipynb")
+    page.goto(front_end.notebook_url(server, f"{project.name}/dag.ipynb"))
     page.wait_for_selector(".jp-Notebook .jp-Cell")
-    # The status bar, not the toolbar's indicator: it says idle only once the kernel is connected.
-    idle = page.locator(".jp-StatusBar-Widget", has_text="Python 3 (ipykernel) | Idle")
-    expect(idle).to_have_count(1)
+    front_end.wait_for_idle_kernel(page)
     run_cell(page, 0)
     nodes = page.locator("svg.roar-dag g.node")
     expect(nodes).to_have_count(5)  # two jobs; raw.txt, a.txt, b.txt
@@ -194,7 +212,7 @@ def test_click_in_lab_reaches_the_kernel_and_refresh_reloads(page, lab, project)
     page.locator(".roar-dag-refresh").click()
     expect(nodes).to_have_count(7)
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "widget-lab.png"))
+    page.screenshot(path=str(ARTIFACTS / front_end.screenshot))
 
 
 def wait_for_steps(project: Path, count: int, timeout: float = 60) -> None:
