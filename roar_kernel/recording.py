@@ -30,12 +30,15 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the launcher imports this module: keep its start light
     from roar.hashing import Identity
 
 RECORDER_ENV = "ROAR_KERNEL_RECORDER"
+REPLY_HEADSTART = 0.003  # seconds
 DRAIN_SECONDS = 60.0  # how long a stopping kernel's launcher keeps writing its last cells
 
 
@@ -155,11 +158,12 @@ class RecordingClient:
     def hello(self, ignore: list[str]) -> list[str]:
         return self._request({"op": "hello", "ignore": ignore})
 
-    def hand_over(self, cell: Any, parts: list[dict[str, Any]]) -> None:
-        """Send ``cell`` (a roar.cells.ExecutedCell) and its summaries, in the background."""
+    def hand_over(self, describe: Callable[[], Any], parts: list[Any]) -> None:
+        """Send the cell ``describe()`` makes (a roar.cells.ExecutedCell) and its summaries
+        (roar_kernel.tracers.SummaryPart), in the background."""
         self.settle()
         self._sending = threading.Thread(
-            target=self._send, args=(cell, parts), name="roar-handover", daemon=True
+            target=self._send, args=(describe, parts), name="roar-handover", daemon=True
         )
         self._sending.start()
 
@@ -188,9 +192,19 @@ class RecordingClient:
         self._replies.close()
         self._sock.close()
 
-    def _send(self, cell: Any, parts: list[dict[str, Any]]) -> None:
+    def _send(self, describe: Callable[[], Any], raw_parts: list[Any]) -> None:
         from roar.hashing import identities
+        from roar_kernel.tracers import summary_dict
 
+        # Let the kernel's main thread send the reply first: this thread's parsing would
+        # otherwise hold the GIL it needs (for up to the 5 ms switch interval).
+        time.sleep(REPLY_HEADSTART)
+        try:
+            cell = describe()
+            parts = [summary_dict(part) for part in raw_parts]
+        except Exception as exc:  # reported in the notebook, like a failed recording
+            self._notes.append(f"roar: a cell was not recorded ({type(exc).__name__}: {exc}).")
+            return
         paths = [f["path"] for part in parts for f in part.get("files", ())
                  if not (f.get("is_dir") or f.get("delete"))]  # fmt: skip
         try:

@@ -22,7 +22,7 @@ from roar.store.writer import RecordedJob
 from roar.tracing.run import Summary, parse_summary
 from roar.workspace import find_workspace
 from roar_kernel.recording import RecordingClient
-from roar_kernel.tracers import CellTracer, merge
+from roar_kernel.tracers import CellTracer, SummaryPart, merge, summary_dict
 from roar_kernel.variables import Snapshot, cell_names, snapshot
 
 T = TypeVar("T")
@@ -37,7 +37,7 @@ class _OpenCell:
     cell_id: str | None
     started: float
     before: Snapshot
-    parts: list[dict[str, Any]] = field(default_factory=list)  # access summaries, as JSON
+    parts: list[SummaryPart] = field(default_factory=list)  # its pieces' access summaries
 
 
 class CellSession:
@@ -126,7 +126,7 @@ class CellSession:
             summary = self.tracer.end()
             if self._open is not None:
                 self.tracer.begin(self._open.label)
-        return result, parse_summary(summary)
+        return result, parse_summary(summary_dict(summary))
 
     def tell(self, message: str, *, once: str | None = None) -> None:
         """A note in the cell's output (stderr); with ``once``, only the first time."""
@@ -152,12 +152,11 @@ class CellSession:
                 once="no-project",
             )
             return None
-        executed = self._executed(cell, cwd, ended, execution_count, error)
+        describe = self._describe(cell, cwd, ended, execution_count, error)
         if self.handover is not None:
-            executed.env = dict(os.environ)
-            self.handover.hand_over(executed, cell.parts)
+            self.handover.hand_over(describe, cell.parts)
             return None
-        return self.recorder.record(executed, merge(cell.parts))
+        return self.recorder.record(describe(), merge(cell.parts))
 
     def _settle(self) -> None:
         """Finish handing over the last cell; record here what the launcher could not take."""
@@ -191,30 +190,40 @@ class CellSession:
             "from now on."
         )
 
-    def _executed(
+    def _describe(
         self,
         cell: _OpenCell,
         cwd: str,
         ended: float,
         execution_count: int | None,
         error: tuple[str, str] | None,
-    ) -> ExecutedCell:
+    ) -> Callable[[], ExecutedCell]:
+        """The cell as recorded. What can change once the next cell runs (the namespace, the
+        environment) is captured now; working out the names and reading the saved notebook
+        for the cell's id happen when the result is called, after the reply."""
         after = snapshot(self.shell.user_ns, self.shell.user_ns_hidden)
-        names = cell_names(self._python_of(cell.code), cell.before, after)
+        python = self._python_of(cell.code)
         notebook = notebook_path(self.shell, cwd)
-        return ExecutedCell(
-            source=cell.code,
-            cwd=cwd,
-            started_at=cell.started,
-            ended_at=ended,
-            execution_count=execution_count,
-            cell_id=cell.cell_id or cell_id_in_notebook(notebook, cell.code),
-            notebook_path=notebook,
-            error=error,
-            interrupted=bool(error and error[0] == "KeyboardInterrupt"),
-            variables_read=names.read,
-            variables_defined=names.defined,
-        )
+        env = dict(os.environ)
+
+        def describe() -> ExecutedCell:
+            names = cell_names(python, cell.before, after)
+            return ExecutedCell(
+                source=cell.code,
+                cwd=cwd,
+                started_at=cell.started,
+                ended_at=ended,
+                execution_count=execution_count,
+                cell_id=cell.cell_id or cell_id_in_notebook(notebook, cell.code),
+                notebook_path=notebook,
+                error=error,
+                interrupted=bool(error and error[0] == "KeyboardInterrupt"),
+                variables_read=names.read,
+                variables_defined=names.defined,
+                env=env,
+            )
+
+        return describe
 
     def _python_of(self, code: str) -> str:
         try:

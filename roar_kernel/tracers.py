@@ -8,10 +8,10 @@
 - ``AuditHookTracer``: no native backend can run; Python's audit hooks see what Python code
   opens, renames and removes, but nothing a C library or a subprocess does.
 
-All return the access summary as its documented JSON (rust/roar-trace-format/README.md), which
-is what the native tracer sends: a cell's summary usually goes on to the launcher's recorder
-as it is, without being turned into objects here. ``merge`` parses and joins the pieces of a
-cell that was split around a `%roar run`.
+All return the access summary as its documented JSON (rust/roar-trace-format/README.md):
+a dict, or, from the native tracer, the reply's text still to be parsed (``summary_dict``) —
+a cell's summary goes on to the launcher's recorder after the reply, so the kernel parses it
+off the reply's path. ``merge`` joins the pieces of a cell split around a `%roar run`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from roar.tracing.run import FileAccess, Summary, parse_summary, summary_json
+
+SummaryPart = dict[str, Any] | str  # a summary, or the native tracer's reply text
 
 
 class CellTracer(Protocol):
@@ -29,7 +32,7 @@ class CellTracer(Protocol):
 
     def begin(self, label: str) -> None: ...
 
-    def end(self) -> dict[str, Any]: ...
+    def end(self) -> SummaryPart: ...
 
 
 class NativeIntervals:
@@ -53,10 +56,8 @@ class NativeIntervals:
     def begin(self, label: str) -> None:
         self._client.begin(label.replace("\n", " "))
 
-    def end(self) -> dict[str, Any]:
-        summary = self._client.end()
-        self.backend = summary.get("backend") or self.backend
-        return summary
+    def end(self) -> SummaryPart:
+        return str(self._client.end_text())
 
 
 class AttachedTracer:
@@ -194,9 +195,18 @@ def _dispatch_audit_event(event: str, args: tuple) -> None:
         tracer.on_event(event, args)
 
 
-def merge(raw_parts: list[dict[str, Any]]) -> Summary:
+def summary_dict(part: SummaryPart) -> dict[str, Any]:
+    """A tracer's summary as a dict (parsing the native tracer's reply text)."""
+    if isinstance(part, str):
+        from roar.tracing.intervals import summary_of_end_reply
+
+        return summary_of_end_reply(part)
+    return part
+
+
+def merge(raw_parts: Sequence[SummaryPart]) -> Summary:
     """One summary for consecutive pieces of the same cell (split around a `%roar run`)."""
-    parts = [parse_summary(part) for part in raw_parts]
+    parts = [parse_summary(summary_dict(part)) for part in raw_parts]
     if len(parts) == 1:
         return parts[0]
     files: dict[str, FileAccess] = {}

@@ -49,6 +49,17 @@ class IntervalClient:
         summary["label"] = reply["label"]
         return summary
 
+    def end_text(self) -> str:
+        """The `end` reply as its JSON text, for a caller that parses it later
+        (``summary_of_end_reply``): a cell's reply need not wait for the parse."""
+        self._sock.sendall(b"end\n")
+        raw = self._reader.readline()
+        if not raw:
+            raise IntervalError("the tracer closed the control socket")
+        if not raw.startswith('{"ok":true'):
+            self._check(json.loads(raw))
+        return raw
+
     def close(self) -> None:
         self._reader.close()
         self._sock.close()
@@ -65,6 +76,17 @@ class IntervalClient:
         if not raw:
             raise IntervalError("the tracer closed the control socket")
         reply: dict[str, Any] = json.loads(raw)
+        self._check(reply)
+        return reply
+
+    @staticmethod
+    def _check(reply: dict[str, Any]) -> None:
         if not reply.get("ok"):
             raise IntervalError(str(reply.get("error", "unknown error")))
-        return reply
+
+
+def summary_of_end_reply(raw: str) -> dict[str, Any]:
+    reply = json.loads(raw)
+    summary: dict[str, Any] = reply["summary"]
+    summary["label"] = reply["label"]
+    return summary
