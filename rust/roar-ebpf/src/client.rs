@@ -204,12 +204,7 @@ fn run(
         }
         break;
     }
-    let (exit_code, exit_signal) = if libc::WIFSIGNALED(st) {
-        let s = libc::WTERMSIG(st);
-        (128 + s, Some(s))
-    } else {
-        (libc::WEXITSTATUS(st), None)
-    };
+    let (exit_code, exit_signal) = roar_trace_format::exit_status(st).unwrap_or((127, None));
     let exec_error = child::read_status(status_fd).map(|(tag, e)| prepared.exec_error(tag, e));
     sink.finish(RunInfo {
         root_pid: pid,

@@ -316,12 +316,7 @@ mod collect {
                 }
             };
             for (pid, st) in statuses {
-                let (code, sig) = if libc::WIFEXITED(st) {
-                    (libc::WEXITSTATUS(st), None)
-                } else if libc::WIFSIGNALED(st) {
-                    let s = libc::WTERMSIG(st);
-                    (128 + s, Some(s))
-                } else {
+                let Some((code, sig)) = roar_trace_format::exit_status(st) else {
                     continue;
                 };
                 if pid == self.root {

@@ -321,12 +321,8 @@ impl Tracer {
 
     fn exited(&mut self, tid: i32, status: i32) {
         let th = self.threads.remove(&tid);
-        let (code, sig) = if libc::WIFEXITED(status) {
-            (libc::WEXITSTATUS(status), None)
-        } else {
-            let s = libc::WTERMSIG(status);
-            (128 + s, Some(s))
-        };
+        // Only called for an ended thread (WIFEXITED or WIFSIGNALED).
+        let (code, sig) = roar_trace_format::exit_status(status).unwrap_or((127, None));
         if th.map(|t| t.tgid == tid).unwrap_or(true) {
             self.summ.push(Event::ProcessExit {
                 pid: tid,

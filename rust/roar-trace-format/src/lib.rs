@@ -13,6 +13,7 @@ pub mod launch;
 mod path;
 mod summarizer;
 mod summary;
+mod wait;
 
 pub use control::{ControlServer, CONTROL_ENV};
 pub use event::{Event, OpenFlags};
@@ -21,3 +22,4 @@ pub use launch::{ExecPtrs, Launch};
 pub use path::{normalize_lexically, RawPath};
 pub use summarizer::{RunInfo, Summarizer};
 pub use summary::{FileAccess, ProcessInfo, Rename, Stats, Summary, FORMAT_NAME, FORMAT_VERSION};
+pub use wait::exit_status;
