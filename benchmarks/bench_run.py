@@ -140,6 +140,17 @@ def run_rounds(variants: dict, rounds: int, label: str) -> dict[str, list[float]
     return times
 
 
+def workload_result(argv, times: dict[str, list[float]]) -> dict:
+    """One workload's timings, medians and ratios to the untraced run, as the JSON records them."""
+    base = med(times["untraced"])
+    return {
+        "argv": argv,
+        "times": times,
+        "medians_s": {k: med(v) for k, v in times.items()},
+        "ratio_to_untraced": {k: med(v) / base for k, v in times.items()},
+    }
+
+
 def med(xs):
     return statistics.median(xs)
 
@@ -289,14 +300,7 @@ def bench_workloads(repo, rounds, roar, wl_dir, size_mb, names, notes, work_base
         }
         if st:
             variants["strace"] = lambda a=argv: timed(st + a, repo)
-        times = run_rounds(variants, rounds, name)
-        base = med(times["untraced"])
-        out[name] = {
-            "argv": argv,
-            "times": times,
-            "medians_s": {k: med(v) for k, v in times.items()},
-            "ratio_to_untraced": {k: med(v) / base for k, v in times.items()},
-        }
+        out[name] = workload_result(argv, run_rounds(variants, rounds, name))
     return out
 
 

@@ -42,6 +42,7 @@ from bench_run import (
     timed,
     timed_tracer,
     workload_argv,
+    workload_result,
 )
 
 BACKENDS = ("ebpf", "preload", "ptrace")
@@ -97,14 +98,7 @@ def bench_workloads(repo, rounds, wl_dir, size_mb, names, backends, work_base, n
             variants["strace-sb"] = lambda a=argv: timed(st + a, repo)
         if rz:
             variants["reprozip"] = lambda a=argv: timed(rz + a, repo)
-        times = run_rounds(variants, rounds, name)
-        base = med(times["untraced"])
-        out[name] = {
-            "argv": argv,
-            "times": times,
-            "medians_s": {k: med(v) for k, v in times.items()},
-            "ratio_to_untraced": {k: med(v) / base for k, v in times.items()},
-        }
+        out[name] = workload_result(argv, run_rounds(variants, rounds, name))
     return out
 
 
