@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from roar.store import migrations
+from roar.store import migrations, writer
 from roar.store.connection import connect
 from roar.store.views import ArtifactView, FileView, step_ref
 
@@ -213,11 +213,8 @@ def cached_digest(
     conn: sqlite3.Connection, algorithm: str, dev: int, inode: int
 ) -> CacheEntry | None:
     """The hash cache's entry for one file identity (a primary-key lookup), read only."""
-    row = conn.execute(
-        "SELECT size, mtime_ns, digest FROM hash_cache WHERE dev = ? AND inode = ? AND algorithm = ?",
-        (dev, inode, algorithm),
-    ).fetchone()
-    return CacheEntry(int(row[0]), int(row[1]), str(row[2])) if row else None
+    hit = writer.lookup_cache(conn, algorithm, [(dev, inode)]).get((dev, inode))
+    return CacheEntry(*hit) if hit else None
 
 
 def max_job_id(conn: sqlite3.Connection) -> int:

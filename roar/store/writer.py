@@ -132,20 +132,26 @@ def update_cache(conn: sqlite3.Connection, algorithm: str, cache: Iterable[Cache
 def lookup_cache(
     conn: sqlite3.Connection, algorithm: str, keys: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int], tuple[int, int, str]]:
-    """(dev, inode) → (size, mtime_ns, digest) for the keys the cache knows."""
+    """(dev, inode) → (size, mtime_ns, digest) for the keys the cache knows.
+
+    Asked per device, so each statement is a lookup on the (dev, inode, algorithm) primary key
+    rather than a scan of the whole cache.
+    """
+    by_dev: dict[int, list[int]] = {}
+    for dev, inode in set(keys):
+        by_dev.setdefault(dev, []).append(inode)
     found: dict[tuple[int, int], tuple[int, int, str]] = {}
-    inodes = sorted({inode for _, inode in keys})
-    wanted = set(keys)
-    for start in range(0, len(inodes), _BATCH):
-        chunk = inodes[start : start + _BATCH]
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            f"SELECT dev, inode, size, mtime_ns, digest FROM hash_cache "
-            f"WHERE algorithm = ? AND inode IN ({marks})",
-            (algorithm, *chunk),
-        )
-        for dev, inode, size, mtime_ns, digest in rows:
-            if (dev, inode) in wanted:
+    for dev, inodes in by_dev.items():
+        inodes.sort()
+        for start in range(0, len(inodes), _BATCH):
+            chunk = inodes[start : start + _BATCH]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT inode, size, mtime_ns, digest FROM hash_cache "
+                f"WHERE dev = ? AND inode IN ({marks}) AND algorithm = ?",
+                (dev, *chunk, algorithm),
+            )
+            for inode, size, mtime_ns, digest in rows:
                 found[(dev, inode)] = (size, mtime_ns, digest)
     return found
 
