@@ -74,7 +74,8 @@ class AttachedTracer:
 
     def end(self) -> dict[str, Any]:
         trace, self._trace = self._trace, None
-        return summary_json(trace.detach())
+        summary: dict[str, Any] = trace.detach_json()
+        return summary
 
 
 class AuditHookTracer:

@@ -24,6 +24,7 @@ import json
 import os
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from roar.errors import RoarError
 from roar.tracing import ebpf_service, preflight
@@ -125,11 +126,16 @@ class AttachedTrace:
 
     def detach(self, timeout: float | None = None) -> Summary:
         """Stop tracing; the summary of everything the traced tree did since ``start``."""
+        return parse_summary(self.detach_json(timeout))
+
+    def detach_json(self, timeout: float | None = None) -> dict[str, Any]:
+        """``detach``, with the summary as its documented JSON rather than objects."""
         try:
             raw = self._trace.detach(timeout)  # type: ignore[attr-defined]
         except (OSError, RuntimeError, ValueError) as exc:
             raise RoarError(_sentence(exc)) from exc
-        return parse_summary(json.loads(raw))
+        summary: dict[str, Any] = json.loads(raw)
+        return summary
 
     def __enter__(self) -> AttachedTrace:
         return self

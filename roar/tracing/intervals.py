@@ -44,10 +44,7 @@ class IntervalClient:
 
     def end(self) -> dict[str, Any]:
         """The access summary (rust/roar-trace-format/README.md) of the interval just ended."""
-        reply = self._request("end")
-        summary: dict[str, Any] = reply["summary"]
-        summary["label"] = reply["label"]
-        return summary
+        return summary_of_end_reply(self.end_text())
 
     def end_text(self) -> str:
         """The `end` reply as its JSON text, for a caller that parses it later
