@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from roar.errors import RoarError
 from roar.history import artifact_lineage, require_active_session, resolve_artifact
 from roar.lineage import Dag, DagArtifact, DagNode, Lineage, build_dag
-from roar.serialize import iso
+from roar.serialize import cell_location, job_identity
 from roar.store.views import FileView, JobView
 from roar.workspace import Workspace, require_workspace
 
@@ -269,34 +269,20 @@ def _shown_before(runs: list[JobView], consumer: JobView) -> JobView | None:
 
 # Node objects -----------------------------------------------------------------------------------
 def job_node(job: JobView, state: str, runs: int = 1) -> dict[str, Any]:
-    failed = job.exit_code != 0 or job.interrupted
     node: dict[str, Any] = {
         "id": job_id(job),
         "type": "job",
         "label": job_label(job, runs),
         "state": state,
-        "failed": failed,
-        "job_uid": job.uid,
-        "kind": job.kind,
-        "step_number": job.step_number,
-        "step_ref": job.ref,
-        "step_name": job.step_name,
-        "command": job.command,
-        "exit_code": job.exit_code,
-        "interrupted": job.interrupted,
-        "started_at": iso(job.started_at),
+        "failed": job.exit_code != 0 or job.interrupted,
+        **job_identity(job),
         "duration_seconds": round(job.duration, 3),
         "git_commit": job.git_commit,
         "git_dirty": job.git_dirty,
         "runs": runs,
     }
     if job.kind == "cell":
-        node.update(
-            notebook_path=job.notebook_path,
-            cell_id=job.cell_id,
-            execution_count=job.execution_count,
-            source=job.source,
-        )
+        node.update(cell_location(job))
     return node
 
 

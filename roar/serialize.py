@@ -25,22 +25,29 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
-def job_json(job: JobView, root: Path | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
+def job_identity(job: JobView) -> dict[str, Any]:
+    """The fields every JSON view of a job carries (``--json`` output and the DAG's nodes)."""
+    return {
         "job_uid": job.uid,
         "kind": job.kind,
         "step_number": job.step_number,
         "step_ref": job.ref,
         "step_name": job.step_name,
         "command": job.command,
+        "exit_code": job.exit_code,
+        "interrupted": job.interrupted,
+        "started_at": iso(job.started_at),
+    }
+
+
+def job_json(job: JobView, root: Path | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        **job_identity(job),
         "argv": job.argv,
         "cwd": _absolute_cwd(job, root),
         "timestamp": job.started_at,
-        "started_at": iso(job.started_at),
         "ended_at": iso(job.ended_at),
         "duration_seconds": round(job.duration, 6),
-        "exit_code": job.exit_code,
-        "interrupted": job.interrupted,
         "tracer": job.tracer,
         "git": {
             "commit": job.git_commit,
@@ -58,13 +65,20 @@ def job_json(job: JobView, root: Path | None = None) -> dict[str, Any]:
     return data
 
 
-def cell_json(job: JobView) -> dict[str, Any]:
-    """What a cell job adds to the job object: where the cell is, its source, its variables."""
+def cell_location(job: JobView) -> dict[str, Any]:
+    """Which cell of which notebook a cell job ran, and its source."""
     return {
         "notebook_path": job.notebook_path,
         "cell_id": job.cell_id,
         "execution_count": job.execution_count,
         "source": job.source,
+    }
+
+
+def cell_json(job: JobView) -> dict[str, Any]:
+    """What a cell job adds to the job object: where the cell is, its source, its variables."""
+    return {
+        **cell_location(job),
         "source_hash": job.source_hash,
         "variables": {
             "read": [
