@@ -4,19 +4,16 @@ PIP := $(PYTHON) -m pip
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps widget demo test lint bench editors
+.PHONY: help setup test-setup system-deps test-system-deps widget demo test lint bench editors
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-system-deps: ## Debian packages the build and tests need (root; skipped when present)
-	@command -v gcc >/dev/null && command -v git >/dev/null && [ -f /usr/lib/x86_64-linux-gnu/libc.a -o -f /usr/lib/aarch64-linux-gnu/libc.a ] \
-	  && command -v clang >/dev/null && [ -f /usr/include/bpf/bpf_helpers.h ] \
-	  && command -v dot >/dev/null && command -v chromium >/dev/null \
-	  && command -v nvim >/dev/null && command -v rg >/dev/null && command -v g++ >/dev/null \
-	  && [ -f /usr/include/gssapi/gssapi.h ] && command -v npm >/dev/null \
-	  || (apt-get update -qq && apt-get install -y -qq gcc libc6-dev git clang libbpf-dev \
-	      graphviz chromium neovim ripgrep g++ make libkrb5-dev nodejs npm)
+system-deps: ## Debian packages the build and the demo need (root; only what is missing)
+	@bash scripts/system_deps.sh
+
+test-system-deps: ## the same, plus what the tests need (a browser, Neovim)
+	@bash scripts/system_deps.sh --tests
 
 # The DAG viewer's browser bundle, rebuilt only when its sources or locked packages change.
 WIDGET_JS := jupyter_ext/js
@@ -26,7 +23,10 @@ $(WIDGET_BUNDLE): $(WIDGET_JS)/package-lock.json $(WIDGET_JS)/build.mjs $(wildca
 
 widget: system-deps $(WIDGET_BUNDLE) ## build the DAG viewer's bundle (jupyter_ext/static) with npm
 
-setup: system-deps widget ## install roar (Rust core built by maturin) and the test tools
+setup: system-deps widget ## install roar (Rust core built by maturin) with its Jupyter and editor extras
+	$(PIP) install -q -e '.[jupyter,lsp]'
+
+test-setup: test-system-deps widget ## install roar and the test tools
 	$(PIP) install -q -e '.[test]'
 
 # Editor tests: the VS Code extension as a .vsix, and a pinned code-server (the last release for
@@ -44,14 +44,14 @@ $(VSIX): vscode/package-lock.json vscode/package.json vscode/tsconfig.json vscod
 $(CODE_SERVER):
 	bash tests/editors/install_code_server.sh $(abspath $(CODE_SERVER_DIR)) $(CODE_SERVER_VERSION) >/dev/null
 
-editors: system-deps $(VSIX) $(CODE_SERVER) ## the VS Code extension (.vsix) and code-server, for the editor tests
+editors: test-system-deps $(VSIX) $(CODE_SERVER) ## the VS Code extension (.vsix) and code-server, for the editor tests
 
 demo: setup ## install, then record a three-step pipeline and show its DAG
 	bash demo/run_demo.sh
 
 RUST_TESTED := --workspace --exclude roar-native
 
-test: setup editors ## install, then run the test suite (Rust crates, then pytest)
+test: test-setup editors ## install, then run the test suite (Rust crates, then pytest)
 	cargo test -q $(RUST_TESTED)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
@@ -60,7 +60,7 @@ lint: widget ## ruff, mypy, clippy, rustfmt and tsc (the DAG viewer)
 	cargo clippy --workspace --all-targets -q -- -D warnings && cargo fmt --all --check
 	cd $(WIDGET_JS) && npm run --silent typecheck
 
-bench: setup ## benchmarks: overhead ratios against baselines measured in the same run
+bench: test-setup ## benchmarks: overhead ratios against baselines measured in the same run
 	$(PYTHON) benchmarks/bench_run.py
 	$(PYTHON) benchmarks/bench_hash.py --size-mb 1024
 	$(PYTHON) benchmarks/bench_tracers.py
