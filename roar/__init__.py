@@ -7,14 +7,8 @@ lineage DAG from those records.
 
 from __future__ import annotations
 
-
-def __getattr__(name: str) -> str:
-    # Resolved lazily: importlib.metadata costs ~30 ms, a fifth of `roar run true`'s budget.
-    if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("roar")
-        except PackageNotFoundError:  # a source tree without install metadata
-            return "0.0.0"
-    raise AttributeError(name)
+# The wheel's version comes from Cargo.toml's `[workspace.package] version` (maturin reads it;
+# pyproject.toml declares the version dynamic). It is repeated here because asking
+# importlib.metadata costs 30-60 ms, growing with every installed distribution, on every
+# command; tests/cli/test_startup.py fails when the two drift apart.
+__version__ = "0.1.0"

@@ -6,15 +6,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from roar import __version__
 from roar.cli import commands
 from roar.cli.console import Console
 from roar.errors import RoarError
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``only``, just that command's sub-parser is imported and built."""
-    from roar import __version__
-
+    """The parser. Only ``only``'s module is imported and its sub-parser built; every other
+    command is listed with its help text from the ``COMMANDS`` table, so ``roar --help`` and
+    ``roar --version`` import no command module at all."""
     parser = argparse.ArgumentParser(
         prog="roar",
         description="Run Observation & Artifact Registration: put `roar run` in front of a command "
@@ -23,9 +24,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"roar {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_module, _attr, help_text) in commands.COMMANDS.items():
-        if only is None:
-            commands.load(name).add_parser(sub)
-        elif name == only:
+        if name == only:
             commands.load(name).add_parser(sub)
         else:  # listed in --help, loaded only when used
             sub.add_parser(name, help=help_text)

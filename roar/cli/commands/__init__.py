@@ -1,7 +1,8 @@
 """One module per verb, each with ``add_parser(subparsers)`` setting ``handler``.
 
 Modules are imported only when their command runs (``roar run`` must start fast), so the
-help text for the command list lives here.
+help text for the command list lives here (the same text each module's ``add_parser`` gives;
+tests/cli/test_startup.py holds the two together).
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from typing import Any
 COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "init": ("init", None, "Initialize roar in this git repository"),
     "run": ("run", None, "Run a command and record what it read and wrote"),
-    "build": ("run", "BuildCommand", "Run and record a build step (@BN)"),
+    "build": (
+        "run",
+        "BuildCommand",
+        "Run and record a build step (@BN), replayed first on reproduce",
+    ),
     "log": ("log", None, "Show recent jobs"),
     "status": ("status", None, "Summary of the active session"),
     "dag": ("dag", None, "Show the session's pipeline DAG"),
-    "show": ("show", None, "Show the session, a job or an artifact"),
-    "lineage": ("lineage_cmd", None, "Where an artifact came from"),
+    "show": ("show", None, "Show the session, a job (@N, @BN, uid) or an artifact (path, hash)"),
+    "lineage": ("lineage_cmd", None, "Where an artifact came from: upstream jobs and artifacts"),
     "pop": ("pop", None, "Remove the most recent job and the files it wrote"),
     "reset": ("reset", None, "Start a new session (previous ones are kept)"),
     "config": ("config_cmd", None, "View or set configuration"),
