@@ -30,18 +30,58 @@ def _git(repo: Path, *args: str, check: bool = False) -> subprocess.CompletedPro
 
 def modified_tracked_files(repo: Path) -> list[str]:
     """Tracked files with uncommitted changes (untracked files do not count)."""
-    out = _git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no").stdout
-    entries = [e for e in out.decode("utf-8", "backslashreplace").split("\0") if e]
+    return _status(repo)[2]
+
+
+def snapshot(repo: Path) -> tuple[GitState, list[str]]:
+    """Commit, branch, origin URL and the modified tracked files (as ``modified_tracked_files``).
+
+    One ``git status`` answers all but the URL, which a second git process looks up side by
+    side with it: `roar run` pays for one git call before its command starts and none after.
+    """
+    remote = subprocess.Popen(
+        ["git", "-C", str(repo), "config", "--get", "remote.origin.url"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    commit, branch, modified = _status(repo)
+    url, _ = remote.communicate()
+    return GitState(commit, branch, url.decode().strip() or None), modified
+
+
+def _status(repo: Path) -> tuple[str | None, str | None, list[str]]:
+    """(commit, branch, modified tracked files) from ``git status --porcelain=v2 --branch``.
+
+    Commit and branch are what ``git rev-parse HEAD --abbrev-ref HEAD`` gives: both None before
+    the first commit, branch "HEAD" when detached. Each modified file is "XY path" with the
+    status letters of ``git status --short`` (v2 writes "." where --short writes a space).
+    """
+    out = _git(
+        repo, "status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z",
+        "--untracked-files=no",
+    ).stdout  # fmt: skip
+    commit = branch = None
     files: list[str] = []
-    skip_next = False
+    entries = iter(out.decode("utf-8", "backslashreplace").split("\0"))
     for entry in entries:
-        if skip_next:  # the source name of a rename/copy record
-            skip_next = False
-            continue
-        status, name = entry[:2], entry[3:]
-        files.append(f"{status.strip() or '?'} {name}")
-        skip_next = status[0] in "RC"
-    return files
+        kind = entry[:2]
+        if entry.startswith("# branch.oid "):
+            commit = entry[13:]
+        elif entry.startswith("# branch.head "):
+            branch = entry[14:]
+        elif kind in _FIELDS_BEFORE_PATH:
+            fields = entry.split(" ", _FIELDS_BEFORE_PATH[kind])
+            if len(fields) > _FIELDS_BEFORE_PATH[kind]:
+                files.append(f"{fields[1].replace('.', ' ').strip() or '?'} {fields[-1]}")
+            if kind == "2 ":
+                next(entries, None)  # the source name of a rename/copy record
+    if commit == "(initial)":  # no commit yet: rev-parse HEAD fails, so neither is known
+        return None, None, files
+    return commit, "HEAD" if branch == "(detached)" else branch, files
+
+
+# Space-separated fields before the path in each kind of ``--porcelain=v2`` record:
+# changed, renamed or copied (followed by the source name), unmerged.
+_FIELDS_BEFORE_PATH = {"1 ": 8, "2 ": 9, "u ": 10}
 
 
 def capture_state(repo: Path) -> GitState:

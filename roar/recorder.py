@@ -1,6 +1,7 @@
 """`roar run` / `roar build`: trace a command and record it as a job.
 
-The command starts as early as possible; git, host and store set-up happen while it runs.
+The command starts as early as possible: only the clean-tree check (one git status, which also
+gives the commit and branch) comes before it; host facts and store set-up happen while it runs.
 Everything after it ends (hashing, package mapping, the write) is batched: one git call for
 tracked-file checks, one parallel hashing pass through the cache, one write transaction.
 """
@@ -104,12 +105,15 @@ def prepare(request: RunRequest) -> PreparedJob:
     if repo is None:
         raise NotGitRepoError()
     algorithm = hash_algorithm(request.hash_algorithm, cfg.get("hash.primary"))
-    dirty = gitinfo.modified_tracked_files(repo)
+    # One git status answers the dirty check, commit and branch (the origin URL alongside).
+    git_state, dirty = gitinfo.snapshot(repo)
     if dirty and not request.allow_dirty:
         raise _dirty_error(dirty)
     # The diff describes the code the job starts from, so it is taken before the job can edit it.
     diff_hash = gitinfo.diff_hash(repo) if dirty else None
-    return PreparedJob(request, ws, cfg, repo, cwd, algorithm, dirty, diff_hash)
+    return PreparedJob(
+        request, ws, cfg, repo, cwd, algorithm, dirty, diff_hash, git_state=git_state
+    )
 
 
 def record_observed(job: PreparedJob, summary: Summary, ended: float) -> RunOutcome:
@@ -125,8 +129,7 @@ def record_observed(job: PreparedJob, summary: Summary, ended: float) -> RunOutc
 
 
 def _capture_context(job: PreparedJob, env: dict[str, str]) -> None:
-    """Git state and the job's static metadata (environment, host)."""
-    job.git_state = gitinfo.capture_state(job.repo)
+    """The job's static metadata (environment, host); ``prepare`` took the git state."""
     job.metadata = static_metadata(env, job.cfg)
 
 
