@@ -9,7 +9,7 @@ through the SQLAlchemy models in ``queries.py``.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -170,7 +170,7 @@ def create_session(conn: sqlite3.Connection, git_commit: str | None = None) -> i
     conn.execute("UPDATE sessions SET is_active = 0 WHERE is_active = 1")
     cur = conn.execute(
         "INSERT INTO sessions (uid, created_at, is_active, git_commit_start) VALUES (?, ?, 1, ?)",
-        (secrets.token_hex(32), time.time(), git_commit),
+        (_token_hex(32), time.time(), git_commit),
     )
     return int(cur.lastrowid or 0)
 
@@ -191,9 +191,15 @@ def _assign_step(conn: sqlite3.Connection, session_id: int, job: NewJob) -> tupl
     return int(highest) + 1, False
 
 
+def _token_hex(nbytes: int) -> str:
+    # What secrets.token_hex does, without importing secrets (and with it random, base64,
+    # hmac and hashlib) on the `roar run` path.
+    return os.urandom(nbytes).hex()
+
+
 def _new_job_uid(conn: sqlite3.Connection) -> str:
     while True:
-        uid = secrets.token_hex(4)
+        uid = _token_hex(4)
         if not conn.execute("SELECT 1 FROM jobs WHERE uid = ?", (uid,)).fetchone():
             return uid
 

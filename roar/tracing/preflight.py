@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,6 +217,7 @@ _FIXES = {
 def _probe(backend: str) -> Check:
     """Trace a shell reading a fresh file (silently) and check the backend reported the read."""
     import json
+    import tempfile  # only the probe needs it (and random): keep it off `roar run`'s path
 
     import roar._native as native
 
