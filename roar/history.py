@@ -121,10 +121,16 @@ def artifact_lineage(reader: Reader, hit: ArtifactHit, depth: int = 50) -> Linea
         hit.path or art.first_seen_path or "", art.digest, art.size, art.is_composite, art.id
     )
 
-    def producer_of(digest: str, before: float | None) -> JobView | None:
+    def producer_of(digest: str, consumer: JobView | None) -> JobView | None:
         ids = [a.id for a in reader.artifacts_by_digest(digest)]
-        for job in reader.jobs_with_artifacts(ids, "output"):
-            if before is None or job.started_at <= before:
+        for job in reader.jobs_with_artifacts(ids, "output"):  # newest first
+            if consumer is None:
+                return job
+            same_step = (job.session_id, job.step_number) == (
+                consumer.session_id,
+                consumer.step_number,
+            )
+            if not same_step and job.started_at <= consumer.started_at:
                 return job
         return None
 

@@ -245,28 +245,30 @@ class Lineage:
 
 def upstream(
     target: FileView,
-    producer_of: Callable[[str, float | None], JobView | None],
+    producer_of: Callable[[str, JobView | None], JobView | None],
     *,
     depth: int = 50,
 ) -> Lineage:
     """The jobs and artifacts that led to ``target``: its producer, their inputs' producers, …
 
-    ``producer_of(digest, before)`` returns the newest job that wrote ``digest`` and started
-    no later than ``before`` (None: any time).
+    ``producer_of(digest, consumer)`` returns the newest job that wrote ``digest``, started no
+    later than ``consumer`` and belongs to another step than ``consumer`` (None: the target —
+    any job at any time). That is the DAG's rule (``_producer_of``): a job that copies a file
+    unchanged reads and writes the same digest, and its own output is never its producer.
     """
     jobs: dict[int, JobView] = {}
     artifacts: dict[str, FileView] = {}
-    frontier: list[tuple[str, float | None]] = [(target.digest, None)]
+    frontier: list[tuple[str, JobView | None]] = [(target.digest, None)]
     for _ in range(depth):
-        next_frontier: list[tuple[str, float | None]] = []
-        for digest, before in frontier:
-            job = producer_of(digest, before)
+        next_frontier: list[tuple[str, JobView | None]] = []
+        for digest, consumer in frontier:
+            job = producer_of(digest, consumer)
             if job is None or job.id in jobs:
                 continue
             jobs[job.id] = job
             for f in job.inputs:
                 artifacts.setdefault(f.digest, f)
-                next_frontier.append((f.digest, job.started_at))
+                next_frontier.append((f.digest, job))
         if not next_frontier:
             break
         frontier = next_frontier

@@ -165,8 +165,10 @@ def producer(
     path: str | None = None,
     before_job: int | None = None,
 ) -> JobRef | None:
-    """The newest job that wrote this artifact (at ``path`` when given), recorded no later
-    than ``before_job``. None: no recorded job made these bytes (a source input)."""
+    """The newest job that wrote this artifact (at ``path`` when given), recorded before
+    ``before_job`` — never that job itself: a job that copied a file unchanged wrote the very
+    bytes it read, and its producer is the job before it. None: no recorded job made these
+    bytes (a source input)."""
     sql = (
         f"SELECT {_JOB_COLUMNS} FROM job_files jf JOIN jobs j ON j.id = jf.job_id "
         "WHERE jf.artifact_id = ? AND jf.role = 'output'"
@@ -176,7 +178,7 @@ def producer(
         sql += " AND jf.path = ?"
         args.append(path)
     if before_job is not None:
-        sql += " AND jf.job_id <= ?"
+        sql += " AND jf.job_id < ?"
         args.append(before_job)
     row = conn.execute(sql + " ORDER BY jf.job_id DESC LIMIT 1", args).fetchone()
     return _job(row) if row else None

@@ -92,3 +92,21 @@ def test_open_readonly_refuses_a_missing_store(tmp_path):
     with pytest.raises(StoreError):
         prov.open_readonly(tmp_path / "missing.db")
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_copy_job_is_not_its_own_producer(tmp_path):
+    """A job that copied a file unchanged wrote the bytes it read: the producer of its input
+    is the job before it (the language server's upstream walk goes on from there)."""
+    db = tmp_path / "roar.db"
+    conn = connect(db)
+    writer.record_job(conn, job("echo", [("/p/p1", "output", A)], "make"))
+    writer.record_job(conn, job("cp", [("/p/p1", "input", A), ("/p/p2", "output", A)], "copy"))
+    conn.close()
+    ro = prov.open_readonly(db)
+    try:
+        a = prov.artifacts_by_prefix(ro, A[:8])[0]
+        before_copy = prov.producer(ro, a.id, before_job=2)
+        assert before_copy is not None and before_copy.command == "echo"
+        assert prov.producer(ro, a.id, before_job=1) is None
+    finally:
+        ro.close()
