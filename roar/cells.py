@@ -24,6 +24,7 @@ from roar import envinfo, gitinfo, hashing
 from roar.filters import NoiseFilter
 from roar.lineage_files import plan
 from roar.recorder import hash_algorithm, hash_planned, packages_of, relative_cwd
+from roar.secrets import mask_cell_source, mask_text
 from roar.store import writer
 from roar.store.connection import Connection, connect
 from roar.tracing.run import Summary
@@ -106,9 +107,13 @@ class CellRecorder:
             git_facts = pool.submit(_git_facts, repo)  # git runs while we hash
             hashed, digests, warnings = hash_planned(conn, planned, algorithm, identities)
             git, dirty, diff_hash = git_facts.result()
+        # the source as stored (identity still hashes what ran): secrets in it masked
+        source = (
+            mask_cell_source(cell.source) if cfg.get("registration.omit.enabled") else cell.source
+        )
         job = writer.NewJob(
             kind="cell",
-            command=cell_command(cell),
+            command=cell_command(dataclasses.replace(cell, source=source)),
             argv=[],
             cwd=relative_cwd(cell.cwd, ws.root),
             started_at=cell.started_at,
@@ -128,7 +133,7 @@ class CellRecorder:
             notebook_path=cell.notebook_path,
             cell_id=cell.cell_id,
             execution_count=cell.execution_count,
-            source=cell.source,
+            source=source,
             source_hash=cell.source_hash,
             variables=self._variables(cell),
         )
@@ -193,7 +198,8 @@ class CellRecorder:
             "warnings": summary.warnings + warnings,
         }
         if cell.error:
-            metadata["error"] = {"ename": cell.error[0], "evalue": cell.error[1]}
+            evalue = mask_text(cell.error[1]) if mask else cell.error[1]
+            metadata["error"] = {"ename": cell.error[0], "evalue": evalue}
         return metadata
 
 
