@@ -22,8 +22,8 @@ from roar import envinfo, gitinfo, hashing
 from roar.errors import NotGitRepoError, RoarError
 from roar.filters import NoiseFilter
 from roar.lineage_files import PlannedFiles, plan
-from roar.store import writer
-from roar.store.connection import Connection, opened
+from roar.store import spool, writer
+from roar.store.connection import Connection, ensure_writable, opened
 from roar.tracing.run import Summary, TracedRun
 from roar.tracing.selection import TRACED_BY_ENV, choose
 from roar.workspace import Workspace, find_git_root, require_workspace
@@ -58,6 +58,7 @@ class RunOutcome:
     algorithm: str = "blake3"
     warnings: list[str] = field(default_factory=list)
     not_started: str | None = None  # why the command could not start
+    spooled: spool.Spooled | None = None  # the store refused the job: where it is kept instead
 
     def files_in(self, role: str) -> list[writer.HashedFile]:
         return [f for f in self.files if f.role == role]
@@ -84,11 +85,16 @@ def run(request: RunRequest) -> RunOutcome:
     job = prepare(request)
     backend = choose(request.tracer, job.cfg.get("tracer.backend"))
     env = {**os.environ, **job.cfg.env, TRACED_BY_ENV: backend}
-    job.started = time.time()
-    traced = TracedRun(request.argv, env, job.cwd, backend)
-    _capture_context(job, env)  # while the command runs: it does not depend on the result
+    # The store is opened, upgraded and checked writable before the command starts: a command
+    # that ran cannot be run again to get its record back.
     with opened(job.ws.db_path) as conn:
-        summary = traced.wait()
+        ensure_writable(conn, job.ws.db_path)
+        job.started = time.time()
+        traced = TracedRun(request.argv, env, job.cwd, backend)
+        try:
+            _capture_context(job, env)  # while the command runs: it does not depend on the result
+        finally:
+            summary = traced.wait()  # roar never returns before the command, whatever happened
         ended = time.time()
         if summary.exec_error:
             return RunOutcome(summary.exit_code, shlex.join(request.argv), ended - job.started, False,
@@ -179,21 +185,25 @@ def _record(job: PreparedJob, conn: Connection, summary: Summary, ended: float) 
         git_diff_hash=job.diff_hash,
         metadata=metadata,
     )
-    recorded = writer.record_job(conn, new_job, digests.fresh)
-    return RunOutcome(
+    recorded = spool.record_or_spool(conn, job.ws.db_path, new_job, digests.fresh)
+    outcome = RunOutcome(
         exit_code=summary.exit_code,
         command=new_job.command,
         duration=ended - job.started,
         interrupted=summary.interrupted,
         kind=request.kind,
         quiet=cfg.get("output.quiet"),
-        job_uid=recorded.uid,
-        step_number=recorded.step_number,
-        is_rerun=recorded.is_rerun,
         files=files,
         algorithm=job.algorithm,
         warnings=metadata["warnings"],
     )
+    if isinstance(recorded, spool.Spooled):
+        outcome.spooled = recorded
+    else:
+        outcome.job_uid = recorded.uid
+        outcome.step_number = recorded.step_number
+        outcome.is_rerun = recorded.is_rerun
+    return outcome
 
 
 def step_identity(kind: str, argv: Sequence[str], cwd: str, root: Path) -> str:

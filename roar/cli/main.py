@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -55,3 +56,20 @@ def dispatch(args: argparse.Namespace, console: Console) -> int:
         return 130
     except BrokenPipeError:  # `roar log | head`
         return 0
+    except FileNotFoundError:
+        if _cwd_exists():
+            raise
+        console.error(
+            "The current directory no longer exists (it was deleted or moved away).",
+            "cd into the project again (for example `cd $PWD`, or `cd ..`), then run the "
+            "command again.",
+        )
+        return 1
+
+
+def _cwd_exists() -> bool:
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return False
+    return True

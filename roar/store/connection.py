@@ -29,10 +29,7 @@ def connect(db_path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         else:
             conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
-        raise StoreError(
-            f"Cannot open the roar store at {db_path}: {exc}.",
-            hint="Run 'roar init' in the project, or check the directory's permissions.",
-        ) from exc
+        raise describe_failure(db_path, exc) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not readonly:
@@ -41,13 +38,103 @@ def connect(db_path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         _check_version(conn, readonly=readonly)
+        if not readonly and (db_path.parent / "spool").is_dir():
+            from roar.store import spool  # jobs an earlier roar could not write
+
+            spool.import_pending(conn, db_path)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise StoreError(
-            f"The roar store at {db_path} cannot be read: {exc}.",
-            hint="If the file is damaged, move it aside; 'roar init' then creates a new store.",
-        ) from exc
+        raise describe_failure(db_path, exc) from exc
     return conn
+
+
+def describe_failure(db_path: Path, exc: BaseException) -> StoreError:
+    """Why the store could not be used, told so that the hint leads to the right fix.
+
+    SQLite reports a full disk, a read-only file system and a damaged file alike as "disk I/O
+    error" or "unable to open database file" depending on which write failed first, and the
+    fixes differ: moving a healthy store aside throws its history away. So the file system is
+    asked directly, and the file is called damaged only when SQLite's own check says so.
+    """
+    folder = db_path.parent
+    free = free_bytes(folder)
+    if "full" in str(exc).lower() or (free is not None and free < LOW_SPACE_BYTES):
+        return StoreError(
+            f"The disk holding the roar store is full ({folder}: {free or 0:,} bytes free): {exc}.",
+            hint="Free some space on that disk and run the command again; the store itself is "
+            "intact, do not move it aside.",
+        )
+    if not writable(db_path) or "readonly" in str(exc).lower():
+        return StoreError(
+            f"The roar store at {db_path} cannot be written: {exc} (the file or its folder is "
+            "read-only).",
+            hint=f"Make {folder} and the files in it writable for this user (or remount the "
+            "disk read-write), then run the command again.",
+        )
+    if is_damaged(db_path):
+        return StoreError(
+            f"The roar store at {db_path} is damaged: {exc}.",
+            hint=f"Move it aside (mv {db_path} {db_path}.damaged); 'roar init' then creates a "
+            "new, empty store.",
+        )
+    return StoreError(
+        f"The roar store at {db_path} could not be used: {exc}.",
+        hint="The file passed SQLite's integrity check, so keep it: check the disk and the "
+        "folder's permissions, then run the command again.",
+    )
+
+
+def ensure_writable(conn: sqlite3.Connection, db_path: Path) -> None:
+    """Before a command starts: can its job be written? The write lock can be taken and the
+    disk has room. (A command that ran cannot be rerun to get its record back.)"""
+    free = free_bytes(db_path.parent)
+    if free is not None and free < LOW_SPACE_BYTES:
+        raise describe_failure(db_path, sqlite3.OperationalError("database or disk is full"))
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        raise describe_failure(db_path, exc) from exc
+
+
+LOW_SPACE_BYTES = 64 * 1024  # below this a write transaction (journal + pages) cannot finish
+
+
+def free_bytes(folder: Path) -> int | None:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def writable(db_path: Path) -> bool:
+    """Can this process write the store (the file system is mounted read-write, and the file
+    and its folder are writable; the folder holds the -wal and -shm files)?"""
+    try:
+        if os.statvfs(db_path.parent).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return False
+    if db_path.exists() and not os.access(db_path, os.W_OK):
+        return False
+    return os.access(db_path.parent, os.W_OK)
+
+
+def is_damaged(db_path: Path) -> bool:
+    """SQLite's quick_check on the file as it is (immutable: no locks, no -shm, no writes)."""
+    if not db_path.is_file():
+        return False
+    uri = f"file:{os.fsencode(db_path).decode('utf-8', 'surrogateescape')}?mode=ro&immutable=1"
+    try:
+        check = sqlite3.connect(uri, uri=True)
+        try:
+            rows = check.execute("PRAGMA quick_check").fetchall()
+        finally:
+            check.close()
+    except sqlite3.DatabaseError:
+        return True
+    return [tuple(r) for r in rows] != [("ok",)]
 
 
 def _check_version(conn: sqlite3.Connection, *, readonly: bool) -> None:
@@ -68,6 +155,8 @@ def opened(db_path: Path) -> Iterator[sqlite3.Connection]:
     conn = connect(db_path)
     try:
         yield conn
+    except sqlite3.Error as exc:  # a write that failed part-way: say why, in the user's terms
+        raise describe_failure(db_path, exc) from exc
     finally:
         conn.close()
 

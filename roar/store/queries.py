@@ -10,11 +10,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.pool import NullPool
 
-from roar.store.connection import connect
+from roar.store.connection import connect, describe_failure
 from roar.store.schema import Artifact, CompositeMember, Job, JobFile, JobVariable, Session
 from roar.store.views import ArtifactView, FileView, JobView, SessionView, VariableRef
 
@@ -139,6 +140,8 @@ def reader(db_path: Path, *, readonly: bool = False) -> Iterator[Reader]:
     try:
         with OrmSession(engine) as orm:
             yield Reader(orm)
+    except DBAPIError as exc:
+        raise describe_failure(db_path, exc.orig or exc) from exc
     finally:
         engine.dispose()
 

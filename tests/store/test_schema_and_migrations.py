@@ -83,8 +83,9 @@ def test_readonly_connection_never_migrates_or_creates(tmp_path):
 def test_corrupt_store_is_a_clear_error(tmp_path):
     db = tmp_path / "roar.db"
     db.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StoreError, match="cannot be read"):
+    with pytest.raises(StoreError, match="is damaged") as raised:
         connect(db)
+    assert raised.value.hint and "Move it aside" in raised.value.hint
 
 
 def test_parallel_writers_all_land(tmp_path):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from roar.cli.console import Console, display_path, human_size
 from roar.errors import RoarError
 from roar.recorder import RunOutcome, RunRequest, run
+from roar.store.spool import Spooled
 from roar.store.views import step_ref
 
 RULE = "=" * 60
@@ -86,11 +87,30 @@ def handle(
             "Check the command name and your PATH.",
         )
         return outcome.exit_code
-    if not (args.quiet or outcome.quiet):
+    if outcome.spooled:
+        _report_spooled(outcome.spooled, console)
+    elif not (args.quiet or outcome.quiet):
         _report(outcome, console)
     for warning in outcome.warnings:
         console.err(f"Warning: {warning}")
     return outcome.exit_code
+
+
+def _report_spooled(spooled: Spooled, console: Console) -> None:
+    """The command ran but its job is not in the store: say where it is, or that it is lost."""
+    if spooled.kept_at is not None:
+        console.error(
+            f"roar could not record this job: {spooled.failure}",
+            f"The job is kept in {display_path(str(spooled.kept_at))}; once the store can be "
+            "written again (free some space, or make it writable), the next roar command "
+            "records it. Do not rerun the command for it.",
+        )
+    else:
+        console.error(
+            f"roar could not record this job: {spooled.failure} It could not be kept aside "
+            f"either ({spooled.keep_error}), so this run is not recorded.",
+            spooled.hint,
+        )
 
 
 def _rerun(cmd: list[str], console: Console) -> tuple[list[str], int, str]:
