@@ -137,8 +137,10 @@ def _is_reference(value: str) -> bool:
 
 
 def looks_random(value: str) -> bool:
-    """A whole value that is a long unbroken run of mixed letters and digits, not hex, not a
-    path or a file name: an API key of a format nobody listed."""
+    """A whole value that is a long run of mixed letters and digits with no words in it: an
+    API key of a format nobody listed. Not hex (digests), not a path or a file name, not a
+    readable name (`exp_lr0.01_bs32_AdamW`, `MyExperimentRun2024Final`, `Qwen2.5-7B-Instruct`).
+    """
     n = len(value)
     if n < 32 or n > 4096:
         return False
@@ -148,8 +150,16 @@ def looks_random(value: str) -> bool:
         return False
     if re.search(r"\.[A-Za-z][A-Za-z0-9]{0,6}$", value):
         return False  # model_epoch10.ckpt
+    if max(len(part) for part in re.split(r"[_.~-]", value)) < 20:
+        return False  # short pieces joined by separators: a readable name
     classes = sum(bool(re.search(p, value)) for p in ("[a-z]", "[A-Z]", "[0-9]"))
     if classes < 2:
+        return False
+    # letters in words (a capital and 2+ lowercase letters with a vowel): ~20% of a random
+    # base62 string, over 60% of a readable one
+    words = re.finditer(r"[A-Z]?[a-z]{2,}", value)
+    in_words = sum(len(w.group()) for w in words if re.search(r"[aeiouy]", w.group().lower()))
+    if in_words > 0.55 * n:
         return False
     counts: dict[str, int] = {}
     for ch in value:
@@ -212,7 +222,21 @@ def mask_text(text: str) -> str:
         text = _re("quoted_assignment").sub(_quoted_sub, text)
     if named and "=" in text:
         text = _re("assignment").sub(_assignment_sub, text)
+    if named and "\n" in text:
+        text = _re("config_line").sub(_config_line_sub, text)
     return text
+
+
+def _config_line_sub(m: re.Match[str]) -> str:
+    """`password = hunter2` / `api_key: abc123` lines of INI/YAML/.env text (a heredoc, a
+    variable holding a config file). With `:`, not a value of letters only: `token: str` is
+    Python."""
+    value = m.group("val")
+    if value == MASK or _is_reference(value) or not secret_name(m.group("name")):
+        return m.group(0)
+    if m.group("op") == ":" and re.fullmatch(r"[A-Za-z_][A-Za-z_.]*", value):
+        return m.group(0)
+    return m.group("pre") + MASK
 
 
 def _keep_ref(value: str) -> str:
@@ -380,6 +404,8 @@ _PATTERNS = {
     "quoted_assignment": r"(?P<pre>(?P<q0>[\"']?)(?<![\w.-])(?P<name>[A-Za-z_][\w.-]*)(?P=q0)\]?\s*"
     r"(?::|=|:=|=>)\s*)(?P<q>[\"'])(?:(?<=\")(?P<v1>[^\"\r\n]*)|(?<=')(?P<v2>[^'\r\n]*))"
     r"(?P=q)",
+    "config_line": r"(?m)(?P<pre>^[ \t]*(?P<name>[A-Za-z_][\w.-]*)[ \t]*(?P<op>[:=])[ \t]*)"
+    r"(?P<val>[^\s\"'`(){}\[\]#;][^\s\"'`(){}\[\];]*)[ \t]*$",
     "assignment": r"(?P<pre>(?<![\w.$/=-])-{0,2}(?P<name>[A-Za-z_][\w.-]*)=)"
     r"(?P<val>[^\s\"'`;&|<>(){}\[\],=][^\s\"'`;&|<>(){}\[\],]*)",
 }
@@ -395,9 +421,13 @@ def _re(name: str) -> re.Pattern[str]:
 
 
 def _mask_tokens(text: str) -> str:
+    if len(text) < 15:  # shorter than any format
+        return text
     for hints, pattern in _TOKEN_FORMATS:
-        if any(h in text for h in hints):
-            text = _re(pattern).sub(MASK, text)
+        for hint in hints:
+            if hint in text:
+                text = _re(pattern).sub(MASK, text)
+                break
     return text
 
 
@@ -710,9 +740,11 @@ def mask_shell(script: str, depth: int = 0) -> str:
         for (start, end, value), new in zip(words, masked, strict=True):
             if new != value:
                 edits.append((start, end, _requote(script[start:end], value, new)))
-    for start, end, text in reversed(edits):
-        script = script[:start] + text + script[end:]
-    return mask_text(script)
+    pieces, at = [], 0
+    for start, end, text in edits:  # in order, none overlapping: one pass
+        pieces += [script[at:start], text]
+        at = end
+    return mask_text("".join(pieces) + script[at:])
 
 
 def _requote(raw: str, value: str, new: str) -> str:

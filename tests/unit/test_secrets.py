@@ -196,11 +196,16 @@ ARGV_CASES: list[tuple[str, list[str], list[str]]] = [
     ("long file name",
      ["python", "t.py", "--ckpt", "runs/exp_2024-01-01_lr0.01/model_epoch10_Final.ckpt"],
      ["python", "t.py", "--ckpt", "runs/exp_2024-01-01_lr0.01/model_epoch10_Final.ckpt"]),
+    ("readable run name", ["python", "t.py", "--run-name", "exp_lr0.001_bs32_ep100_seed42_AdamW"],
+     ["python", "t.py", "--run-name", "exp_lr0.001_bs32_ep100_seed42_AdamW"]),
     ("ml config names", ["python", "t.py", "max_new_tokens=512", "tokenizer.pad_token=[PAD]"],
      ["python", "t.py", "max_new_tokens=512", "tokenizer.pad_token=[PAD]"]),
     ("ssh url without password", ["git", "clone", "ssh://git@github.com/org/repo.git"],
      ["git", "clone", "ssh://git@github.com/org/repo.git"]),
     ("python -c harmless", ["python", "-c", "print(1 + 1)"], ["python", "-c", "print(1 + 1)"]),
+    ("heredoc config lines",
+     ["sh", "-c", "cat <<EOF > cfg.ini\n[auth]\npassword = hunter2\nuser = me\nEOF"],
+     ["sh", "-c", f"cat <<EOF > cfg.ini\n[auth]\npassword = {M}\nuser = me\nEOF"]),
     ("sh -c harmless", ["sh", "-c", "cat a.txt > b.txt && echo done"],
      ["sh", "-c", "cat a.txt > b.txt && echo done"]),
 ]  # fmt: skip
@@ -221,6 +226,9 @@ ENV_CASES: list[tuple[str, str, str]] = [
     ("SERVICE_ACCOUNT_INFO", f'{{"private_key": "{PEM}", "client_email": "x@p.iam"}}',
      f'{{"private_key": "{M}", "client_email": "x@p.iam"}}'),
     ("SOME_VALUE", GCP_KEY, M),
+    ("APP_CONFIG", "db:\n  host: db\n  password: pgpw99\napi_key: k-123\n",
+     f"db:\n  host: db\n  password: {M}\napi_key: {M}\n"),
+    ("UNKNOWN_FORMAT", "xK9mP2qR7sT4uV6wY8zA1bC3dE5fG0hJ2kL4", M),
     # negatives
     ("TOKENIZERS_PARALLELISM", "false", "false"),
     ("MAX_TOKENS", "512", "512"),
@@ -232,6 +240,9 @@ ENV_CASES: list[tuple[str, str, str]] = [
     ("CUDA_VISIBLE_DEVICES", "0,1", "0,1"),
     ("PWD", "/work/project", "/work/project"),
     ("XDG_SESSION_ID", "3", "3"),
+    ("RUN_NAME", "MyExperimentRun2024January15thFinal", "MyExperimentRun2024January15thFinal"),
+    ("RUN_DIR_NAME", "runs_2024-01-15T10-30-00Z_seed1234_Ab", "runs_2024-01-15T10-30-00Z_seed1234_Ab"),
+    ("MODEL", "Qwen2.5-7B-Instruct-GPTQ-Int4-v2-final", "Qwen2.5-7B-Instruct-GPTQ-Int4-v2-final"),
 ]  # fmt: skip
 
 TEXT_CASES: list[tuple[str, str]] = [
@@ -325,12 +336,14 @@ def test_cell_source():
         f"%env HF_TOKEN {HF}\n"
         "api_key = 'k-123-secret'\n"
         "n_tokens = 3\n"
+        "@dataclass\nclass C:\n    token: str\n"
     )
     assert mask_cell_source(src) == (
         f"!curl -H 'Authorization: Bearer {M}' https://x.io\n"
         f"%env HF_TOKEN {M}\n"
         f"api_key = '{M}'\n"
         "n_tokens = 3\n"
+        "@dataclass\nclass C:\n    token: str\n"
     )
     assert mask_cell_source("%roar run env API_TOKEN=t0ken sh -c 'tool -k kv-123'") == (
         f"%roar run env API_TOKEN={M} sh -c 'tool -k {M}'"
