@@ -53,6 +53,14 @@ class Console:
         if hint:
             self.err(f"hint: {hint}")
 
+    def confirm_destructive(self, question: str) -> bool:
+        """Ask before an action that deletes or hides data: No unless the user says yes, and
+        without a terminal to ask on, no (scripts pass -y)."""
+        if not sys.stdin.isatty():
+            self.err(f"{question} [y/N] No terminal to ask on: pass -y to go ahead.")
+            return False
+        return self.confirm(question, default=False)
+
     def confirm(self, question: str, *, default: bool) -> bool:
         """Ask on the terminal; without one, take the default."""
         if not sys.stdin.isatty():

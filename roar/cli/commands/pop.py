@@ -27,7 +27,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         raise RoarError("No jobs in the active session.")
     job = jobs[-1]
     console.err(f"Step {job.ref}: {job.command} (exit {job.exit_code})")
-    if not (args.yes or console.confirm("Remove this job?", default=True)):
+    if not (args.yes or console.confirm_destructive("Remove this job?")):
         console.err("Aborted.")
         return 1
     with opened(ws.db_path) as conn:

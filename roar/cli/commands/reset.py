@@ -21,7 +21,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         session = r.active_session()
         count = len(r.session_jobs(session.id)) if session else 0
     console.err(f"Current session has {count} job(s).")
-    if not (args.yes or console.confirm("Start a new session?", default=True)):
+    if not (args.yes or console.confirm_destructive("Start a new session?")):
         console.err("Aborted.")
         return 1
     with opened(ws.db_path) as conn:
