@@ -400,7 +400,8 @@ _PATTERNS = {
     r"(?P<val>[^;\"'\r\n]+)(?=;)"
     r"|(?P<pre2>(?<=;)(?P<key2>[A-Za-z][A-Za-z0-9 ]*?)\s*=\s*)"
     r"(?P<val2>[^;\"'\r\n]+)",
-    "sql_password": r"(?i)(\b(?:password|identified\s+by)\s+')([^']*)(')",
+    "sql_password": r"(?i)(\b(?:password|identified(?:\s+with\s+\w+)?\s+by)(?:\s*=\s*|\s+)"
+    r"(?:password\s*\(\s*)?')([^']*)(')",
     "quoted_assignment": r"(?P<pre>(?P<q0>[\"']?)(?<![\w.-])(?P<name>[A-Za-z_][\w.-]*)(?P=q0)\]?\s*"
     r"(?::|=|:=|=>)\s*)(?P<q>[\"'])(?:(?<=\")(?P<v1>[^\"\r\n]*)|(?<=')(?P<v2>[^'\r\n]*))"
     r"(?P=q)",

@@ -110,6 +110,11 @@ ARGV_CASES: list[tuple[str, list[str], list[str]]] = [
     ("psql -c SQL password",
      ["psql", "-c", "ALTER USER app WITH PASSWORD 'n3wpw'"],
      ["psql", "-c", f"ALTER USER app WITH PASSWORD '{M}'"]),
+    ("mysql -e SQL password",
+     ["mysql", "-e", "CREATE USER 'a'@'%' IDENTIFIED WITH mysql_native_password BY 'pw1'; "
+                     "SET PASSWORD = PASSWORD('pw2')"],
+     ["mysql", "-e", f"CREATE USER 'a'@'%' IDENTIFIED WITH mysql_native_password BY '{M}'; "
+                     f"SET PASSWORD = PASSWORD('{M}')"]),
     # --- headers ----------------------------------------------------------------------------
     ("curl bearer JWT",
      ["curl", "-H", f"Authorization: Bearer {JWT}", "https://x.io"],
