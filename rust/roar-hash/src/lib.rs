@@ -4,11 +4,12 @@
 //! SHA-256 selectable). This crate provides:
 //!
 //! * [`hash_file`]: hash one file. Small files are read into a reused
-//!   per-thread buffer; files above [`MMAP_THRESHOLD`] are memory-mapped and,
-//!   for BLAKE3, hashed on the rayon thread pool (`Hasher::update_rayon`,
-//!   the same thing `Hasher::update_mmap_rayon` does, but on the fd we already
-//!   opened and `fstat`ed, so the reported metadata and the hashed content
-//!   come from the same open file).
+//!   per-thread buffer; files above [`PARALLEL_THRESHOLD`] are read in large
+//!   chunks, each hashed, for BLAKE3, on the rayon thread pool
+//!   (`Hasher::update_rayon`). The fd is `fstat`ed before and after: a file
+//!   another process wrote meanwhile is hashed again, and if it keeps
+//!   changing, reported as [`ErrorKind::Changed`] rather than given a digest
+//!   of bytes it never held.
 //! * [`hash_files`]: hash many files in parallel; one result per path, in
 //!   order, never failing the batch because of one bad path.
 //! * [`hash_bytes`]: hash an in-memory buffer.
@@ -17,23 +18,27 @@
 //!
 //! Paths are `Path`s (so arbitrary non-UTF-8 bytes on Unix).
 //!
-//! Caveat shared with `b3sum` and every mmap-based hasher: if a mapped file is
-//! truncated by another process *while* it is being hashed, the process may
-//! receive `SIGBUS`.
+//! Files are never memory-mapped: a mapped file that another process
+//! truncates while it is hashed raises `SIGBUS`, which kills the process
+//! (`b3sum`'s caveat). `read(2)` just returns fewer bytes.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use rayon::prelude::*;
 use sha2::Digest as _;
 
-/// Files strictly larger than this many bytes are memory-mapped (and, for
-/// BLAKE3, hashed multi-threaded). Smaller files are read into a buffer.
-pub const MMAP_THRESHOLD: u64 = 1 << 20;
+/// Files (and buffers) strictly larger than this many bytes are hashed
+/// multi-threaded (BLAKE3), files in [`CHUNK`]-byte pieces. Smaller files are
+/// read whole into a reused per-thread buffer.
+pub const PARALLEL_THRESHOLD: u64 = 1 << 20;
+
+/// The read size for files above [`PARALLEL_THRESHOLD`].
+const CHUNK: usize = 4 << 20;
 
 /// Reused read buffers larger than this are released after use so one big
 /// file does not pin memory in every worker thread.
@@ -122,7 +127,7 @@ impl AnyHasher {
 /// Hash an in-memory buffer; returns the lowercase hex digest.
 pub fn hash_bytes(data: &[u8], algo: Algorithm) -> String {
     let mut h = AnyHasher::new(algo);
-    if data.len() as u64 > MMAP_THRESHOLD {
+    if data.len() as u64 > PARALLEL_THRESHOLD {
         h.update_parallel(data);
     } else {
         h.update(data);
@@ -158,6 +163,10 @@ pub enum ErrorKind {
     Permission,
     /// Anything else (I/O error, not a regular file, `ENOTDIR`, ...).
     Other,
+    /// Another process kept writing the file while it was hashed (its size,
+    /// mtime or ctime changed during each attempt): no digest is of its
+    /// content at one moment.
+    Changed,
 }
 
 /// An error hashing one file.
@@ -196,6 +205,14 @@ impl HashError {
             kind: ErrorKind::IsDirectory,
             errno: Some(libc::EISDIR),
             message: "Is a directory".to_owned(),
+        }
+    }
+
+    fn changed() -> Self {
+        HashError {
+            kind: ErrorKind::Changed,
+            errno: None,
+            message: "changed while hashing".to_owned(),
         }
     }
 
@@ -243,12 +260,51 @@ fn file_type_name(ft: std::fs::FileType) -> &'static str {
     }
 }
 
+/// How many times [`hash_file`] hashes a file whose `(size, mtime, ctime)`
+/// changed while it was being read before it gives up with
+/// [`ErrorKind::Changed`].
+const ATTEMPTS: usize = 2;
+
+/// What one `fstat` says about the content: if any of these differ between
+/// before and after a read, the bytes read may not be the file's content at
+/// any one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Stamp {
+            size: meta.size(),
+            mtime_ns: meta
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.mtime_nsec()),
+            ctime_ns: meta
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.ctime_nsec()),
+        }
+    }
+}
+
 /// Hash one file.
 ///
-/// The file is opened once (with `O_NONBLOCK`, so a FIFO cannot hang us), the
-/// fd is `fstat`ed once, and only regular files are hashed. Files larger than
-/// [`MMAP_THRESHOLD`] are memory-mapped; smaller ones are read into a
-/// per-thread reused buffer.
+/// The file is opened once (with `O_NONBLOCK`, so a FIFO cannot hang us) and
+/// only regular files are hashed. The content is read with `read(2)` (never
+/// memory-mapped: a mapped file that another process truncates raises
+/// `SIGBUS`, which would kill the whole process). Files larger than
+/// [`PARALLEL_THRESHOLD`] are read in chunks and, for BLAKE3, hashed on the
+/// rayon pool; smaller ones are read into a per-thread reused buffer.
+///
+/// The fd is `fstat`ed before and after the read. If the size, mtime or
+/// ctime changed, or the read did not return exactly `size` bytes, another
+/// process wrote the file meanwhile and the digest may be of bytes that
+/// never were its content: the file is hashed once more, and if it changes
+/// again the result is [`ErrorKind::Changed`], never a digest.
 pub fn hash_file(path: &Path, algo: Algorithm) -> Result<FileDigest, HashError> {
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -263,42 +319,79 @@ pub fn hash_file(path: &Path, algo: Algorithm) -> Result<FileDigest, HashError> 
     if !ft.is_file() {
         return Err(HashError::not_regular(file_type_name(ft)));
     }
-    let size = meta.size();
-    let hex = if size > MMAP_THRESHOLD {
-        hash_mapped(&file, size, algo)?
+    let mut meta = meta;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            (&file)
+                .seek(SeekFrom::Start(0))
+                .map_err(|e| HashError::from_io(&e))?;
+        }
+        let before = Stamp::of(&meta);
+        let hex = hash_content(&file, before.size, algo)?;
+        let after_meta = file.metadata().map_err(|e| HashError::from_io(&e))?;
+        if let Some(hex) = hex {
+            if Stamp::of(&after_meta) == before {
+                return Ok(FileDigest {
+                    hex,
+                    size: before.size,
+                    dev: meta.dev(),
+                    inode: meta.ino(),
+                    mtime_ns: before.mtime_ns,
+                });
+            }
+        }
+        meta = after_meta;
+    }
+    Err(HashError::changed())
+}
+
+/// The digest of exactly `size` bytes read from the start of `file`, or
+/// `None` when the file did not have `size` bytes (it shrank or grew).
+fn hash_content(file: &File, size: u64, algo: Algorithm) -> Result<Option<String>, HashError> {
+    if size > PARALLEL_THRESHOLD {
+        hash_chunked(file, size, algo)
     } else {
-        hash_read(file, size, algo)?
-    };
-    Ok(FileDigest {
-        hex,
-        size,
-        dev: meta.dev(),
-        inode: meta.ino(),
-        mtime_ns: meta
-            .mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(meta.mtime_nsec()),
-    })
+        hash_read(file, size, algo)
+    }
 }
 
-fn hash_mapped(file: &File, size: u64, algo: Algorithm) -> Result<String, HashError> {
-    let len = usize::try_from(size).map_err(|_| HashError {
-        kind: ErrorKind::Other,
-        errno: None,
-        message: "file too large to map".to_owned(),
-    })?;
-    // SAFETY: the mapping is read-only and private to this call. As with any
-    // mmap-based hasher, concurrent truncation by another process can raise
-    // SIGBUS; concurrent modification only yields a digest of mixed content,
-    // which a concurrent `read` could too.
-    let map = unsafe { memmap2::MmapOptions::new().len(len).map(file) }
-        .map_err(|e| HashError::from_io(&e))?;
+/// Fill `buf` from `file`'s current position; the number of bytes read
+/// (less than `buf.len()` only at end of file).
+fn read_full(mut file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// A large file: read in [`CHUNK`]-byte pieces, each hashed (for BLAKE3, on
+/// the rayon pool) before the next is read.
+fn hash_chunked(file: &File, size: u64, algo: Algorithm) -> Result<Option<String>, HashError> {
+    let mut buf = vec![0u8; usize::try_from(size.min(CHUNK as u64)).unwrap_or(CHUNK)];
     let mut h = AnyHasher::new(algo);
-    h.update_parallel(&map);
-    Ok(h.finalize_hex())
+    let mut left = size;
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        let n = read_full(file, &mut buf[..want]).map_err(|e| HashError::from_io(&e))?;
+        if n < want {
+            return Ok(None); // shrank
+        }
+        h.update_parallel(&buf[..n]);
+        left -= n as u64;
+    }
+    if read_full(file, &mut buf[..1]).map_err(|e| HashError::from_io(&e))? != 0 {
+        return Ok(None); // grew
+    }
+    Ok(Some(h.finalize_hex()))
 }
 
-fn hash_read(mut file: File, size: u64, algo: Algorithm) -> Result<String, HashError> {
+fn hash_read(file: &File, size: u64, algo: Algorithm) -> Result<Option<String>, HashError> {
     READ_BUF.with(|cell| {
         // A re-entrant borrow cannot happen (no callbacks), but never panic:
         // fall back to a fresh buffer if it somehow does.
@@ -309,15 +402,17 @@ fn hash_read(mut file: File, size: u64, algo: Algorithm) -> Result<String, HashE
             None => &mut fresh,
         };
         buf.clear();
-        // +1 so the EOF-detecting read does not have to grow the buffer.
+        // +1 so the read that finds EOF (or a file that grew) does not have
+        // to grow the buffer.
         buf.reserve(size as usize + 1);
-        let res = file.read_to_end(buf);
+        let res = file.take(size + 1).read_to_end(buf);
         let out = match res {
-            Ok(_) => {
+            Ok(n) if n as u64 == size => {
                 let mut h = AnyHasher::new(algo);
                 h.update(buf);
-                Ok(h.finalize_hex())
+                Ok(Some(h.finalize_hex()))
             }
+            Ok(_) => Ok(None), // shrank or grew
             Err(e) => Err(HashError::from_io(&e)),
         };
         if buf.capacity() > MAX_KEPT_BUFFER {
@@ -447,7 +542,18 @@ mod tests {
     #[test]
     fn file_matches_bytes_small_and_large() {
         let dir = tempfile::tempdir().unwrap();
-        for n in [1usize, 1023, 1024, 1025, 1 << 20, (1 << 20) + 1, 5 << 20] {
+        for n in [
+            1usize,
+            1023,
+            1024,
+            1025,
+            1 << 20,
+            (1 << 20) + 1,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            2 * CHUNK + 12345,
+        ] {
             let data = pattern(n);
             let p = write(dir.path(), &format!("f{n}"), &data);
             for a in Algorithm::ALL {
@@ -522,6 +628,104 @@ mod tests {
         let batch = hash_files(&paths, Algorithm::Blake3);
         for (p, r) in paths.iter().zip(batch) {
             assert_eq!(r.unwrap(), hash_file(p, Algorithm::Blake3).unwrap());
+        }
+    }
+
+    /// Another thread truncates the file and appends it again, 1 MiB at a
+    /// time, in a loop: at every moment its content is a prefix of `data`.
+    /// Hashing it (the old memory-mapped path died of SIGBUS here) must
+    /// give either the digest of the prefix of the size it reports, or
+    /// `Changed`; never a crash, never a digest of bytes it did not hold.
+    #[test]
+    fn concurrent_truncation_gives_a_consistent_digest_or_changed() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        const MIB: usize = 1 << 20;
+        const PIECES: usize = 48;
+        let dir = tempfile::tempdir().unwrap();
+        let data = pattern(PIECES * MIB);
+        let p = write(dir.path(), "moving", &data);
+        // The digest of every prefix the file can have.
+        let mut prefixes = std::collections::HashMap::new();
+        let (mut b3, mut sha) = (blake3::Hasher::new(), sha2::Sha256::new());
+        for k in 0..=PIECES {
+            let size = (k * MIB) as u64;
+            prefixes.insert(
+                (Algorithm::Blake3, size),
+                b3.finalize().to_hex().to_string(),
+            );
+            prefixes.insert(
+                (Algorithm::Sha256, size),
+                hex::encode(sha.clone().finalize()),
+            );
+            if k < PIECES {
+                b3.update(&data[k * MIB..(k + 1) * MIB]);
+                sha.update(&data[k * MIB..(k + 1) * MIB]);
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (p, data, stop) = (p.clone(), data.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+                let mut rounds = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    f.set_len(0).unwrap();
+                    f.rewind().unwrap();
+                    for piece in data.chunks(MIB) {
+                        f.write_all(piece).unwrap();
+                    }
+                    rounds += 1;
+                }
+                rounds
+            })
+        };
+        let (mut digests, mut changed) = (0, 0);
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(3) || digests + changed < 20 {
+            for a in Algorithm::ALL {
+                match hash_file(&p, a) {
+                    Ok(d) => {
+                        // A write may end between pages: any prefix is a content the file had.
+                        let size = usize::try_from(d.size).unwrap();
+                        assert!(size <= data.len(), "{a}: size {size}");
+                        let expect = match prefixes.get(&(a, d.size)) {
+                            Some(hex) => hex.clone(),
+                            None => hash_bytes(&data[..size], a),
+                        };
+                        assert_eq!(d.hex, expect, "{a}: size {size}");
+                        digests += 1;
+                    }
+                    Err(e) => {
+                        assert_eq!(e.kind, ErrorKind::Changed, "{e}");
+                        changed += 1;
+                    }
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let rounds = writer.join().unwrap();
+        assert!(rounds > 2, "the writer barely ran ({rounds} rounds)");
+        assert!(changed > 0, "never saw the file change ({digests} digests)");
+        // Once the writer stops, the file hashes normally.
+        let d = hash_file(&p, Algorithm::Blake3).unwrap();
+        assert_eq!(d.hex, prefixes[&(Algorithm::Blake3, data.len() as u64)]);
+    }
+
+    #[test]
+    fn a_file_that_grew_or_shrank_since_fstat_is_not_hashed_as_its_old_size() {
+        // What hash_content sees when the size it was given is stale.
+        let dir = tempfile::tempdir().unwrap();
+        for n in [1000usize, 3 << 20] {
+            let p = write(dir.path(), &format!("g{n}"), &pattern(n));
+            let f = File::open(&p).unwrap();
+            for stale in [n as u64 - 1, n as u64 + 1] {
+                (&f).seek(SeekFrom::Start(0)).unwrap();
+                assert_eq!(hash_content(&f, stale, Algorithm::Blake3).unwrap(), None);
+            }
+            (&f).seek(SeekFrom::Start(0)).unwrap();
+            let d = hash_content(&f, n as u64, Algorithm::Blake3).unwrap();
+            assert_eq!(d, Some(hash_bytes(&pattern(n), Algorithm::Blake3)));
         }
     }
 

@@ -73,6 +73,7 @@ fn batch_error_string(e: &HashError) -> String {
         ErrorKind::Missing => "missing".to_owned(),
         ErrorKind::IsDirectory => "directory".to_owned(),
         ErrorKind::Permission => "permission".to_owned(),
+        ErrorKind::Changed => "changed".to_owned(),
         ErrorKind::Other => format!("error: {}", e.message),
     }
 }
@@ -80,7 +81,8 @@ fn batch_error_string(e: &HashError) -> String {
 /// hash_file(path, algo="blake3") -> str
 ///
 /// Hex digest of the file's content. Raises OSError (FileNotFoundError,
-/// IsADirectoryError, PermissionError, ...) on failure.
+/// IsADirectoryError, PermissionError, ...) on failure, and OSError
+/// "changed while hashing" when another process kept writing the file.
 #[pyfunction]
 #[pyo3(signature = (path, algo = "blake3"))]
 fn hash_file(py: Python<'_>, path: &Bound<'_, PyAny>, algo: &str) -> PyResult<String> {
@@ -128,8 +130,10 @@ fn hash_bytes(py: Python<'_>, data: &Bound<'_, PyAny>, algo: &str) -> PyResult<S
 /// hash_files(paths, algo="blake3") -> list[tuple[str, int, int, int, int] | str]
 ///
 /// Hash many files in parallel. Per path, in order: (hex, size, dev, inode,
-/// mtime_ns) from one fstat of the hashed fd, or an error string:
-/// "missing" | "directory" | "permission" | "error: <msg>".
+/// mtime_ns) from the fstat of the hashed fd (the same before and after it
+/// was read), or an error string: "missing" | "directory" | "permission" |
+/// "changed" (another process kept writing it: no digest is of its content
+/// at one moment) | "error: <msg>".
 #[pyfunction]
 #[pyo3(signature = (paths, algo = "blake3"))]
 fn hash_files<'py>(
