@@ -1,7 +1,9 @@
 """Content digests for the files a job touched, through the hash cache.
 
 A file whose (device, inode, size, mtime_ns) matches the cache is never read again; the rest
-are hashed by the native module in parallel (memory-mapped for large files, GIL released).
+are hashed by the native module in parallel (large files multi-threaded, GIL released).
+A file another process keeps writing while it is hashed gets no digest (CHANGING), never the
+digest of bytes it did not hold at one moment.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from roar.store.connection import Connection
 
 ALGORITHMS = ("blake3", "sha256")
 CHANGED = "changed before it could be hashed"
+CHANGING = "changed while hashing"
 
 # (device, inode, size, mtime_ns): what a file was when a job ended, to check it still is.
 Identity = tuple[int, int, int, int]
@@ -106,7 +109,7 @@ def _hash_misses(
         paths, _native.hash_files([os.fsencode(p) for p in paths], algorithm), strict=True
     ):
         if isinstance(outcome, str):
-            result.failed[path] = outcome
+            result.failed[path] = CHANGING if outcome == "changed" else outcome
             continue
         digest, size, dev, inode, mtime_ns = outcome
         if expected is not None and _changed(expected.get(path), (dev, inode, size, mtime_ns)):

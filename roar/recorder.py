@@ -157,6 +157,8 @@ def _record(job: PreparedJob, conn: Connection, summary: Summary, ended: float) 
         "cache_hits": digests.cache_hits,
         "hashed": len(digests.fresh),
     }
+    if unknown := unhashed(planned, digests):
+        metadata["hashing"]["unhashed"] = unknown
     metadata["packages"] = packages_of(planned.package_reads, job.ws)
     metadata["processes"] = len(summary.processes)
     metadata["warnings"] = summary.warnings + warnings
@@ -245,6 +247,8 @@ def hash_planned(
         ("output", planned.composite_outputs),
     ):
         for directory, members in composites.items():
+            if any(digests.failed.get(m) == hashing.CHANGING for m in members):
+                continue  # no digest of a directory whose member had none (see unhashed)
             prefix = len(directory.rstrip("/")) + 1  # members lie below it: no relpath needed
             hashed = [(m[prefix:], *digests.found[m]) for m in members if m in digests.found]
             digest = hashing.composite_digest([(rel, d) for rel, d, _ in hashed], algorithm)
@@ -256,16 +260,41 @@ def hash_planned(
             f"{len(changed)} file(s) changed before roar could hash them (something that ran "
             f"later wrote them), so they are left out of this job, e.g. {changed[0]}"
         )
+    changing = [p for p, why in digests.failed.items() if why == hashing.CHANGING]
+    if changing:
+        warnings.append(
+            f"{len(changing)} file(s) kept changing while roar hashed them (another process was "
+            f"writing them), so they are recorded without a hash, e.g. {changing[0]}"
+        )
     unreadable = [
         p
         for p, why in digests.failed.items()
-        if why not in ("missing", "not a regular file", hashing.CHANGED)
+        if why not in ("missing", "not a regular file", hashing.CHANGED, hashing.CHANGING)
     ]
     if unreadable:
         warnings.append(
             f"{len(unreadable)} file(s) could not be read for hashing, e.g. {unreadable[0]}"
         )
     return files, digests, warnings
+
+
+def unhashed(planned: PlannedFiles, digests: hashing.Digests) -> list[dict[str, str]]:
+    """The job's files that got no digest because they kept changing while hashed, recorded
+    (in the job's metadata) with their role and no hash rather than left out or given a digest
+    of bytes they never held; a directory whose member kept changing is one of them."""
+    out: list[dict[str, str]] = []
+    for role, paths, composites in (
+        ("input", planned.inputs, planned.composite_inputs),
+        ("output", planned.outputs, planned.composite_outputs),
+    ):
+        changing = [p for p in paths if digests.failed.get(p) == hashing.CHANGING]
+        changing += [
+            d
+            for d, members in composites.items()
+            if any(digests.failed.get(m) == hashing.CHANGING for m in members)
+        ]
+        out += [{"path": p, "role": role, "reason": hashing.CHANGING} for p in changing]
+    return out
 
 
 def packages_of(package_reads: list[str], ws: Workspace) -> dict:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import pathlib
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -40,7 +42,7 @@ def pattern(n: int, seed: int = 0) -> bytes:
 
 @pytest.fixture(scope="module")
 def big_file(tmp_path_factory):
-    """A 64 MiB file of random bytes (well above the 1 MiB mmap threshold)."""
+    """A 64 MiB file of random bytes (well above the 1 MiB threshold for parallel hashing)."""
     data = os.urandom(64 * MiB)
     path = tmp_path_factory.mktemp("big") / "big.bin"
     path.write_bytes(data)
@@ -105,9 +107,11 @@ def test_hash_bytes_accepts_bytes_like():
 # --- single files -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n", [1, 1023, 1024, 1025, 65536, MiB - 1, MiB, MiB + 1, 2 * MiB + 12345])
+@pytest.mark.parametrize(
+    "n", [1, 1023, 1024, 1025, 65536, MiB - 1, MiB, MiB + 1, 2 * MiB + 12345, 4 * MiB, 8 * MiB + 1]
+)
 @pytest.mark.parametrize("algo", ["blake3", "sha256"])
-def test_hash_file_matches_reference_around_mmap_threshold(tmp_path, n, algo):
+def test_hash_file_matches_reference_around_parallel_threshold(tmp_path, n, algo):
     data = pattern(n, seed=3)
     f = tmp_path / "f.bin"
     f.write_bytes(data)
@@ -115,7 +119,7 @@ def test_hash_file_matches_reference_around_mmap_threshold(tmp_path, n, algo):
 
 
 @pytest.mark.parametrize("algo", ["blake3", "sha256"])
-def test_large_file_mmap_path(big_file, algo):
+def test_large_file_chunked_path(big_file, algo):
     path, data = big_file
     assert native.hash_file(str(path), algo) == ref_digest(data, algo)
     [(hexd, size, *_)] = native.hash_files([str(path)], algo)
@@ -370,3 +374,98 @@ def test_hashing_releases_the_gil(big_file):
         sys.setswitchinterval(old)
     # With the GIL held for the whole call, the main thread would stall ~`single`.
     assert max_gap < max(single / 2, 0.005), (max_gap, single)
+
+
+# --- a file another process keeps changing ----------------------------------------------------
+
+# Truncates the file and appends it again, 1 MiB at a time, until killed: at every moment its
+# content is a prefix of BLOCK * PIECES.
+WRITER = """
+import os, sys
+path, pieces = sys.argv[1], int(sys.argv[2])
+block = bytes(i * 7 % 251 for i in range(1 << 20))
+fd = os.open(path, os.O_WRONLY)
+print("writing", flush=True)
+while True:
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    for _ in range(pieces):
+        os.write(fd, block)
+"""
+
+# Hashes the file for `seconds` with every entry point; checks each digest against the
+# prefix of the size it reports, and prints the counts as JSON. Run apart from pytest: the old
+# memory-mapped hasher died of SIGBUS here, which must fail the test, not end the session.
+HASHER = """
+import hashlib, json, sys, time
+import blake3
+import roar._native as native
+from roar import hashing
+path, pieces, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+data = bytes(i * 7 % 251 for i in range(1 << 20)) * pieces
+def ref(size, algo):
+    chunk = data[:size]
+    if algo == "blake3":
+        return blake3.blake3(chunk).hexdigest()
+    return hashlib.sha256(chunk).hexdigest()
+counts = {"digests": 0, "changed": 0, "bad": []}
+def check(algo, digest, size):
+    if size > len(data) or digest != ref(size, algo):
+        counts["bad"].append([algo, size])
+    else:
+        counts["digests"] += 1
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    for algo in ("blake3", "sha256"):
+        try:
+            digest = native.hash_file(path, algo)
+        except OSError as e:
+            assert "changed while hashing" in str(e), e
+            counts["changed"] += 1
+        else:
+            counts["digests"] += 1  # no size to check it against; hash_files checks below
+        [outcome] = native.hash_files([path], algo)
+        if outcome == "changed":
+            counts["changed"] += 1
+        else:
+            assert isinstance(outcome, tuple), outcome
+            check(algo, outcome[0], outcome[1])
+    got = hashing.hash_paths(None, [path], "blake3")
+    if path in got.failed:
+        assert got.failed[path] == hashing.CHANGING, got.failed
+        counts["changed"] += 1
+    else:
+        check("blake3", *got.found[path])
+print(json.dumps(counts))
+"""
+
+
+def test_a_file_truncated_and_rewritten_while_hashed(tmp_path):
+    """Another process truncates and rewrites the file in a loop while it is hashed over and
+    over: the hasher never crashes (the memory-mapped one got SIGBUS), and every result is the
+    digest of a content the file really had, or "changed"."""
+    pieces = 48
+    path = tmp_path / "moving.bin"
+    path.write_bytes(bytes(i * 7 % 251 for i in range(MiB)) * pieces)  # the writer's content
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), str(pieces)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        hasher = subprocess.run(
+            [sys.executable, "-c", HASHER, str(path), str(pieces), "4"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert writer.poll() is None, "the writer stopped early"
+    finally:
+        writer.kill()
+        writer.wait()
+    assert hasher.returncode == 0, (hasher.returncode, hasher.stderr[-3000:])
+    counts = json.loads(hasher.stdout)
+    assert counts["bad"] == [], counts
+    assert counts["changed"] > 0, counts  # the race did happen
+    # Left alone, the file hashes normally again.
+    data = path.read_bytes()
+    assert native.hash_files([str(path)])[0][:2] == (ref_digest(data), len(data))
