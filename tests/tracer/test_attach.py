@@ -150,6 +150,21 @@ def test_attach_to_a_separate_child(attach_backend, tmp_path):
     assert any(p["pid"] == child.pid for p in summary.processes)
 
 
+def test_io_uring_program_runs_as_untraced_when_attached(attach_backend, tracees, tmp_path):
+    """An attached tracer lets io_uring_setup run too (ptrace used to deny it): the program,
+    which has no fallback, does what it does untraced, and a ring it set up is reported."""
+    alone, d = tmp_path / "untraced", (tmp_path / "traced").resolve()
+    alone.mkdir(), d.mkdir()
+    untraced = subprocess.run([tracees["uring_writer"]], cwd=alone, capture_output=True, text=True)
+    trace = AttachedTrace.start(os.getpid(), attach_backend)
+    traced = subprocess.run([tracees["uring_writer"]], cwd=d, capture_output=True, text=True)
+    summary = trace.detach()
+    assert (traced.returncode, traced.stdout) == (untraced.returncode, untraced.stdout)
+    assert (d / "uring.txt").exists() == (alone / "uring.txt").exists()
+    warned = [w for w in summary.warnings if "io_uring" in w]
+    assert len(warned) == (1 if untraced.returncode == 0 else 0), summary.warnings
+
+
 def test_a_missing_process_is_a_clear_error(attach_backend):
     missing = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no pid is that large
     with pytest.raises(ProcessLookupError, match=f"process {missing}: no such process"):

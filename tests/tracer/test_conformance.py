@@ -9,6 +9,7 @@ The only differences allowed are the documented ones, listed in ``EXPECTED_DIFFE
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
@@ -184,18 +185,28 @@ def test_preload_says_a_static_binary_was_not_seen(tracees, backend_trace, backe
         assert not blind
 
 
-def test_io_uring_is_denied_or_reported(backend_trace, backend):
-    t = backend_trace(
-        py("""
-        import ctypes, platform, sys
-        if platform.machine() != 'x86_64': sys.exit(0)
-        libc = ctypes.CDLL(None, use_errno=True)
-        params = ctypes.create_string_buffer(120)
-        r = libc.syscall(425, 8, params)
-        # ptrace denies it (ENOSYS) so programs fall back; elsewhere it runs and is reported
-        sys.exit(0 if (r == -1 and ctypes.get_errno() == 38) or r >= 0 else 1)
-    """)
-    )
-    assert t.exit_code == 0
-    if os.uname().machine == "x86_64":
-        assert any("io_uring" in w for w in t.summary["warnings"]), t.summary["warnings"]
+def test_io_uring_program_runs_as_untraced_and_is_reported(
+    tracees, backend_trace, backend, tmp_path_factory
+):
+    """Tracing never changes what a program does: one that needs io_uring (no fallback: it exits
+    3 if io_uring_setup fails, ptrace used to deny it) behaves exactly as it does untraced, and a
+    ring it set up is reported once, since its I/O is not seen. Compared with an untraced run,
+    not assumed: the kernel or the container may disable io_uring for everyone."""
+    argv = ["sh", "-c", f"{tracees['uring_writer']} > said.txt"]
+    alone = tmp_path_factory.mktemp("untraced")
+    untraced = subprocess.run(argv, cwd=alone).returncode
+    t = backend_trace(argv)
+    cwd = backend_trace.cwd
+    assert t.exit_code == untraced, (backend, (cwd / "said.txt").read_text())
+    assert (cwd / "said.txt").read_text() == (alone / "said.txt").read_text()
+    made = (alone / "uring.txt").exists()
+    assert (cwd / "uring.txt").exists() == made
+    warned = [w for w in t.summary["warnings"] if "io_uring" in w]
+    if made:
+        assert untraced == 0
+        assert (cwd / "uring.txt").read_text() == "written through io_uring\n"
+        assert t.flags("uring.txt") == "wc"  # opened with a plain open: seen
+        assert len(warned) == 1, t.summary["warnings"]
+        assert "file accesses made through" in warned[0] and backend in warned[0].lower()
+    else:
+        assert warned == [], t.summary["warnings"]  # no ring, nothing unseen

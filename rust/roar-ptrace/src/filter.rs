@@ -70,8 +70,7 @@ impl Sys {
     /// The syscall `nr` of architecture `arch` (`AUDIT_ARCH_*`, as
     /// `PTRACE_GET_SYSCALL_INFO` reports it) when it is one the filter
     /// would stop on: what a syscall-stop tracer (attach mode, no filter)
-    /// decodes. Foreign-arch and x32 syscalls are `None`, as in the filter;
-    /// so is an io_uring_setup the filter denies by itself.
+    /// decodes. Foreign-arch and x32 syscalls are `None`, as in the filter.
     pub fn from_syscall(arch: u32, nr: u64) -> Option<Sys> {
         if arch != table::AUDIT_ARCH {
             return None;
@@ -79,11 +78,10 @@ impl Sys {
         if table::X32_BIT.is_some_and(|bit| nr & u64::from(bit) != 0) {
             return None;
         }
-        let sys = table::TABLE
+        table::TABLE
             .iter()
             .find(|(n, _)| *n as u64 == nr)
-            .map(|(_, s)| *s)?;
-        (sys != Sys::IoUringSetup || table::TRACE_IO_URING).then_some(sys)
+            .map(|(_, s)| *s)
     }
 }
 
@@ -117,9 +115,6 @@ mod table {
         (libc::SYS_sendfile, Sys::Sendfile),
         (libc::SYS_io_uring_setup, Sys::IoUringSetup),
     ];
-    /// x86_64 lets the tracer skip a syscall (nr = -1), so io_uring_setup
-    /// stops and the tracer records a warning before failing it with ENOSYS.
-    pub const TRACE_IO_URING: bool = true;
     pub const X32_BIT: Option<u32> = Some(0x4000_0000);
 }
 
@@ -145,14 +140,11 @@ mod table {
         (libc::SYS_sendfile, Sys::Sendfile),
         (libc::SYS_io_uring_setup, Sys::IoUringSetup),
     ];
-    /// Denied in the filter itself (no warning).
-    pub const TRACE_IO_URING: bool = false;
     pub const X32_BIT: Option<u32> = None;
 }
 
 const RET_ALLOW: u32 = 0x7fff_0000;
 const RET_TRACE: u32 = 0x7ff0_0000;
-const RET_ERRNO: u32 = 0x0005_0000;
 
 fn stmt(code: u32, k: u32) -> sock_filter {
     sock_filter {
@@ -189,13 +181,8 @@ pub fn program() -> Vec<sock_filter> {
         p.push(stmt(ret, RET_ALLOW));
     }
     for &(nr, sys) in table::TABLE {
-        let action = if sys == Sys::IoUringSetup && !table::TRACE_IO_URING {
-            RET_ERRNO | libc::ENOSYS as u32
-        } else {
-            RET_TRACE | sys as u32
-        };
         p.push(jump(jeq, nr as u32, 0, 1));
-        p.push(stmt(ret, action));
+        p.push(stmt(ret, RET_TRACE | sys as u32));
     }
     p.push(stmt(ret, RET_ALLOW));
     p
@@ -215,8 +202,7 @@ mod tests {
     fn syscall_numbers_map_like_the_filter() {
         use super::{table, Sys};
         for &(nr, sys) in table::TABLE {
-            let want = (sys != Sys::IoUringSetup || table::TRACE_IO_URING).then_some(sys);
-            assert_eq!(Sys::from_syscall(table::AUDIT_ARCH, nr as u64), want);
+            assert_eq!(Sys::from_syscall(table::AUDIT_ARCH, nr as u64), Some(sys));
             assert_eq!(Sys::from_syscall(0x4000_0003, nr as u64), None); // i386
         }
         assert_eq!(

@@ -77,31 +77,6 @@ impl Regs {
             self.inner.regs[0] as i64
         }
     }
-
-    /// Make the kernel skip the syscall: it then returns `-ENOSYS`.
-    #[cfg(target_arch = "x86_64")]
-    pub fn skip_syscall(mut self, tid: i32) -> io::Result<()> {
-        self.inner.orig_rax = u64::MAX;
-        self.inner.rax = (-(libc::ENOSYS as i64)) as u64;
-        // SAFETY: PTRACE_SETREGS reads one user_regs_struct from the pointer.
-        let r = unsafe {
-            libc::ptrace(
-                libc::PTRACE_SETREGS,
-                tid,
-                std::ptr::null_mut::<libc::c_void>(),
-                &self.inner as *const Inner,
-            )
-        };
-        if r == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    pub fn skip_syscall(self, _tid: i32) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// `struct ptrace_syscall_info` (linux/ptrace.h, kernel ≥ 5.3), with the

@@ -40,6 +40,9 @@ pub const ATTACH_OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD
     | libc::PTRACE_O_TRACECLONE
     | libc::PTRACE_O_TRACEEXEC;
 
+/// The warning for a run that set an io_uring up (the eBPF backend's words).
+pub const IO_URING_WARNING: &str = "io_uring_setup was called: file accesses made through io_uring are invisible to the ptrace tracer";
+
 /// How the tracees stop (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -70,6 +73,10 @@ enum Pending {
     Link(RawPath),
     Symlink(RawPath),
     Copy(Option<RawPath>, Option<RawPath>),
+    /// io_uring_setup: it runs (denying it would change what the program
+    /// does); a ring that was set up is reported, since the file accesses
+    /// made through it are invisible to the tracer.
+    IoUringSetup,
 }
 
 enum Action {
@@ -77,8 +84,6 @@ enum Action {
     Exit(Pending),
     /// An execve: remember the path for PTRACE_EVENT_EXEC.
     Exec(RawPath),
-    /// Fail the syscall with ENOSYS.
-    Deny,
     Nothing,
 }
 
@@ -430,7 +435,7 @@ impl Tracer {
     }
 
     /// What the entry decided: remember the work for the exit stop (true:
-    /// the caller must resume to it), the exec path, or deny the call.
+    /// the caller must resume to it) or the exec path.
     fn apply(&mut self, tid: i32, action: Option<Action>) -> bool {
         match action {
             Some(Action::Exit(p)) => {
@@ -441,14 +446,6 @@ impl Tracer {
             }
             Some(Action::Exec(path)) => {
                 self.exec_path.insert(tid, path);
-            }
-            Some(Action::Deny) => {
-                self.summ.warn(
-                    "io_uring_setup was denied with ENOSYS (its file accesses would be invisible to the tracer)",
-                );
-                if let Ok(r) = Regs::get(tid) {
-                    let _ = r.skip_syscall(tid);
-                }
             }
             Some(Action::Nothing) | None => {}
         }
@@ -612,7 +609,7 @@ impl Tracer {
             Sys::Ftruncate => Action::Exit(Pending::Truncate(resolve::fd_path(tid, fd(a[0]))?)),
             Sys::CopyFileRange => copy_entry(tid, fd(a[0]), fd(a[2])),
             Sys::Sendfile => copy_entry(tid, fd(a[1]), fd(a[0])),
-            Sys::IoUringSetup => Action::Deny,
+            Sys::IoUringSetup => Action::Exit(Pending::IoUringSetup),
         })
     }
 
@@ -760,6 +757,7 @@ impl Tracer {
         }
         let pid = self.threads.get(&tid).map(|t| t.tgid).unwrap_or(tid);
         let ev = match p {
+            Pending::IoUringSetup => return self.summ.warn(IO_URING_WARNING),
             Pending::Open {
                 hint,
                 flags,
