@@ -175,7 +175,9 @@ def _record(job: PreparedJob, conn: Connection, summary: Summary, ended: float) 
         exit_code=summary.exit_code,
         interrupted=summary.interrupted,
         tracer=summary.backend or "ptrace",
-        step_identity=step_identity(request.kind, argv, job.cwd, job.ws.root),
+        # The masked argv: a step is not renamed by a rotated token, and no hash of a secret
+        # (brute-forceable when short) is stored.
+        step_identity=step_identity(request.kind, masked_argv, job.cwd, job.ws.root),
         algorithm=job.algorithm,
         files=files,
         step_name=request.name,

@@ -91,3 +91,13 @@ def test_secrets_in_argv_shell_strings_headers_and_env_never_stored(repo, run_ro
     ]  # fmt: skip
     assert "python tool.py out2.txt" in two["command"]
     assert [Path(f["path"]).name for f in two["outputs"]] == ["out2.txt"]
+
+
+def test_a_rotated_token_is_the_same_step(repo, run_roar):
+    """The step identity is taken from the masked command line: a new token is not a new step
+    (and no digest of a secret is kept in the store)."""
+    for token in ("s3cr3t-one", "s3cr3t-two"):
+        run_roar("run", "python", "-c", "pass", f"--token={token}", cwd=repo)
+    jobs = run_roar("log", "--json", cwd=repo).json()["jobs"]
+    assert [j["step_ref"] for j in jobs] == ["@1", "@1"]
+    assert b"s3cr3t" not in stored_bytes(repo)
