@@ -101,3 +101,11 @@ def test_a_rotated_token_is_the_same_step(repo, run_roar):
     jobs = run_roar("log", "--json", cwd=repo).json()["jobs"]
     assert [j["step_ref"] for j in jobs] == ["@1", "@1"]
     assert b"s3cr3t" not in stored_bytes(repo)
+
+
+def test_a_step_recorded_with_a_masked_secret_is_not_rerun_with_the_mask(repo, run_roar):
+    run_roar("run", "python", "-c", "pass", "--token=s3cr3t-one", cwd=repo)
+    rerun = run_roar("run", "@1", cwd=repo, check=False)
+    assert rerun.returncode == 1
+    assert "recorded with secrets masked" in rerun.stderr and "Traceback" not in rerun.stderr
+    assert len(run_roar("log", "--json", cwd=repo).json()["jobs"]) == 1

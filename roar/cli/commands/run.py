@@ -126,6 +126,15 @@ def _rerun(cmd: list[str], console: Console) -> tuple[list[str], int, str]:
     ws = require_workspace()
     with reader(ws.db_path) as r:
         job = resolve_step(r, ref)
+    from roar.secrets import MASK
+
+    if any(MASK in arg for arg in job.argv):
+        raise RoarError(
+            f"Step {job.ref} was recorded with secrets masked ({MASK}), so roar cannot rerun it "
+            f"as it ran: {job.command}",
+            hint="Run the command again yourself with the real values (better: pass secrets "
+            "through environment variables, which roar masks without changing the command).",
+        )
     argv = apply_overrides(list(job.argv), extra)
     console.err(f"Re-running {job.ref}: {shlex.join(argv)}")
     console.err()
@@ -173,7 +182,13 @@ def _report(o: RunOutcome, console: Console) -> None:
             lines.append(label)
             for f in files:
                 lines.append(f"  {display_path(f.path)}")
-                lines.append(f"    size: {human_size(f.size)}  {o.algorithm}: {f.digest[:12]}…")
+                lines.append(
+                    f"    size: {human_size(f.size)}  {o.algorithm}: {(f.digest or '')[:12]}…"
+                )
+    gone = o.files_in("deleted")
+    if gone:
+        lines.append("Deleted files:")
+        lines += [f"  {display_path(f.path)}" for f in gone]
     rerun = " (rerun)" if o.is_rerun else ""
     lines.append(f"Step: {ref}{rerun}")
     lines.append(f"Job: {o.job_uid}")
