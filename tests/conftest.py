@@ -105,14 +105,15 @@ def write_script(repo: Path) -> Callable[[str, str], Path]:
 @pytest.fixture(scope="session", autouse=True)
 def _private_ebpf_service(tmp_path_factory):
     """Point every test (and every roar it starts) at a private eBPF service socket, never the
-    host's /run/roar one, and stop that service after the session if a test started it."""
+    host's /run/roar one, and stop that service after the session if a test started it.
+    (The variable names where services live; this build's socket has the build's tag in it.)"""
     from roar.tracing import ebpf_service
 
     sock = tmp_path_factory.mktemp("ebpf") / "ebpf.sock"
     previous = os.environ.get(ebpf_service.SOCKET_ENV)
     os.environ[ebpf_service.SOCKET_ENV] = str(sock)
     yield sock
-    ebpf_service.stop(sock)
+    ebpf_service.stop(ebpf_service.socket_path())
     if previous is None:
         os.environ.pop(ebpf_service.SOCKET_ENV, None)
     else:

@@ -5,13 +5,22 @@ programs per job would dominate short jobs. The service (``python -m roar.tracin
 loads them once, serves jobs over a Unix socket (``rust/roar-ebpf/README.md`` has the protocol)
 and exits after 15 idle minutes. ``ensure_running()`` starts it on demand when roar runs as root;
 ``sudo roar tracer enable ebpf`` starts it for other users.
+
+Each roar build has its own service: the socket is ``$ROAR_EBPF_SOCKET`` (default
+``/run/roar/ebpf.sock``) with the build's tag in its name (``ebpf-<tag>.sock``), and beside it
+the service's ``.pid``, ``.version``, ``.lock`` and ``.log``. The service holds the lock while it
+owns the socket, so of many services started at once one serves and the others leave without
+touching its files. SIGTERM makes a service give up its socket at once (a successor may start)
+and exit when its jobs in flight have finished.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -20,6 +29,9 @@ from pathlib import Path
 SOCKET_ENV = "ROAR_EBPF_SOCKET"
 DEFAULT_SOCKET = "/run/roar/ebpf.sock"
 IDLE_TIMEOUT_S = 900.0
+# How long a stopping service waits for its jobs in flight before it cuts them.
+DRAIN_TIMEOUT_S = 900.0
+SERVICE_MODULE = "roar.tracing.ebpf_service"
 
 
 class ServiceError(Exception):
@@ -27,7 +39,10 @@ class ServiceError(Exception):
 
 
 def socket_path() -> Path:
-    return Path(os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET)
+    """The socket of this build's service (``$ROAR_EBPF_SOCKET`` with the build's tag)."""
+    import roar._native as native
+
+    return Path(native.ebpf_socket_path())
 
 
 def log_path() -> Path:
@@ -36,36 +51,42 @@ def log_path() -> Path:
 
 def is_running(path: Path | None = None) -> bool:
     """Does something accept connections on the service socket? (A fraction of a millisecond.)"""
-    target = path or socket_path()
-    if not target.exists():
-        return False
+    return _listener_pid(path or socket_path()) is not None
+
+
+def _listener_pid(path: Path) -> int | None:
+    """The pid of the process listening on ``path`` (0 when it is outside our pid namespace),
+    None when nothing listens there."""
+    if not path.exists():
+        return None
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2.0)  # a listener that never accepts fills its backlog: connect blocks
         try:
-            sock.connect(str(target))
+            sock.connect(str(path))
+            cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         except OSError:
-            return False
-    return True
+            return None
+    pid, _uid, _gid = struct.unpack("3i", cred)
+    return pid
 
 
 def ensure_running(timeout: float = 20.0) -> Path:
-    """Start the service if it is not running (needs root or CAP_BPF); return its socket.
+    """Start this build's service if it is not running (needs root or CAP_BPF); return its socket.
 
-    A service left running by another roar build speaks another record layout: it is
-    replaced (it belongs to the same user, or we are root), else the error says how to stop it.
+    Many roar processes may call this at once: each starts a service, one wins the socket's
+    lock and serves, the others see it serving and leave.
     """
     path = socket_path()
     if is_running(path):
         if _running_version(path) == _our_version():
             return path
-        if not stop(path):
-            raise ServiceError(
-                f"the eBPF service at {path} is from another roar version and cannot be stopped "
-                f"from here; stop it (kill $(cat {path.with_suffix('.pid')})) and retry"
-            )
+        # Only a service that has another build's .version file beside our socket gets here
+        # (each build has its own socket): it gives the socket up and finishes its jobs.
+        _replace(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path(), "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "roar.tracing.ebpf_service", "serve", "--socket", str(path)],
+            [sys.executable, "-m", SERVICE_MODULE, "serve", "--socket", str(path)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -77,31 +98,89 @@ def ensure_running(timeout: float = 20.0) -> Path:
         if is_running(path):
             return path
         if proc.poll() is not None:
+            if is_running(path):  # another one won the start: it serves
+                return path
             raise ServiceError(f"the eBPF service exited at start: {_last_log_line()}")
         time.sleep(0.02)
     proc.kill()
     raise ServiceError(f"the eBPF service did not start within {timeout:.0f} s: {_last_log_line()}")
 
 
-def stop(path: Path | None = None) -> bool:
-    """Stop the service behind ``path`` (tests; replacing a service of another roar build)."""
+def _replace(path: Path, timeout: float = 10.0) -> None:
+    """Have the service on ``path`` give the socket up (SIGTERM: it stops accepting at once and
+    exits when its jobs in flight have finished)."""
+    running = _running_version(path) or "an unknown version"
+    pid = _service_pid(path)
+    if not pid:
+        raise ServiceError(
+            f"the eBPF service at {path} is from another roar build ({running}) and its process "
+            f"is unknown; stop it (fuser -k {path}) and retry"
+        )
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    except PermissionError as exc:
+        raise ServiceError(
+            f"the eBPF service at {path} (pid {pid}) is from another roar build ({running}) and "
+            f"cannot be stopped from here; stop it (sudo kill {pid}) and retry"
+        ) from exc
+    deadline = time.monotonic() + timeout
+    while is_running(path):
+        if time.monotonic() >= deadline:
+            raise ServiceError(
+                f"the eBPF service at {path} (pid {pid}) is from another roar build ({running}) "
+                f"and did not give way within {timeout:.0f} s; stop it (kill {pid}) and retry"
+            )
+        time.sleep(0.02)
+
+
+def stop(path: Path | None = None, timeout: float = 10.0) -> bool:
+    """Stop the service behind ``path`` (default: this build's) and wait until its process has
+    exited. It first finishes its jobs in flight, so this is False while they run past
+    ``timeout``; False too when no service was found or it could not be signalled."""
     target = path or socket_path()
-    pid_file = target.with_suffix(".pid")
-    try:
-        pid = int(pid_file.read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return False
-    if b"roar.tracing.ebpf_service" not in cmdline:  # a stale pid file; the pid was reused
+    pid = _service_pid(target)
+    if not pid:
         return False
     try:
-        os.kill(pid, 15)
-    except (ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
         return False
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and is_running(target):
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.02)
     return True
+
+
+def _service_pid(path: Path) -> int | None:
+    """The service's pid: the socket's listener, else the ``.pid`` file if it names a live
+    service process (never a stranger that reused a stale pid)."""
+    pid = _listener_pid(path)
+    if pid:
+        return pid
+    try:
+        pid = int(path.with_suffix(".pid").read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    if SERVICE_MODULE.encode() not in cmdline:  # a stale pid file; the pid was reused
+        return None
+    return pid
+
+
+def _alive(pid: int) -> bool:
+    """Is ``pid`` a live process (not gone, not a zombie waiting for its parent)?"""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat.rsplit(")", 1)[-1].split()
+    return bool(fields) and fields[0] not in ("Z", "X")
 
 
 def _our_version() -> str:
@@ -125,29 +204,30 @@ def _last_log_line() -> str:
     return lines[-1] if lines else "no output"
 
 
-def serve(path: Path, idle_timeout: float) -> None:
+def serve(path: Path, idle_timeout: float, drain_timeout: float = DRAIN_TIMEOUT_S) -> None:
+    """Run the service on ``path`` in this process. The Rust side takes the socket's lock and
+    writes (and removes) the ``.pid`` and ``.version`` files; a second service on a socket
+    that one already serves raises ``RuntimeError`` at once and touches none of them."""
     import roar._native as native
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pid_file, version_file = path.with_suffix(".pid"), path.with_suffix(".version")
-    pid_file.write_text(str(os.getpid()))
-    version_file.write_text(native.ebpf_version())
-    try:
-        native.ebpf_serve(str(path), idle_timeout)
-    finally:
-        pid_file.unlink(missing_ok=True)
-        version_file.unlink(missing_ok=True)
+    native.ebpf_serve(str(path), idle_timeout, drain_timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m roar.tracing.ebpf_service")
     sub = parser.add_subparsers(dest="command", required=True)
     serve_p = sub.add_parser("serve", help="run the eBPF loader service in the foreground")
-    serve_p.add_argument("--socket", default=str(socket_path()))
+    serve_p.add_argument("--socket", default=None, help="default: this build's socket")
     serve_p.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT_S)
+    serve_p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=DRAIN_TIMEOUT_S,
+        help="after SIGTERM, how long to wait for the jobs in flight (a second SIGTERM: none)",
+    )
     args = parser.parse_args(argv)
     try:
-        serve(Path(args.socket), args.idle_timeout)
+        serve(Path(args.socket or socket_path()), args.idle_timeout, args.drain_timeout)
     except RuntimeError as exc:
         print(f"roar eBPF service: {exc}", file=sys.stderr)
         return 1

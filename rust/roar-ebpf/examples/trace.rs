@@ -1,7 +1,8 @@
 //! Debugging aid: `cargo run -p roar-ebpf --example trace -- CMD...`
 //!
 //! Traces CMD with the eBPF backend and prints the access summary JSON.
-//! Uses the service at `$ROAR_EBPF_SOCKET` (default /run/roar/ebpf.sock);
+//! Uses this build's service (`roar_ebpf::socket_path()`: `$ROAR_EBPF_SOCKET`,
+//! default /run/roar/ebpf.sock, with the build's tag in the name);
 //! when none answers there, starts one in this process on a private socket
 //! (root needed). `ROAR_TRACE_REPEAT=N` runs the command N times and prints
 //! the per-job wall time instead.
@@ -20,12 +21,14 @@ fn main() {
         std::process::exit(1);
     }
     if UnixStream::connect(roar_ebpf::socket_path()).is_err() {
-        let sock =
+        let base =
             std::env::temp_dir().join(format!("roar-ebpf-example-{}.sock", std::process::id()));
-        std::env::set_var(roar_ebpf::SOCKET_ENV, &sock);
+        std::env::set_var(roar_ebpf::SOCKET_ENV, &base);
+        let sock = roar_ebpf::socket_path();
         let s = sock.clone();
         std::thread::spawn(move || {
-            if let Err(e) = roar_ebpf::serve(&s, Duration::from_secs(3600)) {
+            if let Err(e) = roar_ebpf::serve(&s, Duration::from_secs(3600), Duration::from_secs(60))
+            {
                 eprintln!("service: {e}");
                 std::process::exit(1);
             }

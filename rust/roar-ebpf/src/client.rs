@@ -101,9 +101,10 @@ fn connect() -> Result<UnixStream, SpawnError> {
     let sock = crate::socket_path();
     UnixStream::connect(&sock).map_err(|e| {
         unavailable(format!(
-            "the roar eBPF service is not running ({}: {e}); roar starts it on demand as root (python -m roar.tracing.ebpf_service), or set {} to the socket of a running one",
+            "the roar eBPF service of this roar build is not running ({}: {e}); roar starts it on demand as root (python -m roar.tracing.ebpf_service serve), or set {} to where a running one lives (now {}; each build's service adds its tag to that name)",
             sock.display(),
-            crate::SOCKET_ENV
+            crate::SOCKET_ENV,
+            crate::socket_base().display()
         ))
     })
 }

@@ -21,7 +21,9 @@
 //! closing its socket cancels its job.
 //!
 //! [`PROTOCOL`] is part of [`crate::version`]: a change to this table bumps
-//! it, so a service of another build is refused (and replaced by roar).
+//! it, so a build with another table has another socket
+//! ([`crate::socket_path`]) and its own service, and a service of another
+//! build refuses a client that reaches it anyway.
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;

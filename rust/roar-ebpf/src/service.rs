@@ -6,11 +6,12 @@
 //! the ring buffer and routes each record to its job's writer.
 
 use std::collections::HashMap as StdHashMap;
+use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -70,6 +71,8 @@ struct Shared {
     wake: i32, // eventfd
     next_job: AtomicU32,
     active: AtomicU32,
+    /// Open client connections (a job's, or one that has not yet asked).
+    conns: AtomicU32,
     last_active: Mutex<Instant>,
     stop: AtomicBool,
 }
@@ -217,23 +220,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Bind the socket: a stale socket (nobody listening) is replaced; a live
-/// one means another service runs.
+/// one means another service runs (one that took no lock: an old build's).
 fn bind(socket: &Path) -> Result<UnixListener, SpawnError> {
-    if let Some(dir) = socket.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir)?;
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-        }
-    }
     if socket.exists() {
         if UnixStream::connect(socket).is_ok() {
-            return Err(SpawnError::Io(std::io::Error::new(
-                std::io::ErrorKind::AddrInUse,
-                format!(
-                    "another roar eBPF service is listening on {}",
-                    socket.display()
-                ),
-            )));
+            return Err(in_use(socket, None));
         }
         let _ = std::fs::remove_file(socket);
     }
@@ -243,13 +234,208 @@ fn bind(socket: &Path) -> Result<UnixListener, SpawnError> {
     Ok(l)
 }
 
-pub fn serve(socket: &Path, idle: Duration) -> Result<(), SpawnError> {
+fn in_use(socket: &Path, pid: Option<i32>) -> SpawnError {
+    let who = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+    SpawnError::Io(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!(
+            "another roar eBPF service{who} is listening on {}",
+            socket.display()
+        ),
+    ))
+}
+
+/// How long a second service waits for the lock while its holder starts
+/// (it then serves: the second one leaves) or exits (then it takes over).
+const CLAIM_WAIT: Duration = Duration::from_secs(60);
+
+/// This service's hold on its socket: the lock on `<socket>.lock` and the
+/// files it wrote. Dropping it removes what is still ours (the socket if it
+/// is the one we bound, `.pid` and `.version`), then unlocks. The lock file
+/// itself stays (removing it would let two holders lock two files).
+struct Claim {
+    lock: Option<File>,
+    socket: PathBuf,
+    pid_file: PathBuf,
+    version_file: PathBuf,
+    published: bool,
+    bound: Option<(u64, u64)>,
+}
+
+impl Claim {
+    fn take(socket: &Path) -> Result<Claim, SpawnError> {
+        if let Some(dir) = socket.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                std::fs::create_dir_all(dir)?;
+                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+            }
+        }
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(socket.with_extension("lock"))?;
+        let t = Instant::now();
+        loop {
+            // SAFETY: flock on a file we own.
+            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(SpawnError::Io(e));
+            }
+            // The holder is starting, serving or exiting: serving = we leave.
+            if let Ok(s) = UnixStream::connect(socket) {
+                return Err(in_use(socket, peer_cred(&s).map(|c| c.pid)));
+            }
+            if t.elapsed() > CLAIM_WAIT {
+                return Err(SpawnError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "another roar eBPF service holds {} but does not listen on {}",
+                        socket.with_extension("lock").display(),
+                        socket.display()
+                    ),
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Claim {
+            lock: Some(lock),
+            socket: socket.to_path_buf(),
+            pid_file: socket.with_extension("pid"),
+            version_file: socket.with_extension("version"),
+            published: false,
+            bound: None,
+        })
+    }
+
+    /// Write `.pid` and `.version` (before binding: whoever finds the socket
+    /// live finds them too).
+    fn publish(&mut self) -> std::io::Result<()> {
+        self.published = true;
+        write_atomically(&self.pid_file, &std::process::id().to_string())?;
+        write_atomically(&self.version_file, &crate::version())
+    }
+
+    fn bound(&mut self) {
+        self.bound = std::fs::symlink_metadata(&self.socket)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+    }
+
+    /// Give up the socket and the files (the jobs in flight go on).
+    fn release(&mut self) {
+        if self.lock.is_none() {
+            return;
+        }
+        if let Some(id) = self.bound.take() {
+            let now = std::fs::symlink_metadata(&self.socket)
+                .ok()
+                .map(|m| (m.dev(), m.ino()));
+            if now == Some(id) {
+                let _ = std::fs::remove_file(&self.socket);
+            }
+        }
+        if self.published {
+            let ours = std::fs::read_to_string(&self.pid_file)
+                .is_ok_and(|p| p.trim() == std::process::id().to_string());
+            if ours {
+                let _ = std::fs::remove_file(&self.version_file);
+                let _ = std::fs::remove_file(&self.pid_file);
+            }
+        }
+        self.lock = None; // closing the file unlocks it
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let ext = path.extension().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_extension(format!("{ext}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644));
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// SIGTERMs received since the process started (the handler only counts).
+static TERMS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_term(_: libc::c_int) {
+    TERMS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Running `serve`s and the SIGTERM disposition they replaced (restored
+/// when the last one returns).
+static SIGTERM_USERS: Mutex<(usize, Option<libc::sigaction>)> = Mutex::new((0, None));
+
+/// While alive, SIGTERM is counted in [`TERMS`] instead of killing the
+/// process (no SA_RESTART: a blocked poll returns at once).
+struct TermHandler;
+
+impl TermHandler {
+    fn install() -> TermHandler {
+        let mut users = SIGTERM_USERS.lock().unwrap_or_else(|p| p.into_inner());
+        if users.0 == 0 {
+            // SAFETY: sigaction with a zeroed struct, an empty mask and a
+            // handler that only touches an atomic.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_term as extern "C" fn(libc::c_int) as usize;
+                libc::sigemptyset(&mut sa.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(libc::SIGTERM, &sa, &mut old) == 0 {
+                    users.1 = Some(old);
+                }
+            }
+        }
+        users.0 += 1;
+        TermHandler
+    }
+}
+
+impl Drop for TermHandler {
+    fn drop(&mut self) {
+        let mut users = SIGTERM_USERS.lock().unwrap_or_else(|p| p.into_inner());
+        users.0 -= 1;
+        if users.0 == 0 {
+            if let Some(old) = users.1.take() {
+                // SAFETY: restoring the disposition sigaction gave us.
+                unsafe { libc::sigaction(libc::SIGTERM, &old, std::ptr::null_mut()) };
+            }
+        }
+    }
+}
+
+/// Why the accept loop ended.
+enum Ended {
+    Idle,
+    Terminated,
+}
+
+pub fn serve(socket: &Path, idle: Duration, drain: Duration) -> Result<(), SpawnError> {
+    let _term = TermHandler::install();
+    let terms_before = TERMS.load(Ordering::SeqCst);
+    let mut claim = Claim::take(socket)?;
     let loaded = load().map_err(|e| {
         unavailable(format!(
             "cannot load the eBPF programs: {e} (the service needs root, or CAP_BPF and CAP_PERFMON, and a kernel with BTF)"
         ))
     })?;
+    claim.publish()?;
     let listener = bind(socket)?;
+    claim.bound();
     listener.set_nonblocking(true)?;
     // SAFETY: eventfd(2); the fd is owned by `Shared` for the service's life.
     let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -263,6 +449,7 @@ pub fn serve(socket: &Path, idle: Duration) -> Result<(), SpawnError> {
         wake,
         next_job: AtomicU32::new(1),
         active: AtomicU32::new(0),
+        conns: AtomicU32::new(0),
         last_active: Mutex::new(Instant::now()),
         stop: AtomicBool::new(false),
     });
@@ -272,25 +459,61 @@ pub fn serve(socket: &Path, idle: Duration) -> Result<(), SpawnError> {
         .name("roar-ebpf-ring".into())
         .spawn(move || consume(ring, rx, &sh))?;
 
-    let result = accept_loop(&listener, &shared, idle);
+    let result = accept_loop(&listener, &shared, idle, terms_before);
+    // No new clients: a successor may start on this socket while the jobs
+    // in flight finish here.
+    drop(listener);
+    claim.release();
+    if let Ok(Ended::Terminated) = result {
+        finish_jobs(&shared, drain, terms_before);
+    }
     shared.stop.store(true, Ordering::SeqCst);
     shared.send(Cmd::Flush(0, 0));
     let _ = consumer.join();
-    let _ = std::fs::remove_file(socket);
     // SAFETY: closing our eventfd after the consumer ended.
     unsafe { libc::close(wake) };
     // Dropping `loaded._ebpf` (moved into nothing here: it drops at the end
     // of this function) detaches the programs.
     drop(loaded._ebpf);
-    result
+    result.map(|_| ())
+}
+
+/// After SIGTERM: wait until every client connection has ended (its job
+/// finished and its DONE was sent), at most `drain`, or until a second
+/// SIGTERM.
+fn finish_jobs(shared: &Shared, drain: Duration, terms_before: usize) {
+    let open = shared.conns.load(Ordering::SeqCst);
+    if open == 0 {
+        return;
+    }
+    eprintln!(
+        "roar eBPF service: stopping; finishing {open} job(s) in flight (at most {} s)",
+        drain.as_secs()
+    );
+    let t = Instant::now();
+    while shared.conns.load(Ordering::SeqCst) > 0 {
+        if t.elapsed() >= drain || TERMS.load(Ordering::SeqCst) > terms_before + 1 {
+            eprintln!(
+                "roar eBPF service: stopping with {} job(s) unfinished",
+                shared.conns.load(Ordering::SeqCst)
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("roar eBPF service: the jobs in flight finished");
 }
 
 fn accept_loop(
     listener: &UnixListener,
     shared: &Arc<Shared>,
     idle: Duration,
-) -> Result<(), SpawnError> {
+    terms_before: usize,
+) -> Result<Ended, SpawnError> {
     loop {
+        if TERMS.load(Ordering::SeqCst) > terms_before {
+            return Ok(Ended::Terminated);
+        }
         let mut pfd = libc::pollfd {
             fd: listener.as_raw_fd(),
             events: libc::POLLIN,
@@ -303,19 +526,26 @@ fn accept_loop(
                 // A client is arriving: not idle (its job registers soon).
                 *shared.last_active.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
                 let _ = stream.set_nonblocking(false);
+                shared.conns.fetch_add(1, Ordering::SeqCst);
                 let sh = Arc::clone(shared);
-                let _ = std::thread::Builder::new()
+                let spawned = std::thread::Builder::new()
                     .name("roar-ebpf-conn".into())
-                    .spawn(move || connection(stream, &sh));
+                    .spawn(move || {
+                        connection(stream, &sh);
+                        sh.conns.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if spawned.is_err() {
+                    shared.conns.fetch_sub(1, Ordering::SeqCst);
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(SpawnError::Io(e)),
         }
-        if shared.active.load(Ordering::SeqCst) == 0 {
+        if shared.active.load(Ordering::SeqCst) == 0 && shared.conns.load(Ordering::SeqCst) == 0 {
             let since = *shared.last_active.lock().unwrap_or_else(|p| p.into_inner());
             if since.elapsed() >= idle {
-                return Ok(());
+                return Ok(Ended::Idle);
             }
         }
     }

@@ -166,7 +166,7 @@ fn another_users_process_is_refused() {
         .gid(65534)
         .spawn()
         .expect("spawn");
-    let sock = roar_ebpf::socket_path();
+    let sock = roar_ebpf::socket_base();
     let pid = target.id() as i32;
     let ask = |uid: u32| -> (u8, String) {
         // A forked client with another uid sends ATTACH and reports the reply type.

@@ -154,26 +154,45 @@ fn backend_availability(backend: &str) -> PyResult<(bool, String)> {
 }
 
 /// Run the eBPF loader service on `socket` until it has been idle for
-/// `idle_timeout` seconds (blocks; releases the GIL).
+/// `idle_timeout` seconds (blocks; releases the GIL). SIGTERM stops it
+/// after the jobs in flight finish (at most `drain_timeout` seconds); a
+/// second service on the same socket raises at once (see
+/// `roar_ebpf::serve`).
 #[pyfunction]
-#[pyo3(signature = (socket, idle_timeout=900.0))]
-fn ebpf_serve(py: Python<'_>, socket: Bound<'_, PyAny>, idle_timeout: f64) -> PyResult<()> {
-    if !idle_timeout.is_finite() || idle_timeout < 0.0 {
-        return Err(PyValueError::new_err(
-            "idle_timeout must be a non-negative number",
-        ));
-    }
+#[pyo3(signature = (socket, idle_timeout=900.0, drain_timeout=900.0))]
+fn ebpf_serve(
+    py: Python<'_>,
+    socket: Bound<'_, PyAny>,
+    idle_timeout: f64,
+    drain_timeout: f64,
+) -> PyResult<()> {
+    let seconds = |v: f64, name: &str| {
+        if !v.is_finite() || v < 0.0 {
+            return Err(PyValueError::new_err(format!(
+                "{name} must be a non-negative number"
+            )));
+        }
+        Ok(Duration::from_secs_f64(v.min(1e9)))
+    };
+    let idle = seconds(idle_timeout, "idle_timeout")?;
+    let drain = seconds(drain_timeout, "drain_timeout")?;
     let path = PathBuf::from(os_string(&socket)?);
-    let idle = Duration::from_secs_f64(idle_timeout.min(1e9));
-    py.allow_threads(|| roar_ebpf::serve(&path, idle))
+    py.allow_threads(|| roar_ebpf::serve(&path, idle, drain))
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))
 }
 
 /// The eBPF service protocol version of this build (a service and its
-/// clients must agree; `roar.tracing.ebpf_service` restarts a stale one).
+/// clients must agree; the service writes it beside its socket).
 #[pyfunction]
 fn ebpf_version() -> String {
     roar_ebpf::version()
+}
+
+/// The socket of this build's eBPF service: `$ROAR_EBPF_SOCKET` (default
+/// `/run/roar/ebpf.sock`) with the build's tag in the name.
+#[pyfunction]
+fn ebpf_socket_path() -> PathBuf {
+    roar_ebpf::socket_path()
 }
 
 // --- attach mode --------------------------------------------------------------
@@ -623,6 +642,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(backend_availability, m)?)?;
     m.add_function(wrap_pyfunction!(ebpf_serve, m)?)?;
     m.add_function(wrap_pyfunction!(ebpf_version, m)?)?;
+    m.add_function(wrap_pyfunction!(ebpf_socket_path, m)?)?;
     m.add("TRACER_BACKENDS", BACKENDS)?;
     Ok(())
 }

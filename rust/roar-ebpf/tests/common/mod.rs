@@ -18,12 +18,13 @@ pub fn service() {
     static STARTED: OnceLock<PathBuf> = OnceLock::new();
     let sock = STARTED.get_or_init(|| {
         roar_ebpf::availability().expect("this build must include eBPF (clang + libbpf-dev)");
-        let sock = std::env::temp_dir().join(format!("roar-ebpf-test-{}.sock", std::process::id()));
-        std::env::set_var(roar_ebpf::SOCKET_ENV, &sock);
+        let base = std::env::temp_dir().join(format!("roar-ebpf-test-{}.sock", std::process::id()));
+        std::env::set_var(roar_ebpf::SOCKET_ENV, &base);
+        let sock = roar_ebpf::socket_path();
         let s = sock.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let r = roar_ebpf::serve(&s, Duration::from_secs(3600));
+            let r = roar_ebpf::serve(&s, Duration::from_secs(3600), Duration::from_secs(60));
             let _ = tx.send(r.map_err(|e| e.to_string()));
         });
         let t = Instant::now();
