@@ -64,9 +64,10 @@ def hover(doc: TextDocument, ctx: DocContext, position: types.Position) -> types
         if found is not None:
             return _hover(render.hover(found, ctx.project.root), doc, ref)
     if not ctx.project.ok:  # no readable store: say so for files that exist
+        said = render.notice(ctx.project.notice) if ctx.project.notice else render.NOT_TRACKED
         for ref in refs:
             if ref.kind == "path" and _exists(ref.text, ctx):
-                return _hover(render.NOT_TRACKED, doc, ref)
+                return _hover(said, doc, ref)
     return None
 
 

@@ -54,6 +54,9 @@ class Project:
         self.root, self.db_path = root, db_path
         self.conn: prov.Connection | None = None
         self.problem: str | None = None  # why the store cannot be read, logged once
+        # A problem the user must act on (a store of a newer roar): the editor shows it once
+        # (window/showMessage) and hovers say it instead of "not tracked".
+        self.notice: str | None = None
         self.index = PathIndex()
         self.disk = DiskDigests()
         self._version: tuple[int, int] | None = None
@@ -75,7 +78,7 @@ class Project:
             return False
         if self.problem is not None:
             log.info("roar store at %s is readable again", self.db_path)
-        self.problem = None
+        self.problem = self.notice = None
         self._version = self._signature()
         return True
 
@@ -84,6 +87,7 @@ class Project:
         if self.problem != message:  # one line per new problem, not one per request
             log.warning("roar store unavailable (%s): %s", self.db_path, message)
         self.problem = message
+        self.notice = message if isinstance(exc, prov.NewerStoreError) else None
         self.close()
 
     def close(self) -> None:

@@ -16,6 +16,11 @@ SHORT = 12
 NOT_TRACKED = "**roar**: not tracked by roar"
 
 
+def notice(text: str) -> str:
+    """A hover that says why provenance cannot be shown (the store needs the user)."""
+    return f"**roar**: {text}"
+
+
 def short(digest: str) -> str:
     return digest[:SHORT]
 

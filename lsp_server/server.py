@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -37,6 +38,7 @@ class RoarServer(LanguageServer):
         self.published: dict[str, list[types.Diagnostic]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._poller: asyncio.Task | None = None
+        self._shown: dict[Path, str] = {}  # project root -> the notice last shown for it
 
     def context(self, uri: str) -> DocContext:
         nb = self.workspace.get_notebook_document(cell_uri=uri)
@@ -76,6 +78,21 @@ class RoarServer(LanguageServer):
                 types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
             )
 
+    # notices ---------------------------------------------------------------------------------
+    def announce(self) -> None:
+        """Show each project's notice (a store this server cannot read until the user acts)
+        once, as a message the editor pops up: the log alone goes unseen."""
+        for project in self.projects.all():
+            if project.notice is None:
+                self._shown.pop(project.root, None)
+            elif self._shown.get(project.root) != project.notice:
+                self._shown[project.root] = project.notice
+                self.window_show_message(
+                    types.ShowMessageParams(
+                        type=types.MessageType.Warning, message=f"roar: {project.notice}"
+                    )
+                )
+
     # polling ---------------------------------------------------------------------------------
     def start_polling(self) -> None:
         if self._poller is None:
@@ -88,6 +105,7 @@ class RoarServer(LanguageServer):
             tick += 1
             try:
                 self.refresh(store_changed=any([p.poll() for p in self.projects.all()]), tick=tick)
+                self.announce()
             except Exception:  # never let one bad poll end the loop
                 log.exception("roar-lsp: refresh failed")
 
@@ -136,6 +154,7 @@ def initialize(ls: RoarServer, params: types.InitializeParams) -> None:
 @server.feature(types.INITIALIZED)
 def initialized(ls: RoarServer, params: types.InitializedParams) -> None:
     ls.projects.context(None).project.poll()  # open it now, not on the first hover
+    ls.announce()
     ls.start_polling()
 
 
@@ -185,7 +204,9 @@ def notebook_did_close(ls: RoarServer, params: types.DidCloseNotebookDocumentPar
 @server.feature(types.TEXT_DOCUMENT_HOVER)
 def hover(ls: RoarServer, params: types.HoverParams) -> types.Hover | None:
     uri = params.text_document.uri
-    return features.hover(ls.workspace.get_text_document(uri), ls.context(uri), params.position)
+    found = features.hover(ls.workspace.get_text_document(uri), ls.context(uri), params.position)
+    ls.announce()  # a project first opened for this hover may have something to say
+    return found
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_LENS)

@@ -3,7 +3,9 @@
 The language server calls these on every hover, so they are single indexed statements over a
 ``mode=ro`` connection through the standard ``sqlite3`` module (no ORM objects, no SQLAlchemy
 import), each returning plain views. Nothing here writes, not even the hash cache: the store
-belongs to ``roar run`` and the kernel, and a reader must never hold them up.
+belongs to ``roar run`` and the kernel, and a reader must never hold them up. Nor does it
+migrate: a store of an older schema, one no roar command has upgraded yet, is read as it is
+(every read works from schema 1 on); one of a newer roar is refused with what to do.
 
 "Latest" means latest recorded: job ids grow with each write, so ``ORDER BY job_id DESC`` is the
 order in which roar learnt things, whatever the jobs' start times.
@@ -18,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from roar.errors import StoreError
 from roar.store import migrations, writer
 from roar.store.connection import connect
 from roar.store.views import ArtifactView, FileView, step_ref
@@ -30,11 +33,14 @@ ReadError = sqlite3.Error  # what a failed read raises (a damaged or vanished st
 READ_BUSY_TIMEOUT_MS = 250
 _BATCH = 500
 
-_JOB_COLUMNS = (
-    "j.id, j.uid, j.kind, j.step_number, j.session_id, j.command, j.argv, j.cwd, j.started_at, "
-    "j.ended_at, j.exit_code, j.git_commit, j.git_dirty, j.notebook_path, j.cell_id, "
-    "j.execution_count, j.source"
-)
+# The job columns an editor shows. A store of an older schema (one no roar command has upgraded
+# yet: a reader never migrates) lacks the later ones, which read as NULL: the notebook columns
+# came with schema 2, everything else with schema 1.
+_JOB_FIELDS = (
+    "id", "uid", "kind", "step_number", "session_id", "command", "argv", "cwd", "started_at",
+    "ended_at", "exit_code", "git_commit", "git_dirty", "notebook_path", "cell_id",
+    "execution_count", "source",
+)  # fmt: skip
 _ARTIFACT_COLUMNS = (
     "a.id, a.algorithm, a.digest, a.size, a.is_composite, a.first_seen_at, a.first_seen_path"
 )
@@ -90,11 +96,44 @@ def open_readonly(db_path: Path) -> sqlite3.Connection:
     """A ``mode=ro`` connection (never migrates, never creates) with a short busy timeout.
 
     Not ``immutable=1``: that would skip locking and miss every job written after opening.
-    Raises ``StoreError`` for a missing, unreadable or too-new store.
+    Raises ``StoreError`` for a missing or unreadable store, ``NewerStoreError`` for a store of
+    a newer roar. A store of an older schema is read as it is (see ``_job_columns``).
     """
-    conn = connect(db_path, readonly=True)
+    try:
+        conn = connect(db_path, readonly=True)
+    except StoreError as exc:
+        version = _peek_version(db_path)
+        if version is not None and version > migrations.LATEST:
+            raise NewerStoreError(version) from exc
+        raise
     conn.execute(f"PRAGMA busy_timeout = {READ_BUSY_TIMEOUT_MS}")
     return conn
+
+
+class NewerStoreError(StoreError):
+    """The store was written by a newer roar: this one cannot read it. The message is meant
+    for the user (an editor shows it as it is)."""
+
+    def __init__(self, version: int):
+        super().__init__(
+            f"This project's roar store is from a newer roar (schema v{version}; this roar reads "
+            f"up to v{migrations.LATEST}): upgrade the roar that runs roar-lsp to see provenance "
+            "here.",
+            hint="Upgrade roar to the version that wrote this store, or newer.",
+        )
+        self.version = version
+
+
+def _peek_version(db_path: Path) -> int | None:
+    uri = f"file:{os.fsencode(db_path).decode('utf-8', 'surrogateescape')}?mode=ro"
+    try:
+        peek = sqlite3.connect(uri, uri=True)
+        try:
+            return migrations.current_version(peek)
+        finally:
+            peek.close()
+    except sqlite3.Error:
+        return None
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -154,7 +193,9 @@ def artifacts_by_prefix(
 
 
 def job(conn: sqlite3.Connection, job_id: int) -> JobRef | None:
-    row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs j WHERE j.id = ?", (job_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {_job_columns(conn)} FROM jobs j WHERE j.id = ?", (job_id,)
+    ).fetchone()
     return _job(row) if row else None
 
 
@@ -170,7 +211,7 @@ def producer(
     bytes it read, and its producer is the job before it. None: no recorded job made these
     bytes (a source input)."""
     sql = (
-        f"SELECT {_JOB_COLUMNS} FROM job_files jf JOIN jobs j ON j.id = jf.job_id "
+        f"SELECT {_job_columns(conn)} FROM job_files jf JOIN jobs j ON j.id = jf.job_id "
         "WHERE jf.artifact_id = ? AND jf.role = 'output'"
     )
     args: list[object] = [artifact_id]
@@ -203,7 +244,7 @@ def consumers(
         (artifact_id,),
     ).fetchone()
     rows = conn.execute(
-        f"SELECT {_JOB_COLUMNS} FROM job_files jf JOIN jobs j ON j.id = jf.job_id "
+        f"SELECT {_job_columns(conn)} FROM job_files jf JOIN jobs j ON j.id = jf.job_id "
         "WHERE jf.artifact_id = ? AND jf.role = 'input' GROUP BY j.id "
         "ORDER BY jf.job_id DESC LIMIT ?",
         (artifact_id, limit),
@@ -231,6 +272,13 @@ def paths_recorded_after(conn: sqlite3.Connection, job_id: int) -> Iterator[str]
         rows = conn.execute("SELECT DISTINCT path FROM job_files WHERE job_id > ?", (job_id,))
     for (path,) in rows:
         yield path
+
+
+def _job_columns(conn: sqlite3.Connection) -> str:
+    """The SELECT list of a job, NULL for the columns this store's schema does not have yet
+    (one PRAGMA: the schema may be upgraded while the connection stays open)."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    return ", ".join(f"j.{c}" if c in present else f"NULL AS {c}" for c in _JOB_FIELDS)
 
 
 def _chunks(items: Sequence) -> Iterator[list]:
