@@ -3,13 +3,15 @@
 ``roar dag --format graph-json`` prints it, the notebook widget syncs it to the browser, the
 VS Code webview renders it and ``graphviz_export`` turns it into DOT. The structure (steps,
 dependencies, staleness) comes from ``lineage``; this module only lays it out as a graph:
-jobs and artifacts are nodes, edges run input → job → output (and cell → cell for variables).
+jobs and artifacts are nodes, edges run input → job → output (and cell → cell for variables;
+a file a job removed → that job, kind ``deleted``).
 Artifacts are identified by content, so a node is one digest, named after the path it was
 seen at. The contract is in docs/json-contract.md (``graph-json``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -20,7 +22,7 @@ from roar.errors import RoarError
 from roar.history import artifact_lineage, require_active_session, resolve_artifact
 from roar.lineage import Dag, DagArtifact, DagNode, Lineage, build_dag
 from roar.serialize import cell_location, job_identity
-from roar.store.views import FileView, JobView
+from roar.store.views import DeletedFile, FileView, JobView
 from roar.workspace import Workspace, require_workspace
 
 if TYPE_CHECKING:
@@ -135,6 +137,17 @@ class _Builder:
             self.nodes[node_id] = artifact_node(f, state, superseded_by)
         return node_id
 
+    def removed(self, f: DeletedFile, state: str, superseded_by: str | None = None) -> str:
+        """The node of what a deleted path held: its artifact, or (content unknown) a node
+        of its own for the path."""
+        if f.digest is not None:
+            return self.artifact(
+                FileView(f.path, f.digest, f.size or 0, f.is_composite), state, superseded_by
+            )
+        node = unknown_content_node(f.path)
+        self.nodes.setdefault(node["id"], node)
+        return str(node["id"])
+
     def edge(self, source: str, target: str, kind: str, **extra: Any) -> None:
         key = (source, target, kind)
         if source != target and key not in self.edges:
@@ -173,6 +186,13 @@ def graph_from_dag(dag: Dag, jobs: Sequence[JobView], scope: dict[str, Any]) -> 
         for f in n.job.outputs:
             state, newer = states.get(f.digest, ("active", None))
             b.edge(me, b.artifact(f, state, newer), "output")
+        for gone in n.job.deleted:
+            state, newer = (
+                (states.get(gone.digest) or _unlisted_state(gone, writes))
+                if gone.digest is not None
+                else ("active", None)
+            )
+            b.edge(b.removed(gone, state, newer), me, "deleted")
         for step, names in sorted(n.variable_dependencies.items()):
             producer = _shown_before(by_step.get(step, []), n.job)
             if producer is not None:
@@ -229,7 +249,7 @@ def _writers(jobs: Sequence[JobView]) -> _Writes:
     return writes
 
 
-def _unlisted_state(f: FileView, writes: _Writes) -> tuple[str, str | None]:
+def _unlisted_state(f: FileView | DeletedFile, writes: _Writes) -> tuple[str, str | None]:
     """State of an input no shown job wrote: a source file, or an earlier run's output that the
     path no longer holds (superseded)."""
     history = writes.by_path.get(f.path)
@@ -299,6 +319,25 @@ def artifact_node(f: FileView, state: str, superseded_by: str | None = None) -> 
         "size": f.size,
         "composite": f.is_composite,
         "superseded_by": superseded_by,
+    }
+
+
+def unknown_content_node(path: str) -> dict[str, Any]:
+    """A deleted file whose content roar never recorded: a node for the path (``hash`` null),
+    its id derived from the path's bytes."""
+    key = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+    return {
+        "id": f"artifact-path-{key}",
+        "type": "artifact",
+        "label": os.path.basename(path.rstrip("/")) or path,
+        "state": "active",
+        "missing": not os.path.lexists(path),
+        "path": path,
+        "hash": None,
+        "short_hash": None,
+        "size": None,
+        "composite": False,
+        "superseded_by": None,
     }
 
 

@@ -69,7 +69,7 @@ def node_attributes(node: dict[str, Any]) -> dict[str, str]:
             )
     else:
         style, fill, word = _ARTIFACT_STATES.get(node["state"], _ARTIFACT_STATES["active"])
-        lines.append(node["short_hash"])
+        lines.append(node["short_hash"] or "content unknown")
         attrs = {"shape": "note", "style": _style("filled", style), "fillcolor": fill}
         if node["missing"]:
             attrs.update(style=_style("filled", "dashed"), color="#b91c1c")
@@ -83,6 +83,10 @@ def node_attributes(node: dict[str, Any]) -> dict[str, str]:
 def edge_attributes(edge: dict[str, Any]) -> dict[str, str]:
     if edge["kind"] == "variable":
         return {"style": "dashed", "label": ", ".join(edge.get("names", [])), "fontsize": "9"}
+    if edge["kind"] == "deleted":
+        red = "#b91c1c"
+        return {"style": "dashed", "color": red, "fontcolor": red, "label": "deleted",
+                "fontsize": "9", "arrowhead": "tee"}  # fmt: skip
     if edge.get("previous_run"):
         return {"style": "dotted", "label": "earlier run", "fontsize": "9"}
     return {}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from roar import config as config_mod
 from roar.errors import RoarError
 from roar.lineage import Dag, Lineage, build_dag, latest_per_step, upstream
-from roar.store.views import ArtifactView, FileView, JobView, SessionView
+from roar.store.views import ArtifactView, DeletedFile, FileView, JobView, SessionView
 from roar.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -78,9 +78,14 @@ def looks_like_path(ref: str) -> bool:
     return "/" in ref or ref.startswith((".", "~")) or os.path.exists(ref)
 
 
+def may_be_path(ref: str) -> bool:
+    """A path, or a name that cannot be a hash prefix (a file that is gone: ``roar show p1``)."""
+    return looks_like_path(ref) or not HEX.match(ref)
+
+
 def resolve_artifact(reader: Reader, ws: Workspace, ref: str) -> ArtifactHit | None:
     """A path (hashed now, through the cache) or a hash prefix (≥ 8 hex) → the artifact."""
-    if looks_like_path(ref):
+    if may_be_path(ref):
         path = os.path.abspath(os.path.expanduser(ref))
         if os.path.isfile(path):
             digest = _digest_of(ws, path)
@@ -89,8 +94,9 @@ def resolve_artifact(reader: Reader, ws: Workspace, ref: str) -> ArtifactHit | N
                 return ArtifactHit(hits[0], path, True)
         # Missing on disk, a directory, or changed: fall back to the last record at that path.
         for job in reader.jobs_with_path(os.path.realpath(path)) or reader.jobs_with_path(path):
-            for f in (*job.outputs, *job.inputs):
-                if f.path in (path, os.path.realpath(path)):
+            records: list[FileView | DeletedFile] = [*job.outputs, *job.inputs, *job.deleted]
+            for f in records:
+                if f.path in (path, os.path.realpath(path)) and f.artifact_id is not None:
                     art = reader.artifact(f.artifact_id)
                     if art:
                         return ArtifactHit(art, path, os.path.exists(path))
@@ -113,6 +119,15 @@ def resolve_artifact(reader: Reader, ws: Workspace, ref: str) -> ArtifactHit | N
                 bool(hits[0].first_seen_path and os.path.exists(hits[0].first_seen_path)),
             )
     return None
+
+
+def deletions_at(reader: Reader, path: str) -> list[JobView]:
+    """Jobs that removed the file at ``path`` (as named, or its real path), newest first."""
+    wanted = {os.path.abspath(os.path.expanduser(path))}
+    wanted.add(os.path.realpath(next(iter(wanted))))
+    jobs = {j.id: j for p in wanted for j in reader.jobs_with_path(p)}
+    found = [j for j in jobs.values() if any(f.path in wanted for f in j.deleted)]
+    return sorted(found, key=lambda j: (j.started_at, j.id), reverse=True)
 
 
 def artifact_lineage(reader: Reader, hit: ArtifactHit, depth: int = 50) -> Lineage:

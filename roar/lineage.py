@@ -36,6 +36,7 @@ class DagArtifact:
     consumer_steps: list[int]
     is_terminal: bool
     superseded_by: str | None = None
+    deleted_by_step: int | None = None  # a later job removed the file and nothing wrote it since
 
 
 @dataclass
@@ -197,9 +198,13 @@ def _artifacts(
         for dep in n.dependencies:
             dependents.setdefault(dep, set()).add(n.job.step_number)
     last_at_path: dict[str, tuple[JobView, str]] = {}
+    removed: dict[str, JobView] = {}  # path → the job that last removed it, if none wrote it since
     for job in ordered:
         for out in job.outputs:
             last_at_path[out.path] = (job, out.digest)
+            removed.pop(out.path, None)
+        for gone in job.deleted:
+            removed[gone.path] = job
     # digest → current steps that read it (an index: a 2,000-job session has ~6,000 outputs)
     readers: dict[str, set[int]] = {}
     for c in current.values():
@@ -221,6 +226,10 @@ def _artifacts(
                 state = "orphaned"
             else:
                 state = "active"
+            remover = removed.get(out.path)
+            deleted = (
+                remover is not None and not replaced and remover.started_at >= n.job.started_at
+            )
             artifacts.append(
                 DagArtifact(
                     out.path,
@@ -231,6 +240,7 @@ def _artifacts(
                     consumers,
                     is_terminal,
                     newest_digest if replaced else None,
+                    remover.step_number if deleted and remover else None,
                 )  # fmt: skip
             )
     return artifacts

@@ -6,6 +6,9 @@ Rules, in order:
   open (read+write) whose file kept its mtime was not modified, so it is an input only;
 - an input is a file whose pre-existing content the job read (or an untracked script it ran);
 - git-tracked code is represented by the commit, not listed (unless output.track_repo_files);
+- a deleted file is one the job removed that existed before it (not a temporary it created
+  and removed) and that is gone when it ends: a removed file or the old name of a rename
+  (a removed directory is recorded through the files in it that the job removed);
 - a directory the job listed and whose every file it read is one composite input; a
   directory it created and filled is one composite output.
 """
@@ -27,6 +30,7 @@ class PlannedFiles:
     composite_inputs: dict[str, list[str]] = field(default_factory=dict)  # dir → member paths
     composite_outputs: dict[str, list[str]] = field(default_factory=dict)
     package_reads: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
 
 
 def plan(
@@ -41,6 +45,7 @@ def plan(
     writes: list[str] = []
     listed: list[str] = []
     created_dirs: list[str] = []
+    deleted: list[str] = []
     for f in files:
         if f.read and NoiseFilter.is_package(f.path):
             planned.package_reads.append(f.path)
@@ -52,6 +57,8 @@ def plan(
             if f.create and not f.delete:
                 created_dirs.append(f.path)
             continue
+        if f.delete and not f.create and not os.path.lexists(f.path):
+            deleted.append(f.path)
         wrote = (f.write or f.create) and not f.delete and _was_modified(f)
         if wrote:
             writes.append(f.path)
@@ -61,6 +68,7 @@ def plan(
     code = tracked(in_repo_code) if in_repo_code and not track_repo_files else set()
     planned.inputs = sorted(p for p in reads if p not in code)
     planned.outputs = sorted(writes)
+    planned.deleted = sorted(deleted)
     _fold_composites(planned.inputs, listed, planned.composite_inputs, noise)
     _fold_composites(planned.outputs, created_dirs, planned.composite_outputs, noise)
     return planned

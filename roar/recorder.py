@@ -256,6 +256,7 @@ def hash_planned(
             digest = hashing.composite_digest([(rel, d) for rel, d, _ in hashed], algorithm)
             size = sum(s for _, _, s in hashed)
             files.append(writer.HashedFile(directory, role, digest, size, True, hashed))
+    files += deleted_files(conn, planned, algorithm, digests)
     changed = [p for p, why in digests.failed.items() if why == hashing.CHANGED]
     if changed:
         warnings.append(
@@ -278,6 +279,28 @@ def hash_planned(
             f"{len(unreadable)} file(s) could not be read for hashing, e.g. {unreadable[0]}"
         )
     return files, digests, warnings
+
+
+def deleted_files(
+    conn: Connection, planned: PlannedFiles, algorithm: str, digests: hashing.Digests
+) -> list[writer.HashedFile]:
+    """The files the job removed, each with what it held before as roar last recorded it (the
+    file is gone: nothing is hashed; the digest is None when that is unknown). A file the job
+    read and then removed is an input too, with those bytes, when they are known."""
+    if not planned.deleted:
+        return []
+    known = writer.last_known(conn, algorithm, planned.deleted)
+    read = set(planned.inputs)
+    files: list[writer.HashedFile] = []
+    for path in planned.deleted:
+        k = known.get(path)
+        if k is None:
+            files.append(writer.HashedFile(path, "deleted", None, 0))
+            continue
+        files.append(writer.HashedFile(path, "deleted", k.digest, k.size, k.is_composite))
+        if path in read and path not in digests.found:
+            files.append(writer.HashedFile(path, "input", k.digest, k.size, k.is_composite))
+    return files
 
 
 def unhashed(planned: PlannedFiles, digests: hashing.Digests) -> list[dict[str, str]]:

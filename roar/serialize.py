@@ -6,15 +6,25 @@ Every front end that prints or sends JSON builds it here, so the keys stay one s
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from roar.lineage import Dag, Lineage
-from roar.store.views import ArtifactView, FileView, JobView
+from roar.store.views import ArtifactView, DeletedFile, FileView, JobView
 
 
 def file_json(f: FileView) -> dict[str, Any]:
+    data: dict[str, Any] = {"path": f.path, "hash": f.digest, "size": f.size}
+    if f.is_composite:
+        data["composite"] = True
+    return data
+
+
+def deleted_json(f: DeletedFile) -> dict[str, Any]:
+    """A file object for a file a job removed: ``hash`` and ``size`` are what the path held
+    before, as roar last recorded it, or null when that is unknown."""
     data: dict[str, Any] = {"path": f.path, "hash": f.digest, "size": f.size}
     if f.is_composite:
         data["composite"] = True
@@ -58,6 +68,7 @@ def job_json(job: JobView, root: Path | None = None) -> dict[str, Any]:
         },
         "inputs": [file_json(f) for f in job.inputs],
         "outputs": [file_json(f) for f in job.outputs],
+        "deleted": [deleted_json(f) for f in job.deleted],
         "metadata": job.metadata,
     }
     if job.kind == "cell":
@@ -103,6 +114,7 @@ def artifact_json(
     consumed_by: list[JobView],
     members: list[tuple[str, ArtifactView]],
     root: Path | None = None,
+    deleted_by: Sequence[JobView] = (),
 ) -> dict[str, Any]:
     return {
         "artifact": {
@@ -117,7 +129,22 @@ def artifact_json(
         },
         "produced_by": [job_json(j, root) for j in produced_by],
         "consumed_by": [job_json(j, root) for j in consumed_by],
+        "deleted_by": [job_json(j, root) for j in deleted_by],
         "members": [{"relpath": rel, "hash": m.digest, "size": m.size} for rel, m in members],
+    }
+
+
+def deleted_path_json(path: str, deleted_by: list[JobView], root: Path | None = None) -> dict:
+    """`roar show PATH --json` for a path whose only records are deletions of content roar
+    never recorded: no artifact, only who removed it."""
+    return {
+        "artifact": None,
+        "path": path,
+        "present": os.path.lexists(path),
+        "produced_by": [],
+        "consumed_by": [],
+        "deleted_by": [job_json(j, root) for j in deleted_by],
+        "members": [],
     }
 
 
@@ -154,6 +181,7 @@ def dag_json(dag: Dag) -> dict[str, Any]:
                 **(_dag_cell_fields(n.job) if n.job.kind == "cell" else {}),
                 "inputs": [file_json(f) for f in n.job.inputs],
                 "outputs": [file_json(f) for f in n.job.outputs],
+                "deleted": [deleted_json(f) for f in n.job.deleted],
             }
             for n in dag.nodes
         ],
@@ -167,6 +195,7 @@ def dag_json(dag: Dag) -> dict[str, Any]:
                 "consumer_steps": a.consumer_steps,
                 "is_terminal": a.is_terminal,
                 "superseded_by": a.superseded_by,
+                "deleted_by_step": a.deleted_by_step,
             }
             for a in dag.artifacts
         ],

@@ -104,7 +104,26 @@ CREATE TABLE job_variables (
 CREATE INDEX ix_job_variables_producer_job_id ON job_variables (producer_job_id);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+# Version 4: a job's deleted files (role 'deleted'). What a deleted path held may be unknown, so
+# job_files.artifact_id becomes nullable: SQLite cannot relax NOT NULL in place, so the table is
+# rebuilt (rows, primary key and indexes kept).
+_V4 = """
+CREATE TABLE job_files_v4 (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    role VARCHAR NOT NULL,
+    path TEXT NOT NULL,
+    artifact_id INTEGER REFERENCES artifacts(id),
+    PRIMARY KEY (job_id, role, path)
+);
+INSERT INTO job_files_v4 (job_id, role, path, artifact_id)
+    SELECT job_id, role, path, artifact_id FROM job_files;
+DROP TABLE job_files;
+ALTER TABLE job_files_v4 RENAME TO job_files;
+CREATE INDEX ix_job_files_path ON job_files (path);
+CREATE INDEX ix_job_files_artifact_id ON job_files (artifact_id);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 LATEST = max(MIGRATIONS)
 
 

@@ -17,7 +17,14 @@ from sqlalchemy.pool import NullPool
 
 from roar.store.connection import connect, describe_failure
 from roar.store.schema import Artifact, CompositeMember, Job, JobFile, JobVariable, Session
-from roar.store.views import ArtifactView, FileView, JobView, SessionView, VariableRef
+from roar.store.views import (
+    ArtifactView,
+    DeletedFile,
+    FileView,
+    JobView,
+    SessionView,
+    VariableRef,
+)
 
 # Everything a JobView needs, loaded in a few batched queries rather than one per job.
 _JOB_LOADS = (
@@ -180,6 +187,15 @@ def _job_view(j: Job) -> JobView:
         else:
             view.variables_defined.append(v.name)
     for f in j.files:
+        if f.role == "deleted":
+            a = f.artifact
+            view.deleted.append(
+                DeletedFile(f.path, a.digest, a.size, bool(a.is_composite), a.id)
+                if a is not None
+                else DeletedFile(f.path, None, None)
+            )
+            continue
+        assert f.artifact is not None and f.artifact_id is not None  # inputs and outputs have one
         fv = FileView(
             f.path, f.artifact.digest, f.artifact.size, bool(f.artifact.is_composite), f.artifact_id
         )

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class Base(DeclarativeBase):
@@ -102,18 +102,22 @@ class Artifact(Base):
 
 
 class JobFile(Base):
-    """A job read (role=input) or wrote (role=output) an artifact at a path."""
+    """A job read (role=input), wrote (role=output) or removed (role=deleted) a file at a path.
+
+    A deleted file's artifact is what the path held before the job removed it, as roar last
+    recorded it; None when roar never recorded its content (schema version 4).
+    """
 
     __tablename__ = "job_files"
     __table_args__ = (Index("ix_job_files_path", "path"),)
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    role: Mapped[str] = mapped_column(String, primary_key=True)  # input | output
+    role: Mapped[str] = mapped_column(String, primary_key=True)  # input | output | deleted
     path: Mapped[str] = mapped_column(Text, primary_key=True)  # absolute
-    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id"), index=True)
+    artifact_id: Mapped[int | None] = mapped_column(ForeignKey("artifacts.id"), index=True)
 
     job: Mapped[Job] = relationship(back_populates="files")
-    artifact: Mapped[Artifact] = relationship()
+    artifact: Mapped[Artifact | None] = relationship()
 
 
 class JobVariable(Base):

@@ -24,6 +24,18 @@ class FileView:
 
 
 @dataclass(frozen=True)
+class DeletedFile:
+    """A file a job removed, with what the path held before as roar last recorded it
+    (``digest``, ``size`` and ``artifact_id`` are None when that is unknown)."""
+
+    path: str
+    digest: str | None
+    size: int | None
+    is_composite: bool = False
+    artifact_id: int | None = None
+
+
+@dataclass(frozen=True)
 class VariableRef:
     """A name a cell read, and the cell job (store id) whose execution defined it, if recorded."""
 
@@ -56,6 +68,7 @@ class JobView:
     metadata: dict
     inputs: list[FileView] = field(default_factory=list)
     outputs: list[FileView] = field(default_factory=list)
+    deleted: list[DeletedFile] = field(default_factory=list)
     notebook_path: str | None = None
     cell_id: str | None = None
     execution_count: int | None = None

@@ -22,11 +22,15 @@ _BATCH = 500  # stay well under SQLite's bound-parameter limit
 
 @dataclass(frozen=True)
 class HashedFile:
-    """A file (or composite directory) a job touched, with its content identity."""
+    """A file (or composite directory) a job touched, with its content identity.
+
+    A ``deleted`` file carries what the path held before the job removed it, as roar last
+    recorded it (``last_known``); its digest is None when that is unknown (size then 0).
+    """
 
     path: str
-    role: str  # "input" | "output"
-    digest: str
+    role: str  # "input" | "output" | "deleted"
+    digest: str | None
     size: int
     is_composite: bool = False
     members: Sequence[tuple[str, str, int]] = ()  # (relpath, digest, size) for composites
@@ -111,7 +115,10 @@ def record_job(
         artifact_ids = _upsert_artifacts(conn, job)
         conn.executemany(
             "INSERT OR REPLACE INTO job_files (job_id, role, path, artifact_id) VALUES (?, ?, ?, ?)",
-            [(job_id, f.role, storable_path(f.path), artifact_ids[f.digest]) for f in job.files],
+            [
+                (job_id, f.role, storable_path(f.path), artifact_ids.get(f.digest or ""))
+                for f in job.files
+            ],
         )
         _insert_members(conn, job, artifact_ids)
         conn.executemany(
@@ -153,6 +160,59 @@ def lookup_cache(
             )
             for inode, size, mtime_ns, digest in rows:
                 found[(dev, inode)] = (size, mtime_ns, digest)
+    return found
+
+
+@dataclass(frozen=True)
+class KnownContent:
+    digest: str
+    size: int
+    is_composite: bool = False
+
+
+def last_known(
+    conn: sqlite3.Connection, algorithm: str, paths: Sequence[str]
+) -> dict[str, KnownContent]:
+    """What each path held as roar last recorded it — for a file a job removed, which can no
+    longer be hashed. Paths with no answer are left out (their content is unknown).
+
+    The newest job record at the path decides (within one job: deleted, then output, then
+    input): an input or output gives its artifact; a deletion means the path was made again
+    outside any recorded job, so what it held is unknown. A path no job recorded falls back to
+    the hash cache (the newest content hashed at that path, e.g. a member of a recorded
+    directory). Digests of another algorithm than ``algorithm`` do not count.
+    """
+    stored = {storable_path(p): p for p in paths}
+    found: dict[str, KnownContent] = {}
+    recorded: set[str] = set()
+    keys = list(stored)
+    for start in range(0, len(keys), _BATCH):
+        chunk = keys[start : start + _BATCH]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            "SELECT jf.path, jf.role, a.algorithm, a.digest, a.size, a.is_composite "
+            "FROM job_files jf "
+            f"LEFT JOIN artifacts a ON a.id = jf.artifact_id WHERE jf.path IN ({marks}) "
+            "ORDER BY jf.job_id, CASE jf.role WHEN 'input' THEN 0 WHEN 'output' THEN 1 ELSE 2 END",
+            chunk,
+        )
+        for path, role, algo, digest, size, composite in rows:  # oldest first: newest wins
+            recorded.add(path)
+            if role != "deleted" and digest is not None and algo == algorithm:
+                found[stored[path]] = KnownContent(digest, int(size), bool(composite))
+            else:
+                found.pop(stored[path], None)
+    rest = [k for k in keys if k not in recorded]
+    for start in range(0, len(rest), _BATCH):
+        chunk = rest[start : start + _BATCH]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT path, digest, size FROM hash_cache WHERE algorithm = ? AND path IN ({marks}) "
+            "ORDER BY mtime_ns",
+            (algorithm, *chunk),
+        )
+        for path, digest, size in rows:
+            found[stored[path]] = KnownContent(digest, int(size))
     return found
 
 
@@ -227,6 +287,8 @@ def _upsert_artifacts(conn: sqlite3.Connection, job: NewJob) -> dict[str, int]:
     now = time.time()
     rows: dict[str, tuple] = {}
     for f in job.files:
+        if f.digest is None:  # a deleted file whose content roar never recorded
+            continue
         path = storable_path(f.path)
         rows.setdefault(f.digest, (job.algorithm, f.digest, f.size, f.is_composite, now, path))
         for relpath, digest, size in f.members:
@@ -256,7 +318,7 @@ def _insert_members(conn: sqlite3.Connection, job: NewJob, ids: dict[str, int]) 
         [
             (ids[f.digest], storable_path(relpath), ids[digest])
             for f in job.files
-            if f.is_composite
+            if f.is_composite and f.digest is not None
             for relpath, digest, _size in f.members
         ],
     )

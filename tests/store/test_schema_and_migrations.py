@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from roar.errors import StoreError
-from roar.store import migrations, writer
+from roar.store import migrations, views, writer
 from roar.store.connection import connect
 from roar.store.queries import reader
 from roar.store.schema import SCHEMA_VERSION, Base
@@ -124,3 +124,33 @@ def test_writer_columns_exist_in_models():
         for match in re.finditer(rf"INSERT (?:OR \w+ )?INTO {table.name} \(([^)]*)\)", source):
             named = {c.strip() for c in match.group(1).split(",")}
             assert named <= {c.name for c in table.columns}, (table.name, named)
+
+
+def test_store_of_schema_3_upgrades_to_deleted_files(tmp_path):
+    """Version 4 rebuilds job_files (artifact_id nullable, for deleted files of unknown
+    content): every row, the primary key and the indexes survive."""
+    db = tmp_path / "roar.db"
+    old = sqlite3.connect(db, isolation_level=None)
+    migrations.migrate(old, target=3)  # what roar created before version 4
+    writer.record_job(old, sample_job())
+    assert old.execute("SELECT COUNT(*) FROM job_files").fetchone()[0] == 2
+    old.close()
+
+    conn = connect(db)
+    assert migrations.current_version(conn) == migrations.LATEST
+    notnull = {row[1]: row[3] for row in conn.execute("PRAGMA table_info(job_files)")}
+    assert notnull["artifact_id"] == 0 and notnull["path"] == 1
+    indexes = {row[1] for row in conn.execute("PRAGMA index_list(job_files)")}
+    assert {"ix_job_files_path", "ix_job_files_artifact_id"} <= indexes
+    gone = writer.HashedFile("/p/data.csv", "deleted", None, 0)
+    writer.record_job(conn, sample_job(command="rm data.csv", step_identity="rm", files=[gone]))
+    with reader(db) as r:
+        jobs = r.session_jobs(r.active_session().id)
+    assert [(len(j.inputs), len(j.outputs), j.deleted) for j in jobs] == [
+        (1, 1, []),
+        (0, 0, [views.DeletedFile("/p/data.csv", None, None)]),
+    ]
+    with pytest.raises(sqlite3.IntegrityError):  # the primary key is back
+        conn.execute(
+            "INSERT INTO job_files (job_id, role, path) VALUES (2, 'deleted', '/p/data.csv')"
+        )

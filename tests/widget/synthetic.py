@@ -49,14 +49,24 @@ class SyntheticStore:
         *,
         exit_code: int = 0,
         step_identity: str | None = None,
+        deletes: dict[str, str | None] | None = None,
         **extra,
     ) -> writer.RecordedJob:
         """Record ``command`` reading the current content of ``reads`` and writing ``writes``
-        (name → new content, written to disk first). The same command is a rerun of its step."""
+        (name → new content, written to disk first), and removing ``deletes`` (name → what
+        it held as recorded, None: unknown; removed from disk). The same command is a rerun
+        of its step."""
         files = [self._file(name, "input", (self.root / name).read_text()) for name in reads]
         for name, content in (writes or {}).items():
             self.write(name, content)
             files.append(self._file(name, "output", content))
+        for name, held in (deletes or {}).items():
+            (self.root / name).unlink(missing_ok=True)
+            files.append(
+                self._file(name, "deleted", held)
+                if held is not None
+                else writer.HashedFile(str(self.root / name), "deleted", None, 0)
+            )
         started = T0 + next(self._clock)
         job = writer.NewJob(
             kind=extra.pop("kind", "run"),

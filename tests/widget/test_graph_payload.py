@@ -101,6 +101,25 @@ def test_missing_and_failed_are_marked(store):
     assert payload["counts"]["missing"] == 1 and payload["counts"]["failed"] == 1
 
 
+def test_deleted_files_are_edges_to_the_job_that_removed_them(store):
+    chain(store)
+    store.write("notes.txt", "never recorded\n")
+    store.job("sh -c rm", [], {}, deletes={"b.txt": "B1", "notes.txt": None})
+    payload = load(store)
+    nodes = by_label(payload)
+    assert ("b.txt", "@4 sh -c rm", "deleted") in edges(payload)
+    assert ("notes.txt", "@4 sh -c rm", "deleted") in edges(payload)
+    unknown = nodes["notes.txt"]
+    assert unknown["hash"] is None and unknown["short_hash"] is None and unknown["size"] is None
+    assert unknown["id"].startswith("artifact-path-") and unknown["missing"]
+    assert nodes["b.txt"]["id"] == f"artifact-{digest('B1')}" and nodes["b.txt"]["missing"]
+    # the DOT export draws them: red, dashed, labelled; the unknown content says so
+    from roar import graphviz_export
+
+    dot = graphviz_export.to_dot(payload)
+    assert dot.count("label=deleted") == 2 and "content unknown" in dot
+
+
 def cells(store: SyntheticStore, notebook: str) -> list[writer.RecordedJob]:
     nb = str(store.root / notebook)
     common = {"kind": "cell", "notebook_path": nb}

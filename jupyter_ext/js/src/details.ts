@@ -49,6 +49,7 @@ function jobDetails(panel: HTMLElement, n: JobNode, ctx: DetailsContext): void {
   const edges = ctx.edgesOf.get(n.id) ?? [];
   fileList(panel, "inputs", edges.filter((e) => e.target === n.id && e.kind === "input").map((e) => e.source), ctx);
   fileList(panel, "outputs", edges.filter((e) => e.source === n.id && e.kind === "output").map((e) => e.target), ctx);
+  fileList(panel, "deleted", edges.filter((e) => e.target === n.id && e.kind === "deleted").map((e) => e.source), ctx);
   const vars = edges.filter((e) => e.target === n.id && e.kind === "variable");
   if (vars.length) {
     panel.append(el("h4", "", "variables from"));
@@ -60,8 +61,8 @@ function artifactDetails(panel: HTMLElement, n: ArtifactNode, ctx: DetailsContex
   panel.append(
     table([
       ["path", n.path],
-      ["hash", n.hash],
-      ["size", `${n.size.toLocaleString()} bytes`],
+      ["hash", n.hash ?? "unknown (deleted before roar recorded it)"],
+      ["size", n.size == null ? null : `${n.size.toLocaleString()} bytes`],
       ["state", n.state],
       ["on disk", n.missing ? "missing" : "present"],
       ["now at path", n.superseded_by],
@@ -70,7 +71,8 @@ function artifactDetails(panel: HTMLElement, n: ArtifactNode, ctx: DetailsContex
   );
   const edges = ctx.edgesOf.get(n.id) ?? [];
   jobList(panel, "produced by", edges.filter((e) => e.target === n.id).map((e) => e.source), ctx);
-  jobList(panel, "consumed by", edges.filter((e) => e.source === n.id).map((e) => e.target), ctx);
+  jobList(panel, "consumed by", edges.filter((e) => e.source === n.id && e.kind !== "deleted").map((e) => e.target), ctx);
+  jobList(panel, "deleted by", edges.filter((e) => e.source === n.id && e.kind === "deleted").map((e) => e.target), ctx);
 }
 
 function groupDetails(panel: HTMLElement, node: ViewNode, words: string[], ctx: DetailsContext): void {
@@ -79,7 +81,7 @@ function groupDetails(panel: HTMLElement, node: ViewNode, words: string[], ctx: 
   panel.append(el("p", "", `${node.members.length} ${what} alike, collapsed. Pick one to see its neighbourhood.`));
   if (words.length) panel.append(el("p", "roar-dag-marks", words.join(" · ")));
   const shown = node.members.slice(0, MAX_LISTED);
-  panel.append(list(shown.map((m) => [m.id, m.type === "artifact" ? `${m.label} ${m.short_hash}` : m.label]), ctx));
+  panel.append(list(shown.map((m) => [m.id, m.type === "artifact" ? `${m.label} ${m.short_hash ?? ""}` : m.label]), ctx));
   if (node.members.length > MAX_LISTED) panel.append(el("p", "", `… and ${node.members.length - MAX_LISTED} more`));
 }
 
@@ -88,7 +90,7 @@ function fileList(panel: HTMLElement, title: string, ids: string[], ctx: Details
   panel.append(el("h4", "", title));
   panel.append(list(ids.map((id) => {
     const a = ctx.byId.get(id);
-    return [id, a?.type === "artifact" ? `${a.label}  ${a.short_hash}` : id];
+    return [id, a?.type === "artifact" ? `${a.label}  ${a.short_hash ?? ""}` : id];
   }), ctx));
 }
 

@@ -27,7 +27,7 @@ export function toDot(view: ViewGraph): string {
 export function nodeAttributes(n: ViewNode): Record<string, string> {
   const one = n.members.length === 1 ? n.members[0] : null;
   const lines = [n.label];
-  if (one?.type === "artifact") lines.push(one.short_hash);
+  if (one?.type === "artifact") lines.push(one.short_hash ?? "content unknown");
   const words = markWords(n);
   if (words.length) lines.push(`[${words.join(", ")}]`);
   const m = n.marks;
@@ -62,6 +62,7 @@ export function markWords(n: ViewNode): string[] {
 function edgeAttributes(e: ViewEdge): Record<string, string> {
   const attrs: Record<string, string> = {};
   if (e.kind === "variable") attrs.style = "dashed";
+  if (e.kind === "deleted") Object.assign(attrs, { style: "dashed", color: FAILED, fontcolor: FAILED, arrowhead: "tee" });
   if (e.previousRun) attrs.style = "dotted";
   const label = [e.label, e.count > 1 ? `×${e.count}` : ""].filter(Boolean).join(" ");
   if (label) attrs.label = label;

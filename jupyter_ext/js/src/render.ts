@@ -326,7 +326,7 @@ class Viewer implements DagView {
 
 function tooltip(n: GraphNode, members: number): string {
   if (members > 1) return `${members} collapsed — click for the list`;
-  return n.type === "artifact" ? `${n.path}\n${n.hash}` : `${n.step_ref} ${n.command}`;
+  return n.type === "artifact" ? `${n.path}\n${n.hash ?? "content unknown"}` : `${n.step_ref} ${n.command}`;
 }
 
 function buildChrome(withRefresh: boolean) {
@@ -364,7 +364,7 @@ function buildChrome(withRefresh: boolean) {
   const legend = el(
     "div",
     "roar-dag-legend",
-    "box = job · page = file · dashed = stale · dotted = superseded/earlier run · red = failed or missing · double border = collapsed repeats",
+    "box = job · page = file · dashed = stale · dotted = superseded/earlier run · red = failed or missing · red ⊣ = deleted by · double border = collapsed repeats",
   );
   root.append(bar, error, body, status, legend);
   return { root, search, matches, collapse, focus, depth, all, fit, zoomIn, zoomOut, refresh, canvas, details, error, status };

@@ -35,9 +35,10 @@ export interface ArtifactNode {
   state: ArtifactState;
   missing: boolean;
   path: string;
-  hash: string;
-  short_hash: string;
-  size: number;
+  /** null: a file a job deleted whose content roar never recorded */
+  hash: string | null;
+  short_hash: string | null;
+  size: number | null;
   composite: boolean;
   superseded_by: string | null;
 }
@@ -47,7 +48,8 @@ export type GraphNode = JobNode | ArtifactNode;
 export interface GraphEdge {
   source: string;
   target: string;
-  kind: "input" | "output" | "variable";
+  /** deleted: a file (artifact) → the job that removed it */
+  kind: "input" | "output" | "variable" | "deleted";
   names?: string[];
   previous_run?: boolean;
 }

@@ -120,7 +120,7 @@ export function search(view: ViewGraph, query: string): ViewNode[] {
 
 function matches(n: GraphNode, q: string): boolean {
   if (n.label.toLowerCase().includes(q)) return true;
-  if (n.type === "artifact") return n.hash.startsWith(q) || n.path.toLowerCase().includes(q);
+  if (n.type === "artifact") return (n.hash ?? "").startsWith(q) || n.path.toLowerCase().includes(q);
   return n.job_uid.startsWith(q) || n.command.toLowerCase().includes(q) || n.step_ref.toLowerCase() === q;
 }
 
@@ -198,7 +198,8 @@ function mergeEdges(edges: GraphEdge[], viewOf: Map<string, string>): ViewEdge[]
       seen.previousRun &&= Boolean(e.previous_run);
       continue;
     }
-    const label = e.kind === "variable" ? (e.names ?? []).join(", ") : e.previous_run ? "earlier run" : "";
+    const label =
+      e.kind === "variable" ? (e.names ?? []).join(", ") : e.kind === "deleted" ? "deleted" : e.previous_run ? "earlier run" : "";
     merged.set(key, { source, target, kind: e.kind, label, previousRun: Boolean(e.previous_run), count: 1 });
   }
   return [...merged.values()];

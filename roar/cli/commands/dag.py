@@ -116,15 +116,24 @@ def render(dag: Dag, console: Console, *, show_artifacts: bool) -> None:
     for node in dag.nodes:
         console.out(_node_line(node, console, label_width))
         outs = [a for a in dag.artifacts if a.producer_step == node.job.step_number]
+        gone = node.job.deleted
         if node.state == "superseded":
-            outs = []
+            outs, gone = [], []
+        last = len(outs) + len(gone) - 1
         for i, a in enumerate(outs):
-            branch = "└──>" if i == len(outs) - 1 else "├──>"
+            branch = "└──>" if i == last else "├──>"
             tags = "" if a.state == "active" else f" [{a.state}]"
+            if a.deleted_by_step is not None:
+                tags += f" [deleted by @{a.deleted_by_step}]"
             note = "" if a.is_terminal else " (intermediate)"
             color = {"stale": "yellow", "superseded": "dim", "orphaned": "dim"}.get(a.state)
             label = console.style(f"({os.path.basename(a.path)}){tags}", *(color,) if color else ())
             console.out(f"    {branch} {label}{note}")
+        for i, f in enumerate(gone, start=len(outs)):
+            branch = "└──x" if i == last else "├──x"
+            console.out(
+                f"    {branch} {console.style(f'({os.path.basename(f.path)})', 'red')} deleted"
+            )
     legend = _legend(dag)
     if legend:
         console.out()
@@ -157,6 +166,8 @@ def _node_line(node: DagNode, console: Console, label_width: int) -> str:
     if len(label) > label_width:
         label = label[: label_width - 1] + "…"
     metrics = f"in:{len(job.inputs)} out:{len(job.outputs)} cons:{node.consumed}"
+    if job.deleted:
+        metrics += f" del:{len(job.deleted)}"
     deps = (
         f"  ← {', '.join(_dependency(node, d) for d in node.dependencies)}"
         if node.dependencies
@@ -183,4 +194,6 @@ def _legend(dag: Dag) -> str:
         parts.append("B = build step")
     if any(n.state == "superseded" for n in dag.nodes):
         parts.append("[superseded] = previous run")
+    if any(n.job.deleted for n in dag.nodes):
+        parts.append("──x = a file the step deleted")
     return "Legend: " + ", ".join(parts) if parts else ""

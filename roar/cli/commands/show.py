@@ -12,12 +12,14 @@ from roar.cli.console import Console, display_path, human_size
 from roar.errors import RoarError
 from roar.history import (
     ArtifactHit,
+    deletions_at,
     looks_like_path,
+    may_be_path,
     require_active_session,
     resolve_artifact,
     resolve_job,
 )
-from roar.serialize import artifact_json, job_json
+from roar.serialize import artifact_json, deleted_path_json, job_json
 from roar.store.views import JobView
 from roar.workspace import Workspace
 
@@ -47,6 +49,10 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         hit = resolve_artifact(r, ws, args.ref)
         if hit is not None:
             return _show_artifact(ws, r, hit, args, console)
+        if may_be_path(args.ref):
+            removers = deletions_at(r, args.ref)
+            if removers:  # only deletions of content roar never recorded
+                return _show_deleted_path(ws, args.ref, removers, args, console)
     raise RoarError(
         f"Not found: {args.ref}", hint="Use @N, @BN, a job uid, a tracked path or a hash prefix."
     )
@@ -124,6 +130,15 @@ def _show_job(ws: Workspace, job: JobView, args: argparse.Namespace, console: Co
             console.out(
                 f"    {f.digest[:16]}  {human_size(f.size)}{'  (directory)' if f.is_composite else ''}"
             )
+    if job.deleted:
+        console.out(f"Deleted files ({len(job.deleted)}):")
+        for g in job.deleted:
+            back = "" if not os.path.lexists(g.path) else " (on disk again)"
+            console.out(f"  {display_path(g.path)}{back}")
+            if g.digest is None:
+                console.out("    content unknown (roar never recorded what it held)")
+            else:
+                console.out(f"    {g.digest[:16]}  {human_size(g.size or 0)}  (as last recorded)")
     for warning in job.metadata.get("warnings", []):
         console.out(f"Warning: {warning}")
     return 0
@@ -151,13 +166,19 @@ def _show_artifact(
     producers = r.jobs_with_artifacts([art.id], "output")
     consumers = r.jobs_with_artifacts([art.id], "input")
     members = r.composite_members(art.id) if art.is_composite else []
+    removers = _removers(r, hit)
     if args.json:
         console.json(
-            artifact_json(art, hit.path, hit.on_disk, producers, consumers, members, ws.root)
+            artifact_json(
+                art, hit.path, hit.on_disk, producers, consumers, members, ws.root, removers
+            )
         )
         return 0
     path = hit.path or art.first_seen_path or ""
-    console.out(f"Artifact: {display_path(path)}{'' if hit.on_disk else ' (missing)'}")
+    state = "" if hit.on_disk else " (missing)"
+    if not hit.on_disk and hit.path and removers and _last_event_is_removal(removers[0], producers):
+        state = f" (deleted by {removers[0].ref})"
+    console.out(f"Artifact: {display_path(path)}{state}")
     console.out(f"Hash:     {art.algorithm}:{art.digest}")
     console.out(f"Size:     {human_size(art.size)}")
     if members:
@@ -170,4 +191,42 @@ def _show_artifact(
     console.out(f"Consumed by ({len(consumers)} job(s)):")
     for j in consumers[:5]:
         console.out(f"  {j.ref:<5} [{j.uid}] {j.command[:70]}")
+    if removers:
+        console.out(f"Deleted by ({len(removers)} job(s)):")
+        for j in removers[:5]:
+            console.out(f"  {j.ref:<5} [{j.uid}] {j.command[:70]}")
+    return 0
+
+
+def _removers(r: Reader, hit: ArtifactHit) -> list[JobView]:
+    """Jobs that removed this content: at the path the user named, or (named by hash) anywhere."""
+    if hit.path is None:
+        return r.jobs_with_artifacts([hit.artifact.id], "deleted")
+    return [
+        j
+        for j in deletions_at(r, hit.path)
+        if any(g.digest in (hit.artifact.digest, None) for g in j.deleted)
+    ]
+
+
+def _last_event_is_removal(remover: JobView, producers: list[JobView]) -> bool:
+    return not producers or (remover.started_at, remover.id) >= (
+        producers[0].started_at,
+        producers[0].id,
+    )
+
+
+def _show_deleted_path(
+    ws: Workspace, ref: str, removers: list[JobView], args: argparse.Namespace, console: Console
+) -> int:
+    path = os.path.abspath(os.path.expanduser(ref))
+    if args.json:
+        console.json(deleted_path_json(path, removers, ws.root))
+        return 0
+    on_disk = " (on disk again, not recorded since)" if os.path.lexists(path) else ""
+    console.out(f"Path:       {display_path(path)}{on_disk}")
+    console.out(f"Deleted by: {removers[0].ref} [{removers[0].uid}] {removers[0].command[:70]}")
+    console.out("Content:    unknown (no recorded job read or wrote it before it was removed)")
+    for j in removers[1:5]:
+        console.out(f"  also deleted by {j.ref} [{j.uid}] {j.command[:70]}")
     return 0
