@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 from collections.abc import Iterable
@@ -116,6 +115,8 @@ def tracked_among(repo: Path, paths: Iterable[str]) -> set[str]:
 
 def diff_hash(repo: Path) -> str:
     """SHA-256 of the uncommitted changes: what a job records for a dirty tree."""
+    import hashlib  # only a dirty tree needs it: a clean `roar run` need not load OpenSSL
+
     return hashlib.sha256(diff_bytes(repo)).hexdigest()
 
 

@@ -126,3 +126,9 @@ def composite_digest(members: Sequence[tuple[str, str]], algorithm: str) -> str:
 
 def hash_file(path: str, algorithm: str = "blake3") -> str:
     return str(_native.hash_file(os.fsencode(path), algorithm))
+
+
+def hash_bytes(data: bytes, algorithm: str = "blake3") -> str:
+    """The digest of ``data``: for sha256 the same hex digest as hashlib's, without loading
+    OpenSSL's libcrypto (``import hashlib``) on `roar run`'s path."""
+    return str(_native.hash_bytes(data, algorithm))

@@ -8,7 +8,6 @@ tracked-file checks, one parallel hashing pass through the cache, one write tran
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -215,7 +214,7 @@ def step_identity(kind: str, argv: Sequence[str], cwd: str, root: Path) -> str:
     payload = json.dumps(
         {"kind": kind, "cwd": relative_cwd(cwd, root), "argv": list(argv)}, sort_keys=True
     )
-    return hashlib.sha256(payload.encode("utf-8", "surrogateescape")).hexdigest()
+    return hashing.hash_bytes(payload.encode("utf-8", "surrogateescape"), "sha256")
 
 
 def relative_cwd(cwd: str, root: Path) -> str:

@@ -15,7 +15,6 @@ from roar.cli.console import Console, display_path, human_size
 from roar.errors import RoarError
 from roar.recorder import RunOutcome, RunRequest, run
 from roar.store.spool import Spooled
-from roar.store.views import step_ref
 
 RULE = "=" * 60
 OVERRIDE = re.compile(r"^--?([\w.-]+)=(.*)$", re.DOTALL)
@@ -161,6 +160,9 @@ def apply_overrides(argv: list[str], overrides: list[str]) -> list[str]:
 
 
 def _report(o: RunOutcome, console: Console) -> None:
+    # Here, not at the top: building views' dataclasses costs more than a quiet run's report.
+    from roar.store.views import step_ref
+
     title = "ROAR Build Complete" if o.kind == "build" else "ROAR Run Complete"
     if o.interrupted:
         title = title.replace("Complete", "Interrupted")
