@@ -83,6 +83,7 @@ def build_dag(session_id: int, jobs: Sequence[JobView], *, expanded: bool = Fals
     )
     shown = ordered if expanded else sorted(latest.values(), key=lambda j: j.step_number)
     nodes = [_node_for(job, latest, index) for job in shown]
+    _break_cycles(nodes, latest)
     _propagate_staleness(nodes, latest, expanded)
     artifacts = _artifacts(nodes, latest, ordered)
     return Dag(session_id, nodes, artifacts, expanded)
@@ -172,6 +173,59 @@ def _node_for(job: JobView, latest: dict[int, JobView], index: _Index) -> DagNod
             node.directly_stale = True
     node.dependencies = sorted(deps)
     return node
+
+
+def _break_cycles(nodes: list[DagNode], latest: dict[int, JobView]) -> None:
+    """Keep the steps' DAG acyclic. A step stands for its latest run, and every edge a run has
+    goes to an earlier run; but the run it used may be superseded by one that came after the
+    consumer (that edge is what makes the consumer stale). When such an edge closes a cycle —
+    the producer's latest run itself depends on the consumer, as with cells run out of order
+    that read each other's names — it is left out; the consumer stays stale all the same."""
+    current = {n.job.step_number: n for n in nodes if latest.get(n.job.step_number) is n.job}
+    deps = {s: [d for d in n.dependencies if d in current] for s, n in current.items()}
+    component = _strongly_connected(deps)
+    when = {s: (n.job.started_at, n.job.id) for s, n in current.items()}
+    for step, node in current.items():
+        later = {d for d in deps[step] if component[d] == component[step] and when[d] > when[step]}
+        if later:
+            node.dependencies = [d for d in node.dependencies if d not in later]
+            for d in later:
+                node.variable_dependencies.pop(d, None)
+
+
+def _strongly_connected(graph: dict[int, list[int]]) -> dict[int, int]:
+    """node → its strongly connected component (Tarjan's algorithm, without recursion)."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    component: dict[int, int] = {}
+    stack: list[int] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            node, edges = work[-1]
+            for nxt in edges:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    work.append((nxt, iter(graph[nxt])))
+                    break
+                if nxt not in component:
+                    low[node] = min(low[node], index[nxt])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    while True:
+                        member = stack.pop()
+                        component[member] = node
+                        if member == node:
+                            break
+    return component
 
 
 def _propagate_staleness(nodes: list[DagNode], latest: dict[int, JobView], expanded: bool) -> None:
