@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import os
 import select
+import signal
 import threading
 from typing import Any
 
@@ -37,6 +38,7 @@ class RoarKernel(IPythonKernel):
         self._fallback = fallback
         shell.extension_manager.load_extension("roar_kernel")
         _exit_with_launcher()
+        signal.signal(signal.SIGTERM, self._terminated)
 
     async def do_execute(  # type: ignore[override]
         self,
@@ -79,6 +81,15 @@ class RoarKernel(IPythonKernel):
         self.cells.flush()  # the last cells reach the store before the kernel goes
         reply = super().do_shutdown(restart)  # sync in ipykernel 7's IPythonKernel, async in base
         return await reply if inspect.isawaitable(reply) else reply
+
+    def _terminated(self, signum: int, _frame: object) -> None:
+        """SIGTERM (from the launcher once the client has gone, or a client's kill): hand the
+        last cell over to the launcher, which writes what is queued, then exit at once as
+        ipykernel's parent poller does. A cell still running is not recorded."""
+        handover = self.cells.handover
+        if handover is not None:
+            handover.settle()
+        os._exit(128 + signum)
 
 
 def _cell_tracer() -> tuple[CellTracer, str | None]:

@@ -8,6 +8,12 @@ kernel itself; this process only forwards what is sent to it alone, then exits w
 kernel's exit status. When no native backend can run, the kernel starts untraced and falls
 back to Python audit hooks (and says so in the notebook).
 
+A plain ipykernel exits when the client that started it (the kernel manager) goes, even by
+SIGKILL: its parent poller watches ``JPY_PARENT_PID``. The roar kernel's parent is this
+process, so this process watches the client instead: when it is gone, the kernel is stopped
+(SIGTERM, on which it hands over its last cell; SIGKILL if it is still there after
+``CLIENT_GONE_GRACE`` seconds), the cells still queued are written, and this process exits.
+
 Being untraced, this process is also where cells are recorded (``roar_kernel.recording``):
 the kernel hands each finished cell over and replies at once.
 """
@@ -16,9 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
 
 from roar import config as config_mod
@@ -30,6 +39,7 @@ BACKEND_ENV = "ROAR_KERNEL_BACKEND"  # which native backend traces the kernel
 FALLBACK_ENV = "ROAR_KERNEL_FALLBACK"  # why none does (the kernel uses audit hooks)
 TRACER_ENV = "ROAR_KERNEL_TRACER"  # ask for a backend (auto, ebpf, preload, ptrace, audit)
 LAUNCHER_ENV = "ROAR_KERNEL_LAUNCHER_PID"
+CLIENT_GONE_GRACE = 10.0  # seconds a kernel whose client has gone gets to hand over and exit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,15 +48,92 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {**os.environ, LAUNCHER_ENV: str(os.getpid())}
     env.pop(BACKEND_ENV, None)
     env.pop(FALLBACK_ENV, None)
+    kernel = _Kernel()
+    _watch_client(kernel)
     with _recording_service(env):
         backend, why_not = choose_backend(os.getcwd())
         if backend is not None:
-            code = _run_traced(inner, env, backend)
+            code = _run_traced(inner, env, backend, kernel)
             if code is not None:
                 return code
             why_not = f"the {backend} backend could not start the kernel"
+        if kernel.orphaned:
+            return 1
         env[FALLBACK_ENV] = why_not or "no native tracer backend is available"
-        return _run_untraced(inner, env)
+        return _run_untraced(inner, env, kernel)
+
+
+class _Kernel:
+    """The kernel process this launcher runs, for stopping it when the client has gone."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.orphaned = False  # the client is gone
+        self._lock = threading.Lock()
+
+    def started(self, pid: int) -> None:
+        with self._lock:
+            self.pid = pid
+            orphaned = self.orphaned
+        if orphaned:  # the client went while the kernel was starting
+            self.stop()
+
+    def ended(self) -> None:
+        with self._lock:
+            self.pid = None
+
+    def stop(self, grace: float = CLIENT_GONE_GRACE) -> None:
+        """SIGTERM (the kernel hands over its last cell, then exits); SIGKILL after ``grace``."""
+        with self._lock:
+            self.orphaned = True
+            pid = self.pid
+        if pid is None:
+            return
+        _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.pid != pid:
+                    return
+            time.sleep(0.05)
+        _signal(pid, signal.SIGKILL)
+
+
+def _watch_client(kernel: _Kernel) -> None:
+    """Stop the kernel once the process that started this one is gone, as ipykernel's parent
+    poller would: only when the client set ``JPY_PARENT_PID`` (jupyter_client does)."""
+    handle = int(os.environ.get("JPY_PARENT_PID") or 0)
+    parent = os.getppid()
+    if handle in (0, 1) or parent == 1:
+        return
+
+    def watch() -> None:
+        _wait_for_exit_of(parent)
+        kernel.stop()
+
+    threading.Thread(target=watch, name="roar-client-watch", daemon=True).start()
+
+
+def _wait_for_exit_of(parent: int) -> None:
+    """Return once ``parent`` has exited (this process then has another parent)."""
+    try:
+        fd = os.pidfd_open(parent)
+    except (AttributeError, OSError):  # no pidfd_open (Linux < 5.3, other systems): poll
+        fd = None
+    if fd is not None:
+        try:
+            if os.getppid() == parent:  # else it went before the pidfd was opened
+                select.select([fd], [], [])
+        finally:
+            os.close(fd)
+        return
+    while os.getppid() == parent:
+        time.sleep(1.0)
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(pid, signum)
 
 
 @contextlib.contextmanager
@@ -66,9 +153,11 @@ def _recording_service(env: dict[str, str]) -> Iterator[None]:
         yield
     finally:
         if not service.drain():
-            print(
-                "roar: the kernel's last cells could not all be recorded in time.", file=sys.stderr
-            )
+            with contextlib.suppress(OSError):  # stderr may have gone with the client
+                print(
+                    "roar: the kernel's last cells could not all be recorded in time.",
+                    file=sys.stderr,
+                )
         service.close()
 
 
@@ -92,7 +181,7 @@ def choose_backend(cwd: str) -> tuple[str | None, str | None]:
         return None, exc.message
 
 
-def _run_traced(inner: list[str], env: dict[str, str], backend: str) -> int | None:
+def _run_traced(inner: list[str], env: dict[str, str], backend: str, kernel: _Kernel) -> int | None:
     import roar._native as _native
 
     env = {**env, BACKEND_ENV: backend, TRACED_BY_ENV: backend}
@@ -101,9 +190,13 @@ def _run_traced(inner: list[str], env: dict[str, str], backend: str) -> int | No
     except (OSError, RuntimeError):
         return None
     _forward_signals(proc.pid)
+    kernel.started(proc.pid)
     raw = None
-    while raw is None:
-        raw = proc.wait(0.5)  # wake up now and then so Python's signal handlers run
+    try:
+        while raw is None:
+            raw = proc.wait(0.5)  # wake up now and then so Python's signal handlers run
+    finally:
+        kernel.ended()
     import json
 
     summary = json.loads(raw)
@@ -112,14 +205,18 @@ def _run_traced(inner: list[str], env: dict[str, str], backend: str) -> int | No
     return int(summary.get("exit_code", 1))
 
 
-def _run_untraced(inner: list[str], env: dict[str, str]) -> int:
+def _run_untraced(inner: list[str], env: dict[str, str], kernel: _Kernel) -> int:
     child = subprocess.Popen(inner, env=env)
     _forward_signals(child.pid)
-    while True:
-        try:
-            return child.wait()
-        except InterruptedError:
-            continue
+    kernel.started(child.pid)
+    try:
+        while True:
+            try:
+                return child.wait()
+            except InterruptedError:
+                continue
+    finally:
+        kernel.ended()
 
 
 def _forward_signals(pid: int) -> None:
