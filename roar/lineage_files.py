@@ -5,6 +5,8 @@ Rules, in order:
 - an output is a file the job wrote or created that still exists when it ends; an in-place
   open (read+write) whose file kept its mtime was not modified, so it is an input only;
 - an input is a file whose pre-existing content the job read (or an untracked script it ran);
+  one it read and then modified in place is an input with the content it had *before* the job
+  (``in_place`` keeps its mtime from before, to find that content; see recorder.pre_images);
 - git-tracked code is represented by the commit, not listed (unless output.track_repo_files);
 - a deleted file is one the job removed that existed before it (not a temporary it created
   and removed) and that is gone when it ends: a removed file or the old name of a rename
@@ -31,6 +33,8 @@ class PlannedFiles:
     composite_outputs: dict[str, list[str]] = field(default_factory=dict)
     package_reads: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    # path → its mtime_ns before the job (None: not reported) for inputs the job modified
+    in_place: dict[str, int | None] = field(default_factory=dict)
 
 
 def plan(
@@ -64,6 +68,8 @@ def plan(
             writes.append(f.path)
         if f.read or (f.exec and _under(f.path, noise.project_root)):
             reads.append(f.path)
+            if wrote and f.read and not f.create:
+                planned.in_place[f.path] = f.mtime_ns_before
     in_repo_code = [p for p in reads if is_code(p) and _under(p, noise.project_root)]
     code = tracked(in_repo_code) if in_repo_code and not track_repo_files else set()
     planned.inputs = sorted(p for p in reads if p not in code)

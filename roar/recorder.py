@@ -156,7 +156,7 @@ def _record(job: PreparedJob, conn: Connection, summary: Summary, ended: float) 
         "cache_hits": digests.cache_hits,
         "hashed": len(digests.fresh),
     }
-    if unknown := unhashed(planned, digests):
+    if unknown := unhashed(planned, digests, files):
         metadata["hashing"]["unhashed"] = unknown
     metadata["packages"] = packages_of(planned.package_reads, job.ws)
     metadata["processes"] = len(summary.processes)
@@ -238,8 +238,13 @@ def hash_planned(
     )
     files: list[writer.HashedFile] = []
     warnings: list[str] = []
+    before = pre_images(conn, planned, algorithm)
     for role, paths in (("input", planned.inputs), ("output", planned.outputs)):
         for path in paths:
+            if role == "input" and path in planned.in_place:
+                if path in before:  # what the job read, not what it left behind
+                    files.append(writer.HashedFile(path, role, *before[path]))
+                continue
             if path in digests.found:
                 digest, size = digests.found[path]
                 files.append(writer.HashedFile(path, role, digest, size))
@@ -256,6 +261,13 @@ def hash_planned(
             size = sum(s for _, _, s in hashed)
             files.append(writer.HashedFile(directory, role, digest, size, True, hashed))
     files += deleted_files(conn, planned, algorithm, digests)
+    unknown_before = [p for p in planned.in_place if p in planned.inputs and p not in before]
+    if unknown_before:
+        warnings.append(
+            f"{len(unknown_before)} file(s) the job read and then modified in place had no "
+            f"content on record from before the job, so they are inputs without a hash, "
+            f"e.g. {unknown_before[0]}"
+        )
     changed = [p for p, why in digests.failed.items() if why == hashing.CHANGED]
     if changed:
         warnings.append(
@@ -280,6 +292,40 @@ def hash_planned(
     return files, digests, warnings
 
 
+UNKNOWN_PRE_IMAGE = "modified in place; its content before the job is unknown"
+
+
+def pre_images(
+    conn: Connection | None, planned: PlannedFiles, algorithm: str
+) -> dict[str, tuple[str, int]]:
+    """path → (digest, size) of what an input modified in place held before the job.
+
+    The file now holds the job's output, so its bytes from before are known only from the hash
+    cache: an entry for the same file (device, inode) with the mtime the tracer saw before the
+    job's first write. Without one (never hashed, or edited since roar last hashed it) the
+    content the job read is unknown, and the input is recorded without a hash (see
+    ``unknown_pre_images``) — never with the hash of other bytes."""
+    if conn is None or not planned.in_place:
+        return {}
+    keys: dict[str, tuple[int, int]] = {}
+    for path, mtime_before in planned.in_place.items():
+        if mtime_before is None:
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        keys[path] = (st.st_dev, st.st_ino)
+    cached = writer.lookup_cache(conn, algorithm, list(keys.values()))
+    found: dict[str, tuple[str, int]] = {}
+    for path, key in keys.items():
+        entry = cached.get(key)
+        if entry is not None and entry[1] == planned.in_place[path]:
+            size, _mtime, digest = entry
+            found[path] = (digest, size)
+    return found
+
+
 def deleted_files(
     conn: Connection, planned: PlannedFiles, algorithm: str, digests: hashing.Digests
 ) -> list[writer.HashedFile]:
@@ -302,11 +348,19 @@ def deleted_files(
     return files
 
 
-def unhashed(planned: PlannedFiles, digests: hashing.Digests) -> list[dict[str, str]]:
-    """The job's files that got no digest because they kept changing while hashed, recorded
-    (in the job's metadata) with their role and no hash rather than left out or given a digest
-    of bytes they never held; a directory whose member kept changing is one of them."""
-    out: list[dict[str, str]] = []
+def unhashed(
+    planned: PlannedFiles, digests: hashing.Digests, files: list[writer.HashedFile]
+) -> list[dict[str, str]]:
+    """The job's files that got no digest, recorded (in the job's metadata) with their role and
+    no hash rather than left out or given a digest of bytes they never held: files that kept
+    changing while hashed (a directory whose member did is one of them), and inputs modified in
+    place whose content from before the job is unknown."""
+    hashed_inputs = {f.path for f in files if f.role == "input"}
+    out: list[dict[str, str]] = [
+        {"path": p, "role": "input", "reason": UNKNOWN_PRE_IMAGE}
+        for p in planned.in_place
+        if p in planned.inputs and p not in hashed_inputs
+    ]
     for role, paths, composites in (
         ("input", planned.inputs, planned.composite_inputs),
         ("output", planned.outputs, planned.composite_outputs),
