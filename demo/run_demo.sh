@@ -13,7 +13,6 @@ printf 'data/\nmodels/\nmetrics.json\n' > .gitignore
 git add . && git commit -qm "demo pipeline"
 
 echo "+ roar init -y"; roar init -y
-git add .gitignore && git commit -qm "ignore .roar"
 echo "+ roar run python prepare.py"; roar run python prepare.py
 echo "+ roar run python train.py --epochs=3"; roar run python train.py --epochs=3
 echo "+ roar run python evaluate.py"; roar run python evaluate.py

@@ -10,7 +10,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.conftest import ROAR, make_repo
+from tests.conftest import ROAR, commit_all, git, make_repo
 
 
 def test_output_and_exit_code_forwarded(repo, run_roar):
@@ -91,13 +91,34 @@ def test_not_initialised_not_git_and_subdirectory(tmp_path, run_roar, repo):
     assert j["cwd"] == str(sub) and j["outputs"][0]["path"] == str(sub / "out.txt")
 
 
-def test_init_creates_gitignore_and_is_idempotent(tmp_path, run_roar):
+def test_init_ignores_itself_and_is_idempotent(tmp_path, run_roar):
     root = make_repo(tmp_path / "fresh")
     run_roar("init", cwd=root)
-    assert (root / ".gitignore").read_text() == ".roar/\n"
+    assert not (root / ".gitignore").exists()  # the user's files are left alone
+    assert (root / ".roar" / ".gitignore").read_text().splitlines()[-1] == "*"
     assert (root / ".roar" / "roar.db").exists() and (root / ".roar" / "config.toml").exists()
+    assert git(root, "status", "--porcelain") == ""
     again = run_roar("init", "-y", cwd=root)
     assert "already" in again.stderr
+
+
+def test_quick_start_in_a_repo_with_a_committed_gitignore(tmp_path, run_roar):
+    """README's quick start in a typical repository: init -y, then run at once."""
+    root = make_repo(tmp_path / "project")
+    (root / ".gitignore").write_text("*.pyc\nout.txt\n")
+    commit_all(root)
+    run_roar("init", "-y", cwd=root)
+    assert (root / ".gitignore").read_text() == "*.pyc\nout.txt\n"
+    result = run_roar("run", "sh", "-c", "echo hi > out.txt", cwd=root, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_init_gitignore_flag_adds_the_line_when_asked(tmp_path, run_roar):
+    root = make_repo(tmp_path / "project")
+    (root / ".gitignore").write_text("*.pyc")
+    run_roar("init", "--gitignore", cwd=root)
+    assert (root / ".gitignore").read_text() == "*.pyc\n.roar/\n"
+    assert "already" in run_roar("init", "--gitignore", cwd=root).stderr
 
 
 def test_eight_parallel_runs_all_recorded(repo, run_roar, write_script):

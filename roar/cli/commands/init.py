@@ -13,15 +13,19 @@ from roar.store.connection import connect
 from roar.workspace import ROAR_DIR, Workspace, find_git_root
 
 GITIGNORE_LINE = ".roar/"
+SELF_IGNORE = "# created by roar init: git ignores the whole folder\n*\n"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("init", help="Initialize roar in this git repository")
     group = p.add_mutually_exclusive_group()
+    # -y and -n are kept for scripts written for earlier roars, which asked whether to edit
+    # .gitignore: `.roar/` now ignores itself, so there is nothing left to ask.
+    group.add_argument("-y", "--yes", action="store_true", help="do not ask (nothing to ask)")
+    group.add_argument("-n", "--no", action="store_true", help="leave .gitignore alone (default)")
     group.add_argument(
-        "-y", "--yes", action="store_true", help="add .roar/ to .gitignore without asking"
+        "--gitignore", action="store_true", help="also add .roar/ to the project's .gitignore"
     )
-    group.add_argument("-n", "--no", action="store_true", help="leave .gitignore alone")
     p.set_defaults(handler=handle)
 
 
@@ -40,31 +44,33 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         console.err(f"Created {ws.roar_dir}")
         console.err("roar records file hashes, commands, and dependency metadata.")
         console.err("It does not upload file contents anywhere.")
-    _gitignore(repo, args, console)
+    _ignore_itself(ws.roar_dir)
+    if args.gitignore:
+        _add_to_gitignore(repo, console)
+    else:
+        console.err(".roar/ ignores itself (.roar/.gitignore); your .gitignore is unchanged. Done.")
     return 0
 
 
-def _gitignore(repo: Path, args: argparse.Namespace, console: Console) -> None:
+def _ignore_itself(roar_dir: Path) -> None:
+    """`.roar/.gitignore` holding `*`, as virtualenvs and pytest's cache do: git never sees the
+    store, and the user's committed .gitignore stays as it is (roar run needs a clean tree)."""
+    path = roar_dir / ".gitignore"
+    if not path.exists():
+        path.write_text(SELF_IGNORE, encoding="utf-8")
+
+
+def _add_to_gitignore(repo: Path, console: Console) -> None:
     path = repo / ".gitignore"
-    if path.exists():
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        if any(line.strip().rstrip("/") in (ROAR_DIR, "/" + ROAR_DIR) for line in lines):
-            console.err(".roar is already in .gitignore. Done.")
-            return
-        if args.no or not (args.yes or console.confirm("Add .roar/ to .gitignore?", default=True)):
-            console.err("Left .gitignore unchanged. Done.")
-            return
-        with path.open("a", encoding="utf-8") as fh:
-            if lines and not path.read_text(encoding="utf-8", errors="replace").endswith("\n"):
-                fh.write("\n")
-            fh.write(GITIGNORE_LINE + "\n")
-        console.err("Added .roar/ to .gitignore. Done.")
-        console.err(
-            "hint: commit .gitignore before your next 'roar run' (it refuses modified tracked files)."
-        )
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    if any(line.strip().rstrip("/") in (ROAR_DIR, "/" + ROAR_DIR) for line in text.splitlines()):
+        console.err(".roar is already in .gitignore. Done.")
         return
-    if args.no:
-        console.err("No .gitignore found; left it that way. Done.")
-        return
-    path.write_text(GITIGNORE_LINE + "\n", encoding="utf-8")
-    console.err(f"Created {os.path.relpath(path)} with .roar/ in it. Done.")
+    with path.open("a", encoding="utf-8") as fh:
+        if text and not text.endswith("\n"):
+            fh.write("\n")
+        fh.write(GITIGNORE_LINE + "\n")
+    console.err(f"Added .roar/ to {os.path.relpath(path)}. Done.")
+    console.err(
+        "hint: commit .gitignore before your next 'roar run' (it refuses modified tracked files)."
+    )
