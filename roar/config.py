@@ -42,8 +42,11 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
-def _string(text: str) -> str:
-    return text
+def _url(text: str) -> str:
+    value = text.strip()
+    if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+        raise ValueError("expected an http:// or https:// URL")
+    return value.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,18 @@ KEYS: dict[str, Key] = {
             "registration.omit.enabled",
             True,
             _parse_bool,
-            "Mask secrets in recorded environment and argv",
+            "Mask secrets in recorded environment, argv and cell sources",
         ),
         Key("logging.level", "warning", _choice("debug", "info", "warning", "error"), "Log level"),
-        Key("glaas.url", "https://api.glaas.ai", _string, "Lineage registry URL"),
+        Key("glaas.url", "https://api.glaas.ai", _url, "GLaaS server URL (the lineage registry)"),
+        Key("glaas.web_url", "https://glaas.ai", _url, "GLaaS web UI URL"),
+        Key(
+            "registration.public_by_default",
+            False,
+            _parse_bool,
+            "Default register/put visibility (public when true)",
+        ),
+        Key("telemetry.enabled", True, _parse_bool, "Send anonymous usage counters (opt-out)"),
     ]
 }
 
