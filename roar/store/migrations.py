@@ -123,8 +123,55 @@ CREATE INDEX ix_job_files_path ON job_files (path);
 CREATE INDEX ix_job_files_artifact_id ON job_files (artifact_id);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+# Version 5: a job's exit code may be unknown (NULL): a job whose roar was killed is recorded
+# by the next roar command as interrupted, and an exit status nobody saw is not invented. SQLite
+# cannot relax NOT NULL in place, so the table is rebuilt (rows, ids and indexes kept); the tables
+# referring to jobs keep their rows because foreign keys are off while it is (``_FK_OFF``).
+_V5 = """
+CREATE TABLE jobs_v5 (
+    id INTEGER PRIMARY KEY,
+    uid VARCHAR NOT NULL UNIQUE,
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    kind VARCHAR NOT NULL,
+    step_number INTEGER NOT NULL,
+    step_name VARCHAR,
+    step_identity VARCHAR NOT NULL,
+    command TEXT NOT NULL,
+    argv TEXT NOT NULL,
+    cwd TEXT NOT NULL,
+    started_at FLOAT NOT NULL,
+    ended_at FLOAT NOT NULL,
+    exit_code INTEGER,
+    interrupted BOOLEAN NOT NULL DEFAULT 0,
+    tracer VARCHAR NOT NULL,
+    git_commit VARCHAR,
+    git_branch VARCHAR,
+    git_remote VARCHAR,
+    git_dirty BOOLEAN NOT NULL DEFAULT 0,
+    git_diff_hash VARCHAR,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    notebook_path TEXT,
+    cell_id VARCHAR,
+    execution_count INTEGER,
+    source TEXT,
+    source_hash VARCHAR
+);
+INSERT INTO jobs_v5 SELECT id, uid, session_id, kind, step_number, step_name, step_identity,
+    command, argv, cwd, started_at, ended_at, exit_code, interrupted, tracer, git_commit,
+    git_branch, git_remote, git_dirty, git_diff_hash, metadata, notebook_path, cell_id,
+    execution_count, source, source_hash FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_v5 RENAME TO jobs;
+CREATE INDEX ix_jobs_session_step ON jobs (session_id, step_number);
+CREATE INDEX ix_jobs_session_identity ON jobs (session_id, step_identity)
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 LATEST = max(MIGRATIONS)
+
+# Migrations that rebuild a table other tables refer to: run with foreign keys off (a DROP would
+# otherwise delete the referring rows), checked before they commit.
+_FK_OFF = {5}
 
 
 def current_version(conn: sqlite3.Connection) -> int:
@@ -139,6 +186,10 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
     """
     old = current_version(conn)
     for version in range(old + 1, target + 1):
+        fk_off = version in _FK_OFF
+        if fk_off:  # only outside a transaction does this take effect
+            fk_was = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+            conn.execute("PRAGMA foreign_keys = OFF")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if current_version(conn) >= version:  # another process got here first
@@ -147,9 +198,14 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
             for statement in MIGRATIONS[version].split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if fk_off and conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise sqlite3.IntegrityError(f"schema {version}: a foreign key broke")
             conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            if fk_off:
+                conn.execute(f"PRAGMA foreign_keys = {'ON' if fk_was else 'OFF'}")
     return old
