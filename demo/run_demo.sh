@@ -18,6 +18,6 @@ echo "+ roar run python train.py --epochs=3"; roar run python train.py --epochs=
 echo "+ roar run python evaluate.py"; roar run python evaluate.py
 echo "+ roar dag"; roar dag
 echo "+ roar dag --format svg -o dag.svg"; roar dag --format svg -o dag.svg
-echo "+ roar lineage metrics.json"; roar lineage metrics.json
+echo "+ roar lineage -o text metrics.json"; roar lineage -o text metrics.json
 echo
 echo "Demo project left in $work (open $work/dag.svg to see the DAG drawn)"

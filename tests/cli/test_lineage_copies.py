@@ -35,7 +35,7 @@ def test_lineage_goes_through_an_unchanged_copy_and_agrees_with_the_dag(repo, ru
     lineage = run_roar("lineage", "p4", "--json", cwd=repo).json()
     assert [j["step_number"] for j in lineage["jobs"]] == [1, 2, 3, 4]
     assert {j["step_number"] for j in lineage["jobs"]} == _upstream_steps(dag, 4)
-    text = run_roar("lineage", "p4", cwd=repo).stdout
+    text = run_roar("lineage", "p4", "-o", "text", cwd=repo).stdout
     assert "Produced through 4 job(s)" in text and "echo aaa > p1" in text
 
     # The copy itself: p2's lineage is @1 and @2.

@@ -170,6 +170,8 @@ def test_lineage_json_contract(repo, run_roar, step_script):
         assert key in data["jobs"][0]
     assert {Path(a["path"]).name for a in data["artifacts"]} == {"raw.txt", "a.txt", "b.txt"}
     same = run_roar("lineage", data["artifact"]["hash"][:10], "-o", "json", cwd=repo).json()
+    assert run_roar("lineage", "b.txt", cwd=repo).json() == data  # JSON is the default
+    assert "Produced through" in run_roar("lineage", "b.txt", "-o", "text", cwd=repo).stdout
     assert [j["job_uid"] for j in same["jobs"]] == [j["job_uid"] for j in data["jobs"]]
     missing = run_roar("lineage", "nope.txt", cwd=repo, check=False)
     assert missing.returncode == 1 and "Artifact not found in database: nope.txt" in missing.stderr

@@ -1,4 +1,7 @@
-"""roar lineage ARTIFACT [--json | -o json] [-d DEPTH]: the jobs and artifacts upstream of one."""
+"""roar lineage ARTIFACT [-o json|text] [-d DEPTH]: the jobs and artifacts upstream of one.
+
+JSON is the default, as in the roar CLI that scripts were written for; `-o text` reads well.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ from roar.serialize import lineage_json
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lineage", help="Where an artifact came from: upstream jobs and artifacts")
     p.add_argument("artifact", help="a file path or a hash prefix (8+ hex)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.add_argument("--json", action="store_true", help="JSON (the default)")
+    p.add_argument(
+        "-o", "--output", choices=["json", "text"], default="json", help="json (default) or text"
+    )
     p.add_argument("-d", "--depth", type=int, default=50, help="how many producer levels to follow")
     p.set_defaults(handler=handle)
 
@@ -30,7 +35,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
                 hint="The file may not have been tracked by roar yet.",
             )
         lineage = artifact_lineage(r, hit, depth=args.depth)
-    if args.json or args.output == "json":
+    if args.json or args.output != "text":
         console.json(lineage_json(lineage))
         return 0
     console.out(f"Artifact: {display_path(lineage.target.path)}  {lineage.target.digest[:12]}")
