@@ -82,7 +82,8 @@ class PreparedJob:
 
 def run(request: RunRequest) -> RunOutcome:
     job = prepare(request)
-    backend = choose(request.tracer, job.cfg.get("tracer.backend"))
+    notes: list[str] = []  # auto's fallback, said once with the run's warnings and recorded
+    backend = choose(request.tracer, job.cfg.get("tracer.backend"), notes)
     env = {**os.environ, **job.cfg.env, TRACED_BY_ENV: backend}
     # The store is opened, upgraded and checked writable before the command starts: a command
     # that ran cannot be run again to get its record back.
@@ -95,6 +96,7 @@ def run(request: RunRequest) -> RunOutcome:
         finally:
             summary = traced.wait()  # roar never returns before the command, whatever happened
         ended = time.time()
+        summary.warnings[:0] = notes
         if summary.exec_error:
             return RunOutcome(summary.exit_code, shlex.join(request.argv), ended - job.started, False,
                               kind=request.kind, not_started=summary.exec_error)  # fmt: skip

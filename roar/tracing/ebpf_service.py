@@ -83,16 +83,19 @@ def ensure_running(timeout: float = 20.0) -> Path:
         # Only a service that has another build's .version file beside our socket gets here
         # (each build has its own socket): it gives the socket up and finishes its jobs.
         _replace(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path(), "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", SERVICE_MODULE, "serve", "--socket", str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            close_fds=True,
-        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path(), "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", SERVICE_MODULE, "serve", "--socket", str(path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                close_fds=True,
+            )
+    except OSError as exc:  # the socket's folder cannot be made or written
+        raise ServiceError(f"cannot start the eBPF service at {path}: {exc}") from exc
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if is_running(path):

@@ -26,8 +26,12 @@ def validate(choice: str) -> str:
     return name
 
 
-def choose(requested: str | None, configured: str | None) -> str:
-    """The backend to use, after a preflight of a fraction of a millisecond per backend."""
+def choose(requested: str | None, configured: str | None, notes: list[str] | None = None) -> str:
+    """The backend to use, after a preflight of a fraction of a millisecond per backend.
+
+    When ``auto`` passes over a backend whose preflight was fine but which could not start (the
+    eBPF service failed), ``notes`` gets one line saying which backend traces instead and why:
+    `roar tracer` shows that backend as ready, so a silent fallback would contradict it."""
     choice = validate(requested or configured or "auto")
     enclosing = os.environ.get(TRACED_BY_ENV)
     if choice == enclosing and choice not in NESTABLE:
@@ -36,11 +40,22 @@ def choose(requested: str | None, configured: str | None) -> str:
         choice = "auto"  # the project's default cannot nest here: pick another
     if choice != "auto":
         return _require(choice)
+    passed_over: list[preflight.Readiness] = []
     for backend in preflight.AUTO_ORDER:
         if backend == enclosing and backend not in NESTABLE:
             continue
-        if preflight.quick(backend).ready and _started(backend):
+        if not preflight.quick(backend).ready:
+            continue
+        usable = readiness(backend)
+        if usable.ready:
+            if notes is not None:
+                notes += [
+                    f"auto: {r.backend} is not usable ({r.reason}), so {backend} traced this "
+                    f"run; `roar tracer check {r.backend}` says more"
+                    for r in passed_over
+                ]
             return backend
+        passed_over.append(usable)
     raise RoarError(
         "Tracer preflight failed for 'auto': no tracer backend is ready on this host.",
         hint="Run `roar tracer` to see why each backend is not ready.",
@@ -68,14 +83,19 @@ def _require(backend: str) -> str:
     return backend
 
 
-def _started(backend: str) -> bool:
-    if backend != "ebpf":
-        return True
+def readiness(backend: str) -> preflight.Readiness:
+    """Can a run use ``backend`` now? The quick preflight and, for eBPF, its service running
+    (started as a run would start it). `roar tracer` and ``auto`` both go by this."""
+    result = preflight.quick(backend)
+    if not result.ready or backend != "ebpf":
+        return result
     try:
         ebpf_service.ensure_running()
-    except ebpf_service.ServiceError:
-        return False
-    return True
+    except ebpf_service.ServiceError as exc:
+        return preflight.Readiness(
+            backend, False, f"its service cannot start: {exc}", preflight.fix_for("ebpf", "probe")
+        )
+    return result
 
 
 def preflight_error(backend: str, reason: str, fix: str = "") -> RoarError:

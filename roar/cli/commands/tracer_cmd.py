@@ -49,8 +49,9 @@ def _configured() -> str:
 
 def _table(as_json: bool, console: Console) -> int:
     configured = _configured()
-    rows = [preflight.quick(b) for b in preflight.BACKENDS]
-    auto_pick = next((r.backend for r in rows if r.ready), None)
+    rows = [selection.readiness(b) for b in preflight.BACKENDS]  # what a run would find
+    usable = {r.backend for r in rows if r.ready}
+    auto_pick = next((b for b in preflight.AUTO_ORDER if b in usable), None)
     active = configured if configured != "auto" else auto_pick
     last = _last_job_tracer()
     if as_json:
