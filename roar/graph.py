@@ -74,8 +74,11 @@ def graph_for(
 
 
 def session_graph(reader: Reader, *, expanded: bool = False) -> dict[str, Any]:
-    """The active session's DAG."""
-    session = require_active_session(reader)
+    """The active session's DAG (empty before the first job)."""
+    session = reader.active_session()
+    if session is None:
+        empty: dict[str, Any] = {"kind": "session", "session_id": None, "session_uid": None}
+        return graph_from_dag(Dag(None, [], [], expanded), [], empty)
     jobs = reader.session_jobs(session.id)
     dag = build_dag(session.id, jobs, expanded=expanded)
     scope = {"kind": "session", "session_id": session.id, "session_uid": session.uid}
@@ -87,7 +90,7 @@ def notebook_graph(reader: Reader, notebook: str, *, expanded: bool = False) -> 
     session = require_active_session(reader)
     jobs = reader.session_jobs(session.id)
     dag = build_dag(session.id, jobs, expanded=expanded)
-    wanted = _notebook_matcher(notebook)
+    wanted = notebook_matcher(notebook)
     dag.nodes = [n for n in dag.nodes if wanted(n.job.notebook_path)]
     scope = {"kind": "notebook", "session_id": session.id, "notebook_path": notebook}
     return graph_from_dag(dag, jobs, scope)
@@ -107,7 +110,7 @@ def lineage_graph(reader: Reader, ws: Workspace, ref: str, *, depth: int = 50) -
     return graph_from_lineage(lineage, dag)
 
 
-def _notebook_matcher(notebook: str):
+def notebook_matcher(notebook: str):
     """Match a notebook by absolute path, or by a bare/relative name against the path's tail."""
     absolute = os.path.abspath(notebook)
     tail = os.sep + os.path.normpath(notebook).lstrip(os.sep)

@@ -117,7 +117,7 @@ def _title(graph: dict[str, Any]) -> str:
     scope = graph["scope"]
     counts = graph["counts"]
     what = {
-        "session": f"session {scope.get('session_uid', '')[:12]}",
+        "session": f"session {(scope.get('session_uid') or 'none yet')[:12]}",
         "notebook": f"notebook {scope.get('notebook_path', '')}",
         "lineage": f"lineage of {scope.get('target', {}).get('path', '')}",
     }.get(scope["kind"], scope["kind"])

@@ -31,6 +31,14 @@ def require_active_session(reader: Reader) -> SessionView:
     return session
 
 
+def active_dag(reader: Reader, *, expanded: bool = False) -> Dag:
+    """The active session's DAG; an empty one before the first job (not an error)."""
+    session = reader.active_session()
+    if session is None:
+        return Dag(None, [], [], expanded)
+    return build_dag(session.id, reader.session_jobs(session.id), expanded=expanded)
+
+
 def session_dag(reader: Reader, *, expanded: bool = False) -> tuple[SessionView, Dag]:
     session = require_active_session(reader)
     return session, build_dag(session.id, reader.session_jobs(session.id), expanded=expanded)

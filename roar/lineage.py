@@ -41,7 +41,7 @@ class DagArtifact:
 
 @dataclass
 class Dag:
-    session_id: int
+    session_id: int | None  # None: no session yet (a project with no job)
     nodes: list[DagNode]
     artifacts: list[DagArtifact]
     expanded: bool

@@ -12,7 +12,7 @@ from typing import Any
 from roar.cli.commands._common import add_json_flag, open_reader
 from roar.cli.console import Console
 from roar.errors import RoarError
-from roar.history import session_dag
+from roar.history import active_dag
 from roar.lineage import Dag, DagNode
 from roar.serialize import dag_json
 
@@ -43,10 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace, console: Console) -> int:
     if args.format != "text":
         return _draw(args, console)
-    if args.output or args.notebook or args.artifact:
-        raise RoarError("-o, --notebook and --artifact apply to --format dot|svg|png|graph-json.")
+    if args.output or args.artifact:
+        raise RoarError("-o and --artifact apply to --format dot|svg|png|graph-json.")
     with open_reader() as (_ws, r):
-        _session, dag = session_dag(r, expanded=args.expanded)
+        dag = active_dag(r, expanded=args.expanded)  # empty before the first job: not an error
+    if args.notebook:
+        _only_notebook(dag, args.notebook)
     if args.stale_only:
         dag.nodes = [n for n in dag.nodes if n.state == "stale"]
         dag.artifacts = [a for a in dag.artifacts if a.state in ("stale", "superseded")]
@@ -57,6 +59,16 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         return 0
     render(dag, console, show_artifacts=args.show_artifacts)
     return 0
+
+
+def _only_notebook(dag: Dag, notebook: str) -> None:
+    """Keep one notebook's cells (by path, or a bare name matching the path's tail)."""
+    from roar.graph import notebook_matcher
+
+    wanted = notebook_matcher(notebook)
+    dag.nodes = [n for n in dag.nodes if wanted(n.job.notebook_path)]
+    kept = {n.job.step_number for n in dag.nodes}
+    dag.artifacts = [a for a in dag.artifacts if a.producer_step in kept]
 
 
 def _draw(args: argparse.Namespace, console: Console) -> int:
