@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from roar.errors import RoarError
+from roar.store.paths import quote_path
 
 if TYPE_CHECKING:
     import graphviz
@@ -58,7 +59,7 @@ def to_digraph(graph: dict[str, Any]) -> graphviz.Digraph:
 
 
 def node_attributes(node: dict[str, Any]) -> dict[str, str]:
-    lines = [node["label"]]
+    lines = [node["label"] if node["type"] == "job" else quote_path(node["label"])]
     if node["type"] == "job":
         style, fill, word = _JOB_STATES.get(node["state"], _JOB_STATES["active"])
         attrs = {"shape": "box", "style": _style("rounded,filled", style), "fillcolor": fill}
@@ -125,7 +126,12 @@ def _title(graph: dict[str, Any]) -> str:
 
 
 def _dot_text(text: str) -> str:
-    """Keep a label literal: a backslash in a command is not a DOT escape sequence."""
+    """Keep a label literal: a backslash in a command is not a DOT escape sequence (and a byte
+    of a path that is not UTF-8 is written \\xNN: DOT is UTF-8 text)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return text.replace("\\", "\\\\")
 
 

@@ -8,6 +8,10 @@ import os
 import sys
 from typing import Any
 
+from roar.store.paths import quote_path
+
+__all__ = ["Console", "display_path", "human_size", "printable", "quote_path"]
+
 _CODES = {
     "red": "31",
     "green": "32",
@@ -37,10 +41,10 @@ class Console:
         return f"\x1b[{codes}m{text}\x1b[0m"
 
     def out(self, text: str = "") -> None:
-        print(text, file=sys.stdout)
+        print(printable(text), file=sys.stdout)
 
     def err(self, text: str = "") -> None:
-        print(text, file=sys.stderr)
+        print(printable(text), file=sys.stderr)
 
     def json(self, data: Any) -> None:
         json.dump(data, sys.stdout, indent=2, default=str)
@@ -83,9 +87,23 @@ def human_size(size: int) -> str:
 
 
 def display_path(path: str) -> str:
-    """Relative to the current directory when under it, absolute otherwise."""
+    """Relative to the current directory when under it, absolute otherwise; quoted when it
+    holds bytes that are not UTF-8 or characters that would make it ambiguous (``quote_path``)."""
     try:
         rel = os.path.relpath(path)
     except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
+        rel = ".."
+    return quote_path(path if rel.startswith("..") else rel)
+
+
+def printable(text: str) -> str:
+    """Text any terminal takes: a byte that is not UTF-8 (a surrogate escape) as ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -23,6 +23,7 @@ from pathlib import Path
 from roar.errors import StoreError
 from roar.store import migrations, writer
 from roar.store.connection import connect
+from roar.store.paths import storable_path, stored_path
 from roar.store.views import ArtifactView, FileView, step_ref
 
 Connection = sqlite3.Connection  # what callers hold and pass back
@@ -78,7 +79,7 @@ class PathRecord:
     """The newest record of a path: which job saw it, in which role, as which artifact."""
 
     path: str
-    role: str  # input | output
+    role: str  # input | output | deleted
     job_id: int
     artifact: ArtifactView
 
@@ -147,14 +148,14 @@ def data_version(conn: sqlite3.Connection) -> int:
 
 def tracked(conn: sqlite3.Connection, paths: Iterable[str]) -> set[str]:
     """The subset of ``paths`` that some job read or wrote."""
-    wanted = list(dict.fromkeys(paths))
+    wanted = list(dict.fromkeys(storable_path(p) for p in paths))
     found: set[str] = set()
     for chunk in _chunks(wanted):
         marks = ",".join("?" * len(chunk))
         rows = conn.execute(
             f"SELECT DISTINCT path FROM job_files WHERE path IN ({marks})", chunk
         )  # fmt: skip
-        found.update(path for (path,) in rows)
+        found.update(stored_path(path) for (path,) in rows)
     return found
 
 
@@ -163,7 +164,7 @@ def latest_record(conn: sqlite3.Connection, path: str) -> PathRecord | None:
         f"SELECT jf.role, jf.job_id, {_ARTIFACT_COLUMNS} FROM job_files jf "
         "JOIN artifacts a ON a.id = jf.artifact_id WHERE jf.path = ? "
         "ORDER BY jf.job_id DESC LIMIT 1",
-        (path,),
+        (storable_path(path),),
     ).fetchone()
     return PathRecord(path, row[0], row[1], _artifact(row[2:])) if row else None
 
@@ -174,7 +175,7 @@ def record_in_job(conn: sqlite3.Connection, job_id: int, path: str) -> PathRecor
         f"SELECT jf.role, jf.job_id, {_ARTIFACT_COLUMNS} FROM job_files jf "
         "JOIN artifacts a ON a.id = jf.artifact_id WHERE jf.job_id = ? AND jf.path = ? "
         "ORDER BY jf.role DESC LIMIT 1",
-        (job_id, path),
+        (job_id, storable_path(path)),
     ).fetchone()
     return PathRecord(path, row[0], row[1], _artifact(row[2:])) if row else None
 
@@ -217,7 +218,7 @@ def producer(
     args: list[object] = [artifact_id]
     if path is not None:
         sql += " AND jf.path = ?"
-        args.append(path)
+        args.append(storable_path(path))
     if before_job is not None:
         sql += " AND jf.job_id < ?"
         args.append(before_job)
@@ -232,7 +233,7 @@ def job_files(conn: sqlite3.Connection, job_id: int, role: str) -> list[FileView
         "ORDER BY jf.path",
         (job_id, role),
     )
-    return [FileView(p, d, s, bool(c), i) for p, d, s, c, i in rows]
+    return [FileView(stored_path(p), d, s, bool(c), i) for p, d, s, c, i in rows]
 
 
 def consumers(
@@ -271,7 +272,7 @@ def paths_recorded_after(conn: sqlite3.Connection, job_id: int) -> Iterator[str]
     else:
         rows = conn.execute("SELECT DISTINCT path FROM job_files WHERE job_id > ?", (job_id,))
     for (path,) in rows:
-        yield path
+        yield stored_path(path)
 
 
 def _job_columns(conn: sqlite3.Connection) -> str:
@@ -287,13 +288,15 @@ def _chunks(items: Sequence) -> Iterator[list]:
 
 
 def _artifact(row: Sequence) -> ArtifactView:
-    return ArtifactView(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
+    first_seen_path = stored_path(row[6]) if row[6] is not None else None
+    return ArtifactView(row[0], row[1], row[2], row[3], bool(row[4]), row[5], first_seen_path)
 
 
 def _job(row: Sequence) -> JobRef:
     return JobRef(
         id=row[0], uid=row[1], kind=row[2], step_number=row[3], session_id=row[4],
-        command=row[5], argv=_argv(row[6]), cwd=row[7], started_at=row[8], ended_at=row[9],
+        command=row[5], argv=_argv(row[6]), cwd=stored_path(row[7]), started_at=row[8],
+        ended_at=row[9],
         exit_code=row[10], git_commit=row[11], git_dirty=bool(row[12]), notebook_path=row[13],
         cell_id=row[14], execution_count=row[15], source=row[16],
     )  # fmt: skip

@@ -17,9 +17,27 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from roar.store.paths import storable_path, stored_path
 
 SCHEMA_VERSION = 5
+
+
+class StoredPath(TypeDecorator[str]):
+    """A path column (``paths.py``): TEXT when the path is valid UTF-8, else a BLOB of its exact
+    bytes; read back as ``str`` with undecodable bytes surrogate-escaped (schema 4)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | bytes | None:
+        return None if value is None else storable_path(value)
+
+    def process_result_value(self, value: str | bytes | None, dialect: Dialect) -> str | None:
+        return None if value is None else stored_path(value)
 
 
 class Base(DeclarativeBase):
@@ -58,7 +76,7 @@ class Job(Base):
     step_identity: Mapped[str] = mapped_column(String)
     command: Mapped[str] = mapped_column(Text)
     argv: Mapped[str] = mapped_column(Text)  # JSON list
-    cwd: Mapped[str] = mapped_column(Text)  # relative to the project root ("" at the root)
+    cwd: Mapped[str] = mapped_column(StoredPath)  # relative to the project root ("" at the root)
     started_at: Mapped[float] = mapped_column(Float)
     ended_at: Mapped[float] = mapped_column(Float)
     exit_code: Mapped[int | None] = mapped_column(Integer)  # None: unknown (schema 5)
@@ -98,7 +116,7 @@ class Artifact(Base):
     size: Mapped[int] = mapped_column(Integer)
     is_composite: Mapped[bool] = mapped_column(Boolean, default=False)
     first_seen_at: Mapped[float] = mapped_column(Float)
-    first_seen_path: Mapped[str | None] = mapped_column(Text)
+    first_seen_path: Mapped[str | None] = mapped_column(StoredPath)
 
 
 class JobFile(Base):
@@ -113,7 +131,7 @@ class JobFile(Base):
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String, primary_key=True)  # input | output | deleted
-    path: Mapped[str] = mapped_column(Text, primary_key=True)  # absolute
+    path: Mapped[str] = mapped_column(StoredPath, primary_key=True)  # absolute
     artifact_id: Mapped[int | None] = mapped_column(ForeignKey("artifacts.id"), index=True)
 
     job: Mapped[Job] = relationship(back_populates="files")
@@ -147,7 +165,7 @@ class CompositeMember(Base):
     composite_id: Mapped[int] = mapped_column(
         ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
     )
-    relpath: Mapped[str] = mapped_column(Text, primary_key=True)
+    relpath: Mapped[str] = mapped_column(StoredPath, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id"), index=True)
 
 
@@ -162,4 +180,4 @@ class HashCache(Base):
     size: Mapped[int] = mapped_column(Integer)
     mtime_ns: Mapped[int] = mapped_column(Integer)
     digest: Mapped[str] = mapped_column(String)
-    path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(StoredPath)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from roar.store.connection import transaction
+from roar.store.paths import storable_path, stored_path
 
 _BATCH = 500  # stay well under SQLite's bound-parameter limit
 
@@ -94,13 +95,14 @@ class RecordedJob:
     is_rerun: bool
 
 
-def storable_path(path: str) -> str:
-    """Paths may hold undecodable bytes (surrogate-escaped); store those as ``\\xNN`` text."""
+def storable_text(text: str) -> str:
+    """A command line is text: undecodable bytes (surrogate-escaped) appear as ``\\xNN`` (the
+    job's argv keeps them exactly)."""
     try:
-        path.encode("utf-8")
-        return path
+        text.encode("utf-8")
+        return text
     except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def record_job(
@@ -184,7 +186,7 @@ def last_known(
     """
     stored = {storable_path(p): p for p in paths}
     found: dict[str, KnownContent] = {}
-    recorded: set[str] = set()
+    recorded: set[str | bytes] = set()
     keys = list(stored)
     for start in range(0, len(keys), _BATCH):
         chunk = keys[start : start + _BATCH]
@@ -273,7 +275,7 @@ def _insert_job(conn: sqlite3.Connection, job: NewJob, uid: str, session_id: int
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             uid, session_id, job.kind, step, job.step_name, job.step_identity,
-            storable_path(job.command), json.dumps(job.argv), storable_path(job.cwd), job.started_at, job.ended_at,
+            storable_text(job.command), json.dumps(job.argv), storable_path(job.cwd), job.started_at, job.ended_at,
             job.exit_code, job.interrupted, job.tracer,
             job.git_commit, job.git_branch, job.git_remote, job.git_dirty, job.git_diff_hash,
             json.dumps(job.metadata, sort_keys=True),
@@ -352,7 +354,7 @@ def delete_job(conn: sqlite3.Connection, job_id: int) -> list[str]:
     """
     with transaction(conn):
         outputs = [
-            path
+            stored_path(path)
             for (path,) in conn.execute(
                 "SELECT path FROM job_files WHERE job_id = ? AND role = 'output'", (job_id,)
             )

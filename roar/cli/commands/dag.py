@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from roar.cli.commands._common import add_json_flag, open_reader
-from roar.cli.console import Console
+from roar.cli.console import Console, quote_path
 from roar.errors import RoarError
 from roar.history import active_dag
 from roar.lineage import Dag, DagNode
@@ -139,12 +139,13 @@ def render(dag: Dag, console: Console, *, show_artifacts: bool) -> None:
                 tags += f" [deleted by @{a.deleted_by_step}]"
             note = "" if a.is_terminal else " (intermediate)"
             color = {"stale": "yellow", "superseded": "dim", "orphaned": "dim"}.get(a.state)
-            label = console.style(f"({os.path.basename(a.path)}){tags}", *(color,) if color else ())
+            name = quote_path(os.path.basename(a.path))
+            label = console.style(f"({name}){tags}", *(color,) if color else ())
             console.out(f"    {branch} {label}{note}")
         for i, f in enumerate(gone, start=len(outs)):
             branch = "└──x" if i == last else "├──x"
             console.out(
-                f"    {branch} {console.style(f'({os.path.basename(f.path)})', 'red')} deleted"
+                f"    {branch} {console.style(f'({quote_path(os.path.basename(f.path))})', 'red')} deleted"
             )
     legend = _legend(dag)
     if legend:
