@@ -91,6 +91,16 @@ def may_be_path(ref: str) -> bool:
     return looks_like_path(ref) or not HEX.match(ref)
 
 
+def no_artifact_at(ref: str) -> RoarError:
+    """The seeds' message for a path that names no recorded artifact, with what to try."""
+    return RoarError(
+        f"No artifact found for path: {ref}",
+        hint="Only files a traced command read or wrote are tracked (temp files and packages "
+        "are filtered as noise), and a relative path is resolved against the current directory. "
+        "`roar dag --show-artifacts` lists the session's artifacts.",
+    )
+
+
 def resolve_artifact(reader: Reader, ws: Workspace, ref: str) -> ArtifactHit | None:
     """A path (hashed now, through the cache) or a hash prefix (≥ 8 hex) → the artifact."""
     if may_be_path(ref):

@@ -174,7 +174,7 @@ def test_lineage_json_contract(repo, run_roar, step_script):
     assert "Produced through" in run_roar("lineage", "b.txt", "-o", "text", cwd=repo).stdout
     assert [j["job_uid"] for j in same["jobs"]] == [j["job_uid"] for j in data["jobs"]]
     missing = run_roar("lineage", "nope.txt", cwd=repo, check=False)
-    assert missing.returncode == 1 and "Artifact not found in database: nope.txt" in missing.stderr
+    assert missing.returncode == 1 and "No artifact found for path: nope.txt" in missing.stderr
 
 
 def test_show_log_status_json_carry_job_objects(repo, run_roar, step_script):

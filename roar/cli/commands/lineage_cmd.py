@@ -11,7 +11,7 @@ from datetime import datetime
 from roar.cli.commands._common import open_reader
 from roar.cli.console import Console, display_path
 from roar.errors import RoarError
-from roar.history import artifact_lineage, resolve_artifact
+from roar.history import artifact_lineage, may_be_path, no_artifact_at, resolve_artifact
 from roar.serialize import lineage_json
 
 
@@ -30,6 +30,8 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     with open_reader() as (ws, r):
         hit = resolve_artifact(r, ws, args.artifact)
         if hit is None:
+            if may_be_path(args.artifact):
+                raise no_artifact_at(args.artifact)
             raise RoarError(
                 f"Artifact not found in database: {args.artifact}",
                 hint="The file may not have been tracked by roar yet.",

@@ -15,6 +15,7 @@ from roar.history import (
     deletions_at,
     looks_like_path,
     may_be_path,
+    no_artifact_at,
     require_active_session,
     resolve_artifact,
     resolve_job,
@@ -53,6 +54,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             removers = deletions_at(r, args.ref)
             if removers:  # only deletions of content roar never recorded
                 return _show_deleted_path(ws, args.ref, removers, args, console)
+            raise no_artifact_at(args.ref)
     raise RoarError(
         f"Not found: {args.ref}", hint="Use @N, @BN, a job uid, a tracked path or a hash prefix."
     )
