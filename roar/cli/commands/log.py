@@ -12,7 +12,7 @@ from roar.serialize import job_json
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("log", help="Show recent jobs")
-    p.add_argument("-n", "--limit", type=int, default=20, help="how many jobs (default 20)")
+    p.add_argument("-n", "--limit", type=int, default=20, help="how many of the latest jobs (default 20; 0: all)")
     add_json_flag(p)
     p.set_defaults(handler=handle)
 
@@ -20,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace, console: Console) -> int:
     with open_reader() as (ws, r):
         session = r.active_session()
-        jobs = r.session_jobs(session.id)[-args.limit :] if session else []
+        every = r.session_jobs(session.id) if session else []
+    jobs = every[-args.limit :] if args.limit > 0 else every
     if args.json:
         console.json(
             {
@@ -32,7 +33,12 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     if not jobs:
         console.err("No log entries found." if session else "No active session.")
         return 0
-    console.out(f"Job Log ({len(jobs)} jobs)")
+    shown = (
+        f"{len(jobs)} jobs"
+        if len(jobs) == len(every)
+        else f"the last {len(jobs)} of {len(every)} jobs; -n 0 shows all"
+    )
+    console.out(f"Job Log ({shown})")
     console.out()
     console.out(f"{'UID':<9} {'STEP':<6} {'TIMESTAMP':<19} {'DURATION':>9} {'STATUS':<6} COMMAND")
     console.out("-" * 72)

@@ -166,6 +166,8 @@ def _report(o: RunOutcome, console: Console) -> None:
     title = "ROAR Build Complete" if o.kind == "build" else "ROAR Run Complete"
     if o.interrupted:
         title = title.replace("Complete", "Interrupted")
+    elif o.exit_code != 0:  # recorded all the same: a failed run is provenance too
+        title = title.replace("Complete", f"Failed (exit code {o.exit_code})")
     ref = step_ref(o.kind, o.step_number) if o.step_number else "?"
     lines = [
         "",
