@@ -7,6 +7,7 @@ never treated as system or package noise, whatever their prefix.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -66,10 +67,11 @@ class NoiseFilter:
             return True
         if path.startswith(ALWAYS_NOISE_PREFIXES) and not path.startswith("/dev/shm/"):
             return True
+        # Before the project check: a virtualenv inside the project is packages, not data.
+        if self.ignore_packages and self.in_python_environment(path):
+            return True
         if _under(path, self.project_root):
             return False
-        if self.ignore_packages and self.is_package(path):
-            return True
         if self.ignore_torch_cache and self._is_torch_cache(path):
             return True
         if self.ignore_tmp and path.startswith(TMP_PREFIXES):
@@ -95,6 +97,20 @@ class NoiseFilter:
             return True
         return any(_under(path, p) for p in _python_prefixes())
 
+    def in_python_environment(self, path: str) -> bool:
+        """Inside an interpreter prefix, a virtualenv or a conda env, wherever it lives (uv,
+        poetry and `python -m venv` put them in the project): known by the environment's own
+        marker (`pyvenv.cfg`, `conda-meta/`), not by its folder's name. An environment that
+        holds the project itself does not count: the project is data."""
+        if self.is_package(path) and not any(
+            _under(self.project_root, p) for p in _python_prefixes()
+        ):
+            return True
+        if "/site-packages/" in path or "/dist-packages/" in path:
+            return True
+        env = environment_root(os.path.dirname(path))
+        return env is not None and not _under(self.project_root, env)
+
 
 def is_code(path: str) -> bool:
     name = os.path.basename(path)
@@ -108,6 +124,19 @@ def _is_torch_cache(path: str, home: str) -> bool:
     return any(
         _under(path, os.path.join(home, p)) for p in (".cache/torch", ".triton", ".cache/triton")
     )
+
+
+@functools.lru_cache(maxsize=8192)
+def environment_root(directory: str) -> str | None:
+    """The Python environment (`pyvenv.cfg` or `conda-meta/` at its top) holding
+    ``directory``, or None. Cached per directory: a job's files share their folders."""
+    if not directory.startswith("/") or directory == "/":
+        return None
+    if os.path.isfile(os.path.join(directory, "pyvenv.cfg")) or os.path.isdir(
+        os.path.join(directory, "conda-meta")
+    ):
+        return directory
+    return environment_root(os.path.dirname(directory))
 
 
 _PREFIXES: tuple[str, ...] | None = None
