@@ -29,15 +29,25 @@ def packages_used(paths: Iterable[str], cache_dir: Path) -> dict[str, str]:
     for site, tops in tops_by_site.items():
         index = _site_index(site, cache_dir)
         for top in tops:
-            m = _DIST_DIR.match(top)
-            if m:  # metadata read directly (importlib.metadata)
-                used[m.group("name")] = m.group("version")
+            if not _is_use(top):
                 continue
-            key = top.split(".", 1)[0] if top.endswith((".py", ".so", ".pth")) else top
+            key = top.split(".", 1)[0] if top.endswith((".py", ".so")) else top
             hit = index.get(key)
             if hit:
                 used[hit[0]] = hit[1]
     return dict(sorted(used.items(), key=lambda kv: kv[0].lower()))
+
+
+# What every interpreter start reads whatever the job does: site.py processes each `.pth` file
+# and the hooks they import (setuptools' distutils shim, editable installs' finders, virtualenv).
+_STARTUP = re.compile(r"^(.*\.pth|__editable__.*|_distutils_hack|_virtualenv(\.py)?)$")
+
+
+def _is_use(top: str) -> bool:
+    """Did reading something under this top-level entry use the distribution? Loading its code
+    or data does; reading its metadata does not (`*.dist-info`: importlib.metadata, entry-point
+    and plugin scans read every distribution's), nor does the interpreter's start-up."""
+    return not (_DIST_DIR.match(top) or _STARTUP.match(top))
 
 
 def _site_index(site: str, cache_dir: Path) -> dict[str, list[str]]:
