@@ -93,16 +93,24 @@ class RecordingService:
                 conn.sendall(json.dumps(reply).encode() + b"\n")
 
     def _work(self) -> None:
-        from roar.cells import CellRecorder  # the launcher starts the kernel first, then this
-
-        recorder: CellRecorder | None = None
+        recorder: Any = None
         while (item := self._queue.get()) is not None:
             if isinstance(item, threading.Event):
                 item.set()
                 continue
-            if recorder is None:
-                recorder = CellRecorder(ignore=self._ignore)
-            self._record(recorder, item)
+            try:  # one bad cell (or a failed import) must not stop the cells after it
+                if recorder is None:
+                    from roar.cells import CellRecorder  # the launcher starts the kernel first
+
+                    recorder = CellRecorder(ignore=self._ignore)
+                self._record(recorder, item)
+            except Exception as exc:
+                count = item.get("cell", {}).get("execution_count")
+                where = "" if count is None else f" [{count}]"
+                with self._lock:
+                    self._notes.append(
+                        f"roar: cell{where} was not recorded ({type(exc).__name__}: {exc})."
+                    )
         if recorder is not None:
             recorder.close()
 
@@ -111,15 +119,8 @@ class RecordingService:
         from roar_kernel.tracers import merge
 
         cell = ExecutedCell.from_json(request["cell"])
-        try:
-            identities = {p: tuple(i) for p, i in request.get("identities", {}).items()}
-            recorder.record(cell, merge(request["parts"]), identities)
-        except Exception as exc:  # one bad cell must not stop the cells after it
-            count = "" if cell.execution_count is None else f" [{cell.execution_count}]"
-            with self._lock:
-                self._notes.append(
-                    f"roar: cell{count} was not recorded ({type(exc).__name__}: {exc})."
-                )
+        identities = {p: tuple(i) for p, i in request.get("identities", {}).items()}
+        recorder.record(cell, merge(request["parts"]), identities)
 
     def _take_notes(self) -> list[str]:
         with self._lock:
