@@ -9,7 +9,6 @@ so the front end gets the cell's reply without waiting for hashes and the store.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -21,6 +20,7 @@ from roar.cells import CellRecorder, ExecutedCell
 from roar.store.writer import RecordedJob
 from roar.tracing.run import Summary, parse_summary
 from roar.workspace import find_workspace
+from roar_kernel.notebook import cell_id_in_notebook, notebook_path
 from roar_kernel.recording import RecordingClient
 from roar_kernel.tracers import CellTracer, SummaryPart, merge, summary_dict
 from roar_kernel.variables import Snapshot, cell_names, snapshot
@@ -199,15 +199,16 @@ class CellSession:
         error: tuple[str, str] | None,
     ) -> Callable[[], ExecutedCell]:
         """The cell as recorded. What can change once the next cell runs (the namespace, the
-        environment) is captured now; working out the names and reading the saved notebook
-        for the cell's id happen when the result is called, after the reply."""
+        environment) is captured now; working out the names, asking the front end where the
+        notebook is and reading it for the cell's id happen when the result is called, after
+        the reply (and before the next cell starts)."""
         after = snapshot(self.shell.user_ns, self.shell.user_ns_hidden)
         python = self._python_of(cell.code)
-        notebook = notebook_path(self.shell, cwd)
         env = dict(os.environ)
 
         def describe() -> ExecutedCell:
             names = cell_names(python, cell.before, after)
+            notebook = notebook_path(self.shell, cwd)  # where it is now: it may be renamed
             return ExecutedCell(
                 source=cell.code,
                 cwd=cwd,
@@ -261,51 +262,3 @@ def housekeeping_paths(shell: Any) -> list[str]:
     except ImportError:
         pass
     return paths
-
-
-def notebook_path(shell: Any, cwd: str) -> str | None:
-    """The notebook this kernel serves, where the front end says so.
-
-    VS Code puts it in ``__vsc_ipynb_file__``; Jupyter Server sets ``JPY_SESSION_NAME``
-    (relative to the server's root, while the kernel starts in the notebook's folder).
-    """
-    vscode = shell.user_ns.get("__vsc_ipynb_file__")
-    if isinstance(vscode, str) and vscode:
-        return os.path.abspath(vscode)
-    session = os.environ.get("JPY_SESSION_NAME")
-    if not session:
-        return None
-    if os.path.isabs(session):
-        return session
-    for candidate in (os.path.join(cwd, os.path.basename(session)), os.path.join(cwd, session)):
-        if os.path.exists(candidate):
-            return os.path.abspath(candidate)
-    return os.path.abspath(os.path.join(cwd, os.path.basename(session)))
-
-
-_NOTEBOOKS: dict[str, tuple[int, list[dict]]] = {}
-
-
-def cell_id_in_notebook(path: str | None, code: str) -> str | None:
-    """The id of the one saved cell with exactly this source, for front ends that send none."""
-    if not path:
-        return None
-    try:
-        mtime = os.stat(path).st_mtime_ns
-        cached = _NOTEBOOKS.get(path)
-        if cached is None or cached[0] != mtime:
-            with open(path, encoding="utf-8") as fh:
-                cells = json.load(fh).get("cells", [])
-            _NOTEBOOKS[path] = cached = (mtime, cells)
-    except (OSError, ValueError, AttributeError):
-        return None
-    matches = [
-        c.get("id")
-        for c in cached[1]
-        if c.get("cell_type") == "code" and _source(c.get("source")) == code
-    ]
-    return matches[0] if len(matches) == 1 and isinstance(matches[0], str) else None
-
-
-def _source(source: Any) -> str:
-    return "".join(source) if isinstance(source, list) else str(source or "")

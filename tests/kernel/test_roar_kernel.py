@@ -240,3 +240,20 @@ def test_a_store_recreated_mid_session_gets_the_next_cells(notebook, repo, run_r
     nb.cell("b = a + 1")
     (job,) = jobs_in(repo)  # written to the new store, not the unlinked old file
     assert job.variables_defined == ["b"]
+
+
+def test_cells_follow_a_session_path_a_front_end_sets(notebook, repo):
+    nb = notebook()
+    nb.cell("a = 1")
+    (repo / "analysis.ipynb").rename(repo / "moved.ipynb")
+    nb.path = repo / "moved.ipynb"  # later cells are saved there
+    # A front end that tells the kernel, as ipykernel set it at start from JPY_SESSION_NAME.
+    reply = run_sync(nb.client.kc.execute_interactive)(
+        "__session__ = 'moved.ipynb'", silent=True, timeout=60
+    )
+    assert reply["content"]["status"] == "ok"
+    nb.cell("b = a + 1")
+    first, second = jobs_in(repo)
+    assert first.notebook_path == str(repo / "analysis.ipynb")
+    assert second.notebook_path == str(repo / "moved.ipynb")
+    assert second.cell_id == nb.nb.cells[1].id  # looked up in the notebook where it is now
