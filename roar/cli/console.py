@@ -3,12 +3,15 @@ a terminal (and never with NO_COLOR or --no-color)."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import Any
 
 from roar.store.paths import quote_path
+
+# typing and json are imported where used: `roar --help` and `roar --version` need neither.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Console", "display_path", "human_size", "printable", "quote_path"]
 
@@ -47,6 +50,8 @@ class Console:
         print(printable(text), file=sys.stderr)
 
     def json(self, data: Any) -> None:
+        import json
+
         json.dump(data, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
 

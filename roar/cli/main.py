@@ -13,10 +13,10 @@ from roar.cli.console import Console
 from roar.errors import RoarError
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, *, list_all: bool = True) -> argparse.ArgumentParser:
     """The parser. Only ``only``'s module is imported and its sub-parser built; every other
-    command is listed with its help text from the ``COMMANDS`` table, so ``roar --help`` and
-    ``roar --version`` import no command module at all."""
+    command is listed with its help text from the ``COMMANDS`` table (so ``roar --help`` and
+    ``roar --version`` import no command module at all), or with ``list_all=False`` left out."""
     parser = argparse.ArgumentParser(
         prog="roar",
         description="Run Observation & Artifact Registration: put `roar run` in front of a command "
@@ -27,15 +27,21 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name, (_module, _attr, help_text) in commands.COMMANDS.items():
         if name == only:
             commands.load(name).add_parser(sub)
-        else:  # listed in --help, loaded only when used
+        elif list_all:  # listed in --help, loaded only when used
             sub.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    chosen = next((a for a in args_list if not a.startswith("-")), None)
-    parser = build_parser(chosen if chosen in commands.COMMANDS else None)
+    first = next((i for i, a in enumerate(args_list) if not a.startswith("-")), len(args_list))
+    chosen = args_list[first] if first < len(args_list) else None
+    if chosen in commands.COMMANDS:
+        # The list of commands shows only in the top-level help, asked for before a command
+        # (`roar -h run`); after it, `-h` is the command's own, so `roar run ...` skips the list.
+        parser = build_parser(chosen, list_all=first > 0)
+    else:
+        parser = build_parser()
     args = parser.parse_args(args_list)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)

@@ -8,7 +8,10 @@ tests/cli/test_startup.py holds the two together).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False  # typing itself is not imported: `roar --help` does without it
+if TYPE_CHECKING:
+    from typing import Any
 
 # name → (module, attribute holding add_parser or None for the module itself, help)
 COMMANDS: dict[str, tuple[str, str | None, str]] = {
