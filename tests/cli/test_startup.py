@@ -1,0 +1,197 @@
+"""A lean start-up: what `roar --version`, `roar --help` and `roar run -q true` import and spawn.
+
+Real processes, nothing timed (the speed targets live in benchmarks/bench_run.py, measured
+against baselines of the same run). Each check reads ``python -X importtime``'s list of the
+modules a command imported, minus those the bare interpreter (``python -c pass``) already
+imports in this environment, and looks for modules the command has no use for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import roar
+from roar.cli import commands
+from tests.conftest import ROAR, git
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Modules no start-up path below may import, and why they are heavy.
+HEAVY = {
+    "sqlalchemy": "the store's query layer (~100 ms): only commands that read the store need it",
+    "importlib.metadata": "scans every installed distribution: its cost grows with the env",
+    "email": "importlib.metadata's METADATA parser",
+    "tomlkit": "the comment-keeping TOML editor: only `roar config set` / `roar env set`",
+    "roar.store.queries": "the SQLAlchemy-backed reads",
+}
+
+# And what `roar --version` and `roar --help` need none of (besides HEAVY).
+NOT_FOR_THE_SHELL = {
+    "roar.cli.commands.": "a command's module loads only when that command runs",
+    "roar.recorder": "recording, with the store, tracers and git",
+    "roar.tracing": "the tracer drivers",
+    "sqlite3": "the store",
+    "subprocess": "git and the tracers",
+    "dataclasses": "builds classes by compiling code, and imports inspect",
+}
+
+
+def imported_modules(args: list[str], cwd: Path, env: dict | None = None) -> set[str]:
+    """The modules ``python -X importtime ARGS`` imported that ``python -c pass`` does not."""
+
+    def modules(argv: list[str]) -> set[str]:
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", *argv],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return {
+            line.split("|")[2].strip()
+            for line in proc.stderr.splitlines()
+            if line.startswith("import time:") and line.count("|") == 2
+        } - {"imported package"}
+
+    found = modules(args)
+    assert "roar" in found or args[:2] == ["-c", "pass"], "importtime output not understood"
+    return found - modules(["-c", "pass"])
+
+
+def among(modules: set[str], listed: dict[str, str]) -> dict[str, str]:
+    """The ``listed`` entries (with why they are listed) that ``modules`` holds: a name ending
+    in "." stands for its submodules, any other for itself and its submodules."""
+    return {
+        name: why
+        for name, why in listed.items()
+        if any(
+            m == name or m.startswith(name if name.endswith(".") else name + ".") for m in modules
+        )
+    }
+
+
+def test_version_is_the_installed_distributions_and_cargos():
+    # roar.__version__ is a constant so that no command asks importlib.metadata; maturin gives
+    # the wheel Cargo's workspace version. An editable install's metadata is from install time:
+    # after bumping the version, reinstall (pip install -e .) before running this.
+    assert roar.__version__ == importlib.metadata.version("roar")
+    cargo = REPO_ROOT / "Cargo.toml"
+    if cargo.exists():
+        workspace = tomllib.loads(cargo.read_text())["workspace"]["package"]
+        assert roar.__version__ == workspace["version"]
+
+
+def test_version_prints_the_installed_version_and_imports_no_command(tmp_path):
+    proc = subprocess.run([*ROAR, "--version"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert proc.stdout == f"roar {importlib.metadata.version('roar')}\n"
+    modules = imported_modules(["-m", "roar", "--version"], tmp_path)
+    assert among(modules, {**HEAVY, **NOT_FOR_THE_SHELL}) == {}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h", "run"]])
+def test_top_level_help_lists_every_command(tmp_path, args):
+    # `roar run ...` builds no parser for the other commands; asked before a command, -h is
+    # still the top-level help with all of them.
+    proc = subprocess.run([*ROAR, *args], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0
+    listed = " ".join(proc.stdout.split())  # argparse wraps long help lines
+    for name, (_module, _attr, help_text) in commands.COMMANDS.items():
+        assert f"{name} {' '.join(help_text.split())}" in listed
+
+
+def test_help_imports_no_command(tmp_path):
+    modules = imported_modules(["-m", "roar", "--help"], tmp_path)
+    assert among(modules, {**HEAVY, **NOT_FOR_THE_SHELL}) == {}
+
+
+@pytest.mark.parametrize("name", list(commands.COMMANDS))
+def test_command_table_help_is_the_modules_own(name):
+    # `roar --help` shows the table's text without importing the modules; `roar NAME --help`
+    # and the command list of a parser built for NAME show the module's. They must agree.
+    sub = argparse.ArgumentParser(prog="roar").add_subparsers()
+    commands.load(name).add_parser(sub)
+    (action,) = [a for a in sub._choices_actions if a.dest == name]
+    assert action.help == commands.COMMANDS[name][2]
+
+
+def test_run_imports_only_what_recording_needs(repo):
+    modules = imported_modules(["-m", "roar", "run", "-q", "true"], repo)
+    assert among(modules, HEAVY) == {}
+    other_commands = {
+        m for m in modules if m.startswith("roar.cli.commands.") and m != "roar.cli.commands.run"
+    }
+    assert other_commands == set()
+
+
+def _git_logging_wrapper(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """PATH with a `git` in front that logs each call's arguments and runs the real git."""
+    real = shutil.which("git")
+    assert real
+    bin_dir, log = tmp_path / "bin", tmp_path / "git-calls.jsonl"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "git"
+    wrapper.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        f"with open({str(log)!r}, 'a') as f:\n"
+        "    f.write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
+    )
+    wrapper.chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}, log
+
+
+def _subcommand(argv: list[str]) -> str:
+    """`git -C DIR status ...` → status."""
+    i = 0
+    while argv[i].startswith("-"):
+        i += 2 if argv[i] in ("-C", "-c") else 1
+    return argv[i]
+
+
+def test_run_asks_git_once_and_records_every_git_fact(repo, run_roar, tmp_path):
+    url = "https://example.invalid/project.git"
+    git(repo, "remote", "add", "origin", url)
+    env, log = _git_logging_wrapper(tmp_path)
+    run_roar("run", "-q", "true", cwd=repo, env=env)
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    # One `git status` (the clean-tree check, also giving commit and branch) and the origin
+    # URL looked up beside it; nothing per file, nothing after the command.
+    assert sorted(_subcommand(c) for c in calls) == ["config", "status"]
+
+    job = run_roar("show", "@1", "--json", cwd=repo).json()
+    assert job["git"] == {
+        "commit": git(repo, "rev-parse", "HEAD").strip(),
+        "branch": git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip(),
+        "remote": url,
+        "dirty": False,
+        "diff_hash": None,
+    }
+    assert {"env", "env_injected", "host", "packages", "hashing"} <= set(job["metadata"])
+    assert job["metadata"]["host"]["python"] and job["metadata"]["host"]["os"]["system"]
+
+
+def test_run_on_a_detached_head_records_branch_head(repo, run_roar):
+    git(repo, "checkout", "-q", "--detach")
+    run_roar("run", "-q", "true", cwd=repo)
+    job = run_roar("show", "@1", "--json", cwd=repo).json()
+    assert job["git"]["branch"] == "HEAD"
+    assert job["git"]["commit"] == git(repo, "rev-parse", "HEAD").strip()
+    assert job["git"]["remote"] is None
