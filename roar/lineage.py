@@ -37,6 +37,7 @@ class DagArtifact:
     is_terminal: bool
     superseded_by: str | None = None
     deleted_by_step: int | None = None  # a later job removed the file and nothing wrote it since
+    artifact_id: int | None = None  # the store's id of the content (scripts key on it)
 
 
 @dataclass
@@ -295,6 +296,7 @@ def _artifacts(
                     is_terminal,
                     newest_digest if replaced else None,
                     remover.step_number if deleted and remover else None,
+                    out.artifact_id,
                 )  # fmt: skip
             )
     return artifacts

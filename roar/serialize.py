@@ -190,6 +190,7 @@ def dag_json(dag: Dag) -> dict[str, Any]:
                 "path": a.path,
                 "hash": a.digest,
                 "size": a.size,
+                "artifact_id": a.artifact_id,
                 "producer_step": a.producer_step,
                 "state": a.state,
                 "consumer_steps": a.consumer_steps,

@@ -41,7 +41,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         )
         return 0
     console.out(f"Session: {session.uid[:12]}")
-    console.out(f"DAG: {dag.dag_hash()}")
+    console.out(f"DAG hash:    {dag.dag_hash()}")  # the line scripts for earlier roars grep
     console.out(f"  Build steps: {len(build_steps)}")
     console.out(f"  Run steps:   {len(run_steps)}")
     if dag.stale_steps:
