@@ -29,3 +29,15 @@ def test_notebook_filter_on_the_text_view_leaves_out_other_jobs(repo, run_roar):
 def test_drawing_flags_still_need_a_format(repo, run_roar, flag):
     bad = run_roar("dag", flag, "x", cwd=repo, check=False)
     assert bad.returncode == 1 and "--format" in bad.stderr
+
+
+def test_long_commands_keep_what_tells_steps_apart(repo, run_roar):
+    common = ["--input", "data/raw/big_dataset.parquet", "--size", "100000"]
+    for chunk in range(4):
+        args = ["python", "-c", "pass", *common, "--chunk", str(chunk), "--out", "o.parquet"]
+        run_roar("run", "-q", *args, cwd=repo)
+    lines = [line for line in run_roar("dag", cwd=repo).stdout.splitlines() if "pass" in line]
+    assert len(lines) == 4
+    for chunk, line in enumerate(lines):
+        assert f"--chunk {chunk}" in line and "..." in line, line
+        assert line.startswith(f"@{chunk + 1}") and "python -c pass" in line

@@ -125,8 +125,9 @@ def render(dag: Dag, console: Console, *, show_artifacts: bool) -> None:
     console.out()
     width = shutil.get_terminal_size((100, 20)).columns
     label_width = max(20, min(max(len(_label(n)) for n in dag.nodes), width - 45))
+    shared = shared_units([_label(n) for n in dag.nodes])
     for node in dag.nodes:
-        console.out(_node_line(node, console, label_width))
+        console.out(_node_line(node, console, label_width, shared))
         outs = [a for a in dag.artifacts if a.producer_step == node.job.step_number]
         gone = node.job.deleted
         if node.state == "superseded":
@@ -173,11 +174,50 @@ def _label(node: DagNode) -> str:
     return node.job.step_name or node.job.command
 
 
-def _node_line(node: DagNode, console: Console, label_width: int) -> str:
+def _units(command: str) -> list[str]:
+    """A command's words, an option and its value kept together (`--chunk 3`)."""
+    words = command.split(" ")
+    units: list[str] = []
+    for word in words:
+        if units and units[-1].startswith("-") and " " not in units[-1] and "=" not in units[-1]:
+            if not word.startswith("-"):
+                units[-1] += " " + word
+                continue
+        units.append(word)
+    return units
+
+
+def shared_units(labels: list[str]) -> set[str]:
+    """The words every step's command has: what does not tell steps apart."""
+    if len(labels) < 2:
+        return set()
+    sets = [set(_units(label)[2:]) for label in labels]
+    return set.intersection(*sets)
+
+
+def fit_label(label: str, width: int, shared: set[str]) -> str:
+    """Shorten a command to ``width``, keeping the program, its script and the words that tell
+    it from the other steps (shared ones become `...`); else cut in the middle."""
+    if len(label) <= width:
+        return label
+    units = _units(label)
+    kept: list[str] = units[:2]
+    for unit in units[2:]:
+        if unit in shared:
+            if kept[-1] != "...":
+                kept.append("...")
+        else:
+            kept.append(unit)
+    short = " ".join(kept)
+    if len(short) <= width:
+        return short
+    head = (width - 3) // 2
+    return short[:head] + "..." + short[len(short) - (width - 3 - head) :]
+
+
+def _node_line(node: DagNode, console: Console, label_width: int, shared: set[str]) -> str:
     job = node.job
-    label = _label(node)
-    if len(label) > label_width:
-        label = label[: label_width - 1] + "…"
+    label = fit_label(_label(node), label_width, shared)
     metrics = f"in:{len(job.inputs)} out:{len(job.outputs)} cons:{node.consumed}"
     if job.deleted:
         metrics += f" del:{len(job.deleted)}"
