@@ -39,6 +39,26 @@ def active_dag(reader: Reader, *, expanded: bool = False) -> Dag:
     return build_dag(session.id, reader.session_jobs(session.id), expanded=expanded)
 
 
+def resolve_session(reader: Reader, ref: str) -> SessionView:
+    """`current`, a session's number (as `roar session list` shows it) or a uid prefix."""
+    sessions = reader.sessions()
+    if ref in ("current", "session:current"):
+        return require_active_session(reader)
+    ref = ref.removeprefix("session:")
+    if ref.isdigit() and len(ref) < 8:
+        hits = [s for s in sessions if s.id == int(ref)]
+    else:
+        hits = [s for s in sessions if s.uid.startswith(ref.lower())] if len(ref) >= 4 else []
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        raise RoarError(f"Session prefix '{ref}' is ambiguous.", hint="Give more characters.")
+    raise RoarError(
+        f"No session found for: {ref}",
+        hint="`roar session list` shows every session with its number and hash.",
+    )
+
+
 def session_dag(reader: Reader, *, expanded: bool = False) -> tuple[SessionView, Dag]:
     session = require_active_session(reader)
     return session, build_dag(session.id, reader.session_jobs(session.id), expanded=expanded)

@@ -49,6 +49,11 @@ class Reader:
     def sessions(self) -> list[SessionView]:
         return [_session_view(s) for s in self.orm.scalars(select(Session).order_by(Session.id))]
 
+    def session_job_counts(self) -> dict[int, int]:
+        """session id → how many jobs it holds."""
+        rows = self.orm.execute(select(Job.session_id, func.count()).group_by(Job.session_id))
+        return {int(sid): int(n) for sid, n in rows}
+
     # jobs ---------------------------------------------------------------------------------
     def session_jobs(self, session_id: int) -> list[JobView]:
         """Every job of a session in execution order, with inputs and outputs."""

@@ -64,7 +64,7 @@ class NewJob:
     cwd: str
     started_at: float
     ended_at: float
-    exit_code: int
+    exit_code: int | None  # None: not seen (a job recovered after roar was killed)
     tracer: str
     step_identity: str
     algorithm: str
@@ -345,6 +345,13 @@ def start_new_session(
         row = conn.execute("SELECT id FROM sessions WHERE is_active = 1").fetchone()
         new_id = create_session(conn, git_commit)
     return (int(row[0]) if row else None), new_id
+
+
+def activate_session(conn: sqlite3.Connection, session_id: int) -> None:
+    """`roar session use`: make an earlier session the active one (the others are kept)."""
+    with transaction(conn):
+        conn.execute("UPDATE sessions SET is_active = 0 WHERE is_active = 1")
+        conn.execute("UPDATE sessions SET is_active = 1 WHERE id = ?", (session_id,))
 
 
 def delete_job(conn: sqlite3.Connection, job_id: int) -> list[str]:
