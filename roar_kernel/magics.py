@@ -20,10 +20,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
+from roar.cli.console import Console, printable
 from roar.errors import RoarError
 from roar.recorder import RunOutcome, RunRequest, prepare, record_observed
 from roar_kernel.launcher import TRACER_ENV
@@ -67,7 +69,6 @@ class RoarMagics(Magics):
 
     # `%roar VERB ...` ---------------------------------------------------------------------
     def _command(self, argv: list[str]) -> int:
-        from roar.cli.console import Console
         from roar.cli.main import build_parser, dispatch
 
         sys.stdout.flush()
@@ -82,15 +83,17 @@ class RoarMagics(Magics):
         cells = getattr(getattr(self.shell, "kernel", None), "cells", None)
         if isinstance(cells, CellSession):
             cells.flush()  # what it shows includes the cells run before it
-        session = self._kernel_session()
-        if argv[0] in ("run", "build") and session is not None:
+        console = _CellConsole()
+        if argv[0] in ("run", "build"):
             from roar.cli.commands import run as run_command
 
+            session = self._kernel_session()
+            runner = functools.partial(_run_in_interval, session) if session else run_command.run
             args.handler = functools.partial(
-                run_command.handle, runner=functools.partial(_run_in_interval, session)
+                run_command.handle, runner=functools.partial(_observed, runner, console)
             )
         try:
-            return dispatch(args, Console(color=False))
+            return dispatch(args, console)
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -146,6 +149,34 @@ class RoarMagics(Magics):
                 once="fallback",
             )
         return self._plain_session
+
+
+class _CellConsole(Console):
+    """roar's messages in a cell. Front ends draw stderr as an error (JupyterLab: a pink box),
+    so `%roar run`'s report goes to stdout when the command succeeded and to stderr when it
+    failed; errors and warnings always go to stderr, other messages to stdout."""
+
+    def __init__(self) -> None:
+        super().__init__(color=False)
+        self.failed: bool | None = None  # known once the command has run
+
+    def err(self, text: str = "") -> None:
+        to_stderr = self.failed or text.startswith("Warning:")
+        print(printable(text), file=sys.stderr if to_stderr else sys.stdout)
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        print(printable(f"Error: {message}"), file=sys.stderr)
+        if hint:
+            print(printable(f"hint: {hint}"), file=sys.stderr)
+
+
+def _observed(
+    runner: Callable[[RunRequest], RunOutcome], console: _CellConsole, request: RunRequest
+) -> RunOutcome:
+    """Run the command with ``runner``; tell ``console`` whether it failed (before the report)."""
+    outcome = runner(request)
+    console.failed = bool(outcome.exit_code or outcome.interrupted or outcome.not_started)
+    return outcome
 
 
 def _execute(shell: Any, body: str) -> Any:

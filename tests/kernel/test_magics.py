@@ -160,3 +160,25 @@ def test_roar_run_started_from_a_cell_picks_a_backend_that_can_nest(notebook, re
     assert len(nested) == 1 and nested[0].tracer != "ebpf" and names(nested[0].outputs) == ["n.csv"]
     refused = cell_text(nb.cell("!{sys.executable} -m roar run --tracer ebpf true"))
     assert "already runs under roar's ebpf tracer" in refused and "%roar run" in refused
+
+
+def _streams(cell) -> dict[str, str]:
+    text: dict[str, str] = {}
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            text[out["name"]] = text.get(out["name"], "") + out["text"]
+    return text
+
+
+@pytest.mark.parametrize("kernel", ["roar", "python3"])
+def test_roar_run_report_is_output_on_success_and_an_error_on_failure(notebook, repo, kernel):
+    nb = notebook(kernel=kernel)
+    if kernel == "python3":
+        nb.cell("%load_ext roar_kernel")
+    ok = _streams(nb.cell("%roar run sh -c 'echo made > out.txt'"))
+    assert "Exit code: 0" in ok.get("stdout", "") and "Step: @" in ok["stdout"]
+    assert "stderr" not in ok, ok["stderr"]  # JupyterLab would draw it in a pink box
+    failed = _streams(nb.cell("%roar run sh -c 'exit 3'"))
+    assert "Exit code: 3" in failed.get("stderr", "") and "Exit code" not in failed.get(
+        "stdout", ""
+    )
