@@ -8,7 +8,7 @@ Not a pytest test. Usage:
 
 It measures, in one run with the page cache warm for every contender:
 
-* large file: roar ``hash_file`` (BLAKE3, read in chunks, multi-threaded) vs ``b3sum`` (mmap)
+* large file: roar ``hash_file`` (BLAKE3, pread of 1 MiB subtrees, multi-threaded) vs ``b3sum``
   (median of N runs each), and the ratio roar/b3sum (target >= 0.90);
   also roar SHA-256 vs ``hashlib.sha256`` for reference;
 * many small files: ``hash_files`` (parallel) vs a Python loop doing

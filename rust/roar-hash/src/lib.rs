@@ -4,12 +4,13 @@
 //! SHA-256 selectable). This crate provides:
 //!
 //! * [`hash_file`]: hash one file. Small files are read into a reused
-//!   per-thread buffer; files above [`PARALLEL_THRESHOLD`] are read in large
-//!   chunks, each hashed, for BLAKE3, on the rayon thread pool
-//!   (`Hasher::update_rayon`). The fd is `fstat`ed before and after: a file
-//!   another process wrote meanwhile is hashed again, and if it keeps
-//!   changing, reported as [`ErrorKind::Changed`] rather than given a digest
-//!   of bytes it never held.
+//!   per-thread buffer; above [`PARALLEL_THRESHOLD`], BLAKE3 reads and
+//!   hashes 1 MiB subtrees of its tree on the rayon thread pool and merges
+//!   them (`blake3::hazmat`), SHA-256 reads the next chunk while it hashes
+//!   the current one. The fd is `fstat`ed before and after: a file another
+//!   process wrote meanwhile is hashed again, and if it keeps changing,
+//!   reported as [`ErrorKind::Changed`] rather than given a digest of bytes
+//!   it never held.
 //! * [`hash_files`]: hash many files in parallel; one result per path, in
 //!   order, never failing the batch because of one bad path.
 //! * [`hash_bytes`]: hash an in-memory buffer.
@@ -26,19 +27,24 @@ use std::cell::RefCell;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use rayon::prelude::*;
 use sha2::Digest as _;
 
 /// Files (and buffers) strictly larger than this many bytes are hashed
-/// multi-threaded (BLAKE3), files in [`CHUNK`]-byte pieces. Smaller files are
-/// read whole into a reused per-thread buffer.
+/// multi-threaded (BLAKE3: files in [`PIECE`]-byte subtrees, one rayon task
+/// each; SHA-256: reading overlapped with hashing). Smaller files are read
+/// whole into a reused per-thread buffer.
 pub const PARALLEL_THRESHOLD: u64 = 1 << 20;
 
-/// The read size for files above [`PARALLEL_THRESHOLD`].
-const CHUNK: usize = 4 << 20;
+/// The BLAKE3 subtree one task reads and hashes (a power of two, at most
+/// [`PARALLEL_THRESHOLD`] so a parallel file has at least two).
+const PIECE: usize = 1 << 20;
+
+/// The read size when a large file is hashed in order (SHA-256).
+const CHUNK: usize = 1 << 20;
 
 /// Reused read buffers larger than this are released after use so one big
 /// file does not pin memory in every worker thread.
@@ -243,6 +249,7 @@ impl std::error::Error for HashError {}
 
 thread_local! {
     static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static PIECE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 fn file_type_name(ft: std::fs::FileType) -> &'static str {
@@ -294,11 +301,11 @@ impl Stamp {
 /// Hash one file.
 ///
 /// The file is opened once (with `O_NONBLOCK`, so a FIFO cannot hang us) and
-/// only regular files are hashed. The content is read with `read(2)` (never
-/// memory-mapped: a mapped file that another process truncates raises
+/// only regular files are hashed. The content is read with `read`/`pread`
+/// (never memory-mapped: a mapped file that another process truncates raises
 /// `SIGBUS`, which would kill the whole process). Files larger than
-/// [`PARALLEL_THRESHOLD`] are read in chunks and, for BLAKE3, hashed on the
-/// rayon pool; smaller ones are read into a per-thread reused buffer.
+/// [`PARALLEL_THRESHOLD`] are hashed multi-threaded (see the crate docs);
+/// smaller ones are read into a per-thread reused buffer.
 ///
 /// The fd is `fstat`ed before and after the read. If the size, mtime or
 /// ctime changed, or the read did not return exactly `size` bytes, another
@@ -348,19 +355,21 @@ pub fn hash_file(path: &Path, algo: Algorithm) -> Result<FileDigest, HashError> 
 /// The digest of exactly `size` bytes read from the start of `file`, or
 /// `None` when the file did not have `size` bytes (it shrank or grew).
 fn hash_content(file: &File, size: u64, algo: Algorithm) -> Result<Option<String>, HashError> {
-    if size > PARALLEL_THRESHOLD {
-        hash_chunked(file, size, algo)
-    } else {
+    if size <= PARALLEL_THRESHOLD {
         hash_read(file, size, algo)
+    } else if algo == Algorithm::Blake3 {
+        hash_blake3_pieces(file, size)
+    } else {
+        hash_pipelined(file, size, algo)
     }
 }
 
-/// Fill `buf` from `file`'s current position; the number of bytes read
-/// (less than `buf.len()` only at end of file).
-fn read_full(mut file: &File, buf: &mut [u8]) -> io::Result<usize> {
+/// Fill `buf` from `file` at `offset`; the number of bytes read (less than
+/// `buf.len()` only at end of file).
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -370,22 +379,118 @@ fn read_full(mut file: &File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// A large file: read in [`CHUNK`]-byte pieces, each hashed (for BLAKE3, on
-/// the rayon pool) before the next is read.
-fn hash_chunked(file: &File, size: u64, algo: Algorithm) -> Result<Option<String>, HashError> {
-    let mut buf = vec![0u8; usize::try_from(size.min(CHUNK as u64)).unwrap_or(CHUNK)];
+/// Whether `file` has a byte at `size` (it grew since its `fstat`).
+fn has_more(file: &File, size: u64) -> Result<bool, HashError> {
+    let mut byte = [0u8; 1];
+    let n = read_full_at(file, &mut byte, size).map_err(|e| HashError::from_io(&e))?;
+    Ok(n != 0)
+}
+
+/// A large file, BLAKE3: the file is cut into [`PIECE`]-byte subtrees of the
+/// BLAKE3 tree; each is read (`pread`) and hashed by its own rayon task into
+/// a per-thread buffer that stays in cache, then the chaining values are
+/// merged as BLAKE3's tree merges them. Reading and hashing are spread over
+/// all threads, with no mapping and no serial copy.
+fn hash_blake3_pieces(file: &File, size: u64) -> Result<Option<String>, HashError> {
+    use blake3::hazmat::HasherExt as _;
+    use blake3::hazmat::{merge_subtrees_non_root, merge_subtrees_root, ChainingValue, Mode};
+
+    let pieces = usize::try_from(size.div_ceil(PIECE as u64)).map_err(|_| HashError {
+        kind: ErrorKind::Other,
+        errno: None,
+        message: "file too large".to_owned(),
+    })?;
+    if pieces < 2 {
+        return hash_pipelined(file, size, Algorithm::Blake3); // the root is a single subtree
+    }
+    let cvs = (0..pieces)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|i| -> Result<Option<ChainingValue>, HashError> {
+            let offset = i as u64 * PIECE as u64;
+            let len = (size - offset).min(PIECE as u64) as usize;
+            with_piece_buffer(|buf| {
+                let n = read_full_at(file, &mut buf[..len], offset)
+                    .map_err(|e| HashError::from_io(&e))?;
+                if n < len {
+                    return Ok(None); // shrank
+                }
+                let mut h = blake3::Hasher::new();
+                h.set_input_offset(offset);
+                h.update(&buf[..len]);
+                Ok(Some(h.finalize_non_root()))
+            })
+        })
+        .collect::<Result<Option<Vec<ChainingValue>>, HashError>>()?;
+    let Some(cvs) = cvs else {
+        return Ok(None);
+    };
+    if has_more(file, size)? {
+        return Ok(None); // grew
+    }
+
+    // BLAKE3's tree: the left subtree holds the largest power of two of
+    // pieces that leaves at least one byte to the right.
+    fn split(n: usize) -> usize {
+        let mut left = 1;
+        while left * 2 < n {
+            left *= 2;
+        }
+        left
+    }
+    fn subtree(cvs: &[ChainingValue]) -> ChainingValue {
+        if cvs.len() == 1 {
+            return cvs[0];
+        }
+        let (l, r) = cvs.split_at(split(cvs.len()));
+        merge_subtrees_non_root(&subtree(l), &subtree(r), Mode::Hash)
+    }
+    let (l, r) = cvs.split_at(split(cvs.len()));
+    let root = merge_subtrees_root(&subtree(l), &subtree(r), Mode::Hash);
+    Ok(Some(root.to_hex().to_string()))
+}
+
+/// Run `f` with this thread's [`PIECE`]-byte buffer.
+fn with_piece_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    PIECE_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.resize(PIECE, 0);
+            f(&mut buf)
+        }
+        // Cannot happen (f makes no rayon call that could run another piece
+        // here), but never panic.
+        Err(_) => f(&mut vec![0u8; PIECE]),
+    })
+}
+
+/// A large file hashed in order (SHA-256, or BLAKE3 in one piece): the next
+/// [`CHUNK`] is read on one rayon thread while the hasher consumes the
+/// current one on another, so the copy costs no time on two or more cores.
+fn hash_pipelined(file: &File, size: u64, algo: Algorithm) -> Result<Option<String>, HashError> {
+    let chunk = usize::try_from(size.min(CHUNK as u64)).unwrap_or(CHUNK);
+    let (mut current, mut next) = (vec![0u8; chunk], vec![0u8; chunk]);
+    let want = |offset: u64| (size - offset).min(chunk as u64) as usize;
     let mut h = AnyHasher::new(algo);
-    let mut left = size;
-    while left > 0 {
-        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-        let n = read_full(file, &mut buf[..want]).map_err(|e| HashError::from_io(&e))?;
-        if n < want {
+    let mut offset = 0u64;
+    let mut len = want(0);
+    if read_full_at(file, &mut current[..len], 0).map_err(|e| HashError::from_io(&e))? < len {
+        return Ok(None); // shrank
+    }
+    while len > 0 {
+        let after = offset + len as u64;
+        let next_len = if after < size { want(after) } else { 0 };
+        let (read, ()) = rayon::join(
+            || read_full_at(file, &mut next[..next_len], after),
+            || h.update(&current[..len]),
+        );
+        if read.map_err(|e| HashError::from_io(&e))? < next_len {
             return Ok(None); // shrank
         }
-        h.update_parallel(&buf[..n]);
-        left -= n as u64;
+        std::mem::swap(&mut current, &mut next);
+        offset = after;
+        len = next_len;
     }
-    if read_full(file, &mut buf[..1]).map_err(|e| HashError::from_io(&e))? != 0 {
+    if has_more(file, size)? {
         return Ok(None); // grew
     }
     Ok(Some(h.finalize_hex()))
@@ -549,10 +654,13 @@ mod tests {
             1025,
             1 << 20,
             (1 << 20) + 1,
-            CHUNK - 1,
-            CHUNK,
-            CHUNK + 1,
-            2 * CHUNK + 12345,
+            2 * PIECE - 1,
+            2 * PIECE,
+            3 * PIECE + 1,
+            4 * PIECE,
+            5 * PIECE + 7,
+            8 * PIECE + 12345,
+            11 * PIECE + 3,
         ] {
             let data = pattern(n);
             let p = write(dir.path(), &format!("f{n}"), &data);
@@ -719,13 +827,15 @@ mod tests {
         for n in [1000usize, 3 << 20] {
             let p = write(dir.path(), &format!("g{n}"), &pattern(n));
             let f = File::open(&p).unwrap();
-            for stale in [n as u64 - 1, n as u64 + 1] {
+            for a in Algorithm::ALL {
+                for stale in [n as u64 - 1, n as u64 + 1] {
+                    (&f).seek(SeekFrom::Start(0)).unwrap();
+                    assert_eq!(hash_content(&f, stale, a).unwrap(), None, "{a} {n}");
+                }
                 (&f).seek(SeekFrom::Start(0)).unwrap();
-                assert_eq!(hash_content(&f, stale, Algorithm::Blake3).unwrap(), None);
+                let d = hash_content(&f, n as u64, a).unwrap();
+                assert_eq!(d, Some(hash_bytes(&pattern(n), a)), "{a} {n}");
             }
-            (&f).seek(SeekFrom::Start(0)).unwrap();
-            let d = hash_content(&f, n as u64, Algorithm::Blake3).unwrap();
-            assert_eq!(d, Some(hash_bytes(&pattern(n), Algorithm::Blake3)));
         }
     }
 
