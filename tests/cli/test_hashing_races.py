@@ -16,11 +16,12 @@ def test_a_file_truncated_by_another_run_while_hashed_loses_no_job(repo, run_roa
     big = repo / "f"
     stop = repo / "stop"
     # The issue's `roar run sh -c ': > f'`, repeated until told to stop so that it surely
-    # overlaps the other run's hashing; between two, f is 3 GiB again (for 0.2 s at a time, so
-    # that the hasher mostly finds it big).
+    # overlaps the other run's hashing; between two, f is 2 GiB (for 0.2 s at a time, so that
+    # the hasher mostly finds it big), never 3 GiB: the other run's truncate always changes it
+    # (a write that changes nothing would not make f its output).
     churn = subprocess.Popen(
         [*ROAR, "run", "sh", "-c",
-         f"while [ ! -e {stop} ]; do truncate -s 3G f; sleep 0.2; : > f; done"],
+         f"while [ ! -e {stop} ]; do truncate -s 2G f; sleep 0.2; : > f; done"],
         cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -46,6 +47,7 @@ def test_a_file_truncated_by_another_run_while_hashed_loses_no_job(repo, run_roa
         # Hashed in a moment between two changes: only the empty file is quick enough.
         assert (hashed[path]["hash"], hashed[path]["size"]) == (EMPTY_BLAKE3, 0), hashed[path]
     else:
-        assert unhashed == [{"path": path, "role": "output", "reason": "changed while hashing"}]
+        want = [{"path": path, "role": "output", "reason": "changed while hashing"}]
+        assert unhashed == want, (job, first.stderr)
         assert "kept changing while roar hashed" in first.stderr, first.stderr
         assert any("kept changing" in w for w in job["metadata"]["warnings"])
