@@ -125,7 +125,7 @@ def render(dag: Dag, console: Console, *, show_artifacts: bool) -> None:
     console.out()
     width = shutil.get_terminal_size((100, 20)).columns
     label_width = max(20, min(max(len(_label(n)) for n in dag.nodes), width - 45))
-    shared = shared_units([_label(n) for n in dag.nodes])
+    shared = shared_units([_label(n) for n in dag.nodes if n.job.kind != "cell"])
     for node in dag.nodes:
         console.out(_node_line(node, console, label_width, shared))
         outs = [a for a in dag.artifacts if a.producer_step == node.job.step_number]
@@ -217,7 +217,11 @@ def fit_label(label: str, width: int, shared: set[str]) -> str:
 
 def _node_line(node: DagNode, console: Console, label_width: int, shared: set[str]) -> str:
     job = node.job
-    label = fit_label(_label(node), label_width, shared)
+    label = _label(node)
+    if job.kind == "cell":  # source code: its beginning says most
+        label = label if len(label) <= label_width else label[: label_width - 1] + "…"
+    else:
+        label = fit_label(label, label_width, shared)
     metrics = f"in:{len(job.inputs)} out:{len(job.outputs)} cons:{node.consumed}"
     if job.deleted:
         metrics += f" del:{len(job.deleted)}"
