@@ -364,7 +364,7 @@ impl LogReader {
                     .unwrap_or_else(|| format!("process {pid}"));
                 out.push(Event::Warning {
                     message: format!(
-                        "{who} used io_uring; file accesses made through it are not seen by the preload tracer (run it with --tracer ptrace, which makes programs fall back to plain syscalls, or --tracer ebpf)"
+                        "{who} used io_uring; file accesses made through it are not seen by the preload tracer (no backend sees them: the program runs as it would untraced)"
                     ),
                 });
             }
