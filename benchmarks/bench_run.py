@@ -6,6 +6,9 @@ Not a pytest test. Usage:
     python benchmarks/bench_run.py                 # 7 rounds, big_io 1024 MiB
     python benchmarks/bench_run.py --quick         # 3 rounds, big_io 256 MiB
     python benchmarks/bench_run.py --rounds 11 --size-mb 512 --only startup,io_script
+    python benchmarks/bench_run.py --venv --only startup          # in a 300-distribution venv
+    python benchmarks/bench_run.py --venv --wheel dist/roar-*.whl --dists 400 --only startup
+    python benchmarks/bench_run.py --venv --only startup --instructions  # + valgrind counts
 
 Every figure is a ratio or difference against a baseline measured in the same run
 (never a hard-coded number). Each round runs every variant once, in an order that
@@ -14,7 +17,8 @@ medians over the rounds. Raw timings go to ``benchmarks/results/bench_run-*.json
 
 Measurements (see benchmarks/README.md):
 
-1. startup:   ``roar run -q true`` minus bare ``true``                (target <= 150 ms)
+1. startup:   side by side, ``roar run -q true`` vs bare ``true``     (target <= 100 ms more),
+              ``roar --version`` and ``roar --help`` vs ``python -c pass`` (each <= 40 ms more)
 2. io_script: a Python script reading 1,000 small files and writing 200, under
               ``roar run -q`` vs untraced                             (target <= 1 s under roar)
 3. workloads: /work/shared/tracing/workloads/{small_files,many_procs,cpu_bound,big_io}
@@ -22,6 +26,27 @@ Measurements (see benchmarks/README.md):
               vs ``strace -f --seccomp-bpf -e trace=file,process``
               (targets for the tracer alone: small_files <= 3x and faster than strace,
               many_procs <= 2.5x, cpu_bound and big_io <= 1.1x)
+
+roar's start-up depends on the environment it runs in (``importlib.metadata`` scans every
+installed distribution), so the run reports how many distributions roar's interpreter sees.
+``--venv`` measures in an environment like an ML user's: a throw-away virtualenv whose
+interpreter sees this interpreter's packages (its site-packages and editable roots go on the
+venv's path through one ``.pth`` file; other ``.pth`` start-up hooks of this host are not run)
+plus, when those are fewer than ``--dists`` (default 300), SYNTHETIC distributions: empty
+``roar_bench_filler_NNNN-1.0.dist-info`` folders holding only METADATA, RECORD and
+INSTALLER, no code. They cost nothing to install and weigh on a metadata scan like real ones.
+With ``--wheel PATH`` that wheel is installed into the venv (``pip --python VENV install
+--no-deps``) and timed through the ``roar`` script pip writes; otherwise the venv runs the roar
+this interpreter imports, through a launcher identical to pip's console script.
+
+``--instructions`` also counts, with valgrind's callgrind, the instructions each start-up
+variant executes in roar's own process (not git's or the traced command's) and prints them as
+differences to ``python -c pass``: unlike wall time, they do not grow with the machine's load.
+
+When ``PYTHONDONTWRITEBYTECODE`` is set (as on some CI machines), the timed processes run
+without it and with a private ``PYTHONPYCACHEPREFIX``, after one untimed warm-up of each
+start-up variant: a user's install has bytecode, and compiling roar's sources in every
+round would be counted as roar's cost.
 
 The script builds its own throw-away git repository in a temp dir (``git init``, a
 commit, ``roar init -y``, commit ``.gitignore``) and deletes it at the end
@@ -176,7 +201,7 @@ def path_roar(roar: list[str]) -> list[str] | None:
 # --------------------------------------------------------------------------- setup
 
 
-def make_repo(base: pathlib.Path) -> pathlib.Path:
+def make_repo(base: pathlib.Path, roar: list[str] | None = None) -> pathlib.Path:
     repo = base / "repo"
     repo.mkdir()
     env = git_env()
@@ -185,7 +210,7 @@ def make_repo(base: pathlib.Path) -> pathlib.Path:
     (repo / "io_script.py").write_text(IO_SCRIPT)
     sh(["git", "add", "README.md", "io_script.py"], repo, env)
     sh(["git", "commit", "-q", "-m", "init"], repo, env)
-    sh(find_roar() + ["init", "-y"], repo, env)
+    sh((roar or find_roar()) + ["init", "-y"], repo, env)
     with open(repo / ".gitignore", "a") as f:
         f.write("scratch/\n")  # WORK dirs of the shared workloads
     sh(["git", "add", ".gitignore"], repo, env)
@@ -199,37 +224,168 @@ def make_repo(base: pathlib.Path) -> pathlib.Path:
     return repo
 
 
+FILLER = "roar_bench_filler_{:04d}"
+LAUNCHER = """\
+#!{python}
+import sys
+from roar.cli.main import main
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+COUNT_DISTS = (
+    "import importlib.metadata as m; "
+    "print(len({(d.metadata['Name'] or '').lower() for d in m.distributions()}))"
+)
+
+
+def count_distributions(python: str) -> int:
+    """How many distinct distributions ``python`` can see (what a metadata scan walks)."""
+    return int(sh([python, "-c", COUNT_DISTS], HERE).stdout)
+
+
+def parent_paths() -> list[str]:
+    """This interpreter's import path minus the standard library and this script's folder:
+    its site-packages and editable roots (so PYTHONPATH=OLD_TREE times an older roar)."""
+    bare = sh([sys.executable, "-I", "-S", "-c", "import sys; print(*sys.path, sep=chr(10))"], HERE)
+    stdlib = {os.path.realpath(p) for p in bare.stdout.splitlines() if p}
+    kept: list[str] = []
+    for entry in sys.path:
+        real = os.path.realpath(entry) if entry else ""
+        if entry and os.path.isdir(entry) and real not in stdlib | {str(HERE)} | set(kept):
+            kept.append(real)
+    return kept
+
+
+def make_venv(
+    base: pathlib.Path, dists: int, wheel: pathlib.Path | None
+) -> tuple[list[str], str, dict]:
+    """A throw-away venv seeing at least ``dists`` distributions. Returns roar's command, the
+    venv's python, and what went into it (see the module docstring)."""
+    venv = base / "venv"
+    sh([sys.executable, "-m", "venv", "--without-pip", str(venv)], base)
+    python = str(venv / "bin" / "python")
+    site = pathlib.Path(
+        sh(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], base
+        ).stdout.strip()
+    )
+    (site / "_roar_bench_parent.pth").write_text("\n".join(parent_paths()) + "\n")
+    roar = venv / "bin" / "roar"
+    if wheel is not None:
+        sh([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps",
+            str(wheel)], base)  # fmt: skip
+    else:
+        roar.write_text(LAUNCHER.format(python=python))
+        roar.chmod(0o755)
+    real = count_distributions(python)
+    for i in range(max(0, dists - real)):
+        name = FILLER.format(i)
+        info = site / f"{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: 1.0\n"
+        )
+        (info / "INSTALLER").write_text("bench_run\n")
+        (info / "RECORD").write_text(
+            "".join(f"{info.name}/{f},,\n" for f in ("METADATA", "INSTALLER", "RECORD"))
+        )
+    return (
+        [str(roar)],
+        python,
+        {
+            "path": str(venv),
+            "wheel": str(wheel) if wheel else None,
+            "real_distributions": real,
+            "synthetic_distributions": max(0, dists - real),
+        },
+    )
+
+
 # --------------------------------------------------------------------------- measurements
 
 
-def bench_startup(repo, rounds, roar):
+def bench_startup(repo, rounds, roar, python, via_path=None):
+    """roar's fixed costs, each beside its baseline: ``roar run -q true`` vs ``true``, and
+    ``roar --version`` / ``roar --help`` vs the interpreter alone (``python -c pass``)."""
     true = shutil.which("true") or "/bin/true"
     variants = {
         "bare": lambda: timed([true], repo),
         "roar": lambda: timed(roar + ["run", "-q", true], repo),
-        # for the diagnosis only: the interpreter's own floor, and roar via a PATH shim
-        "python_pass": lambda: timed([sys.executable, "-c", "pass"], repo),
+        "python_pass": lambda: timed([python, "-c", "pass"], repo),
+        "roar_version": lambda: timed(roar + ["--version"], repo),
+        "roar_help": lambda: timed(roar + ["--help"], repo),
     }
-    via_path = path_roar(roar)
-    if via_path:
+    if via_path:  # for the diagnosis only: roar via a PATH shim
         variants["roar_via_path"] = lambda: timed(via_path + ["run", "-q", true], repo)
+    for variant in variants.values():  # untimed: bytecode, page cache, the eBPF service
+        variant()
     times = run_rounds(variants, rounds, "startup")
-    diffs = [b - a for a, b in zip(times["bare"], times["roar"], strict=True)]
+
+    def paired(base: str, other: str) -> float:
+        return med([b - a for a, b in zip(times[base], times[other], strict=True)])
+
+    medians = {k: med(v) for k, v in times.items()}
     return {
         "times": times,
         "roar_cmd": roar,
         "roar_via_path_cmd": via_path,
-        "python_pass_median_s": med(times["python_pass"]),
-        "roar_via_path_median_s": med(times["roar_via_path"]) if via_path else None,
-        "bare_median_s": med(times["bare"]),
-        "roar_median_s": med(times["roar"]),
-        "overhead_median_s": med(times["roar"]) - med(times["bare"]),
-        "overhead_paired_median_s": med(diffs),
+        "distributions": count_distributions(python),
+        "medians_s": medians,
+        "python_pass_median_s": medians["python_pass"],
+        "roar_via_path_median_s": medians.get("roar_via_path"),
+        "bare_median_s": medians["bare"],
+        "roar_median_s": medians["roar"],
+        "overhead_median_s": medians["roar"] - medians["bare"],
+        "overhead_paired_median_s": paired("bare", "roar"),
+        "version_over_python_s": medians["roar_version"] - medians["python_pass"],
+        "version_over_python_paired_s": paired("python_pass", "roar_version"),
+        "help_over_python_s": medians["roar_help"] - medians["python_pass"],
+        "help_over_python_paired_s": paired("python_pass", "roar_help"),
     }
 
 
-def bench_io_script(repo, rounds, roar):
-    py = sys.executable
+def instructions(argv: list[str], cwd) -> int:
+    """Instructions the process itself executes (valgrind's callgrind; children such as git and
+    the traced command are not followed), with a fixed hash seed so that reruns agree."""
+    with tempfile.TemporaryDirectory(prefix="roar-bench-cg-") as tmp:
+        out = pathlib.Path(tmp) / "callgrind.out"
+        r = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+            cwd=cwd,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"callgrind on {argv} exited {r.returncode}: {r.stderr[-2000:]}")
+        for line in out.read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"no instruction count for {argv}")
+
+
+def bench_instructions(repo, roar, python) -> dict:
+    """Instruction counts of the start-up variants: a load-independent companion to the wall
+    times (on a busy machine the medians grow with the load; these do not)."""
+    launcher = pathlib.Path(roar[0])
+    script = launcher.is_file() and launcher.read_bytes().startswith(b"#!")
+    roar_argv = [python, *roar] if script else roar  # callgrind follows no #! launcher
+    true = shutil.which("true") or "/bin/true"
+    counts = {
+        "python_pass": instructions([python, "-c", "pass"], repo),
+        "roar_version": instructions(roar_argv + ["--version"], repo),
+        "roar_help": instructions(roar_argv + ["--help"], repo),
+        "roar": instructions(roar_argv + ["run", "-q", true], repo),
+    }
+    return {
+        "counts": counts,
+        "over_python_pass": {k: v - counts["python_pass"] for k, v in counts.items()},
+    }
+
+
+def bench_io_script(repo, rounds, roar, python):
+    py = python
     times = run_rounds(
         {
             # roar first in round 1 so its first run is a cold hash cache, like a user's first run
@@ -315,28 +471,54 @@ def report(res, notes):
     rows = []  # (figure, value, target, ok or None)
     if "startup" in res:
         s = res["startup"]
+        m = s["medians_s"]
         print(
-            f"\n[1] roar run -q true: bare {fmt_s(s['bare_median_s'])}, "
-            f"roar {fmt_s(s['roar_median_s'])}, difference of medians "
-            f"{fmt_s(s['overhead_median_s'])} (paired median {fmt_s(s['overhead_paired_median_s'])})"
+            f"\n[1] start-up, medians side by side ({s['distributions']} distributions "
+            "visible to roar's interpreter)"
         )
-        print(
-            f"    interpreter floor (python -c pass) {fmt_s(s['python_pass_median_s'])}"
-            + (
-                f"; via PATH ({s['roar_via_path_cmd'][0]}) roar run -q true "
-                f"{fmt_s(s['roar_via_path_median_s'])}"
-                if s["roar_via_path_cmd"]
+        for label, key, base, over, target in (
+            ("true", "bare", None, None, None),
+            ("roar run -q true", "roar", "bare", "overhead_median_s", 0.100),
+            ("python -c pass", "python_pass", None, None, None),
+            ("roar --version", "roar_version", "python_pass", "version_over_python_s", 0.040),
+            ("roar --help", "roar_help", "python_pass", "help_over_python_s", 0.040),
+        ):
+            extra = (
+                f"   {fmt_s(s[over]):>7} more than {base}  (target <= {fmt_s(target)})"
+                if over
                 else ""
             )
+            print(f"    {label:<18} {fmt_s(m[key]):>7}{extra}")
+        print(
+            f"    paired medians of the differences: run {fmt_s(s['overhead_paired_median_s'])}, "
+            f"--version {fmt_s(s['version_over_python_paired_s'])}, "
+            f"--help {fmt_s(s['help_over_python_paired_s'])}"
         )
-        rows.append(
-            (
-                "startup: roar run true - true",
-                fmt_s(s["overhead_median_s"]),
-                "<= 150 ms",
-                s["overhead_median_s"] <= 0.150,
+        if "instructions" in s:
+            over = s["instructions"]["over_python_pass"]
+            print(
+                "    instructions beyond python -c pass "
+                f"({s['instructions']['counts']['python_pass'] / 1e6:.1f} M): "
+                + ", ".join(
+                    f"{label} +{over[key] / 1e6:.1f} M"
+                    for label, key in (
+                        ("--version", "roar_version"),
+                        ("--help", "roar_help"),
+                        ("run -q true", "roar"),
+                    )
+                )
             )
-        )
+        if s["roar_via_path_cmd"]:
+            print(
+                f"    via PATH ({s['roar_via_path_cmd'][0]}) roar run -q true "
+                f"{fmt_s(s['roar_via_path_median_s'])}"
+            )
+        for figure, key, target in (
+            ("startup: roar run -q true - true", "overhead_median_s", 0.100),
+            ("startup: roar --version - python -c pass", "version_over_python_s", 0.040),
+            ("startup: roar --help - python -c pass", "help_over_python_s", 0.040),
+        ):
+            rows.append((figure, fmt_s(s[key]), f"<= {fmt_s(target)}", s[key] <= target))
     if "io_script" in res:
         s = res["io_script"]
         print(
@@ -442,7 +624,26 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--results-dir", type=pathlib.Path, default=HERE / "results")
     ap.add_argument("--keep", action="store_true", help="keep the temp repo")
+    ap.add_argument(
+        "--venv",
+        action="store_true",
+        help="measure in a throw-away virtualenv seeing at least --dists distributions "
+        "(synthetic ones fill the gap; see the module docstring)",
+    )
+    ap.add_argument(
+        "--dists", type=int, default=300, help="distributions the --venv sees (default 300)"
+    )
+    ap.add_argument(
+        "--wheel", type=pathlib.Path, help="with --venv: install this roar wheel into it"
+    )
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="startup: also count the instructions each start-up variant executes (valgrind)",
+    )
     args = ap.parse_args(argv)
+    if args.wheel and not args.venv:
+        ap.error("--wheel needs --venv")
     rounds = args.rounds or (3 if args.quick else 7)
     size_mb = args.size_mb or (256 if args.quick else 1024)
     only = [m.strip() for m in args.only.split(",") if m.strip()]
@@ -456,19 +657,40 @@ def main(argv=None) -> int:
     except ImportError as exc:
         print(f"roar._native not importable ({exc}); run `pip install -e '.[test]'` first")
         return 2
-    roar = find_roar()
-    print(f"timing roar as: {' '.join(roar)}", flush=True)
-
     base = pathlib.Path(tempfile.mkdtemp(prefix="roar-bench-"))
     started = dt.datetime.now(dt.timezone.utc)
+    if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):  # every child inherits this
+        os.environ["PYTHONPYCACHEPREFIX"] = str(base / "pycache")
+        notes.append(
+            "PYTHONDONTWRITEBYTECODE dropped for the timed processes (bytecode in a private "
+            "PYTHONPYCACHEPREFIX), as a user's install has bytecode"
+        )
     print(f"bench_run: {rounds} rounds, big_io {size_mb} MiB, temp repo in {base}", flush=True)
     res: dict = {}
+    environment: dict = {"venv": None}
     try:
-        repo = make_repo(base)
+        if args.venv:
+            roar, python, environment["venv"] = make_venv(base, args.dists, args.wheel)
+        else:
+            roar, python = find_roar(), sys.executable
+        environment["python"] = python
+        environment["distributions"] = count_distributions(python)
+        print(
+            f"timing roar as: {' '.join(roar)} ({environment['distributions']} distributions "
+            f"visible{', venv' if args.venv else ''})",
+            flush=True,
+        )
+        repo = make_repo(base, roar)
         if "startup" in only:
-            res["startup"] = bench_startup(repo, rounds, roar)
+            via_path = None if args.venv else path_roar(roar)
+            res["startup"] = bench_startup(repo, rounds, roar, python, via_path)
+            if args.instructions:
+                if shutil.which("valgrind"):
+                    res["startup"]["instructions"] = bench_instructions(repo, roar, python)
+                else:
+                    notes.append("valgrind not found: --instructions skipped")
         if "io_script" in only:
-            res["io_script"] = bench_io_script(repo, rounds, roar)
+            res["io_script"] = bench_io_script(repo, rounds, roar, python)
         if "workloads" in only:
             names = [n.strip() for n in args.workloads.split(",") if n.strip()]
             if not args.workload_dir.is_dir():
@@ -503,6 +725,7 @@ def main(argv=None) -> int:
                     "cpus": os.cpu_count(),
                 },
                 "roar_cmd": roar,
+                "environment": environment,
                 "results": res,
                 "summary": [
                     {"figure": f, "value": v, "target": t, "pass": ok} for f, v, t, ok in rows
