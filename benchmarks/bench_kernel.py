@@ -65,7 +65,7 @@ def make_repo(root: pathlib.Path) -> pathlib.Path:
     subprocess.run([sys.executable, "-m", "roar", "init", "-y"], cwd=repo, check=True,
                    capture_output=True)  # fmt: skip
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "commit", "-qm", "init"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "init"], cwd=repo, check=True)
     return repo
 
 
