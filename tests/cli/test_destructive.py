@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from tests.conftest import ROAR
+from tests.conftest import ROAR, commit_all
 
 
 @pytest.fixture
 def one_job(repo, run_roar):
     (repo / ".gitignore").write_text(".roar/\nout.txt\n")
-    subprocess.run(["git", "commit", "-qam", "ignore out"], cwd=repo, check=True)
+    commit_all(repo, "ignore out")
     run_roar("run", "sh", "-c", "echo made > out.txt", cwd=repo)
     return repo / "out.txt"
 
