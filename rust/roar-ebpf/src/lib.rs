@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-pub use client::Attached;
+pub use client::{claim, Attached, Claimed};
 pub use roar_trace_format::{Job, SpawnConfig, SpawnError, Summary};
 
 mod child;

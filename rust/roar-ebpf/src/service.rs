@@ -47,15 +47,94 @@ struct Maps {
 enum Out {
     Events(Vec<u8>),
     Flushed(u64),
-    Done(u64),
+    /// Records dropped, the job's end (ns since the epoch).
+    Done(u64, u64),
 }
 
 enum Cmd {
-    Register(u32, Sender<Out>),
+    Register(u32, Sender<Out>, Option<Keep>),
     Flush(u32, u64),
     /// Send what was recorded, then DONE, and stop tracing the job.
     Detach(u32),
-    Cancel(u32),
+    /// The client's connection closed: a recoverable job goes on traced
+    /// (its records held for a claim), any other is cancelled.
+    Gone(u32),
+    /// The client has the job's summary safe: forget the records held.
+    Bye(u32),
+    Claim(ClaimReq),
+}
+
+/// Every record of a recoverable job (a `START` with a recovery token),
+/// kept from its start until its client says `BYE`, so that a later client
+/// can claim the job if this one dies.
+struct Keep {
+    token: String,
+    uid: u32,
+    root: i32,
+    /// `u32` length + record, as in an `EVENTS` payload.
+    records: Vec<u8>,
+    /// Records not kept (over [`KEEP_MAX`]): a claim reports them dropped.
+    overflow: u64,
+}
+
+/// At most this many bytes of records are kept per recoverable job.
+const KEEP_MAX: usize = 256 << 20;
+
+impl Keep {
+    fn push(&mut self, rec: &[u8]) {
+        if self.records.len() + rec.len() + 4 > KEEP_MAX {
+            self.overflow += 1;
+            return;
+        }
+        self.records
+            .extend_from_slice(&(rec.len() as u32).to_ne_bytes());
+        self.records.extend_from_slice(rec);
+    }
+
+    /// The kept records as `EVENTS` payloads (cut between records).
+    fn frames(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let (mut start, mut at) = (0usize, 0usize);
+        let b = &self.records;
+        while at + 4 <= b.len() {
+            let n = u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize;
+            if at + 4 + n - start > proto::MAX_FRAME / 2 && at > start {
+                out.push(b[start..at].to_vec());
+                start = at;
+            }
+            at += 4 + n;
+        }
+        if start < b.len() {
+            out.push(b[start..].to_vec());
+        }
+        out
+    }
+}
+
+/// A recoverable job that has ended, its records held for its client's
+/// `BYE` or a claim.
+struct Held {
+    job: u32,
+    keep: Keep,
+    drops: u64,
+    end_ns: u64,
+    since: Instant,
+}
+
+struct ClaimReq {
+    token: String,
+    uid: u32,
+    mode: u8,
+    reply: Sender<ClaimReply>,
+}
+
+enum ClaimReply {
+    Unknown,
+    NotYours,
+    Pending,
+    Forgotten,
+    /// Job id, root pid, and the stream of what it recorded.
+    Stream(u32, i32, Receiver<Out>),
 }
 
 /// `live` of an attached job: its tasks were counted by no fork, so the
@@ -73,6 +152,8 @@ struct Shared {
     active: AtomicU32,
     /// Open client connections (a job's, or one that has not yet asked).
     conns: AtomicU32,
+    /// Ended recoverable jobs whose records are held (see [`Held`]).
+    held: AtomicU32,
     last_active: Mutex<Instant>,
     stop: AtomicBool,
 }
@@ -450,6 +531,7 @@ pub fn serve(socket: &Path, idle: Duration, drain: Duration) -> Result<(), Spawn
         next_job: AtomicU32::new(1),
         active: AtomicU32::new(0),
         conns: AtomicU32::new(0),
+        held: AtomicU32::new(0),
         last_active: Mutex::new(Instant::now()),
         stop: AtomicBool::new(false),
     });
@@ -542,7 +624,10 @@ fn accept_loop(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(SpawnError::Io(e)),
         }
-        if shared.active.load(Ordering::SeqCst) == 0 && shared.conns.load(Ordering::SeqCst) == 0 {
+        if shared.active.load(Ordering::SeqCst) == 0
+            && shared.conns.load(Ordering::SeqCst) == 0
+            && shared.held.load(Ordering::SeqCst) == 0
+        {
             let since = *shared.last_active.lock().unwrap_or_else(|p| p.into_inner());
             if since.elapsed() >= idle {
                 return Ok(Ended::Idle);
@@ -700,11 +785,17 @@ fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
     let attach = match ty {
         proto::START => false,
         proto::ATTACH => true,
-        _ => return refuse(&mut stream, "expected START or ATTACH"),
+        proto::CLAIM => return claim_connection(stream, shared, &payload),
+        _ => return refuse(&mut stream, "expected START, ATTACH or CLAIM"),
     };
-    let Some((version, pid)) = proto::parse_start(&payload) else {
+    let Some((version, pid, token)) = proto::parse_start_token(&payload) else {
         return refuse(&mut stream, "malformed START");
     };
+    if let Some(t) = &token {
+        if attach || !roar_trace_format::Recovery::valid_token(t) {
+            return refuse(&mut stream, &format!("bad recovery token {t:?}"));
+        }
+    }
     let mine = crate::version();
     if version != mine {
         return refuse(
@@ -765,18 +856,31 @@ fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
     }
     shared.active.fetch_add(1, Ordering::SeqCst);
     let (tx, rx) = channel();
-    shared.send(Cmd::Register(job, tx));
+    let keep = token.map(|token| Keep {
+        token,
+        uid,
+        root: pid,
+        records: Vec::new(),
+        overflow: 0,
+    });
+    shared.send(Cmd::Register(job, tx, keep));
+    if proto::send_frame(&stream, proto::ACK, &job.to_ne_bytes()).is_err() {
+        shared.send(Cmd::Gone(job));
+        return;
+    }
+    serve_job(stream, shared, job, rx);
+}
+
+/// Follow a registered job for its client: the records go out on a writer
+/// thread; the client's FLUSH, DETACH and BYE come in here until it closes.
+fn serve_job(mut stream: UnixStream, shared: &Arc<Shared>, job: u32, rx: Receiver<Out>) {
     let writer = match stream.try_clone() {
         Ok(w) => w,
         Err(_) => {
-            shared.send(Cmd::Cancel(job));
+            shared.send(Cmd::Gone(job));
             return;
         }
     };
-    if proto::send_frame(&stream, proto::ACK, &job.to_ne_bytes()).is_err() {
-        shared.send(Cmd::Cancel(job));
-        return;
-    }
     let w = std::thread::Builder::new()
         .name("roar-ebpf-out".into())
         .spawn(move || write_loop(writer, &rx));
@@ -794,13 +898,67 @@ fn connection(mut stream: UnixStream, shared: &Arc<Shared>) {
                 shared.send(Cmd::Flush(job, seq));
             }
             Ok((proto::DETACH, _)) => shared.send(Cmd::Detach(job)),
+            Ok((proto::BYE, _)) => shared.send(Cmd::Bye(job)),
             Ok(_) => {}
             Err(_) => break,
         }
     }
-    shared.send(Cmd::Cancel(job));
+    shared.send(Cmd::Gone(job));
     if let Ok(w) = w {
         let _ = w.join();
+    }
+}
+
+/// A client claiming a recoverable job whose client went away (see
+/// `proto.rs`).
+fn claim_connection(mut stream: UnixStream, shared: &Arc<Shared>, payload: &[u8]) {
+    let Some((version, token, mode)) = proto::parse_claim(payload) else {
+        return refuse(&mut stream, "malformed CLAIM");
+    };
+    let mine = crate::version();
+    if version != mine {
+        return refuse(
+            &mut stream,
+            &format!("the running roar eBPF service is version {mine} but this roar is {version}"),
+        );
+    }
+    let Some(peer) = peer_cred(&stream) else {
+        return refuse(&mut stream, "cannot identify the client (SO_PEERCRED)");
+    };
+    let (reply, answer) = channel();
+    shared.send(Cmd::Claim(ClaimReq {
+        token: token.clone(),
+        uid: peer.uid,
+        mode,
+        reply,
+    }));
+    match answer.recv_timeout(Duration::from_secs(30)) {
+        Ok(ClaimReply::Stream(job, root, rx)) => {
+            let mut ack = job.to_ne_bytes().to_vec();
+            ack.extend_from_slice(&root.to_ne_bytes());
+            if proto::send_frame(&stream, proto::ACK, &ack).is_err() {
+                shared.send(Cmd::Gone(job));
+                return;
+            }
+            serve_job(stream, shared, job, rx);
+        }
+        Ok(ClaimReply::Pending) => {
+            let _ = proto::send_frame(&stream, proto::PENDING, &[]);
+        }
+        Ok(ClaimReply::Forgotten) => {
+            let _ = proto::send_frame(&stream, proto::DONE, &[0u8; 16]);
+        }
+        Ok(ClaimReply::NotYours) => refuse(
+            &mut stream,
+            &format!("the job {token} belongs to another user"),
+        ),
+        Ok(ClaimReply::Unknown) | Err(_) => refuse(
+            &mut stream,
+            &format!(
+                "this eBPF service holds no job {token} (it was recorded already, it ended more than {} h ago, or the service was restarted since)",
+                proto::HOLD_SECS / 3600
+            ),
+        ),
     }
 }
 
@@ -809,20 +967,79 @@ fn write_loop(out: UnixStream, rx: &Receiver<Out>) {
         let r = match &msg {
             Out::Events(b) => proto::send_frame(&out, proto::EVENTS, b),
             Out::Flushed(s) => proto::send_frame(&out, proto::FLUSHED, &proto::u64_payload(*s)),
-            Out::Done(d) => proto::send_frame(&out, proto::DONE, &proto::u64_payload(*d)),
+            Out::Done(d, end) => {
+                let mut p = proto::u64_payload(*d).to_vec();
+                p.extend_from_slice(&proto::u64_payload(*end));
+                proto::send_frame(&out, proto::DONE, &p)
+            }
         };
-        if r.is_err() || matches!(msg, Out::Done(_)) {
+        if r.is_err() || matches!(msg, Out::Done(..)) {
             return;
         }
     }
 }
 
 struct JobState {
-    tx: Sender<Out>,
+    /// The client's writer (`None`: the client went away).
+    tx: Option<Sender<Out>>,
     batch: Vec<u8>,
     flushes: Vec<u64>,
     done: bool,
     detach: bool,
+    keep: Option<Keep>,
+}
+
+impl JobState {
+    /// Hand `out` to the client, if it is still there.
+    fn deliver(&mut self, out: Out) {
+        if let Some(tx) = &self.tx {
+            if tx.send(out).is_err() {
+                self.tx = None; // its writer ended: the client is going away
+            }
+        }
+    }
+}
+
+/// A claim (see `proto.rs`): hand the claimant what the job recorded.
+fn claim(jobs: &mut StdHashMap<u32, JobState>, held: &mut Vec<Held>, c: &ClaimReq) -> ClaimReply {
+    let may = |k: &Keep| c.uid == 0 || c.uid == k.uid;
+    for (j, st) in jobs.iter_mut() {
+        let Some(k) = st.keep.as_ref().filter(|k| k.token == c.token) else {
+            continue;
+        };
+        if !may(k) {
+            return ClaimReply::NotYours;
+        }
+        if c.mode != proto::CLAIM_WAIT || st.tx.is_some() {
+            return ClaimReply::Pending;
+        }
+        let (tx, rx) = channel();
+        for f in k.frames() {
+            let _ = tx.send(Out::Events(f));
+        }
+        let root = k.root;
+        st.tx = Some(tx);
+        return ClaimReply::Stream(*j, root, rx);
+    }
+    let Some(i) = held.iter().position(|h| h.keep.token == c.token) else {
+        return ClaimReply::Unknown;
+    };
+    if !may(&held[i].keep) {
+        return ClaimReply::NotYours;
+    }
+    if c.mode == proto::CLAIM_FORGET {
+        held.remove(i);
+        return ClaimReply::Forgotten;
+    }
+    let h = &mut held[i];
+    let (tx, rx) = channel();
+    for f in h.keep.frames() {
+        let _ = tx.send(Out::Events(f));
+    }
+    let _ = tx.send(Out::Done(h.drops + h.keep.overflow, h.end_ns));
+    // Held until the claimant says BYE (or goes away and the hold expires).
+    h.since = Instant::now();
+    ClaimReply::Stream(h.job, h.keep.root, rx)
 }
 
 /// The ring consumer: drains the ring (woken by the kernel when it fills
@@ -832,6 +1049,7 @@ fn consume(mut ring: RingBuf<MapData>, rx: Receiver<Cmd>, shared: &Arc<Shared>) 
     const POLL_MS: i32 = 20;
     const CHECK_EVERY: Duration = Duration::from_millis(100);
     let mut jobs: StdHashMap<u32, JobState> = StdHashMap::new();
+    let mut held: Vec<Held> = Vec::new();
     let mut last_check = Instant::now();
     loop {
         let mut pfds = [
@@ -856,18 +1074,20 @@ fn consume(mut ring: RingBuf<MapData>, rx: Receiver<Cmd>, shared: &Arc<Shared>) 
             return;
         }
         // Commands first: a flush asked before this drain is answered after it.
-        let mut cancels = Vec::new();
+        let mut gone = Vec::new();
+        let mut claims = Vec::new();
         while let Ok(c) = rx.try_recv() {
             match c {
-                Cmd::Register(j, tx) => {
+                Cmd::Register(j, tx, keep) => {
                     jobs.insert(
                         j,
                         JobState {
-                            tx,
+                            tx: Some(tx),
                             batch: Vec::new(),
                             flushes: Vec::new(),
                             done: false,
                             detach: false,
+                            keep,
                         },
                     );
                 }
@@ -881,7 +1101,9 @@ fn consume(mut ring: RingBuf<MapData>, rx: Receiver<Cmd>, shared: &Arc<Shared>) 
                         st.detach = true;
                     }
                 }
-                Cmd::Cancel(j) => cancels.push(j),
+                Cmd::Gone(j) => gone.push(j),
+                Cmd::Bye(j) => held.retain(|h| h.job != j),
+                Cmd::Claim(c) => claims.push(c),
             }
         }
         // Jobs whose last task is gone (in case their DONE record was lost):
@@ -909,39 +1131,68 @@ fn consume(mut ring: RingBuf<MapData>, rx: Receiver<Cmd>, shared: &Arc<Shared>) 
                 st.done = true;
                 continue;
             }
+            if let Some(k) = st.keep.as_mut() {
+                k.push(rec);
+            }
+            if st.tx.is_none() {
+                continue;
+            }
             st.batch
                 .extend_from_slice(&(rec.len() as u32).to_ne_bytes());
             st.batch.extend_from_slice(rec);
             if st.batch.len() > proto::MAX_FRAME / 2 {
                 let b = std::mem::take(&mut st.batch);
-                let _ = st.tx.send(Out::Events(b));
+                st.deliver(Out::Events(b));
             }
         }
         let mut finished = Vec::new();
         for (j, st) in jobs.iter_mut() {
             if !st.batch.is_empty() {
                 let b = std::mem::take(&mut st.batch);
-                let _ = st.tx.send(Out::Events(b));
+                st.deliver(Out::Events(b));
             }
-            for s in st.flushes.drain(..) {
-                let _ = st.tx.send(Out::Flushed(s));
+            for s in std::mem::take(&mut st.flushes) {
+                st.deliver(Out::Flushed(s));
             }
             if st.done || st.detach {
                 finished.push(*j);
             }
         }
         for j in finished {
-            if let Some(st) = jobs.remove(&j) {
+            if let Some(mut st) = jobs.remove(&j) {
                 // A detached job's tasks live on: they leave `pids`.
                 let drops = end_job(shared, j, st.detach && !st.done);
-                let _ = st.tx.send(Out::Done(drops));
+                let end_ns = roar_trace_format::now_ns();
+                st.deliver(Out::Done(drops, end_ns));
+                if let Some(keep) = st.keep.take() {
+                    held.push(Held {
+                        job: j,
+                        keep,
+                        drops,
+                        end_ns,
+                        since: Instant::now(),
+                    });
+                }
             }
         }
-        for j in cancels {
-            if jobs.remove(&j).is_some() {
-                end_job(shared, j, true);
+        for j in gone {
+            match jobs.get_mut(&j) {
+                // Recoverable: traced on, its records kept for a claim.
+                Some(st) if st.keep.is_some() && !st.detach => st.tx = None,
+                Some(_) => {
+                    jobs.remove(&j);
+                    end_job(shared, j, true);
+                }
+                None => {} // ended: its records (if kept) are held
             }
         }
+        for c in claims {
+            let reply = claim(&mut jobs, &mut held, &c);
+            let _ = c.reply.send(reply);
+        }
+        let hold = Duration::from_secs(proto::HOLD_SECS);
+        held.retain(|h| h.since.elapsed() < hold);
+        shared.held.store(held.len() as u32, Ordering::SeqCst);
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use roar_trace_format::{Job, SpawnConfig, SpawnError};
+use roar_trace_format::{Job, Recovery, SpawnConfig, SpawnError};
 
 /// `str` (filesystem encoding, surrogateescape), `bytes` or `os.PathLike`
 /// to raw bytes, as `os.fsencode` does.
@@ -63,9 +63,29 @@ impl TracedProcess {
         Ok(py.allow_threads(move || tracee.wait_timeout(timeout).map(|s| s.to_json())))
     }
 
-    /// True once the whole traced tree has exited.
+    /// True once the backend has finished: the whole traced tree exited,
+    /// or the job was ended early (`finish_now`) by a backend that can.
     fn done(&self) -> bool {
         self.tracee.is_done()
+    }
+
+    /// `(root_exit, running)`: the root's `(exit_code, signal)` once the
+    /// backend saw it end (else None), and the pids of the tree's processes
+    /// still running.
+    #[allow(clippy::type_complexity)]
+    fn status(&self, py: Python<'_>) -> (Option<(i32, Option<i32>)>, Vec<i32>) {
+        let tracee = Arc::clone(&self.tracee);
+        py.allow_threads(move || (tracee.root_exit(), tracee.running_pids()))
+    }
+
+    /// Stop waiting for the tree: the summary of what was seen so far comes
+    /// from `wait()` shortly; processes still running go on (preload and
+    /// eBPF stop following them; ptrace keeps tracing them — its tracees
+    /// cannot run without their tracer — and `done()` stays False until
+    /// they exit). Returns at once.
+    fn finish_now(&self, py: Python<'_>) {
+        let tracee = Arc::clone(&self.tracee);
+        py.allow_threads(move || tracee.finish_now());
     }
 
     fn __repr__(&self) -> String {
@@ -90,8 +110,13 @@ fn spawn_with(backend: &str, cfg: &SpawnConfig) -> Result<Job, SpawnError> {
 
 /// Start `argv` under `backend`; returns once the child is traced. With
 /// `intervals`, the command gets `ROAR_TRACE_CONTROL` (long-lived mode).
+/// With a `recovery_token` (`[A-Za-z0-9._-]{1,64}`, unique on the host)
+/// what the backend observes stays recoverable should this process die
+/// (`preload_recover`, `ebpf_claim`), and the finished summary is written
+/// to `summary_file` (if given) before `wait()` returns it.
 #[pyfunction]
-#[pyo3(signature = (argv, env=None, cwd=None, backend="ptrace", intervals=false))]
+#[pyo3(signature = (argv, env=None, cwd=None, backend="ptrace", intervals=false, recovery_token=None, summary_file=None))]
+#[allow(clippy::too_many_arguments)]
 fn spawn_traced(
     py: Python<'_>,
     argv: Vec<Bound<'_, PyAny>>,
@@ -99,6 +124,8 @@ fn spawn_traced(
     cwd: Option<Bound<'_, PyAny>>,
     backend: &str,
     intervals: bool,
+    recovery_token: Option<String>,
+    summary_file: Option<Bound<'_, PyAny>>,
 ) -> PyResult<TracedProcess> {
     if argv.is_empty() {
         return Err(PyValueError::new_err("argv must not be empty"));
@@ -112,11 +139,22 @@ fn spawn_traced(
         None => std::env::vars_os().collect(),
     };
     let cwd = cwd.map(|c| os_string(&c).map(PathBuf::from)).transpose()?;
+    let summary_file = summary_file
+        .map(|c| os_string(&c).map(PathBuf::from))
+        .transpose()?;
+    let recovery = match (recovery_token, summary_file) {
+        (None, None) => None,
+        (token, summary_file) => Some(Recovery {
+            token: token.unwrap_or_default(),
+            summary_file,
+        }),
+    };
     let cfg = SpawnConfig {
         argv,
         env,
         cwd,
         intervals,
+        recovery,
     };
     let job = py
         .allow_threads(|| spawn_with(backend, &cfg))
@@ -129,6 +167,66 @@ fn spawn_traced(
         pid: job.pid(),
         backend: job.backend().to_string(),
         tracee: Arc::new(job),
+    })
+}
+
+fn spawn_err(e: SpawnError) -> PyErr {
+    match e {
+        SpawnError::InvalidArgument(m) => PyValueError::new_err(m),
+        SpawnError::Unavailable(m) => PyRuntimeError::new_err(m),
+        SpawnError::Io(e) => PyOSError::new_err(e.to_string()),
+    }
+}
+
+/// What the preload backend left of a job whose tracing process died, by
+/// its recovery token: `("missing", None)` (no log: it never started, or
+/// its summary was made), `("running", None)` (the traced tree still
+/// runs), or `("found", summary_json)` (what the log holds; the log stays
+/// until `preload_discard`).
+#[pyfunction]
+fn preload_recover(py: Python<'_>, token: &str) -> PyResult<(String, Option<String>)> {
+    let r = py
+        .allow_threads(|| roar_preload::recover(token))
+        .map_err(spawn_err)?;
+    Ok(match r {
+        roar_preload::Recovered::Missing => ("missing".into(), None),
+        roar_preload::Recovered::Running => ("running".into(), None),
+        roar_preload::Recovered::Found(s) => ("found".into(), Some(s.to_json())),
+    })
+}
+
+/// Remove the log a preload job with this recovery token left behind.
+#[pyfunction]
+fn preload_discard(py: Python<'_>, token: &str) {
+    py.allow_threads(|| roar_preload::discard(token));
+}
+
+/// Claim a job whose tracing process died from this build's eBPF service,
+/// by its recovery token. `mode`: "peek" (its summary if it has ended),
+/// "wait" (follow it to its end) or "forget" (the summary is kept: the
+/// service may drop the records). Returns `("pending", None)` (it still
+/// runs), `("found", summary_json)`, `("forgotten", None)` or
+/// `("unknown", why)`; raises RuntimeError when the service is not running.
+#[pyfunction]
+fn ebpf_claim(py: Python<'_>, token: &str, mode: &str) -> PyResult<(String, Option<String>)> {
+    let m = match mode {
+        "peek" => roar_ebpf::proto::CLAIM_PEEK,
+        "wait" => roar_ebpf::proto::CLAIM_WAIT,
+        "forget" => roar_ebpf::proto::CLAIM_FORGET,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "mode must be peek, wait or forget, not {other:?}"
+            )))
+        }
+    };
+    let r = py
+        .allow_threads(|| roar_ebpf::claim(token, m))
+        .map_err(spawn_err)?;
+    Ok(match r {
+        roar_ebpf::Claimed::Pending => ("pending".into(), None),
+        roar_ebpf::Claimed::Forgotten => ("forgotten".into(), None),
+        roar_ebpf::Claimed::Found(s) => ("found".into(), Some(s.to_json())),
+        roar_ebpf::Claimed::Unknown(why) => ("unknown".into(), Some(why)),
     })
 }
 
@@ -643,6 +741,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ebpf_serve, m)?)?;
     m.add_function(wrap_pyfunction!(ebpf_version, m)?)?;
     m.add_function(wrap_pyfunction!(ebpf_socket_path, m)?)?;
+    m.add_function(wrap_pyfunction!(preload_recover, m)?)?;
+    m.add_function(wrap_pyfunction!(preload_discard, m)?)?;
+    m.add_function(wrap_pyfunction!(ebpf_claim, m)?)?;
     m.add("TRACER_BACKENDS", BACKENDS)?;
     Ok(())
 }

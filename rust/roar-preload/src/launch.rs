@@ -58,8 +58,9 @@ fn read_full(fd: i32, buf: &mut [u8]) -> usize {
 }
 
 /// Fork the reaper, which forks and execs the command. Returns once the
-/// command has been exec'd (or failed to be).
-pub fn start(p: &Launch) -> Result<Started, SpawnError> {
+/// command has been exec'd (or failed to be). `keep_fd` (or -1) stays open
+/// in the reaper for its whole life (the job's lock: see `lib.rs`).
+pub fn start(p: &Launch, keep_fd: i32) -> Result<Started, SpawnError> {
     let [status_r, status_w] = pipe()?;
     let [exec_r, exec_w] = match pipe() {
         Ok(f) => f,
@@ -75,7 +76,7 @@ pub fn start(p: &Launch) -> Result<Started, SpawnError> {
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: we are the freshly forked child.
-        unsafe { reaper(p, &ptrs, status_w, exec_w) };
+        unsafe { reaper(p, &ptrs, status_w, exec_w, keep_fd) };
     }
     close(status_w);
     close(exec_w);
@@ -117,12 +118,33 @@ fn write_all(fd: i32, b: &[u8]) {
     unsafe { libc::write(fd, b.as_ptr() as *const libc::c_void, b.len()) };
 }
 
+/// Close every fd but those in `keep` (sorted, ascending; negatives ignored).
+///
+/// # Safety
+/// Raw syscalls only (async-signal-safe).
+unsafe fn close_all_but(keep: &[i32]) {
+    let mut from: u32 = 0;
+    for &fd in keep {
+        if fd < 0 {
+            continue;
+        }
+        let fd = fd as u32;
+        if fd > from {
+            // SAFETY: close_range on our own fd table.
+            unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0u32) };
+        }
+        from = fd + 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) };
+}
+
 /// The reaper: becomes a child subreaper, forks the command, then reaps
 /// every process that ends up its child and reports it.
 ///
 /// # Safety
 /// Must run in a freshly forked child; only async-signal-safe calls follow.
-unsafe fn reaper(p: &Launch, ptrs: &ExecPtrs<'_>, status_w: i32, exec_w: i32) -> ! {
+unsafe fn reaper(p: &Launch, ptrs: &ExecPtrs<'_>, status_w: i32, exec_w: i32, keep_fd: i32) -> ! {
     // SAFETY (whole block): raw syscalls on data prepared before fork.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -144,14 +166,21 @@ unsafe fn reaper(p: &Launch, ptrs: &ExecPtrs<'_>, status_w: i32, exec_w: i32) ->
         write_all(status_w, &rec);
         // A Ctrl-C in the terminal reaches the whole foreground group: the
         // command decides what to do with it; the reaper must outlive it.
-        for s in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
+        // SIGPIPE: the host may stop reading (it died, or stopped waiting
+        // for processes left running); the reaper goes on reaping.
+        for s in [
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGPIPE,
+        ] {
             libc::signal(s, libc::SIG_IGN);
         }
-        // Hold nothing of the host's but the status pipe.
-        if status_w > 0 {
-            libc::syscall(libc::SYS_close_range, 0u32, (status_w - 1) as u32, 0u32);
-        }
-        libc::syscall(libc::SYS_close_range, (status_w + 1) as u32, u32::MAX, 0u32);
+        // Hold nothing of the host's but the status pipe (and the job's lock).
+        let mut keep = [status_w, keep_fd];
+        keep.sort_unstable();
+        close_all_but(&keep);
         loop {
             let mut st = 0;
             let r = libc::waitpid(-1, &mut st, libc::__WALL);

@@ -78,6 +78,9 @@ impl From<Error> for SpawnError {
 /// traced (a few ms); the command runs while the caller waits.
 pub fn spawn(cfg: &SpawnConfig) -> Result<Job, Error> {
     let collector = Collector::new("ptrace");
+    // No log to recover from: PTRACE_O_EXITKILL kills the tree with its
+    // tracer. Only the finished summary is kept.
+    collector.set_summary_file(cfg.recovery.as_ref().and_then(|r| r.summary_file.clone()));
     let (env, control) = start_control(cfg, &collector).map_err(|e| match e {
         SpawnError::Io(e) => Error::Io(e),
         other => Error::Io(std::io::Error::other(other.to_string())),

@@ -210,15 +210,18 @@ pub fn run(
         t.summ
             .warn("internal error in the ptrace tracer; the summary may be incomplete");
     }
+    let unknown = t.root_status.is_none() && exec_error.is_none();
     let (exit_code, exit_signal) = t.root_status.unwrap_or((127, None));
     t.summ.finish(RunInfo {
         root_pid: pid,
         exit_code,
         exit_signal,
+        exit_unknown: unknown,
         exec_error,
         start_ns,
         end_ns: now_ns(),
         stops: t.stops,
+        incomplete: None,
     });
 }
 
@@ -337,6 +340,7 @@ impl Tracer {
         }
         if tid == self.root {
             self.root_status = Some((code, sig));
+            self.summ.set_root_exit(code, sig);
         }
     }
 

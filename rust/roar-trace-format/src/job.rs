@@ -9,10 +9,12 @@
 //! each event also goes to a second summarizer whose summary is handed out
 //! when the interval ends.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,6 +37,38 @@ pub struct SpawnConfig {
     /// Serve the interval control socket (long-lived mode) and export its
     /// path to the command as `ROAR_TRACE_CONTROL`.
     pub intervals: bool,
+    /// Keep what is observed recoverable should the caller die while the
+    /// command runs (see README.md, *Recovery*).
+    pub recovery: Option<Recovery>,
+}
+
+/// How a job stays recoverable when the process that started it dies
+/// (`kill -9`): the backends keep what they observed where a later process
+/// can find it by `token`, and the summary is written to `summary_file`
+/// before it is handed out.
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    /// A name unique on this host: `[A-Za-z0-9._-]`, 1–64 bytes (empty:
+    /// only the summary file). preload names the job's log directory after
+    /// it; the eBPF service keeps the job's records under it should its
+    /// client go away.
+    pub token: String,
+    /// Where the finished summary is written (temp file + rename) before it
+    /// is published, so a caller killed right after still left it behind.
+    pub summary_file: Option<PathBuf>,
+}
+
+impl Recovery {
+    /// Whether `token` is usable in a file name and on the wire.
+    pub fn valid_token(token: &str) -> bool {
+        !token.is_empty()
+            && token.len() <= 64
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+            && token != "."
+            && token != ".."
+    }
 }
 
 impl SpawnConfig {
@@ -45,6 +79,20 @@ impl SpawnConfig {
             env: std::env::vars_os().collect(),
             cwd: None,
             intervals: false,
+            recovery: None,
+        }
+    }
+
+    /// The recovery token, checked (`InvalidArgument` when malformed).
+    pub fn recovery_token(&self) -> Result<Option<&str>, SpawnError> {
+        match &self.recovery {
+            None => Ok(None),
+            Some(r) if r.token.is_empty() => Ok(None),
+            Some(r) if Recovery::valid_token(&r.token) => Ok(Some(&r.token)),
+            Some(r) => Err(SpawnError::InvalidArgument(format!(
+                "recovery token {:?} must be 1-64 characters of A-Z a-z 0-9 . _ -",
+                r.token
+            ))),
         }
     }
 }
@@ -99,7 +147,17 @@ struct State {
     /// that runs for days does not accumulate every path it ever touched.
     keep_run: bool,
     interval: Option<Interval>,
+    /// The summary handed out (the final one, or an early one from
+    /// [`Collector::finish_now`]).
     done: Option<Summary>,
+    /// The backend has finished: the tree is gone (or the trace was ended).
+    finished: bool,
+    /// The root's exit status once the backend saw it end.
+    root_exit: Option<(i32, Option<i32>)>,
+    /// Processes announced (`ProcessStart`) and not seen to end.
+    live: BTreeSet<i32>,
+    /// Where the summary is written before it is published.
+    summary_file: Option<PathBuf>,
 }
 
 /// Flushes events a backend has buffered (preload's log, eBPF's ring) into
@@ -119,6 +177,35 @@ pub struct Collector {
     cond: Condvar,
     flush: Mutex<Option<Flush>>,
     interval_hook: Mutex<Option<IntervalHook>>,
+    /// How the backend ends a job early ([`Collector::finish_now`]).
+    stop: Mutex<Option<Flush>>,
+    root_pid: AtomicI32,
+    start_ns: u64,
+}
+
+/// Does `pid` run (exists and is not a zombie)?
+fn alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, None | Some("Z") | Some("X"))
+}
+
+impl State {
+    fn track(&mut self, ev: &Event) {
+        match ev {
+            Event::ProcessStart { pid, .. } => {
+                self.live.insert(*pid);
+            }
+            Event::ProcessExit { pid, .. } => {
+                self.live.remove(pid);
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Collector {
@@ -130,10 +217,17 @@ impl Collector {
                 keep_run: true,
                 interval: None,
                 done: None,
+                finished: false,
+                root_exit: None,
+                live: BTreeSet::new(),
+                summary_file: None,
             }),
             cond: Condvar::new(),
             flush: Mutex::new(None),
             interval_hook: Mutex::new(None),
+            stop: Mutex::new(None),
+            root_pid: AtomicI32::new(0),
+            start_ns: now_ns(),
         })
     }
 
@@ -148,6 +242,7 @@ impl Collector {
     /// One observed event, in the order it happened.
     pub fn push(&self, ev: Event) {
         let mut s = self.lock();
+        s.track(&ev);
         if let Some(iv) = s.interval.as_mut() {
             iv.summarizer.push(ev.clone());
         }
@@ -160,6 +255,7 @@ impl Collector {
     pub fn push_all(&self, events: impl IntoIterator<Item = Event>) {
         let mut s = self.lock();
         for ev in events {
+            s.track(&ev);
             if let Some(iv) = s.interval.as_mut() {
                 iv.summarizer.push(ev.clone());
             }
@@ -248,9 +344,104 @@ impl Collector {
 
     /// The whole tree has exited: publish the run's summary.
     pub fn finish(&self, run: RunInfo) {
+        self.finish_then(run, || {});
+    }
+
+    /// [`Collector::finish`], running `before_publish` after the summary
+    /// was made (and written to the summary file, if any) and before it is
+    /// handed out: a backend releases what it kept for recovery there (the
+    /// caller may exit as soon as it has the summary).
+    pub fn finish_then(&self, run: RunInfo, before_publish: impl FnOnce()) {
+        let (summary, file) = {
+            let mut s = self.lock();
+            let summarizer = std::mem::replace(&mut s.run, Summarizer::new(&self.backend));
+            (summarizer.finish(run), s.summary_file.take())
+        };
+        let summary = persist(summary, file.as_deref());
+        before_publish();
         let mut s = self.lock();
-        let summarizer = std::mem::replace(&mut s.run, Summarizer::new(&self.backend));
-        s.done = Some(summarizer.finish(run));
+        s.done = Some(summary);
+        s.finished = true;
+        self.cond.notify_all();
+    }
+
+    /// Write the summary to `path` before publishing it (see [`Recovery`]).
+    pub fn set_summary_file(&self, path: Option<PathBuf>) {
+        self.lock().summary_file = path;
+    }
+
+    /// The root pid (set by [`Job::new`]).
+    pub fn root_pid(&self) -> i32 {
+        self.root_pid.load(Ordering::SeqCst)
+    }
+
+    /// The backend saw the root process end with this status (`(code,
+    /// None)`, or `(128 + N, Some(N))` for signal N).
+    pub fn set_root_exit(&self, code: i32, signal: Option<i32>) {
+        self.lock().root_exit = Some((code, signal));
+    }
+
+    /// The root's exit status, once the backend saw it end.
+    pub fn root_exit(&self) -> Option<(i32, Option<i32>)> {
+        self.lock().root_exit
+    }
+
+    /// Processes of the tree that are still running: announced, not seen
+    /// to end, and alive in `/proc` (not zombies). Sorted.
+    pub fn running_pids(&self) -> Vec<i32> {
+        let known: Vec<i32> = self.lock().live.iter().copied().collect();
+        known.into_iter().filter(|p| alive(*p)).collect()
+    }
+
+    /// Install how the backend ends a job early (see [`Collector::finish_now`]).
+    pub fn set_stop(&self, f: Flush) {
+        *self.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+    }
+
+    /// Stop waiting for the tree: the summary of what was observed so far
+    /// is published soon (collect it with [`Collector::wait_timeout`]),
+    /// while processes still running go on. A backend that can stop
+    /// following them (preload, eBPF) ends the job itself and says so in
+    /// `incomplete`; one that cannot let go of them (ptrace: its tracees'
+    /// filtered syscalls fail without their tracer) keeps tracing, and the
+    /// summary published now is a snapshot of what was pushed so far — the
+    /// backend's own summary, when the tree has exited, replaces it (and is
+    /// not written to the summary file). Returns at once.
+    pub fn finish_now(&self) {
+        if self.lock().done.is_some() {
+            return;
+        }
+        let hook = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(stop) = hook {
+            stop();
+            return;
+        }
+        self.flush();
+        let (summary, file) = {
+            let mut s = self.lock();
+            let running = s.live.iter().filter(|p| alive(**p)).count();
+            let (exit_code, exit_signal, exit_unknown) = match s.root_exit {
+                Some((c, sig)) => (c, sig, false),
+                None => (-1, None, true),
+            };
+            let summarizer = std::mem::replace(&mut s.run, Summarizer::new(&self.backend));
+            let summary = summarizer.finish(RunInfo {
+                root_pid: self.root_pid(),
+                exit_code,
+                exit_signal,
+                exit_unknown,
+                start_ns: self.start_ns,
+                end_ns: now_ns(),
+                incomplete: Some(format!(
+                    "the trace was cut short while {running} process(es) of the tree still ran; they are still traced"
+                )),
+                ..Default::default()
+            });
+            (summary, s.summary_file.take())
+        };
+        let summary = persist(summary, file.as_deref());
+        let mut s = self.lock();
+        s.done = Some(summary);
         self.cond.notify_all();
     }
 
@@ -306,6 +497,7 @@ impl Collector {
             }
         }
         s.done = Some(summary.clone());
+        s.finished = true;
         self.cond.notify_all();
         summary
     }
@@ -335,9 +527,33 @@ impl Collector {
         }
     }
 
+    /// True once the backend has finished (the tree exited, or the job
+    /// was ended early). A snapshot from [`Collector::finish_now`] alone
+    /// does not count: the backend is still tracing.
     pub fn is_done(&self) -> bool {
-        self.lock().done.is_some()
+        self.lock().finished
     }
+}
+
+/// Write `summary` to `file` (temp + rename), if given. A failure is added
+/// to the summary's warnings: the caller has the summary anyway.
+fn persist(mut summary: Summary, file: Option<&std::path::Path>) -> Summary {
+    let Some(path) = file else {
+        return summary;
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let written =
+        std::fs::write(&tmp, summary.to_json()).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        summary.warnings.push(format!(
+            "could not keep a copy of the summary at {}: {e}",
+            path.display()
+        ));
+    }
+    summary
 }
 
 /// A command running under some backend.
@@ -349,6 +565,7 @@ pub struct Job {
 
 impl Job {
     pub fn new(pid: i32, collector: Arc<Collector>, control: Option<ControlServer>) -> Self {
+        collector.root_pid.store(pid, Ordering::SeqCst);
         Job {
             pid,
             collector,
@@ -382,6 +599,23 @@ impl Job {
 
     pub fn is_done(&self) -> bool {
         self.collector.is_done()
+    }
+
+    /// The root's exit status once the backend saw it end (the tree may
+    /// still run: processes it left behind).
+    pub fn root_exit(&self) -> Option<(i32, Option<i32>)> {
+        self.collector.root_exit()
+    }
+
+    /// Processes of the tree still running (see [`Collector::running_pids`]).
+    pub fn running_pids(&self) -> Vec<i32> {
+        self.collector.running_pids()
+    }
+
+    /// Stop waiting for the tree (see [`Collector::finish_now`]); the
+    /// summary then comes from [`Job::wait_timeout`].
+    pub fn finish_now(&self) {
+        self.collector.finish_now();
     }
 }
 

@@ -247,6 +247,7 @@ mod tests {
             env: vec![("PATH".into(), path.into())].into_iter().collect(),
             cwd: cwd.map(Path::to_path_buf),
             intervals: false,
+            recovery: None,
         }
     }
 

@@ -17,7 +17,7 @@ mod wait;
 
 pub use control::{ControlServer, CONTROL_ENV};
 pub use event::{Event, OpenFlags};
-pub use job::{now_ns, start_control, Collector, Flush, Job, SpawnConfig, SpawnError};
+pub use job::{now_ns, start_control, Collector, Flush, Job, Recovery, SpawnConfig, SpawnError};
 pub use launch::{ExecPtrs, Launch};
 pub use path::{normalize_lexically, RawPath};
 pub use summarizer::{RunInfo, Summarizer};

@@ -19,6 +19,11 @@ pub struct RunInfo {
     pub start_ns: u64,
     pub end_ns: u64,
     pub stops: u64,
+    /// The root's exit status was not observed (`exit_code` is then
+    /// meaningless; the summary says `exit_known: false`, `exit_code: -1`).
+    pub exit_unknown: bool,
+    /// Why the trace does not cover the whole run (see [`Summary::incomplete`]).
+    pub incomplete: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -246,8 +251,14 @@ impl Summarizer {
             version: FORMAT_VERSION,
             backend: self.backend,
             root_pid: run.root_pid,
-            exit_code: run.exit_code,
-            exit_signal: run.exit_signal,
+            exit_code: if run.exit_unknown { -1 } else { run.exit_code },
+            exit_known: !run.exit_unknown,
+            exit_signal: if run.exit_unknown {
+                None
+            } else {
+                run.exit_signal
+            },
+            incomplete: run.incomplete,
             exec_error: run.exec_error,
             start_ns: run.start_ns,
             end_ns: run.end_ns,

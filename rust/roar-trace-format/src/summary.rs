@@ -70,8 +70,13 @@ pub struct Summary {
     pub version: u32,
     pub backend: String,
     pub root_pid: i32,
-    /// The root's exit status, or 128 + signal when a signal killed it.
+    /// The root's exit status, or 128 + signal when a signal killed it;
+    /// `-1` when it was not observed (`exit_known` is then false).
     pub exit_code: i32,
+    /// False when the backend did not see the root end (the trace was cut
+    /// short before it did, or recovered without it).
+    #[serde(default = "yes")]
+    pub exit_known: bool,
     pub exit_signal: Option<i32>,
     /// Why the command could not be started (exit_code is then 127 or 126).
     pub exec_error: Option<String>,
@@ -82,6 +87,16 @@ pub struct Summary {
     pub processes: Vec<ProcessInfo>,
     pub warnings: Vec<String>,
     pub stats: Stats,
+    /// Why this summary does not cover the whole run — the trace ended
+    /// before the traced tree did (its later accesses are missing), or it
+    /// was recovered after the process that started it died. Null when it
+    /// covers everything the tree did.
+    #[serde(default)]
+    pub incomplete: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Summary {

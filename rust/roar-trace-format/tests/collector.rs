@@ -97,3 +97,70 @@ fn start_control_exports_the_socket_only_when_asked() {
         .map(|(_, v)| v.clone());
     assert_eq!(exported.as_deref(), Some(server.path().as_os_str()));
 }
+
+#[test]
+fn finish_now_without_a_stop_hook_publishes_a_snapshot_and_keeps_tracing() {
+    // A backend that cannot let go of its tree (ptrace): the summary of what was pushed so far
+    // is handed out, written to the summary file, marked incomplete; the backend goes on and
+    // its own summary later replaces it without touching the file again.
+    let dir = std::env::temp_dir().join(format!("roar-collector-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("summary.json");
+    let c = Collector::new("test");
+    c.set_summary_file(Some(file.clone()));
+    let me = std::process::id() as i32;
+    c.push(Event::ProcessStart { pid: me, ppid: 1 });
+    c.push(Event::ProcessStart {
+        pid: 999_999_999,
+        ppid: 1,
+    }); // announced, not alive
+    c.push(write_open("/w/early"));
+    assert_eq!(c.running_pids(), vec![me], "only processes alive in /proc");
+    assert_eq!(c.root_exit(), None);
+    c.set_root_exit(4, None);
+    c.finish_now();
+    assert!(!c.is_done(), "the backend has not finished");
+    let s = c
+        .wait_timeout(Some(Duration::ZERO))
+        .expect("snapshot published");
+    assert_eq!((s.exit_code, s.exit_known), (4, true));
+    assert!(s.incomplete.as_deref().unwrap_or("").contains("still ran"));
+    assert_eq!(s.files.len(), 1);
+    let kept = std::fs::read_to_string(&file).expect("summary file");
+    assert!(kept.contains("/w/early") && kept.contains("\"incomplete\""));
+    std::fs::remove_file(&file).expect("rm");
+    c.push(write_open("/w/late"));
+    c.finish(RunInfo::default());
+    assert!(c.is_done());
+    assert!(!file.exists(), "written once only");
+    let _ = std::fs::remove_dir(&dir);
+}
+
+#[test]
+fn finish_now_with_a_stop_hook_leaves_the_ending_to_the_backend() {
+    let c = Collector::new("test");
+    let asked = Arc::new(AtomicUsize::new(0));
+    let a = Arc::clone(&asked);
+    c.set_stop(Box::new(move || {
+        a.fetch_add(1, Ordering::SeqCst);
+    }));
+    c.finish_now();
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    assert!(c.wait_timeout(Some(Duration::from_millis(10))).is_none());
+    c.finish(RunInfo {
+        exit_unknown: true,
+        exit_code: 7,
+        ..Default::default()
+    });
+    let s = c.wait_timeout(None).expect("published");
+    assert_eq!(
+        (s.exit_code, s.exit_known, s.exit_signal),
+        (-1, false, None)
+    );
+    let back: roar_trace_format::Summary = serde_json::from_str(&s.to_json()).expect("round trip");
+    assert!(!back.exit_known);
+    // An older summary (no exit_known key) reads as known.
+    let old = s.to_json().replace("\"exit_known\":false,", "");
+    let back: roar_trace_format::Summary = serde_json::from_str(&old).expect("old");
+    assert!(back.exit_known);
+}
