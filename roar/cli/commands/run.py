@@ -17,6 +17,8 @@ from roar.recorder import RunOutcome, RunRequest, run
 from roar.store.spool import Spooled
 
 RULE = "=" * 60
+# roar's own exit status when the command's was not seen (its job records the code as unknown).
+UNKNOWN_EXIT = 1
 OVERRIDE = re.compile(r"^--?([\w.-]+)=(.*)$", re.DOTALL)
 
 
@@ -80,19 +82,21 @@ def handle(
             forced_step=forced_step,
         )
     )
+    # roar exits with the command's code; one nobody saw is recorded as unknown, not made up
+    code = UNKNOWN_EXIT if outcome.exit_code is None else outcome.exit_code
     if outcome.not_started:
         console.error(
             f"cannot run {shlex.quote(cmd[0])}: {outcome.not_started}",
             "Check the command name and your PATH.",
         )
-        return outcome.exit_code
+        return code
     if outcome.spooled:
         _report_spooled(outcome.spooled, console)
     elif not (args.quiet or outcome.quiet):
         _report(outcome, console)
     for warning in outcome.warnings:
         console.err(f"Warning: {warning}")
-    return outcome.exit_code
+    return code
 
 
 def _report_spooled(spooled: Spooled, console: Console) -> None:
@@ -176,7 +180,7 @@ def _report(o: RunOutcome, console: Console) -> None:
         RULE,
         f"Command: {o.command}",
         f"Duration: {o.duration:.1f}s",
-        f"Exit code: {o.exit_code}",
+        f"Exit code: {'unknown' if o.exit_code is None else o.exit_code}",
     ]
     if o.interrupted:
         lines.append("Status: interrupted")
