@@ -12,7 +12,7 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +21,8 @@ from roar import envinfo, gitinfo, hashing
 from roar.errors import NotGitRepoError, RoarError
 from roar.filters import NoiseFilter
 from roar.lineage_files import PlannedFiles, plan
-from roar.store import spool, writer
-from roar.store.connection import Connection, ensure_writable, opened
+from roar.store import inflight, spool, writer
+from roar.store.connection import Connection, describe_failure, ensure_writable, opened
 from roar.tracing.run import Summary, TracedRun
 from roar.tracing.selection import TRACED_BY_ENV, choose
 from roar.workspace import Workspace, find_git_root, require_workspace
@@ -44,7 +44,7 @@ class RunRequest:
 
 @dataclass
 class RunOutcome:
-    exit_code: int
+    exit_code: int | None  # None: the command's exit status was not seen (recorded as unknown)
     command: str
     duration: float
     interrupted: bool
@@ -90,17 +90,59 @@ def run(request: RunRequest) -> RunOutcome:
     with opened(job.ws.db_path) as conn:
         ensure_writable(conn, job.ws.db_path)
         job.started = time.time()
-        traced = TracedRun(request.argv, env, job.cwd, backend)
+        # Before the command starts: a roar killed while it runs loses nothing (inflight.py).
+        flight = _in_flight(job, backend)
+        try:
+            traced = TracedRun(request.argv, env, job.cwd, backend, **flight.trace_args())
+        except BaseException:
+            flight.done()
+            raise
         try:
             _capture_context(job, env)  # while the command runs: it does not depend on the result
+            flight.context(job.metadata, traced.pid)
         finally:
             summary = traced.wait()  # roar never returns before the command, whatever happened
         ended = time.time()
         summary.warnings[:0] = notes
         if summary.exec_error:
+            flight.done()
             return RunOutcome(summary.exit_code, shlex.join(request.argv), ended - job.started, False,
                               kind=request.kind, not_started=summary.exec_error)  # fmt: skip
-        return _record(job, conn, summary, ended)
+        outcome = _record(job, conn, summary, ended, make_room=flight.drop_summary)
+        if outcome.spooled is not None and outcome.spooled.kept_at is None:
+            flight.close()  # not kept: the next roar command records it from its record
+        else:
+            flight.done()
+    traced.keep_tracing()  # ptrace, when the wait for processes left running was stopped
+    return outcome
+
+
+def _in_flight(job: PreparedJob, backend: str) -> inflight.InFlight:
+    """The in-flight record of a job about to start (see roar/store/inflight.py)."""
+    request = job.request
+    argv = list(request.argv)
+    masked = envinfo.mask_argv(argv) if job.cfg.get("registration.omit.enabled") else argv
+    git = job.git_state or gitinfo.GitState(None, None, None)
+    record = {
+        "kind": request.kind,
+        "argv": masked,
+        "command": shlex.join(masked),
+        "cwd": job.cwd,
+        "repo": str(job.repo),
+        "name": request.name,
+        "forced_step": request.forced_step,
+        "algorithm": job.algorithm,
+        "backend": backend,
+        "started_at": job.started,
+        "step_identity": step_identity(request.kind, masked, job.cwd, job.ws.root),
+        "git": {"commit": git.commit, "branch": git.branch, "remote": git.remote},
+        "dirty": job.dirty,
+        "diff_hash": job.diff_hash,
+    }
+    try:
+        return inflight.begin(job.ws.db_path, record)
+    except OSError as exc:
+        raise describe_failure(job.ws.db_path, exc) from exc
 
 
 def prepare(request: RunRequest) -> PreparedJob:
@@ -140,7 +182,13 @@ def _capture_context(job: PreparedJob, env: dict[str, str]) -> None:
     job.metadata = static_metadata(env, job.cfg)
 
 
-def _record(job: PreparedJob, conn: Connection, summary: Summary, ended: float) -> RunOutcome:
+def _record(
+    job: PreparedJob,
+    conn: Connection,
+    summary: Summary,
+    ended: float,
+    make_room: Callable[[], None] | None = None,
+) -> RunOutcome:
     request, cfg = job.request, job.cfg
     noise = NoiseFilter.from_config(str(job.ws.root), cfg.values)
     planned = plan(
@@ -190,7 +238,7 @@ def _record(job: PreparedJob, conn: Connection, summary: Summary, ended: float) 
         git_diff_hash=job.diff_hash,
         metadata=metadata,
     )
-    recorded = spool.record_or_spool(conn, job.ws.db_path, new_job, digests.fresh)
+    recorded = spool.record_or_spool(conn, job.ws.db_path, new_job, digests.fresh, make_room)
     outcome = RunOutcome(
         exit_code=summary.exit_code,
         command=new_job.command,

@@ -15,6 +15,7 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from roar.store import writer
@@ -107,9 +108,15 @@ class Spooled:
 
 
 def record_or_spool(
-    conn: sqlite3.Connection, db_path: Path, job: writer.NewJob, cache: list[writer.CacheEntry]
+    conn: sqlite3.Connection,
+    db_path: Path,
+    job: writer.NewJob,
+    cache: list[writer.CacheEntry],
+    make_room: Callable[[], None] | None = None,
 ) -> writer.RecordedJob | Spooled:
-    """Write the job; when the store refuses it, keep it in the spool instead of losing it."""
+    """Write the job; when the store refuses it, keep it in the spool instead of losing it.
+    ``make_room`` frees what the spooled job makes redundant (the in-flight summary, on the
+    same disk) when the first attempt to keep it fails."""
     from roar.store.connection import describe_failure
 
     try:
@@ -120,6 +127,12 @@ def record_or_spool(
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except sqlite3.Error:
         pass
+    try:
+        return Spooled(failure.message, failure.hint, save(db_path, job, cache))
+    except OSError as exc:
+        if make_room is None:
+            return Spooled(failure.message, failure.hint, None, str(exc))
+    make_room()
     try:
         return Spooled(failure.message, failure.hint, save(db_path, job, cache))
     except OSError as exc:
