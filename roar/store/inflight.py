@@ -247,12 +247,14 @@ def _recover_one(conn: sqlite3.Connection, db_path: Path, path: Path, rec: dict)
         if state == "found":
             raw = found
             source = "the preload log" if backend == "preload" else "the eBPF service"
-            # Kept first: a roar that dies while recording it finds the summary next time.
+            # Kept first: a roar that dies while recording it finds the summary next time (and
+            # the backend's copy goes only once this one is safe).
             try:
                 _write_atomically(summary_path, raw)
             except OSError:
                 pass
-            _release_trace(backend, ident)
+            else:
+                _release_trace(backend, ident)
         else:
             lost = found
     context: dict = {}
@@ -287,6 +289,8 @@ def _recover_one(conn: sqlite3.Connection, db_path: Path, path: Path, rec: dict)
         return 0
     outcome = _record(conn, db_path, rec, context, summary, max(ended, rec["started_at"]))
     _remove(summary_path, context_path, path)
+    if source != "the tracer's summary":
+        _release_trace(backend, ident)  # if keeping the summary failed, it was not released
     ref = f"@{outcome.step_number}" if outcome.step_number else "a spooled job"
     code = "unknown" if outcome.exit_code is None else outcome.exit_code
     _note(
