@@ -32,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Modules no start-up path below may import, and why they are heavy.
 HEAVY = {
-    "sqlalchemy": "the store's query layer (~100 ms): only commands that read the store need it",
+    "sqlalchemy": "the store's query layer (~100 ms to import): only store reads need it",
     "importlib.metadata": "scans every installed distribution: its cost grows with the env",
     "email": "importlib.metadata's METADATA parser",
     "tomlkit": "the comment-keeping TOML editor: only `roar config set` / `roar env set`",
@@ -50,14 +50,13 @@ NOT_FOR_THE_SHELL = {
 }
 
 
-def imported_modules(args: list[str], cwd: Path, env: dict | None = None) -> set[str]:
+def imported_modules(args: list[str], cwd: Path) -> set[str]:
     """The modules ``python -X importtime ARGS`` imported that ``python -c pass`` does not."""
 
     def modules(argv: list[str]) -> set[str]:
         proc = subprocess.run(
             [sys.executable, "-X", "importtime", *argv],
             cwd=cwd,
-            env={**os.environ, **(env or {})},
             capture_output=True,
             text=True,
             timeout=120,
