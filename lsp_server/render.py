@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lsp_server.freshness import CURRENT, MISSING, MODIFIED, STALE
 from lsp_server.lookup import Provenance, script_of
-from roar.cli.console import human_size
+from roar.cli.console import exit_text, human_size
 from roar.store.provenance import JobRef
 
 SHORT = 12
@@ -104,7 +104,7 @@ def _producer_lines(job: JobRef | None) -> list[str]:
     what = f"cell `{job_label(job)}`" if job.kind == "cell" else f"`{_clip(job.command)}`"
     return [
         f"**Produced by** {job.ref} {what}  ",  # two spaces: a Markdown line break
-        f"commit `{commit}` · {when} ({ago(job.ended_at)}) · exit {job.exit_code} · job `{job.uid}`",
+        f"commit `{commit}` · {when} ({ago(job.ended_at)}) · {exit_text(job.exit_code)} · job `{job.uid}`",
         "",
     ]
 

@@ -66,7 +66,14 @@ def node_attributes(node: dict[str, Any]) -> dict[str, str]:
         if node["failed"]:
             attrs.update(peripheries="2", color="#b91c1c")
             word = _join(
-                word, "interrupted" if node["interrupted"] else f"exit {node['exit_code']}"
+                word,
+                "interrupted"
+                if node["interrupted"]
+                else (
+                    "exit code unknown"
+                    if node["exit_code"] is None
+                    else f"exit {node['exit_code']}"
+                ),
             )
     else:
         style, fill, word = _ARTIFACT_STATES.get(node["state"], _ARTIFACT_STATES["active"])

@@ -82,6 +82,11 @@ class Console:
         return default if not answer else answer in ("y", "yes")
 
 
+def exit_text(code: int | None) -> str:
+    """`exit 3`, or `exit code unknown` for a status roar did not see (a job it recovered)."""
+    return "exit code unknown" if code is None else f"exit {code}"
+
+
 def human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):

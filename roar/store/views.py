@@ -57,7 +57,7 @@ class JobView:
     cwd: str
     started_at: float
     ended_at: float
-    exit_code: int
+    exit_code: int | None  # None: a status roar did not see (schema 5)
     interrupted: bool
     tracer: str
     git_commit: str | None

@@ -26,7 +26,9 @@ def open_reader() -> Iterator[tuple[Workspace, Reader]]:
         yield ws, r
 
 
-def status_word(exit_code: int, interrupted: bool = False) -> str:
+def status_word(exit_code: int | None, interrupted: bool = False) -> str:
     if interrupted:
         return "INT"
+    if exit_code is None:
+        return "?"  # roar did not see how it ended
     return "OK" if exit_code == 0 else "FAIL"

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from roar.cli.commands._common import add_json_flag, open_reader
-from roar.cli.console import Console, quote_path
+from roar.cli.console import Console, exit_text, quote_path
 from roar.errors import RoarError
 from roar.history import active_dag
 from roar.lineage import Dag, DagNode
@@ -231,7 +231,7 @@ def _node_line(node: DagNode, console: Console, label_width: int, shared: set[st
         else ""
     )
     marker = {"stale": " *", "superseded": " [superseded]"}.get(node.state, "")
-    failed = console.style(f" (exit {job.exit_code})", "red") if job.exit_code else ""
+    failed = console.style(f" ({exit_text(job.exit_code)})", "red") if job.exit_code != 0 else ""
     color = {"stale": ("yellow",), "superseded": ("dim",)}.get(node.state, ("bold",))
     ref = console.style(f"{job.ref:<5}", *color)
     return f"{ref} {label:<{label_width}}  {console.style(metrics, 'dim')}{deps}{marker}{failed}"

@@ -12,7 +12,13 @@ from roar.serialize import job_json
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("log", help="Show recent jobs")
-    p.add_argument("-n", "--limit", type=int, default=20, help="how many of the latest jobs (default 20; 0: all)")
+    p.add_argument(
+        "-n",
+        "--limit",
+        type=int,
+        default=20,
+        help="how many of the latest jobs (default 20; 0: all)",
+    )
     add_json_flag(p)
     p.set_defaults(handler=handle)
 

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from roar.cli.commands._common import open_reader
-from roar.cli.console import Console, display_path
+from roar.cli.console import Console, display_path, exit_text
 from roar.errors import RoarError
 from roar.history import require_active_session
 from roar.store import writer
@@ -26,7 +26,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     if not jobs:
         raise RoarError("No jobs in the active session.")
     job = jobs[-1]
-    console.err(f"Step {job.ref}: {job.command} (exit {job.exit_code})")
+    console.err(f"Step {job.ref}: {job.command} ({exit_text(job.exit_code)})")
     if not (args.yes or console.confirm_destructive("Remove this job?")):
         console.err("Aborted.")
         return 1

@@ -11,7 +11,7 @@ import re
 import shlex
 from collections.abc import Callable
 
-from roar.cli.console import Console, display_path, human_size
+from roar.cli.console import Console, display_path, exit_text, human_size
 from roar.errors import RoarError
 from roar.recorder import RunOutcome, RunRequest, run
 from roar.store.spool import Spooled
@@ -171,7 +171,7 @@ def _report(o: RunOutcome, console: Console) -> None:
     if o.interrupted:
         title = title.replace("Complete", "Interrupted")
     elif o.exit_code != 0:  # recorded all the same: a failed run is provenance too
-        title = title.replace("Complete", f"Failed (exit code {o.exit_code})")
+        title = title.replace("Complete", f"Failed ({exit_text(o.exit_code)})")
     ref = step_ref(o.kind, o.step_number) if o.step_number else "?"
     lines = [
         "",

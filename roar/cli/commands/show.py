@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from roar.cli.commands._common import add_json_flag, open_reader, status_word
-from roar.cli.console import Console, display_path, human_size
+from roar.cli.console import Console, display_path, exit_text, human_size
 from roar.errors import RoarError
 from roar.history import (
     ArtifactHit,
@@ -85,7 +85,7 @@ def _show_job(ws: Workspace, job: JobView, args: argparse.Namespace, console: Co
     if args.json:
         console.json(job_json(job, ws.root))
         return 0
-    status = "Success" if job.exit_code == 0 else f"Failed (exit {job.exit_code})"
+    status = "Success" if job.exit_code == 0 else f"Failed ({exit_text(job.exit_code)})"
     if job.interrupted:
         status += ", interrupted"
     rows = [
