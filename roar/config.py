@@ -1,23 +1,25 @@
 """Project configuration: a typed, documented set of keys in `.roar/config.toml`.
 
-Reads use the stdlib TOML parser (fast, on every command); ``roar config set`` edits the
-file with tomlkit so the user's comments and layout survive.
+Reads use the stdlib TOML parser, and keep what it parsed in `.roar/cache/config.json` (keyed
+by the file's exact text) because importing the parser costs every `roar run` more than the
+rest of reading its configuration; ``roar config set`` edits the file with tomlkit so the
+user's comments and layout survive.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from roar.errors import RoarError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+TYPE_CHECKING = False  # typing is not imported at run time: annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off"}
@@ -147,13 +149,7 @@ def load(path: Path | None) -> Config:
     env: dict[str, str] = {}
     if path is None or not path.exists():
         return Config(path, values, env)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"Cannot read {path}: {exc}.",
-            hint="Fix the file by hand, or move it aside to get the defaults back.",
-        ) from exc
+    data = _read(path)
     for name, key in KEYS.items():
         raw = _dig(data, name)
         if raw is None:
@@ -166,6 +162,49 @@ def load(path: Path | None) -> Config:
     if isinstance(table, dict):
         env = {str(k): str(v) for k, v in table.items()}
     return Config(path, values, env)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The file's TOML as a dict: from the cache when it was made from this very text."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _unreadable(path, exc) from exc
+    cache = path.parent / "cache" / f"{path.name}.json"
+    try:
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        if cached["text"] == text and isinstance(cached["data"], dict):
+            return cached["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no cache yet, or another file's: parse
+    data = _parse(path, text)
+    try:  # JSON gives back exactly what TOML held; dates and times it cannot hold: not kept
+        payload = json.dumps({"text": text, "data": data})
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(payload, encoding="utf-8")
+        tmp.replace(cache)
+    except (OSError, TypeError, ValueError):
+        pass  # a cache we cannot write only costs time
+    return data
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Path, exc: Exception) -> ConfigError:
+    return ConfigError(
+        f"Cannot read {path}: {exc}.",
+        hint="Fix the file by hand, or move it aside to get the defaults back.",
+    )
 
 
 def set_value(path: Path, key: str, text: str) -> Any:

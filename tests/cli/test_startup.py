@@ -130,9 +130,12 @@ def test_command_table_help_is_the_modules_own(name):
     assert action.help == commands.COMMANDS[name][2]
 
 
-def test_run_imports_only_what_recording_needs(repo):
+def test_run_imports_only_what_recording_needs(repo, run_roar):
+    run_roar("run", "-q", "true", cwd=repo)  # the first run after a config change parses it
     modules = imported_modules(["-m", "roar", "run", "-q", "true"], repo)
     assert among(modules, HEAVY) == {}
+    # The parsed configuration is kept, keyed by the file's text: no TOML parser to import.
+    assert among(modules, {"tomllib": "", "tomli": ""}) == {}
     other_commands = {
         m for m in modules if m.startswith("roar.cli.commands.") and m != "roar.cli.commands.run"
     }
@@ -194,3 +197,18 @@ def test_run_on_a_detached_head_records_branch_head(repo, run_roar):
     assert job["git"]["branch"] == "HEAD"
     assert job["git"]["commit"] == git(repo, "rev-parse", "HEAD").strip()
     assert job["git"]["remote"] is None
+
+
+def test_the_kept_configuration_follows_the_files_text(repo, run_roar):
+    config = repo / ".roar" / "config.toml"
+    config.write_text('[hash]\nprimary = "sha256"\n')
+    assert run_roar("config", "get", "hash.primary", cwd=repo).stdout.split()[-1] == "sha256"
+    # Same size, same modification time, other text: only the text can tell them apart.
+    before = config.stat()
+    config.write_text('[hash]\nprimary = "blake3"\n')
+    os.utime(config, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert config.stat().st_size == before.st_size
+    assert run_roar("config", "get", "hash.primary", cwd=repo).stdout.split()[-1] == "blake3"
+    config.write_text("[hash\n")
+    res = run_roar("config", "get", "hash.primary", cwd=repo, check=False)
+    assert res.returncode == 1 and "Cannot read" in res.stderr
