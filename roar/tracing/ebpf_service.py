@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from roar.tracing import procfs
+
 SOCKET_ENV = "ROAR_EBPF_SOCKET"
 DEFAULT_SOCKET = "/run/roar/ebpf.sock"
 IDLE_TIMEOUT_S = 900.0
@@ -153,7 +155,7 @@ def stop(path: Path | None = None, timeout: float = 10.0) -> bool:
     except PermissionError:
         return False
     deadline = time.monotonic() + timeout
-    while _alive(pid):
+    while procfs.alive(pid):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
@@ -174,16 +176,6 @@ def _service_pid(path: Path) -> int | None:
     if SERVICE_MODULE.encode() not in cmdline:  # a stale pid file; the pid was reused
         return None
     return pid
-
-
-def _alive(pid: int) -> bool:
-    """Is ``pid`` a live process (not gone, not a zombie waiting for its parent)?"""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat.rsplit(")", 1)[-1].split()
-    return bool(fields) and fields[0] not in ("Z", "X")
 
 
 def _our_version() -> str:

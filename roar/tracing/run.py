@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roar.tracing import procfs
 from roar.tracing.selection import preflight_error
 
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -134,7 +135,7 @@ class TracedRun:
         if self._stop is not None and summary.incomplete:
             still = self.backend == "ptrace" and not self._proc.done()
             if still:
-                self.still_traced = [p for p in left if _alive(p)]
+                self.still_traced = [p for p in left if procfs.alive(p)]
             summary.warnings.append(stopped_note(left, self.backend, still))
         return summary
 
@@ -224,15 +225,6 @@ def command_line(pid: int, limit: int = 120) -> str:
             return "?"
     text = shlex.join(argv)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat.rsplit(")", 1)[-1].split()
-    return bool(fields) and fields[0] not in ("Z", "X")
 
 
 def leftover_notice(root_exit: tuple[int, int | None], running: list[int]) -> str:
