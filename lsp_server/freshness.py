@@ -8,21 +8,20 @@ big one whose size or stat identity moved is reported as modified without readin
 
 from __future__ import annotations
 
-import os
-import stat
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 
-from roar import hashing
+from roar import disk
+from roar.disk import CURRENT, MISSING, MODIFIED, SMALL_FILE
 from roar.store import provenance as prov
 from roar.store.views import FileView
 
-CURRENT = "current"
-MODIFIED = "modified on disk"
-MISSING = "missing"
+__all__ = ["CURRENT", "MISSING", "MODIFIED", "SMALL_FILE", "STALE", "DiskDigests", "Upstream",
+           "changed_upstream"]  # fmt: skip
+
 STALE = "stale"
 
-SMALL_FILE = 2 << 20  # hashing 2 MiB costs ~2 ms: cheap enough to do inside a hover
 WALK_BUDGET = 200  # jobs visited upstream per check: a bound on one hover's cost
 
 
@@ -35,47 +34,19 @@ class Upstream:
 
 
 class DiskDigests:
-    """Digests of files on disk, from the store's hash cache or (small files) hashed here."""
+    """roar core's ``disk.DiskDigests`` (what ``roar status`` and ``roar dag`` use too), asked
+    through the editor's read-only connection."""
 
     def __init__(self) -> None:
-        self._memo: dict[tuple[int, int, int, int, str], str] = {}
+        self._digests = disk.DiskDigests(SMALL_FILE)
 
     def state(
         self, conn: prov.Connection, path: str, digest: str, size: int, algorithm: str,
         composite: bool = False,
     ) -> str:  # fmt: skip
         """``current``, ``modified on disk`` or ``missing`` for a recorded (digest, size)."""
-        try:
-            st = os.stat(path)
-        except OSError:
-            return MISSING
-        if composite:  # a directory's digest needs every member hashed: existing is enough here
-            return CURRENT if stat.S_ISDIR(st.st_mode) else MODIFIED
-        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
-            return MODIFIED
-        known = self._known(conn, st, algorithm)
-        if known is None and st.st_size <= SMALL_FILE:
-            known = self._hash_small(path, st, algorithm)
-        return CURRENT if known == digest else MODIFIED
-
-    def _known(self, conn: prov.Connection, st: os.stat_result, algorithm: str) -> str | None:
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, algorithm)
-        if key in self._memo:
-            return self._memo[key]
-        entry = prov.cached_digest(conn, algorithm, st.st_dev, st.st_ino)
-        if entry and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns:
-            return entry.digest
-        return None
-
-    def _hash_small(self, path: str, st: os.stat_result, algorithm: str) -> str | None:
-        try:
-            digest = hashing.hash_file(path, algorithm)
-        except (OSError, ValueError):
-            return None
-        if len(self._memo) > 10_000:
-            self._memo.clear()
-        self._memo[(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, algorithm)] = digest
-        return digest
+        lookup = partial(prov.cached_digests, conn)
+        return self._digests.state(lookup, path, digest, size, algorithm, composite)
 
 
 def changed_upstream(

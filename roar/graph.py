@@ -18,14 +18,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from roar.disk import MODIFIED
 from roar.errors import RoarError
-from roar.history import artifact_lineage, require_active_session, resolve_artifact
+from roar.history import (
+    artifact_lineage,
+    disk_check,
+    require_active_session,
+    resolve_artifact,
+    session_dag_of,
+)
 from roar.lineage import Dag, DagArtifact, DagNode, Lineage, build_dag
 from roar.serialize import cell_location, job_identity
 from roar.store.views import DeletedFile, FileView, JobView
 from roar.workspace import Workspace, require_workspace
 
 if TYPE_CHECKING:
+    from roar.disk import DiskCheck
     from roar.store.queries import Reader
 
 GRAPH_VERSION = 1
@@ -80,20 +88,22 @@ def session_graph(reader: Reader, *, expanded: bool = False) -> dict[str, Any]:
         empty: dict[str, Any] = {"kind": "session", "session_id": None, "session_uid": None}
         return graph_from_dag(Dag(None, [], [], expanded), [], empty)
     jobs = reader.session_jobs(session.id)
-    dag = build_dag(session.id, jobs, expanded=expanded)
+    check = disk_check(reader)
+    dag = build_dag(session.id, jobs, expanded=expanded, disk=check.states)
     scope = {"kind": "session", "session_id": session.id, "session_uid": session.uid}
-    return graph_from_dag(dag, jobs, scope)
+    return graph_from_dag(dag, jobs, scope, _disk_of(check, (n.job for n in dag.nodes)))
 
 
 def notebook_graph(reader: Reader, notebook: str, *, expanded: bool = False) -> dict[str, Any]:
     """The cells of one notebook (in the active session), with the files they read and wrote."""
     session = require_active_session(reader)
     jobs = reader.session_jobs(session.id)
-    dag = build_dag(session.id, jobs, expanded=expanded)
+    check = disk_check(reader)
+    dag = build_dag(session.id, jobs, expanded=expanded, disk=check.states)
     wanted = notebook_matcher(notebook)
     dag.nodes = [n for n in dag.nodes if wanted(n.job.notebook_path)]
     scope = {"kind": "notebook", "session_id": session.id, "notebook_path": notebook}
-    return graph_from_dag(dag, jobs, scope)
+    return graph_from_dag(dag, jobs, scope, _disk_of(check, (n.job for n in dag.nodes)))
 
 
 def lineage_graph(reader: Reader, ws: Workspace, ref: str, *, depth: int = 50) -> dict[str, Any]:
@@ -106,8 +116,17 @@ def lineage_graph(reader: Reader, ws: Workspace, ref: str, *, depth: int = 50) -
         )
     lineage = artifact_lineage(reader, hit, depth=depth)
     session = reader.active_session()
-    dag = build_dag(session.id, reader.session_jobs(session.id)) if session else None
-    return graph_from_lineage(lineage, dag)
+    dag = session_dag_of(reader, session) if session else None
+    disk = _disk_of(disk_check(reader), lineage.jobs, [lineage.target])
+    return graph_from_lineage(lineage, dag, disk)
+
+
+def _disk_of(
+    check: DiskCheck, jobs: Iterable[JobView], extra: Iterable[FileView] = ()
+) -> dict[tuple[str, str], str]:
+    """What the disk holds now for every file the jobs read or wrote (roar.disk states)."""
+    files = [f for j in jobs for f in (*j.inputs, *j.outputs)] + list(extra)
+    return check.states((f.path, f.digest, f.size, f.algorithm, f.is_composite) for f in files)
 
 
 def notebook_matcher(notebook: str):
@@ -128,6 +147,7 @@ class _Builder:
 
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    disk: dict[tuple[str, str], str] = field(default_factory=dict)  # (path, hash) → disk state
 
     def job(self, job: JobView, state: str, runs: int = 1) -> str:
         node_id = job_id(job)
@@ -137,7 +157,8 @@ class _Builder:
     def artifact(self, f: FileView, state: str, superseded_by: str | None = None) -> str:
         node_id = artifact_id(f.digest)
         if node_id not in self.nodes:
-            self.nodes[node_id] = artifact_node(f, state, superseded_by)
+            disk_state = self.disk.get((f.path, f.digest))
+            self.nodes[node_id] = artifact_node(f, state, superseded_by, disk_state)
         return node_id
 
     def removed(self, f: DeletedFile, state: str, superseded_by: str | None = None) -> str:
@@ -167,10 +188,16 @@ class _Builder:
         }
 
 
-def graph_from_dag(dag: Dag, jobs: Sequence[JobView], scope: dict[str, Any]) -> dict[str, Any]:
+def graph_from_dag(
+    dag: Dag,
+    jobs: Sequence[JobView],
+    scope: dict[str, Any],
+    disk: dict[tuple[str, str], str] | None = None,
+) -> dict[str, Any]:
     """Nodes and edges for ``dag``; ``jobs`` are all of its session's jobs (for run counts and
-    for outputs of earlier runs that the DAG's latest runs still consume)."""
-    b = _Builder()
+    for outputs of earlier runs that the DAG's latest runs still consume); ``disk``: what the
+    disk holds for each (path, hash) now (``roar.disk``), when known."""
+    b = _Builder(disk=disk or {})
     runs = Counter(j.step_number for j in jobs)
     states = _artifact_states(dag.artifacts)
     writes = _writers(jobs)
@@ -203,10 +230,12 @@ def graph_from_dag(dag: Dag, jobs: Sequence[JobView], scope: dict[str, Any]) -> 
     return b.payload(scope)
 
 
-def graph_from_lineage(lineage: Lineage, dag: Dag | None) -> dict[str, Any]:
+def graph_from_lineage(
+    lineage: Lineage, dag: Dag | None, disk: dict[tuple[str, str], str] | None = None
+) -> dict[str, Any]:
     """The upstream jobs of one artifact and the files that connect them; states from the
     active session's DAG where a job belongs to it."""
-    b = _Builder()
+    b = _Builder(disk=disk or {})
     job_states = {n.job.id: n.state for n in dag.nodes} if dag else {}
     states = _artifact_states(dag.artifacts) if dag else {}
     on_path = {f.digest for f in lineage.artifacts} | {lineage.target.digest}
@@ -309,7 +338,9 @@ def job_node(job: JobView, state: str, runs: int = 1) -> dict[str, Any]:
     return node
 
 
-def artifact_node(f: FileView, state: str, superseded_by: str | None = None) -> dict[str, Any]:
+def artifact_node(
+    f: FileView, state: str, superseded_by: str | None = None, disk_state: str | None = None
+) -> dict[str, Any]:
     return {
         "id": artifact_id(f.digest),
         "type": "artifact",
@@ -322,6 +353,7 @@ def artifact_node(f: FileView, state: str, superseded_by: str | None = None) -> 
         "size": f.size,
         "composite": f.is_composite,
         "superseded_by": superseded_by,
+        "disk_state": disk_state,
     }
 
 
@@ -341,6 +373,7 @@ def unknown_content_node(path: str) -> dict[str, Any]:
         "size": None,
         "composite": False,
         "superseded_by": None,
+        "disk_state": "missing" if not os.path.lexists(path) else None,
     }
 
 
@@ -365,4 +398,7 @@ def _counts(nodes: Sequence[dict[str, Any]]) -> dict[str, int]:
         "stale": sum(n["state"] == "stale" for n in nodes),
         "failed": sum(n["failed"] for n in jobs),
         "missing": sum(n["missing"] for n in artifacts),
+        "modified": sum(
+            n["disk_state"] == MODIFIED and n["state"] != "superseded" for n in artifacts
+        ),
     }

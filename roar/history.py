@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from roar.store.views import ArtifactView, DeletedFile, FileView, JobView, Sessi
 from roar.workspace import Workspace
 
 if TYPE_CHECKING:
+    from roar.disk import DiskCheck
     from roar.store.queries import Reader
 
 STEP_REF = re.compile(r"^@(B?)(\d+)$", re.IGNORECASE)
@@ -31,12 +33,25 @@ def require_active_session(reader: Reader) -> SessionView:
     return session
 
 
+def disk_check(reader: Reader) -> DiskCheck:
+    """Compares recorded files with the disk through the store's hash cache, read only."""
+    from roar.disk import DiskCheck
+
+    return DiskCheck(reader.cached_digests)
+
+
+def session_dag_of(reader: Reader, session: SessionView, *, expanded: bool = False) -> Dag:
+    """A session's DAG, compared with the disk: edits made outside roar count."""
+    jobs = reader.session_jobs(session.id)
+    return build_dag(session.id, jobs, expanded=expanded, disk=disk_check(reader).states)
+
+
 def active_dag(reader: Reader, *, expanded: bool = False) -> Dag:
     """The active session's DAG; an empty one before the first job (not an error)."""
     session = reader.active_session()
     if session is None:
         return Dag(None, [], [], expanded)
-    return build_dag(session.id, reader.session_jobs(session.id), expanded=expanded)
+    return session_dag_of(reader, session, expanded=expanded)
 
 
 def resolve_session(reader: Reader, ref: str) -> SessionView:
@@ -61,7 +76,7 @@ def resolve_session(reader: Reader, ref: str) -> SessionView:
 
 def session_dag(reader: Reader, *, expanded: bool = False) -> tuple[SessionView, Dag]:
     session = require_active_session(reader)
-    return session, build_dag(session.id, reader.session_jobs(session.id), expanded=expanded)
+    return session, session_dag_of(reader, session, expanded=expanded)
 
 
 def resolve_step(reader: Reader, ref: str) -> JobView:
@@ -100,6 +115,7 @@ class ArtifactHit:
     artifact: ArtifactView
     path: str | None  # the path the user named, absolute
     on_disk: bool
+    disk_state: str = "current"  # roar.disk: current | modified on disk | missing
 
 
 def looks_like_path(ref: str) -> bool:
@@ -123,10 +139,11 @@ def no_artifact_at(ref: str) -> RoarError:
 
 def resolve_artifact(reader: Reader, ws: Workspace, ref: str) -> ArtifactHit | None:
     """A path (hashed now, through the cache) or a hash prefix (≥ 8 hex) → the artifact."""
+    check = disk_check(reader)
     if may_be_path(ref):
         path = os.path.abspath(os.path.expanduser(ref))
         if os.path.isfile(path):
-            digest = _digest_of(ws, path)
+            digest = _digest_of(ws, check, path)
             hits = reader.artifacts_by_digest(digest)
             if hits:
                 return ArtifactHit(hits[0], path, True)
@@ -137,7 +154,10 @@ def resolve_artifact(reader: Reader, ws: Workspace, ref: str) -> ArtifactHit | N
                 if f.path in (path, os.path.realpath(path)) and f.artifact_id is not None:
                     art = reader.artifact(f.artifact_id)
                     if art:
-                        return ArtifactHit(art, path, os.path.exists(path))
+                        state = check.state(
+                            path, art.digest, art.size, art.algorithm, art.is_composite
+                        )
+                        return ArtifactHit(art, path, os.path.exists(path), state)
         return None
     if HEX.match(ref):
         if len(ref) < MIN_HASH_PREFIX:
@@ -151,12 +171,21 @@ def resolve_artifact(reader: Reader, ws: Workspace, ref: str) -> ArtifactHit | N
                 hint="Give more characters.",
             )
         if hits:
-            return ArtifactHit(
-                hits[0],
-                hits[0].first_seen_path,
-                bool(hits[0].first_seen_path and os.path.exists(hits[0].first_seen_path)),
+            art, seen = hits[0], hits[0].first_seen_path
+            state = (
+                check.state(seen, art.digest, art.size, art.algorithm, art.is_composite)
+                if seen
+                else "missing"
             )
+            return ArtifactHit(art, seen, bool(seen and os.path.exists(seen)), state)
     return None
+
+
+def disk_states(reader: Reader, files: Iterable[FileView]) -> dict[tuple[str, str], str]:
+    """(path, digest) → current | modified on disk | missing, for files a job recorded."""
+    return disk_check(reader).states(
+        (f.path, f.digest, f.size, f.algorithm, f.is_composite) for f in files
+    )
 
 
 def deletions_at(reader: Reader, path: str) -> list[JobView]:
@@ -171,7 +200,12 @@ def deletions_at(reader: Reader, path: str) -> list[JobView]:
 def artifact_lineage(reader: Reader, hit: ArtifactHit, depth: int = 50) -> Lineage:
     art = hit.artifact
     target = FileView(
-        hit.path or art.first_seen_path or "", art.digest, art.size, art.is_composite, art.id
+        hit.path or art.first_seen_path or "",
+        art.digest,
+        art.size,
+        art.is_composite,
+        art.id,
+        art.algorithm,
     )
 
     def producer_of(digest: str, consumer: JobView | None) -> JobView | None:
@@ -190,16 +224,11 @@ def artifact_lineage(reader: Reader, hit: ArtifactHit, depth: int = 50) -> Linea
     return upstream(target, producer_of, depth=depth)
 
 
-def _digest_of(ws: Workspace, path: str) -> str:
-    from roar import hashing
-    from roar.store import writer
-    from roar.store.connection import opened
-
+def _digest_of(ws: Workspace, check: DiskCheck, path: str) -> str:
+    """The file's digest now: from the hash cache when its stat key matches, else hashed here.
+    Nothing is written: the cache belongs to ``roar run`` (readers never write the store)."""
     algorithm = config_mod.load(ws.config_path).get("hash.primary")
-    with opened(ws.db_path) as conn:
-        result = hashing.hash_paths(conn, [path], algorithm)
-        if result.fresh:
-            writer.update_cache(conn, algorithm, result.fresh)
-    if path not in result.found:
-        raise RoarError(f"Cannot read {path}: {result.failed.get(path, 'unknown error')}.")
-    return result.found[path][0]
+    try:
+        return check.digest_now(path, algorithm)
+    except OSError as exc:
+        raise RoarError(f"Cannot read {path}: {exc.strerror or exc}.") from None

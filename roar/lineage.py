@@ -10,10 +10,15 @@ newer output (or a redefinition) of its producer; everything downstream of a sta
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from roar.store.views import FileView, JobView
+
+# (path, digest, size, algorithm, composite) records → {(path, digest): state}: what the disk
+# holds now (``roar.disk``: current | modified on disk | missing). None: the disk is not looked at.
+DiskStates = Callable[[Iterable[tuple[str, str, int, str, bool]]], dict[tuple[str, str], str]]
+MODIFIED = "modified on disk"  # roar.disk.MODIFIED (not imported: this module stays pure)
 
 
 @dataclass
@@ -24,6 +29,7 @@ class DagNode:
     variable_dependencies: dict[int, list[str]] = field(default_factory=dict)  # step → names
     consumed: int = 0
     directly_stale: bool = False
+    modified_inputs: list[str] = field(default_factory=list)  # paths changed on disk since read
 
 
 @dataclass
@@ -38,6 +44,9 @@ class DagArtifact:
     superseded_by: str | None = None
     deleted_by_step: int | None = None  # a later job removed the file and nothing wrote it since
     artifact_id: int | None = None  # the store's id of the content (scripts key on it)
+    composite: bool = False
+    algorithm: str = ""
+    disk_state: str | None = None  # current | modified on disk | missing (None: not looked at)
 
 
 @dataclass
@@ -73,7 +82,15 @@ def latest_per_step(jobs: Sequence[JobView]) -> dict[int, JobView]:
     return latest
 
 
-def build_dag(session_id: int, jobs: Sequence[JobView], *, expanded: bool = False) -> Dag:
+def build_dag(
+    session_id: int,
+    jobs: Sequence[JobView],
+    *,
+    expanded: bool = False,
+    disk: DiskStates | None = None,
+) -> Dag:
+    """The session's DAG. With ``disk``, files are compared with what is on disk now: a step
+    that read a file since changed outside roar is stale, and artifacts carry ``disk_state``."""
     ordered = sorted(jobs, key=lambda j: (j.started_at, j.id))
     latest = latest_per_step(ordered)
     index = _Index(
@@ -85,9 +102,36 @@ def build_dag(session_id: int, jobs: Sequence[JobView], *, expanded: bool = Fals
     shown = ordered if expanded else sorted(latest.values(), key=lambda j: j.step_number)
     nodes = [_node_for(job, latest, index) for job in shown]
     _break_cycles(nodes, latest)
+    if disk is not None:
+        _modified_inputs(nodes, latest, index, disk)
     _propagate_staleness(nodes, latest, expanded)
     artifacts = _artifacts(nodes, latest, ordered)
+    if disk is not None:
+        states = disk((a.path, a.digest, a.size, a.algorithm, a.composite) for a in artifacts)
+        for a in artifacts:
+            a.disk_state = states.get((a.path, a.digest))
     return Dag(session_id, nodes, artifacts, expanded)
+
+
+def _modified_inputs(
+    nodes: list[DagNode], latest: dict[int, JobView], index: _Index, disk: DiskStates
+) -> None:
+    """A latest run read a file that no longer holds those bytes, though no recorded job wrote
+    it since (an edit made outside roar): the step is stale. A file the job also wrote (changed
+    in place) and one that is gone (the step was made from bytes that did exist) do not count."""
+    checks: list[tuple[DagNode, FileView]] = []
+    for n in nodes:
+        if latest.get(n.job.step_number) is not n.job:
+            continue
+        written = {o.path for o in n.job.outputs}
+        for f in n.job.inputs:
+            if f.path not in written and not _replaced_since(f, n.job, index.writes):
+                checks.append((n, f))
+    states = disk((f.path, f.digest, f.size, f.algorithm, f.is_composite) for _, f in checks)
+    for n, f in checks:
+        if states.get((f.path, f.digest)) == MODIFIED and f.path not in n.modified_inputs:
+            n.modified_inputs.append(f.path)
+            n.directly_stale = True
 
 
 @dataclass
@@ -297,6 +341,8 @@ def _artifacts(
                     newest_digest if replaced else None,
                     remover.step_number if deleted and remover else None,
                     out.artifact_id,
+                    out.is_composite,
+                    algorithm=out.algorithm,
                 )  # fmt: skip
             )
     return artifacts

@@ -115,6 +115,7 @@ def artifact_json(
     members: list[tuple[str, ArtifactView]],
     root: Path | None = None,
     deleted_by: Sequence[JobView] = (),
+    disk_state: str | None = None,
 ) -> dict[str, Any]:
     return {
         "artifact": {
@@ -123,6 +124,7 @@ def artifact_json(
             "size": art.size,
             "path": path,
             "present": present,
+            "disk_state": disk_state,
             "composite": art.is_composite,
             "first_seen_path": art.first_seen_path,
             "first_seen_at": art.first_seen_at,
@@ -174,6 +176,7 @@ def dag_json(dag: Dag) -> dict[str, Any]:
                     "consumed": n.consumed,
                 },
                 "dependencies": n.dependencies,
+                "modified_inputs": n.modified_inputs,
                 "variable_dependencies": [
                     {"step_number": step, "names": names}
                     for step, names in sorted(n.variable_dependencies.items())
@@ -197,6 +200,7 @@ def dag_json(dag: Dag) -> dict[str, Any]:
                 "is_terminal": a.is_terminal,
                 "superseded_by": a.superseded_by,
                 "deleted_by_step": a.deleted_by_step,
+                "disk_state": a.disk_state,
             }
             for a in dag.artifacts
         ],

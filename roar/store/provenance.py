@@ -261,6 +261,13 @@ def cached_digest(
     return CacheEntry(*hit) if hit else None
 
 
+def cached_digests(
+    conn: sqlite3.Connection, algorithm: str, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], tuple[int, int, str]]:
+    """(dev, inode) → (size, mtime_ns, digest) for the keys the hash cache knows, read only."""
+    return writer.lookup_cache(conn, algorithm, keys)
+
+
 def max_job_id(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()[0])
 

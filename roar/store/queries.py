@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,7 +16,15 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.pool import NullPool
 
 from roar.store.connection import connect, describe_failure
-from roar.store.schema import Artifact, CompositeMember, Job, JobFile, JobVariable, Session
+from roar.store.schema import (
+    Artifact,
+    CompositeMember,
+    HashCache,
+    Job,
+    JobFile,
+    JobVariable,
+    Session,
+)
 from roar.store.views import (
     ArtifactView,
     DeletedFile,
@@ -136,6 +144,26 @@ class Reader:
         )
         return [(relpath, _artifact_view(a)) for relpath, a in rows]
 
+    # hash cache (read only: readers never write the store) ------------------------------
+    def cached_digests(
+        self, algorithm: str, keys: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], tuple[int, int, str]]:
+        """(dev, inode) → (size, mtime_ns, digest) for the keys the hash cache knows."""
+        by_dev: dict[int, list[int]] = {}
+        for dev, inode in set(keys):
+            by_dev.setdefault(dev, []).append(inode)
+        found: dict[tuple[int, int], tuple[int, int, str]] = {}
+        for dev, inodes in by_dev.items():
+            for start in range(0, len(inodes), 500):
+                rows = self.orm.execute(
+                    select(HashCache.inode, HashCache.size, HashCache.mtime_ns, HashCache.digest)
+                    .where(HashCache.dev == dev, HashCache.algorithm == algorithm)
+                    .where(HashCache.inode.in_(inodes[start : start + 500]))
+                )
+                for inode, size, mtime_ns, digest in rows:
+                    found[(dev, int(inode))] = (int(size), int(mtime_ns), str(digest))
+        return found
+
 
 def engine_for(db_path: Path, *, readonly: bool = False) -> Engine:
     """An engine whose connections come from ``connection.connect`` (same pragmas, migrations)."""
@@ -202,7 +230,12 @@ def _job_view(j: Job) -> JobView:
             continue
         assert f.artifact is not None and f.artifact_id is not None  # inputs and outputs have one
         fv = FileView(
-            f.path, f.artifact.digest, f.artifact.size, bool(f.artifact.is_composite), f.artifact_id
+            f.path,
+            f.artifact.digest,
+            f.artifact.size,
+            bool(f.artifact.is_composite),
+            f.artifact_id,
+            f.artifact.algorithm,
         )
         (view.inputs if f.role == "input" else view.outputs).append(fv)
     return view

@@ -21,6 +21,7 @@ class FileView:
     size: int
     is_composite: bool = False
     artifact_id: int = 0
+    algorithm: str = ""  # the digest's algorithm; "" when the record does not say
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from roar.cli.commands._common import add_json_flag, open_reader
 from roar.cli.console import Console, exit_text, quote_path
+from roar.disk import MISSING, MODIFIED
 from roar.errors import RoarError
 from roar.history import active_dag
 from roar.lineage import Dag, DagNode
@@ -138,8 +139,12 @@ def render(dag: Dag, console: Console, *, show_artifacts: bool) -> None:
             tags = "" if a.state == "active" else f" [{a.state}]"
             if a.deleted_by_step is not None:
                 tags += f" [deleted by @{a.deleted_by_step}]"
+            elif a.state != "superseded" and a.disk_state in (MODIFIED, MISSING):
+                tags += f" [{a.disk_state}]"
             note = "" if a.is_terminal else " (intermediate)"
             color = {"stale": "yellow", "superseded": "dim", "orphaned": "dim"}.get(a.state)
+            if a.disk_state == MODIFIED and a.state != "superseded":
+                color = "yellow"
             name = quote_path(os.path.basename(a.path))
             label = console.style(f"({name}){tags}", *(color,) if color else ())
             console.out(f"    {branch} {label}{note}")
@@ -231,6 +236,10 @@ def _node_line(node: DagNode, console: Console, label_width: int, shared: set[st
         else ""
     )
     marker = {"stale": " *", "superseded": " [superseded]"}.get(node.state, "")
+    if node.modified_inputs:
+        names = ", ".join(quote_path(os.path.basename(p)) for p in node.modified_inputs[:3])
+        more = f" +{len(node.modified_inputs) - 3}" if len(node.modified_inputs) > 3 else ""
+        marker += f" ({names}{more} modified on disk)"
     failed = console.style(f" ({exit_text(job.exit_code)})", "red") if job.exit_code != 0 else ""
     color = {"stale": ("yellow",), "superseded": ("dim",)}.get(node.state, ("bold",))
     ref = console.style(f"{job.ref:<5}", *color)
@@ -246,11 +255,15 @@ def _dependency(node: DagNode, step: int) -> str:
 def _legend(dag: Dag) -> str:
     parts = []
     if any(n.state == "stale" for n in dag.nodes):
-        parts.append("* = stale (an input was replaced by a newer output; rerun it)")
+        parts.append(
+            "* = stale (an input was replaced by a newer output or modified on disk; rerun it)"
+        )
     if any(n.job.kind == "build" for n in dag.nodes):
         parts.append("B = build step")
     if any(n.state == "superseded" for n in dag.nodes):
         parts.append("[superseded] = previous run")
     if any(n.job.deleted for n in dag.nodes):
         parts.append("──x = a file the step deleted")
+    if any(a.disk_state == MODIFIED and a.state != "superseded" for a in dag.artifacts):
+        parts.append("[modified on disk] = changed outside roar since it was recorded")
     return "Legend: " + ", ".join(parts) if parts else ""

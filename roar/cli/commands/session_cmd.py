@@ -70,13 +70,12 @@ def _list(as_json: bool, console: Console) -> int:
 
 def _show(args: argparse.Namespace, console: Console) -> int:
     from roar.cli.commands.dag import render
-    from roar.history import resolve_session
-    from roar.lineage import build_dag
+    from roar.history import resolve_session, session_dag_of
     from roar.serialize import dag_json
 
     with open_reader() as (_ws, r):
         session = resolve_session(r, args.session)
-        dag = build_dag(session.id, r.session_jobs(session.id), expanded=args.expanded)
+        dag = session_dag_of(r, session, expanded=args.expanded)
     if args.json:
         console.json({"session_uid": session.uid, "dag_hash": dag.dag_hash(), **dag_json(dag)})
         return 0

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 from roar.cli.commands._common import add_json_flag, open_reader, status_word
 from roar.cli.console import Console, display_path, exit_text, human_size
+from roar.disk import MISSING, MODIFIED
 from roar.errors import RoarError
 from roar.history import (
     ArtifactHit,
     deletions_at,
+    disk_states,
     looks_like_path,
     may_be_path,
     no_artifact_at,
@@ -46,7 +48,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             return _show_session(ws, r, args, console)
         job = None if looks_like_path(args.ref) else resolve_job(r, args.ref)
         if job is not None:
-            return _show_job(ws, job, args, console)
+            return _show_job(ws, job, disk_states(r, [*job.inputs, *job.outputs]), args, console)
         hit = resolve_artifact(r, ws, args.ref)
         if hit is not None:
             return _show_artifact(ws, r, hit, args, console)
@@ -81,7 +83,13 @@ def _show_session(ws: Workspace, r: Reader, args: argparse.Namespace, console: C
     return 0
 
 
-def _show_job(ws: Workspace, job: JobView, args: argparse.Namespace, console: Console) -> int:
+def _show_job(
+    ws: Workspace,
+    job: JobView,
+    disk: dict[tuple[str, str], str],
+    args: argparse.Namespace,
+    console: Console,
+) -> int:
     if args.json:
         console.json(job_json(job, ws.root))
         return 0
@@ -127,8 +135,9 @@ def _show_job(ws: Workspace, job: JobView, args: argparse.Namespace, console: Co
     for label, files in (("Inputs", job.inputs), ("Outputs", job.outputs)):
         console.out(f"{label} ({len(files)}):")
         for f in files:
-            missing = "" if os.path.exists(f.path) else " (missing)"
-            console.out(f"  {display_path(f.path)}{missing}")
+            state = disk.get((f.path, f.digest))
+            note = f" ({state})" if state in (MISSING, MODIFIED) else ""
+            console.out(f"  {display_path(f.path)}{note}")
             console.out(
                 f"    {f.digest[:16]}  {human_size(f.size)}{'  (directory)' if f.is_composite else ''}"
             )
@@ -172,12 +181,22 @@ def _show_artifact(
     if args.json:
         console.json(
             artifact_json(
-                art, hit.path, hit.on_disk, producers, consumers, members, ws.root, removers
+                art,
+                hit.path,
+                hit.on_disk,
+                producers,
+                consumers,
+                members,
+                ws.root,
+                removers,
+                hit.disk_state,
             )
         )
         return 0
     path = hit.path or art.first_seen_path or ""
     state = "" if hit.on_disk else " (missing)"
+    if hit.on_disk and hit.disk_state == MODIFIED:
+        state = " (modified on disk: it no longer holds these bytes)"
     if not hit.on_disk and hit.path and removers and _last_event_is_removal(removers[0], producers):
         state = f" (deleted by {removers[0].ref})"
     console.out(f"Artifact: {display_path(path)}{state}")

@@ -7,6 +7,7 @@ import os
 
 from roar.cli.commands._common import add_json_flag, open_reader
 from roar.cli.console import Console, human_size
+from roar.disk import MODIFIED
 from roar.history import session_dag
 from roar.serialize import dag_json
 
@@ -53,6 +54,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     if tracked:
         present = [a for a, p in tracked if p]
         missing = [a for a, p in tracked if not p]
+        modified = [a for a in present if a.disk_state == MODIFIED and a.state != "superseded"]
         console.out()
         console.out(f"Tracked artifacts ({len(tracked)} shown):")
         for label, group in (("Present:", present), ("Missing:", missing)):
@@ -60,6 +62,9 @@ def handle(args: argparse.Namespace, console: Console) -> int:
                 console.out(f"  {label}")
                 for a in group:
                     state = f" [{a.state}]" if a.state != "active" else ""
+                    if a.disk_state == MODIFIED and a.state != "superseded":
+                        state += console.style(" [modified on disk]", "yellow")
                     console.out(f"    {a.digest[:12]}  {human_size(a.size):>10}  {a.path}{state}")
-        console.out(f"Total: {len(present)} present, {len(missing)} missing")
+        changed = f" ({len(modified)} modified on disk)" if modified else ""
+        console.out(f"Total: {len(present)} present{changed}, {len(missing)} missing")
     return 0
