@@ -102,9 +102,15 @@ def skip_unless_ready(why: str | None):
 
 
 def standalone_page(
-    directory: Path, payload: dict[str, Any], options: str = "{}", csp: str | None = None
+    directory: Path,
+    payload: dict[str, Any],
+    options: str = "{}",
+    csp: str | None = None,
+    css: str = "",
 ) -> Path:
-    """A page showing ``payload`` with the standalone bundle, as a webview would.
+    """A page showing ``payload`` with the standalone bundle, as a webview would, and ``css``
+    after the viewer's (e.g. ``#host { width: 650px }`` for a notebook-sized pane; a file, as
+    a strict policy allows no inline style).
 
     ``window.view`` is the DagView, ``window.selections`` what onSelect reported and
     ``window.stats`` the first render's figures (``window.failure`` if it threw).
@@ -116,12 +122,14 @@ def standalone_page(
         f"""<!doctype html>
 <html><head><meta charset="utf-8">{policy}
 <link rel="stylesheet" href="{(STATIC / "dag_view.css").as_uri()}">
+<link rel="stylesheet" href="page.css">
 </head><body><div id="host"></div>
 <script src="payload.js"></script>
 <script src="{(STATIC / "dag_view.js").as_uri()}"></script>
 <script src="harness.js"></script></body></html>
 """
     )
+    (directory / "page.css").write_text(css)
     # In a file, not inline: a page under a strict policy (as in a webview) runs no inline script.
     (directory / "harness.js").write_text(
         f"""window.selections = [];
@@ -132,3 +140,28 @@ window.view.ready.then((s) => {{ window.stats = Object.assign({{ sinceStart: per
 """
     )
     return page
+
+
+# The viewer's readable range (jupyter_ext/js/src/layout.ts): node text at 1:1 is NODE_FONT_PT
+# points (4/3 px each); fit keeps it between MIN_TEXT_PX and that.
+PX_PER_PT = 96 / 72
+NODE_FONT_PT = 10
+MIN_TEXT_PX = 10
+MAX_TEXT_PX = NODE_FONT_PT * PX_PER_PT
+
+# Each node label's rendered font size (px: its font-size times the screen transform), its
+# box's height, and whether it is inside the canvas.
+TEXT_SIZES = """() => {
+  const canvas = document.querySelector('.roar-dag-canvas').getBoundingClientRect();
+  return [...document.querySelectorAll('svg.roar-dag g.node text')].map((t) => {
+    const m = t.getScreenCTM();
+    const r = t.getBoundingClientRect();
+    return {
+      text: t.textContent,
+      px: parseFloat(t.getAttribute('font-size')) * Math.hypot(m.a, m.b),
+      height: r.height,
+      inside: r.left >= canvas.left - 1 && r.right <= canvas.right + 1
+        && r.top >= canvas.top - 1 && r.bottom <= canvas.bottom + 1,
+    };
+  });
+}"""

@@ -32,6 +32,9 @@ from tests.conftest import ROAR, commit_all, make_repo
 from tests.widget.browser import (
     ARGS,
     FRONT_ENDS,
+    MAX_TEXT_PX,
+    MIN_TEXT_PX,
+    TEXT_SIZES,
     FrontEnd,
     chromium_path,
     missing_prerequisite,
@@ -211,6 +214,9 @@ def test_click_reaches_the_kernel_and_refresh_reloads(page, server, project, fro
     wait_for_steps(project, 3)
     page.locator(".roar-dag-refresh").click()
     expect(nodes).to_have_count(7)
+    # A seven-node pipeline in the notebook's output area, at its default zoom: readable.
+    sizes = [t["px"] for t in page.evaluate(TEXT_SIZES)]
+    assert MIN_TEXT_PX - 0.01 <= min(sizes) and max(sizes) <= MAX_TEXT_PX + 0.01, sizes
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / front_end.screenshot))
 

@@ -107,7 +107,7 @@ function labelOf(ctx: DetailsContext, id: string): string {
 function list(items: [string, string][], ctx: DetailsContext): HTMLElement {
   const ul = el("ul", "roar-dag-links");
   for (const [id, text] of items.slice(0, MAX_LISTED)) {
-    const a = el("a", "", text);
+    const a = pathText(el("a", ""), text);
     a.setAttribute("href", "#");
     a.dataset.id = id;
     a.addEventListener("click", (ev) => {
@@ -126,9 +126,20 @@ function table(rows: [string, string | null | undefined][]): HTMLElement {
   const grid = el("div", "roar-dag-fields");
   for (const [key, value] of rows) {
     if (value == null || value === "") continue;
-    grid.append(el("div", "roar-dag-key", key), el("div", "roar-dag-value", value));
+    grid.append(el("div", "roar-dag-key", key), pathText(el("div", "roar-dag-value"), value));
   }
   return grid;
+}
+
+/** ``text`` into ``e`` with a line-break opportunity after each "/": a long path wraps at its
+ * separators (a token longer than a line still breaks anywhere; see style.css). */
+function pathText(e: HTMLElement, text: string): HTMLElement {
+  const parts = text.split("/");
+  parts.forEach((part, i) => {
+    if (i) e.append(document.createElement("wbr"));
+    e.append(document.createTextNode(i < parts.length - 1 ? `${part}/` : part));
+  });
+  return e;
 }
 
 export function el(tag: string, cls: string, text?: string): HTMLElement {

@@ -4,43 +4,85 @@
 
 import type { ViewEdge, ViewGraph, ViewNode } from "./view";
 
-const JOB_FILL = { active: "#dbeafe", stale: "#fef3c7", superseded: "#f3f4f6" };
-const ARTIFACT_FILL = { active: "#ecfdf5", stale: "#fef3c7", superseded: "#f3f4f6" };
+// A node's drawn state: one fill per kind and one line style per state. A new state (say, an
+// artifact modified on disk) adds a fill here, its case in drawnState() and a LEGEND entry.
+type DrawnState = "active" | "stale" | "superseded";
+const FILL: Record<ViewNode["kind"], Record<DrawnState, string>> = {
+  job: { active: "#dbeafe", stale: "#fef3c7", superseded: "#f3f4f6" },
+  artifact: { active: "#ecfdf5", stale: "#fef3c7", superseded: "#f3f4f6" },
+};
+const LINE: Record<DrawnState, string> = { active: "", stale: "dashed", superseded: "dotted" };
+const FOLDED_FILL = "#f3f4f6";
 const FAILED = "#b91c1c";
 // Past this many nodes Graphviz's crossing minimisation dominates; bound its passes.
 const LARGE = 600;
 
-export function toDot(view: ViewGraph): string {
+/** Sizes in points (Graphviz's unit; drawn at 1:1, a point is 4/3 CSS pixels). */
+export const NODE_FONT_PT = 10;
+export const EDGE_FONT_PT = 9;
+export const NODE_SEP_PT = 18;
+export const RANK_SEP_PT = 36;
+export const NODE_MARGIN_PT = { x: 7.2, y: 2.88 };
+export const NODE_MIN_PT = { w: 54, h: 36 }; // Graphviz's default node size (0.75 × 0.5 in)
+
+export type Direction = "LR" | "TB";
+
+/** What the drawing's conventions mean, shown under the graph: one entry per convention, so
+ * a new one is a line here (its key becomes a class on the legend's entry). */
+export const LEGEND: { key: string; text: string }[] = [
+  { key: "job", text: "box = job" },
+  { key: "artifact", text: "page = file" },
+  { key: "stale", text: "dashed = stale" },
+  { key: "superseded", text: "dotted = superseded/earlier run" },
+  { key: "failed", text: "red = failed or missing" },
+  { key: "deleted", text: "red ⊣ = deleted by" },
+  { key: "group", text: "double border = collapsed repeats or folded cells" },
+];
+
+export function toDot(view: ViewGraph, direction: Direction = "LR"): string {
   const large = view.nodes.length > LARGE;
+  const inches = (pt: number) => String(pt / 72);
   const lines = [
     "digraph roar {",
-    `graph [rankdir=LR bgcolor="transparent" fontname="Helvetica" nodesep=0.25 ranksep=0.5${large ? " mclimit=0.2 nslimit=2 nslimit1=2 searchsize=10" : ""}]`,
-    'node [fontname="Helvetica" fontsize=10 margin="0.1,0.04"]',
-    'edge [color="#6b7280" arrowsize=0.7 fontname="Helvetica" fontsize=9]',
+    `graph [rankdir=${direction} bgcolor="transparent" fontname="Helvetica" nodesep=${inches(NODE_SEP_PT)} ranksep=${inches(RANK_SEP_PT)}${large ? " mclimit=0.2 nslimit=2 nslimit1=2 searchsize=10" : ""}]`,
+    `node [fontname="Helvetica" fontsize=${NODE_FONT_PT} margin="${inches(NODE_MARGIN_PT.x)},${inches(NODE_MARGIN_PT.y)}"]`,
+    `edge [color="#6b7280" arrowsize=0.7 fontname="Helvetica" fontsize=${EDGE_FONT_PT}]`,
   ];
   for (const n of view.nodes) lines.push(`${quote(n.id)} [${attributes(nodeAttributes(n))}]`);
   for (const e of view.edges) lines.push(`${quote(e.source)} -> ${quote(e.target)} [${attributes(edgeAttributes(e))}]`);
+  // The folded cells go last (bottom or right), beside the pipeline's ends, not before it.
+  const folded = view.nodes.find((n) => n.folded);
+  if (folded) lines.push(`{ rank=sink; ${quote(folded.id)} }`);
   lines.push("}");
   return lines.join("\n");
 }
 
-export function nodeAttributes(n: ViewNode): Record<string, string> {
+/** The lines of a node's label (also what the layout estimate measures). */
+export function labelLines(n: ViewNode): string[] {
   const one = n.members.length === 1 ? n.members[0] : null;
   const lines = [n.label];
+  if (n.folded) lines.push("(click to show them)");
   if (one?.type === "artifact") lines.push(one.short_hash ?? "content unknown");
   const words = markWords(n);
   if (words.length) lines.push(`[${words.join(", ")}]`);
+  return lines;
+}
+
+function drawnState(n: ViewNode): DrawnState {
   const m = n.marks;
-  const state = m.stale ? "stale" : m.superseded === n.members.length ? "superseded" : "active";
-  const styles = [n.kind === "job" ? "rounded" : "", "filled"];
-  if (m.stale) styles.push("dashed");
-  else if (m.missing) styles.push("dashed");
-  else if (state === "superseded") styles.push("dotted");
+  return m.stale ? "stale" : m.superseded === n.members.length ? "superseded" : "active";
+}
+
+export function nodeAttributes(n: ViewNode): Record<string, string> {
+  const m = n.marks;
+  const state = drawnState(n);
+  const line = m.missing ? "dashed" : LINE[state]; // missing: dashed whatever its state
+  const styles = [n.kind === "job" ? "rounded" : "", "filled", line];
   const attrs: Record<string, string> = {
     shape: n.kind === "job" ? "box" : "note",
     style: styles.filter(Boolean).join(","),
-    fillcolor: (n.kind === "job" ? JOB_FILL : ARTIFACT_FILL)[state],
-    label: lines.join("\n"),
+    fillcolor: n.folded ? FOLDED_FILL : FILL[n.kind][state],
+    label: labelLines(n).join("\n"),
   };
   if (n.members.length > 1) attrs.peripheries = "2"; // a stack: several runs or files
   if (m.failed || m.missing) attrs.color = FAILED;

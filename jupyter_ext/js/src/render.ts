@@ -5,10 +5,19 @@
 import { instance, type Viz } from "@viz-js/viz";
 
 import { el, renderDetails, type DetailsContext } from "./details";
-import { toDot } from "./dot";
+import { LEGEND, toDot, type Direction } from "./dot";
+import { chooseDirection, type Size } from "./layout";
 import { PanZoom } from "./panzoom";
 import type { GraphEdge, GraphNode, GraphPayload } from "./types";
-import { buildView, DEFAULT_VIEW, reachable, search, type ViewGraph, type ViewOptions } from "./view";
+import {
+  buildView,
+  DEFAULT_VIEW,
+  FOLDED_CELLS,
+  reachable,
+  search,
+  type ViewGraph,
+  type ViewOptions,
+} from "./view";
 
 export interface RenderOptions {
   /** Called when the user selects a node (null: selection cleared). */
@@ -22,6 +31,11 @@ export interface RenderOptions {
   focus?: string | null;
   /** Hops shown around a focused node (default 2). */
   depth?: number;
+  /** Show every notebook cell (default false: cells that touch no file and feed no cell that
+   * does are folded into one node, which a click expands). */
+  allCells?: boolean;
+  /** The graph's direction: "auto" (default) picks what suits the pane's shape. */
+  direction?: Direction | "auto";
 }
 
 export interface RenderStats {
@@ -39,6 +53,7 @@ export interface DagView {
   select(id: string | null, notify?: boolean): void;
   focus(id: string | null): Promise<RenderStats>;
   setCollapse(on: boolean): Promise<RenderStats>;
+  setAllCells(on: boolean): Promise<RenderStats>;
   search(query: string): string[];
   showError(message: string | null): void;
   fit(): void;
@@ -47,6 +62,8 @@ export interface DagView {
 
 const AUTO_COLLAPSE_NODES = 150;
 const SLOW_LAYOUT_NODES = 1500; // Graphviz takes seconds past this (4,000 nodes: ~8 s, 2 cores)
+const REDIRECT_NODES = 300; // a resized pane may turn a graph this small to suit its new shape
+const SIZE_WAIT_MS = 200; // how long the first drawing waits for its pane to have a size
 let vizInstance: Promise<Viz> | null = null;
 
 /** Graphviz compiled to WebAssembly, instantiated once per page from the bundle itself. */
@@ -69,6 +86,9 @@ class Viewer implements DagView {
   private nodeEls = new Map<string, SVGGElement>();
   private edgeEls: { el: SVGGElement; source: string; target: string }[] = [];
   private panzoom: PanZoom | null = null;
+  private direction: Direction = "LR";
+  private observer: ResizeObserver | null = null;
+  private resizeTimer: ReturnType<typeof setTimeout> | undefined;
   private token = 0;
   private matches: string[] = [];
   private matchIndex = -1;
@@ -83,6 +103,7 @@ class Viewer implements DagView {
       depth: options.depth ?? DEFAULT_VIEW.depth,
       focus: options.focus ?? null,
       collapse: this.autoCollapse(payload),
+      allCells: options.allCells ?? DEFAULT_VIEW.allCells,
     };
     this.ui = buildChrome(Boolean(options.onRefresh));
     this.element = this.ui.root;
@@ -101,6 +122,10 @@ class Viewer implements DagView {
 
   select(id: string | null, notify = true): void {
     const shownAs = id ? this.view?.viewOf.get(id) : null;
+    if (id && shownAs === FOLDED_CELLS) {
+      void this.setAllCells(true).then(() => this.select(id, notify)); // unfold to show it
+      return;
+    }
     if (id && !shownAs && this.opts.focus && this.ctx.byId.has(id)) {
       this.opts.focus = null; // selected elsewhere (e.g. from Python): show everything again
       void this.draw().then(() => this.select(id, notify));
@@ -119,6 +144,12 @@ class Viewer implements DagView {
   setCollapse(on: boolean): Promise<RenderStats> {
     this.opts.collapse = on;
     this.ui.collapse.checked = on;
+    return this.draw();
+  }
+
+  setAllCells(on: boolean): Promise<RenderStats> {
+    this.opts.allCells = on;
+    this.ui.cells.checked = on;
     return this.draw();
   }
 
@@ -143,6 +174,8 @@ class Viewer implements DagView {
 
   destroy(): void {
     this.token++;
+    this.observer?.disconnect();
+    clearTimeout(this.resizeTimer);
     this.panzoom?.destroy();
     this.element.remove();
   }
@@ -157,15 +190,60 @@ class Viewer implements DagView {
       this.ui.status.textContent = `Laying out ${view.nodes.length} nodes… (collapse repeats or Focus is faster)`;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const viz = await graphviz();
+    const [viz, pane] = await Promise.all([graphviz(), this.paneSize()]);
     if (token !== this.token) return this.staleStats(view);
+    this.direction = this.directionFor(view, pane);
     const t1 = performance.now();
-    const svg = view.nodes.length ? viz.renderSVGElement(toDot(view)) : null;
+    const svg = view.nodes.length ? viz.renderSVGElement(toDot(view, this.direction)) : null;
     const layoutMs = performance.now() - t1;
     this.install(view, svg);
     const stats = { nodes: view.nodes.length, edges: view.edges.length, layoutMs, totalMs: performance.now() - t0 };
     this.report(stats);
     return stats;
+  }
+
+  private directionFor(view: ViewGraph, pane: Size | null): Direction {
+    const d = this.options.direction ?? "auto";
+    return d === "auto" ? chooseDirection(view, pane) : d;
+  }
+
+  /** The canvas's size; a pane not laid out yet (just created, a hidden tab) is waited for
+   * briefly, then drawn for a wide pane. */
+  private paneSize(): Promise<Size | null> {
+    const canvas = this.ui.canvas;
+    const now = (): Size | null => {
+      const r = canvas.getBoundingClientRect();
+      return r.width > 0 && r.height > 0 ? { w: r.width, h: r.height } : null;
+    };
+    const size = now();
+    if (size || typeof ResizeObserver === "undefined") return Promise.resolve(size);
+    return new Promise((resolve) => {
+      const done = () => {
+        observer.disconnect();
+        clearTimeout(timer);
+        resolve(now());
+      };
+      const observer = new ResizeObserver(() => now() && done());
+      const timer = setTimeout(done, SIZE_WAIT_MS);
+      observer.observe(canvas);
+    });
+  }
+
+  /** A resized pane: the drawing is fitted again (PanZoom) and, while the user has not moved
+   * it, a small graph is laid out again when another direction now suits the pane better. */
+  private watchSize(): void {
+    if (typeof ResizeObserver === "undefined") return;
+    this.observer = new ResizeObserver(() => {
+      clearTimeout(this.resizeTimer);
+      this.resizeTimer = setTimeout(() => {
+        const view = this.view;
+        if (!view || !this.panzoom?.fitted || view.nodes.length > REDIRECT_NODES) return;
+        const r = this.ui.canvas.getBoundingClientRect();
+        if (r.width <= 0 || r.height <= 0) return;
+        if (this.directionFor(view, { w: r.width, h: r.height }) !== this.direction) void this.draw();
+      }, 150);
+    });
+    this.observer.observe(this.ui.canvas);
   }
 
   private staleStats(view: ViewGraph): RenderStats {
@@ -182,6 +260,7 @@ class Viewer implements DagView {
       this.ui.canvas.replaceChildren(el("p", "roar-dag-empty", "Nothing recorded here yet."));
     } else {
       svg.classList.add("roar-dag");
+      svg.dataset.direction = this.direction;
       this.indexSvg(svg, view);
       this.ui.canvas.replaceChildren(svg);
       this.panzoom = new PanZoom(svg);
@@ -198,13 +277,15 @@ class Viewer implements DagView {
       const node = view.byId.get(title?.textContent ?? "");
       if (!node || !title) continue;
       g.dataset.id = node.id;
-      g.classList.add(node.kind, ...(node.members.length > 1 ? ["group"] : []));
+      g.classList.add(node.kind, ...(node.members.length > 1 ? ["group"] : []), ...(node.folded ? ["folded"] : []));
       const m = node.marks;
       g.classList.toggle("stale", m.stale > 0);
       g.classList.toggle("missing", m.missing > 0);
       g.classList.toggle("failed", m.failed > 0);
       g.classList.toggle("superseded", m.superseded === node.members.length);
-      title.textContent = tooltip(node.members[0], node.members.length);
+      title.textContent = node.folded
+        ? `${node.members.length} cells that touch no file and feed none that does — click to show them`
+        : tooltip(node.members[0], node.members.length);
       this.nodeEls.set(node.id, g);
     }
     for (const g of Array.from(svg.querySelectorAll<SVGGElement>("g.edge"))) {
@@ -224,6 +305,10 @@ class Viewer implements DagView {
     const shown = this.opts.focus ? " (neighbourhood)" : "";
     this.ui.status.textContent = `${parts.join(" · ")} — ${stats.nodes} drawn${shown} in ${Math.round(stats.totalMs)} ms`;
     this.ui.all.hidden = !this.opts.focus;
+    this.ui.cellsToggle.hidden = !this.payload.nodes.some((n) => n.type === "job" && n.kind === "cell");
+    const folded = this.view?.byId.get(FOLDED_CELLS)?.members.length;
+    this.ui.cellsText.textContent = ` every cell${folded ? ` (${folded} folded)` : ""}`;
+    this.sizeSearch();
     this.element.dataset.renderMs = String(Math.round(stats.totalMs));
     this.element.dispatchEvent(new CustomEvent("roar-dag-rendered", { detail: stats, bubbles: true }));
   }
@@ -253,6 +338,10 @@ class Viewer implements DagView {
   private clickNode(id: string): void {
     const node = this.view?.byId.get(id);
     if (!node) return;
+    if (node.folded) {
+      void this.setAllCells(true); // the folded cells: show them
+      return;
+    }
     // A group is selected by its own id; a single node by its payload id.
     this.select(node.members.length > 1 ? id : node.members[0].id);
   }
@@ -279,6 +368,22 @@ class Viewer implements DagView {
       return;
     }
     void this.focus(id).then(() => this.select(id));
+  }
+
+  /** Wide enough for the whole placeholder in the host's font (the toolbar wraps instead). */
+  private sizeSearch(): void {
+    const input = this.ui.search;
+    if (input.dataset.sized || !input.isConnected) return;
+    const style = getComputedStyle(input);
+    const ctx = document.createElement("canvas").getContext("2d");
+    if (!ctx) return;
+    ctx.font = style.font || `${style.fontSize} ${style.fontFamily}`;
+    const text = ctx.measureText(input.placeholder).width;
+    const chrome = ["paddingLeft", "paddingRight", "borderLeftWidth", "borderRightWidth"] as const;
+    const extra = chrome.reduce((t, k) => t + (parseFloat(style[k]) || 0), 0);
+    // + room for the search field's clear button, which Chromium draws inside the box
+    input.style.width = `${Math.ceil(text + extra + 20)}px`;
+    input.dataset.sized = "1";
   }
 
   private autoCollapse(payload: GraphPayload): boolean {
@@ -308,6 +413,9 @@ class Viewer implements DagView {
       }
     });
     ui.collapse.addEventListener("change", () => void this.setCollapse(ui.collapse.checked));
+    ui.cells.checked = this.opts.allCells;
+    ui.cells.addEventListener("change", () => void this.setAllCells(ui.cells.checked));
+    this.watchSize();
     ui.focus.addEventListener("click", () => this.selected && void this.focus(this.selected));
     ui.all.addEventListener("click", () => void this.focus(null));
     ui.depth.addEventListener("change", () => {
@@ -342,6 +450,12 @@ function buildChrome(withRefresh: boolean) {
   const collapse = el("input", "roar-dag-collapse") as HTMLInputElement;
   collapse.type = "checkbox";
   collapseLabel.append(collapse, document.createTextNode(" collapse repeats"));
+  const cellsToggle = el("label", "roar-dag-toggle");
+  cellsToggle.title = "Also show the notebook cells that touch no file and feed no cell that does";
+  const cells = el("input", "roar-dag-cells") as HTMLInputElement;
+  cells.type = "checkbox";
+  const cellsText = el("span", "", " every cell");
+  cellsToggle.append(cells, cellsText);
   const focus = button("Focus", "roar-dag-focus", "Show only the selected node's neighbourhood");
   const depth = el("input", "roar-dag-depth") as HTMLInputElement;
   depth.type = "number";
@@ -353,7 +467,7 @@ function buildChrome(withRefresh: boolean) {
   const zoomIn = button("+", "roar-dag-zoom-in", "Zoom in");
   const zoomOut = button("−", "roar-dag-zoom-out", "Zoom out");
   const refresh = withRefresh ? button("Refresh", "roar-dag-refresh", "Reload from the roar store") : null;
-  bar.append(search, matches, collapseLabel, focus, depth, all, fit, zoomIn, zoomOut, ...(refresh ? [refresh] : []));
+  bar.append(search, matches, collapseLabel, cellsToggle, focus, depth, all, fit, zoomIn, zoomOut, ...(refresh ? [refresh] : []));
   const body = el("div", "roar-dag-body");
   const canvas = el("div", "roar-dag-canvas");
   const details = el("aside", "roar-dag-details");
@@ -361,13 +475,13 @@ function buildChrome(withRefresh: boolean) {
   const error = el("div", "roar-dag-error");
   error.hidden = true;
   const status = el("div", "roar-dag-status");
-  const legend = el(
-    "div",
-    "roar-dag-legend",
-    "box = job · page = file · dashed = stale · dotted = superseded/earlier run · red = failed or missing · red ⊣ = deleted by · double border = collapsed repeats",
-  );
+  const legend = el("div", "roar-dag-legend");
+  LEGEND.forEach(({ key, text }, i) => {
+    if (i) legend.append(document.createTextNode(" · "));
+    legend.append(el("span", `roar-dag-legend-${key}`, text));
+  });
   root.append(bar, error, body, status, legend);
-  return { root, search, matches, collapse, focus, depth, all, fit, zoomIn, zoomOut, refresh, canvas, details, error, status };
+  return { root, search, matches, collapse, cells, cellsToggle, cellsText, focus, depth, all, fit, zoomIn, zoomOut, refresh, canvas, details, error, status };
 }
 
 function button(text: string, cls: string, title: string): HTMLButtonElement {

@@ -11,11 +11,13 @@ export interface Marks {
 }
 
 export interface ViewNode {
-  id: string; // the payload id, or "group-N" for collapsed repeats
+  id: string; // the payload id, "group-N" for collapsed repeats, FOLDED_CELLS for quiet cells
   kind: "job" | "artifact";
   label: string;
   members: GraphNode[]; // the node itself, or every member of a group
   marks: Marks;
+  /** The notebook cells that touch no file and feed no cell that does, folded into one node. */
+  folded?: boolean;
 }
 
 export interface ViewEdge {
@@ -39,9 +41,11 @@ export interface ViewOptions {
   minGroup: number; // fewer repeats than this stay separate nodes
   focus: string | null; // payload id whose neighbourhood is shown, or null for everything
   depth: number; // hops around the focus (job → artifact → job is two)
+  allCells: boolean; // false: fold the cells that touch no file and feed none that does
 }
 
-export const DEFAULT_VIEW: ViewOptions = { collapse: false, minGroup: 3, focus: null, depth: 2 };
+export const DEFAULT_VIEW: ViewOptions = { collapse: false, minGroup: 3, focus: null, depth: 2, allCells: false };
+export const FOLDED_CELLS = "folded-cells";
 
 export function buildView(payload: GraphPayload, opts: ViewOptions): ViewGraph {
   const keep = opts.focus ? neighbourhood(payload, opts.focus, opts.depth) : null;
@@ -52,19 +56,28 @@ export function buildView(payload: GraphPayload, opts: ViewOptions): ViewGraph {
   const viewOf = new Map(nodes.map((n) => [n.id, n.id]));
   let groups = 0;
   const grouped = new Map<string, GraphNode[]>();
+  // A focused neighbourhood is small and its centre may be a quiet cell: nothing is folded there.
+  const quiet = opts.allCells || opts.focus ? [] : quietCells(nodes, edges);
+  if (quiet.length > 1) {
+    grouped.set(FOLDED_CELLS, quiet);
+    for (const m of quiet) viewOf.set(m.id, FOLDED_CELLS);
+  }
   if (opts.collapse) {
     const assign = (members: GraphNode[]) => {
       const id = `group-${++groups}`;
       grouped.set(id, members);
       for (const m of members) viewOf.set(m.id, id);
     };
-    repeatedJobs(nodes, opts.minGroup).forEach(assign);
-    repeatedArtifacts(nodes, edges, viewOf, opts.minGroup).forEach(assign);
+    const shown = quiet.length > 1 ? nodes.filter((n) => viewOf.get(n.id) === n.id) : nodes;
+    repeatedJobs(shown, opts.minGroup).forEach(assign);
+    repeatedArtifacts(shown, edges, viewOf, opts.minGroup).forEach(assign);
     for (const id of grouped.keys()) viewOf.set(id, id);
   }
   const viewNodes: ViewNode[] = [];
-  for (const [id, members] of grouped) viewNodes.push(groupNode(id, members));
+  for (const [id, members] of grouped) if (id !== FOLDED_CELLS) viewNodes.push(groupNode(id, members));
   for (const n of nodes) if (viewOf.get(n.id) === n.id) viewNodes.push(singleNode(n));
+  // Last, so Graphviz places it after (right of / below) the pipeline, not before it.
+  if (grouped.has(FOLDED_CELLS)) viewNodes.push(foldedNode(quiet));
   return {
     nodes: viewNodes,
     edges: mergeEdges(edges, viewOf),
@@ -91,6 +104,32 @@ export function neighbourhood(payload: GraphPayload, start: string, depth: numbe
     }
   }
   return seen;
+}
+
+/** Notebook cells that read, write or delete no file and whose variables reach (through other
+ * cells) no cell that does: `x1 = 1 + 1` and the like, which would otherwise swamp the pipeline.
+ * Jobs of other kinds (`roar run`) always count. */
+export function quietCells(nodes: GraphNode[], edges: GraphEdge[]): GraphNode[] {
+  const cells = nodes.filter((n) => n.type === "job" && n.kind === "cell");
+  if (cells.length < 2) return [];
+  const isCell = new Set(cells.map((n) => n.id));
+  const feeders = new Map<string, string[]>(); // cell → cells whose variables it read
+  const loud: string[] = [];
+  const seen = new Set<string>();
+  const mark = (id: string) => {
+    if (!seen.has(id)) {
+      seen.add(id);
+      loud.push(id);
+    }
+  };
+  for (const e of edges) {
+    if (e.kind === "variable") {
+      if (isCell.has(e.target)) push(feeders, e.target, e.source);
+    } else if (isCell.has(e.source)) mark(e.source); // output
+    else if (isCell.has(e.target)) mark(e.target); // input, deleted
+  }
+  for (let i = 0; i < loud.length; i++) for (const up of feeders.get(loud[i]) ?? []) mark(up);
+  return cells.filter((n) => !seen.has(n.id));
 }
 
 /** Ids reachable from ``start`` along edges (downstream) or against them (upstream). */
@@ -183,6 +222,11 @@ function groupNode(id: string, members: GraphNode[]): ViewNode {
   const text = template(base);
   const short = text.length > 40 ? `${text.slice(0, 39)}…` : text;
   return { id, kind: first.type, label: `${short} ×${members.length}`, members, marks: marksOf(members) };
+}
+
+function foldedNode(members: GraphNode[]): ViewNode {
+  const label = `${members.length} cells without files`;
+  return { id: FOLDED_CELLS, kind: "job", label, members, marks: marksOf(members), folded: true };
 }
 
 function mergeEdges(edges: GraphEdge[], viewOf: Map<string, string>): ViewEdge[] {
