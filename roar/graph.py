@@ -210,7 +210,7 @@ def graph_from_dag(
     for n in dag.nodes:
         me = shown[n.job.id]
         for f in n.job.inputs:
-            state, newer = states.get(f.digest) or _unlisted_state(f, writes)
+            state, newer = states.get(f.digest) or _unlisted_state(f, writes, n.job)
             b.edge(b.artifact(f, state, newer), me, "input")
             _link_earlier_run(b, n, f, writes, by_step)
         for f in n.job.outputs:
@@ -218,7 +218,7 @@ def graph_from_dag(
             b.edge(me, b.artifact(f, state, newer), "output")
         for gone in n.job.deleted:
             state, newer = (
-                (states.get(gone.digest) or _unlisted_state(gone, writes))
+                (states.get(gone.digest) or _unlisted_state(gone, writes, n.job))
                 if gone.digest is not None
                 else ("active", None)
             )
@@ -256,11 +256,14 @@ def graph_from_lineage(
 
 
 def _artifact_states(artifacts: Iterable[DagArtifact]) -> dict[str, tuple[str, str | None]]:
-    """digest → (state, newer digest at its path); a current run's verdict wins over an old one's."""
+    """digest → (state, newer digest at its path); a current run's verdict wins over an old one's.
+    An output no step reads (``orphaned`` in ``roar dag --json``) is drawn as what it is, the
+    newest version: ``active``."""
     states: dict[str, tuple[str, str | None]] = {}
     for a in artifacts:
         if a.digest not in states or states[a.digest][0] == "superseded":
-            states[a.digest] = (a.state, a.superseded_by)
+            state = "active" if a.state == "orphaned" else a.state
+            states[a.digest] = (state, a.superseded_by)
     return states
 
 
@@ -281,14 +284,18 @@ def _writers(jobs: Sequence[JobView]) -> _Writes:
     return writes
 
 
-def _unlisted_state(f: FileView | DeletedFile, writes: _Writes) -> tuple[str, str | None]:
-    """State of an input no shown job wrote: a source file, or an earlier run's output that the
-    path no longer holds (superseded)."""
+def _unlisted_state(
+    f: FileView | DeletedFile, writes: _Writes, reader: JobView
+) -> tuple[str, str | None]:
+    """State of an input no shown job wrote: a source file, or an earlier run's output that a
+    job replaced at that path, since or in place (superseded). Bytes put there by hand after the last
+    recorded write, and read since, are what the path holds: active."""
     history = writes.by_path.get(f.path)
     if not history:
         return "active", None
-    newest = history[-1][1]
-    return ("superseded", newest) if newest != f.digest else ("active", None)
+    newest_job, newest = history[-1]
+    replaced = (newest_job.started_at, newest_job.id) >= (reader.started_at, reader.id)
+    return ("superseded", newest) if replaced and newest != f.digest else ("active", None)
 
 
 def _link_earlier_run(

@@ -29,7 +29,7 @@ _ARTIFACT_STATES = {
     "active": ("", "#ecfdf5", ""),
     "stale": ("dashed", "#fef3c7", "stale"),
     "superseded": ("dotted", "#f3f4f6", "superseded"),
-    "orphaned": ("dotted", "#f3f4f6", "orphaned"),
+    "orphaned": ("", "#ecfdf5", ""),  # the newest version, read by no step: drawn as active
 }
 
 

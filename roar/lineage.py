@@ -47,6 +47,32 @@ class DagArtifact:
     composite: bool = False
     algorithm: str = ""
     disk_state: str | None = None  # current | modified on disk | missing (None: not looked at)
+    # ``orphaned`` because these steps read an older version at the path: they have not read it
+    not_yet_read_by: list[int] = field(default_factory=list)
+
+
+@dataclass
+class DagCounts:
+    """What a DAG holds, counted once: the header, ``--json`` and ``roar status`` say the same
+    whatever a view then filters out (``--stale-only``, terminal artifacts only)."""
+
+    steps: int
+    stale_steps: list[int]
+    stale_artifacts: int
+    superseded_artifacts: int
+    modified_artifacts: int  # modified on disk (a superseded version's path is expected to differ)
+
+
+def count(nodes: Sequence[DagNode], artifacts: Sequence[DagArtifact]) -> DagCounts:
+    return DagCounts(
+        steps=len({n.job.step_number for n in nodes}),
+        stale_steps=sorted({n.job.step_number for n in nodes if n.state == "stale"}),
+        stale_artifacts=sum(a.state == "stale" for a in artifacts),
+        superseded_artifacts=sum(a.state == "superseded" for a in artifacts),
+        modified_artifacts=sum(
+            a.disk_state == MODIFIED and a.state != "superseded" for a in artifacts
+        ),
+    )
 
 
 @dataclass
@@ -55,14 +81,23 @@ class Dag:
     nodes: list[DagNode]
     artifacts: list[DagArtifact]
     expanded: bool
+    counts: DagCounts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recount()
+
+    def recount(self) -> None:
+        """Count what the DAG holds now. Done once built (views that only hide nodes or
+        artifacts keep those counts) and again when its scope changes (one notebook's cells)."""
+        self.counts = count(self.nodes, self.artifacts)
 
     @property
     def total_steps(self) -> int:
-        return len({n.job.step_number for n in self.nodes})
+        return self.counts.steps
 
     @property
     def stale_steps(self) -> list[int]:
-        return sorted({n.job.step_number for n in self.nodes if n.state == "stale"})
+        return self.counts.stale_steps
 
     def dag_hash(self) -> str:
         """A digest of the session's current pipeline: steps, commands and the bytes they moved."""
@@ -306,9 +341,11 @@ def _artifacts(
             removed[gone.path] = job
     # digest → current steps that read it (an index: a 2,000-job session has ~6,000 outputs)
     readers: dict[str, set[int]] = {}
+    path_readers: dict[str, set[tuple[int, str]]] = {}  # path → (current step, digest it read)
     for c in current.values():
         for i in c.job.inputs:
             readers.setdefault(i.digest, set()).add(c.job.step_number)
+            path_readers.setdefault(i.path, set()).add((c.job.step_number, i.digest))
     artifacts: list[DagArtifact] = []
     for n in nodes:
         step = n.job.step_number
@@ -329,6 +366,13 @@ def _artifacts(
             deleted = (
                 remover is not None and not replaced and remover.started_at >= n.job.started_at
             )
+            older_readers = (
+                sorted(
+                    {s for s, d in path_readers.get(out.path, ()) if d != out.digest and s != step}
+                )
+                if state == "orphaned"
+                else []
+            )
             artifacts.append(
                 DagArtifact(
                     out.path,
@@ -343,6 +387,7 @@ def _artifacts(
                     out.artifact_id,
                     out.is_composite,
                     algorithm=out.algorithm,
+                    not_yet_read_by=older_readers,
                 )  # fmt: skip
             )
     return artifacts

@@ -153,10 +153,11 @@ def deleted_path_json(path: str, deleted_by: list[JobView], root: Path | None = 
 def dag_json(dag: Dag) -> dict[str, Any]:
     return {
         "session_id": dag.session_id,
-        "total_steps": dag.total_steps,
-        "stale_count": len(dag.stale_steps),
-        "stale_artifact_count": sum(a.state == "stale" for a in dag.artifacts),
-        "superseded_artifact_count": sum(a.state == "superseded" for a in dag.artifacts),
+        "total_steps": dag.counts.steps,
+        "stale_count": len(dag.counts.stale_steps),
+        "stale_artifact_count": dag.counts.stale_artifacts,
+        "superseded_artifact_count": dag.counts.superseded_artifacts,
+        "modified_artifact_count": dag.counts.modified_artifacts,
         "is_expanded": dag.expanded,
         "nodes": [
             {
@@ -201,6 +202,7 @@ def dag_json(dag: Dag) -> dict[str, Any]:
                 "superseded_by": a.superseded_by,
                 "deleted_by_step": a.deleted_by_step,
                 "disk_state": a.disk_state,
+                "not_yet_read_by": a.not_yet_read_by,
             }
             for a in dag.artifacts
         ],

@@ -9,9 +9,16 @@ import shutil
 import sys
 from typing import Any
 
-from roar.cli.commands._common import add_json_flag, open_reader
+from roar.cli.commands._common import (
+    add_json_flag,
+    artifact_legend,
+    artifact_role,
+    artifact_tags,
+    open_reader,
+    plural,
+)
 from roar.cli.console import Console, exit_text, quote_path
-from roar.disk import MISSING, MODIFIED
+from roar.disk import MODIFIED
 from roar.errors import RoarError
 from roar.history import active_dag
 from roar.lineage import Dag, DagNode
@@ -58,7 +65,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         console.json(dag_json(dag))
         return 0
-    render(dag, console, show_artifacts=args.show_artifacts)
+    render(dag, console, show_artifacts=args.show_artifacts, stale_only=args.stale_only)
     return 0
 
 
@@ -70,6 +77,7 @@ def _only_notebook(dag: Dag, notebook: str) -> None:
     dag.nodes = [n for n in dag.nodes if wanted(n.job.notebook_path)]
     kept = {n.job.step_number for n in dag.nodes}
     dag.artifacts = [a for a in dag.artifacts if a.producer_step in kept]
+    dag.recount()  # the scope changed: counts are the notebook's
 
 
 def _draw(args: argparse.Namespace, console: Console) -> int:
@@ -118,15 +126,20 @@ def _emit(data: bytes, output: str | None) -> None:
         raise RoarError(f"Cannot write {output}: {exc.strerror}.") from None
 
 
-def render(dag: Dag, console: Console, *, show_artifacts: bool) -> None:
+def render(dag: Dag, console: Console, *, show_artifacts: bool, stale_only: bool = False) -> None:
     if not dag.nodes:
-        console.out("No steps in pipeline.")
+        if stale_only and dag.total_steps:
+            steps = plural(dag.total_steps, "step")
+            console.out(f"Nothing is stale: {steps} up to date ({steps} in the pipeline).")
+        else:
+            console.out("No steps in pipeline.")
         return
     console.out(_header(dag))
     console.out()
     width = shutil.get_terminal_size((100, 20)).columns
     label_width = max(20, min(max(len(_label(n)) for n in dag.nodes), width - 45))
     shared = shared_units([_label(n) for n in dag.nodes if n.job.kind != "cell"])
+    shown_tags: list[str] = []
     for node in dag.nodes:
         console.out(_node_line(node, console, label_width, shared))
         outs = [a for a in dag.artifacts if a.producer_step == node.job.step_number]
@@ -136,42 +149,41 @@ def render(dag: Dag, console: Console, *, show_artifacts: bool) -> None:
         last = len(outs) + len(gone) - 1
         for i, a in enumerate(outs):
             branch = "└──>" if i == last else "├──>"
-            tags = "" if a.state == "active" else f" [{a.state}]"
-            if a.deleted_by_step is not None:
-                tags += f" [deleted by @{a.deleted_by_step}]"
-            elif a.state != "superseded" and a.disk_state in (MODIFIED, MISSING):
-                tags += f" [{a.disk_state}]"
-            note = "" if a.is_terminal else " (intermediate)"
-            color = {"stale": "yellow", "superseded": "dim", "orphaned": "dim"}.get(a.state)
+            tags = artifact_tags(a)
+            shown_tags += tags
+            color = {"stale": "yellow", "superseded": "dim"}.get(a.state)
             if a.disk_state == MODIFIED and a.state != "superseded":
                 color = "yellow"
             name = quote_path(os.path.basename(a.path))
-            label = console.style(f"({name}){tags}", *(color,) if color else ())
-            console.out(f"    {branch} {label}{note}")
+            label = console.style(" ".join([f"({name})", *tags]), *(color,) if color else ())
+            console.out(f"    {branch} {label}{artifact_role(a)}")
         for i, f in enumerate(gone, start=len(outs)):
             branch = "└──x" if i == last else "├──x"
             console.out(
                 f"    {branch} {console.style(f'({quote_path(os.path.basename(f.path))})', 'red')} deleted"
             )
-    legend = _legend(dag)
+    legend = _legend(dag, shown_tags)
     if legend:
         console.out()
         console.out(legend)
 
 
 def _header(dag: Dag) -> str:
-    text = f"Pipeline: {dag.total_steps} steps"
-    if dag.expanded and len(dag.nodes) != dag.total_steps:
-        text += f" ({len(dag.nodes)} runs shown)"
+    """``Pipeline: 4 steps (2 stale steps, 3 stale artifacts, 1 superseded)``: counted over the
+    whole DAG (``Dag.counts``), whatever the view then hides, so every view says the same."""
+    c = dag.counts
+    text = f"Pipeline: {plural(c.steps, 'step')}"
+    if dag.expanded and len(dag.nodes) != c.steps:
+        text += f" ({plural(len(dag.nodes), 'run')} shown)"
     extras = []
-    if dag.stale_steps:
-        extras.append(f"{len(dag.stale_steps)} stale steps")
-    stale_art = sum(a.state == "stale" for a in dag.artifacts)
-    if stale_art:
-        extras.append(f"{stale_art} stale artifacts")
-    superseded = sum(a.state == "superseded" for a in dag.artifacts)
-    if superseded:
-        extras.append(f"{superseded} superseded")
+    if c.stale_steps:
+        extras.append(plural(len(c.stale_steps), "stale step"))
+    if c.stale_artifacts:
+        extras.append(plural(c.stale_artifacts, "stale artifact"))
+    if c.superseded_artifacts:
+        extras.append(f"{c.superseded_artifacts} superseded")
+    if c.modified_artifacts:
+        extras.append(f"{c.modified_artifacts} modified on disk")
     return text + (f" ({', '.join(extras)})" if extras else "")
 
 
@@ -252,18 +264,18 @@ def _dependency(node: DagNode, step: int) -> str:
     return f"@{step} ({', '.join(names)})" if names else f"@{step}"
 
 
-def _legend(dag: Dag) -> str:
+def _legend(dag: Dag, shown_tags: list[str]) -> str:
     parts = []
     if any(n.state == "stale" for n in dag.nodes):
         parts.append(
-            "* = stale (an input was replaced by a newer output or modified on disk; rerun it)"
+            "* = stale: an input changed since the step ran (a newer output replaced it, or it "
+            "was modified on disk); rerun it"
         )
     if any(n.job.kind == "build" for n in dag.nodes):
         parts.append("B = build step")
     if any(n.state == "superseded" for n in dag.nodes):
-        parts.append("[superseded] = previous run")
+        parts.append("[superseded] step = a previous run")
     if any(n.job.deleted for n in dag.nodes):
         parts.append("──x = a file the step deleted")
-    if any(a.disk_state == MODIFIED and a.state != "superseded" for a in dag.artifacts):
-        parts.append("[modified on disk] = changed outside roar since it was recorded")
-    return "Legend: " + ", ".join(parts) if parts else ""
+    parts += artifact_legend(shown_tags)
+    return "Legend: " + "\n        ".join(parts) if parts else ""

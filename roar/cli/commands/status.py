@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 
-from roar.cli.commands._common import add_json_flag, open_reader
+from roar.cli.commands._common import (
+    add_json_flag,
+    artifact_legend,
+    artifact_tags,
+    open_reader,
+    step_refs,
+)
 from roar.cli.console import Console, human_size
 from roar.disk import MODIFIED
 from roar.history import session_dag
@@ -46,25 +52,30 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     console.out(f"  Build steps: {len(build_steps)}")
     console.out(f"  Run steps:   {len(run_steps)}")
     if dag.stale_steps:
-        refs = ", ".join(f"@{s}" for s in dag.stale_steps)
         console.out(
-            console.style(f"  Stale:       {refs}", "yellow")
+            console.style(f"  Stale:       {step_refs(dag.stale_steps)}", "yellow")
             + "  (rerun them to bring outputs up to date)"
         )
     if tracked:
         present = [a for a, p in tracked if p]
         missing = [a for a, p in tracked if not p]
-        modified = [a for a in present if a.disk_state == MODIFIED and a.state != "superseded"]
         console.out()
         console.out(f"Tracked artifacts ({len(tracked)} shown):")
+        shown_tags: list[str] = []
         for label, group in (("Present:", present), ("Missing:", missing)):
             if group:
                 console.out(f"  {label}")
                 for a in group:
-                    state = f" [{a.state}]" if a.state != "active" else ""
+                    tags = [t for t in artifact_tags(a) if t != "[missing]"]
+                    shown_tags += tags
+                    state = "".join(f" {t}" for t in tags)
                     if a.disk_state == MODIFIED and a.state != "superseded":
-                        state += console.style(" [modified on disk]", "yellow")
+                        state = console.style(state, "yellow")
                     console.out(f"    {a.digest[:12]}  {human_size(a.size):>10}  {a.path}{state}")
-        changed = f" ({len(modified)} modified on disk)" if modified else ""
+        modified = dag.counts.modified_artifacts
+        changed = f" ({modified} modified on disk)" if modified else ""
         console.out(f"Total: {len(present)} present{changed}, {len(missing)} missing")
+        legend = artifact_legend(shown_tags)
+        if legend:
+            console.out("Legend: " + "\n        ".join(legend))
     return 0
