@@ -53,7 +53,7 @@ class FrontEnd:
     def wait_for_idle_kernel(self, page) -> None:
         from playwright.sync_api import expect
 
-        expect(page.locator(self.kernel_idle)).to_have_count(1)
+        expect(page.locator(self.kernel_idle)).to_have_count(1, timeout=30_000)  # a busy CI
 
 
 FRONT_ENDS = (

@@ -195,7 +195,8 @@ def test_click_reaches_the_kernel_and_refresh_reloads(page, server, project, fro
     front_end.wait_for_idle_kernel(page)
     run_cell(page, 0)
     nodes = page.locator("svg.roar-dag g.node")
-    expect(nodes).to_have_count(5)  # two jobs; raw.txt, a.txt, b.txt
+    # Two `roar run`s first: on a loaded 2-core machine more than expect's default 5 s.
+    expect(nodes).to_have_count(5, timeout=30_000)  # two jobs; raw.txt, a.txt, b.txt
     expect(page.locator("svg.roar-dag g.node.job")).to_have_count(2)
     expect(page.locator("svg.roar-dag g.edge")).to_have_count(4)
 

@@ -35,22 +35,22 @@ export function fitScale(drawing: Size, pane: Size): number {
   return Math.min(MAX_FIT_SCALE, Math.max(MIN_FIT_SCALE, whole));
 }
 
-/** The direction that shows more of ``view`` at a readable size in ``pane``: the one whose
- * (estimated) drawing fits at the larger scale; when both fit at 1:1, the pane's shape decides
- * (left-right in a wide pane, top-down in a tall one). */
+/** The direction that suits ``pane``'s shape (left-right in a wide pane, top-down in a tall
+ * one) unless the other shows clearly more of ``view``: its (estimated) drawing fits at a
+ * scale more than SHAPE_BIAS larger (a long chain in a squarish pane runs top-down). */
 export function chooseDirection(view: ViewGraph, pane: Size | null): Direction {
   if (!pane || pane.w <= 0 || pane.h <= 0) return "LR";
   const byShape: Direction = pane.w >= pane.h ? "LR" : "TB";
   if (view.nodes.length < 2) return byShape;
+  const other: Direction = byShape === "LR" ? "TB" : "LR";
   const score = (d: Direction) => {
     const s = estimateSize(view, d);
     return Math.min(MAX_FIT_SCALE, pane.w / s.w, pane.h / s.h);
   };
-  const lr = score("LR");
-  const tb = score("TB");
-  if (Math.abs(lr - tb) < 0.02 * MAX_FIT_SCALE) return byShape;
-  return lr > tb ? "LR" : "TB";
+  return score(other) > SHAPE_BIAS * score(byShape) ? other : byShape;
 }
+
+const SHAPE_BIAS = 1.15;
 
 /** Roughly what Graphviz's dot will draw (points): ranks by longest path, node boxes from
  * their label text (Helvetica averages ~0.55 em per character). */
