@@ -221,7 +221,9 @@ def artifact_lineage(reader: Reader, hit: ArtifactHit, depth: int = 50) -> Linea
                 return job
         return None
 
-    return upstream(target, producer_of, depth=depth)
+    lineage = upstream(target, producer_of, depth=depth)
+    lineage.disk = disk_states(reader, [lineage.target, *lineage.artifacts])
+    return lineage
 
 
 def _digest_of(ws: Workspace, check: DiskCheck, path: str) -> str:

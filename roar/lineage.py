@@ -398,6 +398,7 @@ class Lineage:
     target: FileView
     jobs: list[JobView]
     artifacts: list[FileView]
+    disk: dict[tuple[str, str], str] = field(default_factory=dict)  # (path, digest) → disk state
 
 
 def upstream(

@@ -1,34 +1,84 @@
-"""The JSON contract (docs/json-contract.md): job, file and DAG objects as plain dicts.
+"""The JSON contract (docs/json-contract.md): file, artifact, job and DAG objects as plain dicts.
 
-Every front end that prints or sends JSON builds it here, so the keys stay one set.
+Every front end that prints or sends JSON builds it here, so the keys stay one set: a job is the
+same object in ``roar dag``, ``status``, ``lineage``, ``show`` and ``log`` (the DAG adds its own
+keys to it), and an artifact is the same object in ``dag``, ``status``, ``lineage`` and ``show``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from roar.lineage import Dag, Lineage
+from roar.lineage import Dag, DagArtifact, DagNode, Lineage
 from roar.store.views import ArtifactView, DeletedFile, FileView, JobView
+
+# The keys every job object and every artifact object has, wherever it appears.
+JOB_KEYS = (
+    "job_id", "job_uid", "kind", "step_number", "step_ref", "step_name", "command",
+    "exit_code", "interrupted", "started_at", "argv", "cwd", "timestamp", "ended_at",
+    "duration_seconds", "tracer", "git", "inputs", "outputs", "deleted", "metadata",
+)  # fmt: skip
+ARTIFACT_KEYS = ("path", "hash", "size", "artifact_id", "composite", "present", "disk_state")
 
 
 def file_json(f: FileView) -> dict[str, Any]:
-    data: dict[str, Any] = {"path": f.path, "hash": f.digest, "size": f.size}
-    if f.is_composite:
-        data["composite"] = True
-    return data
+    """A file record: the bytes a job read or wrote at a path."""
+    return {
+        "path": f.path,
+        "hash": f.digest,
+        "size": f.size,
+        "artifact_id": f.artifact_id or None,
+        "composite": f.is_composite,
+    }
 
 
 def deleted_json(f: DeletedFile) -> dict[str, Any]:
-    """A file object for a file a job removed: ``hash`` and ``size`` are what the path held
-    before, as roar last recorded it, or null when that is unknown."""
-    data: dict[str, Any] = {"path": f.path, "hash": f.digest, "size": f.size}
-    if f.is_composite:
-        data["composite"] = True
-    return data
+    """A file record for a file a job removed: ``hash``, ``size`` and ``artifact_id`` are what
+    the path held before, as roar last recorded it, or null when that is unknown."""
+    return {
+        "path": f.path,
+        "hash": f.digest,
+        "size": f.size,
+        "artifact_id": f.artifact_id,
+        "composite": f.is_composite,
+    }
+
+
+def artifact_object(
+    path: str | None,
+    digest: str,
+    size: int,
+    artifact_id: int | None,
+    composite: bool,
+    disk_state: str | None,
+) -> dict[str, Any]:
+    """An artifact (content at a path) with what the path holds now: ``present`` (something is
+    there) and ``disk_state`` (``current`` | ``modified on disk`` | ``missing``; null when
+    not looked at)."""
+    if disk_state is not None:
+        present = disk_state != "missing"
+    else:
+        present = bool(path) and os.path.lexists(path or "")
+    return {
+        "path": path,
+        "hash": digest,
+        "size": size,
+        "artifact_id": artifact_id or None,
+        "composite": composite,
+        "present": present,
+        "disk_state": disk_state,
+    }
+
+
+def file_artifact(f: FileView, disk: Mapping[tuple[str, str], str]) -> dict[str, Any]:
+    """The artifact object of a file a job recorded, given the disk states (``roar.disk``)."""
+    return artifact_object(
+        f.path, f.digest, f.size, f.artifact_id, f.is_composite, disk.get((f.path, f.digest))
+    )
 
 
 def iso(ts: float) -> str:
@@ -36,8 +86,10 @@ def iso(ts: float) -> str:
 
 
 def job_identity(job: JobView) -> dict[str, Any]:
-    """The fields every JSON view of a job carries (``--json`` output and the DAG's nodes)."""
+    """The fields that name a job (the job object starts with them; the viewer's graph nodes
+    carry them too)."""
     return {
+        "job_id": job.id,
         "job_uid": job.uid,
         "kind": job.kind,
         "step_number": job.step_number,
@@ -51,6 +103,7 @@ def job_identity(job: JobView) -> dict[str, Any]:
 
 
 def job_json(job: JobView, root: Path | None = None) -> dict[str, Any]:
+    """The job object: the same in every command's JSON (``JOB_KEYS``, plus a cell's keys)."""
     data: dict[str, Any] = {
         **job_identity(job),
         "argv": job.argv,
@@ -109,7 +162,6 @@ def _absolute_cwd(job: JobView, root: Path | None) -> str:
 def artifact_json(
     art: ArtifactView,
     path: str | None,
-    present: bool,
     produced_by: list[JobView],
     consumed_by: list[JobView],
     members: list[tuple[str, ArtifactView]],
@@ -117,15 +169,12 @@ def artifact_json(
     deleted_by: Sequence[JobView] = (),
     disk_state: str | None = None,
 ) -> dict[str, Any]:
+    """``roar show PATH|HASH --json``: the artifact object (plus where roar first saw it), the
+    jobs that made, read and removed it, and a directory's members."""
     return {
         "artifact": {
-            "hash": art.digest,
+            **artifact_object(path, art.digest, art.size, art.id, art.is_composite, disk_state),
             "algorithm": art.algorithm,
-            "size": art.size,
-            "path": path,
-            "present": present,
-            "disk_state": disk_state,
-            "composite": art.is_composite,
             "first_seen_path": art.first_seen_path,
             "first_seen_at": art.first_seen_at,
         },
@@ -150,7 +199,9 @@ def deleted_path_json(path: str, deleted_by: list[JobView], root: Path | None = 
     }
 
 
-def dag_json(dag: Dag) -> dict[str, Any]:
+def dag_json(dag: Dag, root: Path | None = None) -> dict[str, Any]:
+    """``roar dag --json``: counts over the whole DAG (whatever the view hides), the nodes shown
+    (job objects with the DAG's keys) and the artifacts shown."""
     return {
         "session_id": dag.session_id,
         "total_steps": dag.counts.steps,
@@ -159,80 +210,51 @@ def dag_json(dag: Dag) -> dict[str, Any]:
         "superseded_artifact_count": dag.counts.superseded_artifacts,
         "modified_artifact_count": dag.counts.modified_artifacts,
         "is_expanded": dag.expanded,
-        "nodes": [
-            {
-                "step_number": n.job.step_number,
-                "step_ref": n.job.ref,
-                "job_uid": n.job.uid,
-                "kind": n.job.kind,
-                "command": n.job.command,
-                "step_name": n.job.step_name,
-                "state": n.state,
-                "is_build": n.job.kind == "build",
-                "exit_code": n.job.exit_code,
-                "timestamp": n.job.started_at,
-                "metrics": {
-                    "inputs": len(n.job.inputs),
-                    "outputs": len(n.job.outputs),
-                    "consumed": n.consumed,
-                },
-                "dependencies": n.dependencies,
-                "modified_inputs": n.modified_inputs,
-                "variable_dependencies": [
-                    {"step_number": step, "names": names}
-                    for step, names in sorted(n.variable_dependencies.items())
-                ],
-                **(_dag_cell_fields(n.job) if n.job.kind == "cell" else {}),
-                "inputs": [file_json(f) for f in n.job.inputs],
-                "outputs": [file_json(f) for f in n.job.outputs],
-                "deleted": [deleted_json(f) for f in n.job.deleted],
-            }
-            for n in dag.nodes
-        ],
-        "artifacts": [
-            {
-                "path": a.path,
-                "hash": a.digest,
-                "size": a.size,
-                "artifact_id": a.artifact_id,
-                "producer_step": a.producer_step,
-                "state": a.state,
-                "consumer_steps": a.consumer_steps,
-                "is_terminal": a.is_terminal,
-                "superseded_by": a.superseded_by,
-                "deleted_by_step": a.deleted_by_step,
-                "disk_state": a.disk_state,
-                "not_yet_read_by": a.not_yet_read_by,
-            }
-            for a in dag.artifacts
+        "nodes": [dag_node_json(n, root) for n in dag.nodes],
+        "artifacts": [dag_artifact_json(a) for a in dag.artifacts],
+    }
+
+
+def dag_node_json(n: DagNode, root: Path | None = None) -> dict[str, Any]:
+    """A job object with what the DAG knows of its step."""
+    return {
+        **job_json(n.job, root),
+        "state": n.state,
+        "is_build": n.job.kind == "build",
+        "metrics": {
+            "inputs": len(n.job.inputs),
+            "outputs": len(n.job.outputs),
+            "consumed": n.consumed,
+        },
+        "dependencies": n.dependencies,
+        "modified_inputs": n.modified_inputs,
+        "variable_dependencies": [
+            {"step_number": step, "names": names}
+            for step, names in sorted(n.variable_dependencies.items())
         ],
     }
 
 
-def _dag_cell_fields(job: JobView) -> dict[str, Any]:
+def dag_artifact_json(a: DagArtifact) -> dict[str, Any]:
+    """An artifact object with its place in the DAG."""
     return {
-        "notebook_path": job.notebook_path,
-        "cell_id": job.cell_id,
-        "execution_count": job.execution_count,
+        **artifact_object(a.path, a.digest, a.size, a.artifact_id, a.composite, a.disk_state),
+        "producer_step": a.producer_step,
+        "state": a.state,
+        "is_stale": a.state == "stale",
+        "consumer_steps": a.consumer_steps,
+        "is_terminal": a.is_terminal,
+        "superseded_by": a.superseded_by,
+        "deleted_by_step": a.deleted_by_step,
+        "not_yet_read_by": a.not_yet_read_by,
     }
 
 
-def lineage_json(lineage: Lineage) -> dict[str, Any]:
+def lineage_json(lineage: Lineage, root: Path | None = None) -> dict[str, Any]:
+    """``roar lineage X``: the target and every artifact on its path (artifact objects), and the
+    jobs that made them (job objects), oldest first."""
     return {
-        "artifact": file_json(lineage.target),
-        "jobs": [
-            {
-                "job_uid": j.uid,
-                "kind": j.kind,
-                "step_number": j.step_number,
-                "command": j.command,
-                "timestamp": j.started_at,
-                "duration_seconds": round(j.duration, 6),
-                "exit_code": j.exit_code,
-                "inputs": [file_json(f) for f in j.inputs],
-                "outputs": [file_json(f) for f in j.outputs],
-            }
-            for j in lineage.jobs
-        ],
-        "artifacts": [file_json(f) for f in lineage.artifacts],
+        "artifact": file_artifact(lineage.target, lineage.disk),
+        "jobs": [job_json(j, root) for j in lineage.jobs],
+        "artifacts": [file_artifact(f, lineage.disk) for f in lineage.artifacts],
     }

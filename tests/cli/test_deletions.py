@@ -35,9 +35,12 @@ def test_the_job_records_what_it_deleted_with_the_hash_it_had(removed, run_roar)
     job = run_roar("show", "@2", "--json", cwd=repo).json()
     deleted = {Path(f["path"]).name: f for f in job["deleted"]}
     assert set(deleted) == {"p1", "p2", "raw.txt", "keep.txt"}  # not the temporary tmp.txt
-    assert deleted["p1"] == {"path": str(repo / "p1"), "hash": h("aaa\n"), "size": 4}
+    p1 = {k: deleted["p1"][k] for k in ("path", "hash", "size", "composite")}
+    assert p1 == {"path": str(repo / "p1"), "hash": h("aaa\n"), "size": 4, "composite": False}
+    assert isinstance(deleted["p1"]["artifact_id"], int)
     assert deleted["p2"]["hash"] == h("bbb\n") and deleted["keep.txt"]["hash"] == h("ccc\n")
-    assert deleted["raw.txt"] == {"path": str(repo / "raw.txt"), "hash": None, "size": None}
+    assert deleted["raw.txt"] == {"path": str(repo / "raw.txt"), "hash": None, "size": None,
+                                  "artifact_id": None, "composite": False}  # fmt: skip
     # p2 was read before it was removed: an input, with the bytes @1 wrote
     assert [(Path(f["path"]).name, f["hash"]) for f in job["inputs"]] == [("p2", h("bbb\n"))]
     assert [Path(f["path"]).name for f in job["outputs"]] == ["moved.txt"]

@@ -53,7 +53,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         return _draw(args, console)
     if args.output or args.artifact:
         raise RoarError("-o and --artifact apply to --format dot|svg|png|graph-json.")
-    with open_reader() as (_ws, r):
+    with open_reader() as (ws, r):
         dag = active_dag(r, expanded=args.expanded)  # empty before the first job: not an error
     if args.notebook:
         _only_notebook(dag, args.notebook)
@@ -63,7 +63,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     elif not args.show_artifacts:
         dag.artifacts = [a for a in dag.artifacts if a.is_terminal]
     if args.json:
-        console.json(dag_json(dag))
+        console.json(dag_json(dag, ws.root))
         return 0
     render(dag, console, show_artifacts=args.show_artifacts, stale_only=args.stale_only)
     return 0

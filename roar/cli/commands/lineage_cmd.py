@@ -38,7 +38,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             )
         lineage = artifact_lineage(r, hit, depth=args.depth)
     if args.json or args.output != "text":
-        console.json(lineage_json(lineage))
+        console.json(lineage_json(lineage, ws.root))
         return 0
     console.out(f"Artifact: {display_path(lineage.target.path)}  {lineage.target.digest[:12]}")
     if not lineage.jobs:

@@ -183,7 +183,6 @@ def _show_artifact(
             artifact_json(
                 art,
                 hit.path,
-                hit.on_disk,
                 producers,
                 consumers,
                 members,

@@ -13,7 +13,7 @@ from roar.cli.commands._common import (
     step_refs,
 )
 from roar.cli.console import Console, human_size
-from roar.disk import MODIFIED
+from roar.disk import MISSING, MODIFIED
 from roar.history import session_dag
 from roar.serialize import dag_json
 
@@ -29,9 +29,12 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         session, dag = session_dag(r)
     build_steps = sorted({n.job.step_number for n in dag.nodes if n.job.kind == "build"})
     run_steps = sorted({n.job.step_number for n in dag.nodes if n.job.kind != "build"})
-    tracked = [(a, os.path.exists(a.path)) for a in dag.artifacts]
+    tracked = [
+        (a, a.disk_state != MISSING if a.disk_state else os.path.exists(a.path))
+        for a in dag.artifacts
+    ]
     if args.json:
-        data = dag_json(dag)
+        data = dag_json(dag, ws.root)
         console.json(
             {
                 "session_id": session.id,
@@ -41,9 +44,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
                 "run_steps": len(run_steps),
                 "stale_steps": dag.stale_steps,
                 "nodes": data["nodes"],
-                "artifacts": [
-                    dict(a, present=p) for a, (_, p) in zip(data["artifacts"], tracked, strict=True)
-                ],
+                "artifacts": data["artifacts"],  # artifact objects: `present`, `disk_state`
             }
         )
         return 0
