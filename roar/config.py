@@ -12,10 +12,10 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from roar.errors import RoarError
+from roar.records import record
 
 TYPE_CHECKING = False  # typing is not imported at run time: annotations only
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def _url(text: str) -> str:
     return value.rstrip("/")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Key:
     name: str
     default: Any
@@ -124,7 +124,7 @@ class ConfigError(RoarError):
     pass
 
 
-@dataclass
+@record
 class Config:
     path: Path | None
     values: dict[str, Any]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from dataclasses import dataclass
 from functools import cached_property
+
+from roar.records import record
 
 SYSTEM_PREFIXES = (
     "/etc/", "/usr/", "/lib/", "/lib32/", "/lib64/", "/libx32/", "/bin/", "/sbin/", "/opt/",
@@ -41,7 +42,7 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NoiseFilter:
     project_root: str
     home: str

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import roar._native as _native
+from roar.records import field, record
 from roar.store import writer
 from roar.store.connection import Connection
 
@@ -25,7 +25,7 @@ CHANGING = "changed while hashing"
 Identity = tuple[int, int, int, int]
 
 
-@dataclass
+@record
 class Digests:
     """path → (digest, size) for what could be hashed; the cache entries to store."""
 

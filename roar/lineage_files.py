@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from roar.filters import NoiseFilter, is_code
+from roar.records import field, record
 from roar.tracing.run import FileAccess
 
 
-@dataclass
+@record
 class PlannedFiles:
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)

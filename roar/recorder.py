@@ -13,7 +13,6 @@ import os
 import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from roar import config as config_mod
@@ -21,6 +20,7 @@ from roar import envinfo, gitinfo, hashing
 from roar.errors import NotGitRepoError, RoarError
 from roar.filters import NoiseFilter
 from roar.lineage_files import PlannedFiles, plan
+from roar.records import field, record
 from roar.store import inflight, spool, writer
 from roar.store.connection import Connection, describe_failure, ensure_writable, opened
 from roar.tracing.run import Summary, TracedRun
@@ -30,7 +30,7 @@ from roar.workspace import Workspace, find_git_root, require_workspace
 DIRTY_LIST_LIMIT = 5
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunRequest:
     argv: Sequence[str]
     kind: str = "run"  # run | build
@@ -42,7 +42,7 @@ class RunRequest:
     forced_step: int | None = None
 
 
-@dataclass
+@record
 class RunOutcome:
     exit_code: int | None  # None: the command's exit status was not seen (recorded as unknown)
     command: str
@@ -63,7 +63,7 @@ class RunOutcome:
         return [f for f in self.files if f.role == role]
 
 
-@dataclass
+@record
 class PreparedJob:
     """What is known about a job before and while it runs."""
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from roar.errors import NotInitializedError
+from roar.records import record
 
 ROAR_DIR = ".roar"
 DB_NAME = "roar.db"
 CONFIG_NAME = "config.toml"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Workspace:
     """A roar project: ``root`` holds ``.roar/`` (normally also the git top level)."""
 

@@ -39,9 +39,13 @@ import os
 import sqlite3
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from roar.records import record
+
+TYPE_CHECKING = False  # typing is not imported at run time: annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 INFLIGHT_DIR = "inflight"
 RECORD_VERSION = 1
@@ -53,7 +57,7 @@ def inflight_dir(db_path: Path) -> Path:
     return db_path.parent / INFLIGHT_DIR
 
 
-@dataclass
+@record
 class InFlight:
     """The in-flight record of the job this roar runs (held locked until ``done``)."""
 

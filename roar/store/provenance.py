@@ -17,10 +17,10 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from roar.errors import StoreError
+from roar.records import record
 from roar.store import migrations, writer
 from roar.store.connection import connect
 from roar.store.paths import storable_path, stored_path
@@ -47,7 +47,7 @@ _ARTIFACT_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class JobRef:
     """What an editor shows of a job: enough to name it, date it and jump to its code."""
 
@@ -74,7 +74,7 @@ class JobRef:
         return step_ref(self.kind, self.step_number)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PathRecord:
     """The newest record of a path: which job saw it, in which role, as which artifact."""
 
@@ -84,7 +84,7 @@ class PathRecord:
     artifact: ArtifactView
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CacheEntry:
     """The hash cache's word on one (device, inode): the digest it had at this size and mtime."""
 

@@ -9,7 +9,6 @@ when the job ended.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sqlite3
@@ -18,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from roar import records
 from roar.store import writer
 
 SPOOL_DIR = "spool"
@@ -34,8 +34,8 @@ def save(db_path: Path, job: writer.NewJob, cache: list[writer.CacheEntry]) -> P
     name = f"{time.time_ns():020d}-{os.getpid()}.json"
     payload = json.dumps(
         {
-            "job": dataclasses.asdict(job),
-            "cache": [dataclasses.asdict(entry) for entry in cache],
+            "job": records.asdict(job),
+            "cache": [records.asdict(entry) for entry in cache],
         }
     )
     tmp = folder / f".{name}.tmp"
@@ -97,7 +97,7 @@ def _load(path: Path) -> tuple[writer.NewJob, list[writer.CacheEntry]]:
     return writer.NewJob(**raw), [writer.CacheEntry(**c) for c in data.get("cache", [])]
 
 
-@dataclasses.dataclass(frozen=True)
+@records.record(frozen=True)
 class Spooled:
     """A job the store did not take: why, and where it is kept (None: it could not be kept)."""
 

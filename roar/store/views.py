@@ -6,7 +6,7 @@ importing SQLAlchemy costs ~125 ms, which ``roar run`` cannot afford).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from roar.records import field, record
 
 
 def step_ref(kind: str, step_number: int) -> str:
@@ -14,7 +14,7 @@ def step_ref(kind: str, step_number: int) -> str:
     return f"@B{step_number}" if kind == "build" else f"@{step_number}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileView:
     path: str
     digest: str
@@ -24,7 +24,7 @@ class FileView:
     algorithm: str = ""  # the digest's algorithm; "" when the record does not say
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeletedFile:
     """A file a job removed, with what the path held before as roar last recorded it
     (``digest``, ``size`` and ``artifact_id`` are None when that is unknown)."""
@@ -36,7 +36,7 @@ class DeletedFile:
     artifact_id: int | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VariableRef:
     """A name a cell read, and the cell job (store id) whose execution defined it, if recorded."""
 
@@ -45,7 +45,7 @@ class VariableRef:
     producer_job_uid: str | None = None
 
 
-@dataclass
+@record
 class JobView:
     id: int
     uid: str
@@ -88,7 +88,7 @@ class JobView:
         return step_ref(self.kind, self.step_number)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SessionView:
     id: int
     uid: str
@@ -97,7 +97,7 @@ class SessionView:
     git_commit_start: str | None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ArtifactView:
     id: int
     algorithm: str

@@ -13,15 +13,15 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
+from roar.records import field, record
 from roar.store.connection import transaction
 from roar.store.paths import storable_path, stored_path
 
 _BATCH = 500  # stay well under SQLite's bound-parameter limit
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HashedFile:
     """A file (or composite directory) a job touched, with its content identity.
 
@@ -37,7 +37,7 @@ class HashedFile:
     members: Sequence[tuple[str, str, int]] = ()  # (relpath, digest, size) for composites
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VariableUse:
     """A user-namespace name a cell read or (re)defined; for a read, the cell job that defined it."""
 
@@ -46,7 +46,7 @@ class VariableUse:
     producer_job_id: int | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CacheEntry:
     dev: int
     inode: int
@@ -56,7 +56,7 @@ class CacheEntry:
     path: str
 
 
-@dataclass
+@record
 class NewJob:
     kind: str
     command: str
@@ -86,7 +86,7 @@ class NewJob:
     variables: list[VariableUse] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RecordedJob:
     id: int
     uid: str
@@ -165,7 +165,7 @@ def lookup_cache(
     return found
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KnownContent:
     digest: str
     size: int

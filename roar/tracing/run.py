@@ -23,19 +23,22 @@ import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from roar.records import field, record
 from roar.tracing import procfs
 from roar.tracing.selection import preflight_error
+
+TYPE_CHECKING = False  # typing is not imported at run time: annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 # After the command exited, how long processes it left must run before roar says it waits.
 LEFTOVER_NOTICE_S = 1.0
 
 
-@dataclass
+@record
 class FileAccess:
     path: str
     read: bool = False
@@ -48,7 +51,7 @@ class FileAccess:
     mtime_ns_before: int | None = None
 
 
-@dataclass
+@record
 class Summary:
     backend: str
     exit_code: int | None  # None: the backend did not see the command end

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-from dataclasses import asdict
 from pathlib import Path
 
 from roar import config as config_mod
 from roar.cli.commands._common import add_json_flag
 from roar.cli.console import Console
 from roar.errors import RoarError
+from roar.records import asdict
 from roar.tracing import ebpf_service, preflight, selection
 from roar.workspace import find_workspace, require_workspace
 
