@@ -10,22 +10,29 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
-import re
+import sys
 from collections.abc import Mapping
 
 from roar.secrets import MASK, looks_secret, mask_argv, mask_value
 
 __all__ = ["MASK", "host_facts", "looks_secret", "mask_argv", "mask_value", "recorded_environment"]
 
-_NOISE = re.compile(
-    r"^(LS_COLORS|TERMCAP|_|OLDPWD|SHLVL|PS1|PS2|PROMPT_COMMAND|DISPLAY|XAUTHORITY|DBUS_.*|SSH_AUTH_SOCK|SSH_AGENT_PID|GPG_AGENT_INFO|WINDOWID|COLORTERM|TERM_PROGRAM.*|VSCODE_.*|ROAR_INTERNAL_.*)$"
+# Shell and desktop plumbing that says nothing about a job. Plain sets rather than a regular
+# expression: `roar run` imports this module, and compiling a pattern costs start-up time.
+_NOISE_NAMES = frozenset(
+    "LS_COLORS TERMCAP _ OLDPWD SHLVL PS1 PS2 PROMPT_COMMAND DISPLAY XAUTHORITY SSH_AUTH_SOCK"
+    " SSH_AGENT_PID GPG_AGENT_INFO WINDOWID COLORTERM".split()
 )
+_NOISE_PREFIXES = ("DBUS_", "TERM_PROGRAM", "VSCODE_", "ROAR_INTERNAL_")
+
+
+def _is_noise(name: str) -> bool:
+    return name in _NOISE_NAMES or name.startswith(_NOISE_PREFIXES)
 
 
 def recorded_environment(env: Mapping[str, str], *, mask: bool = True) -> dict[str, str]:
     """The variables worth keeping for a job, secrets masked."""
-    kept = {k: v for k, v in env.items() if not _NOISE.match(k)}
+    kept = {k: v for k, v in env.items() if not _is_noise(k)}
     if not mask:
         return dict(sorted(kept.items()))
     return {k: mask_value(k, v) for k, v in sorted(kept.items())}
@@ -37,11 +44,13 @@ def host_facts() -> dict:
 
     Read once per process (a notebook kernel records many jobs); treat the result as read-only.
     """
-    uname = platform.uname()
+    # os.uname() and sys.version give what platform.uname() and platform.python_version()
+    # would, without importing `platform` (it compiles a dozen regular expressions on import).
+    uname = os.uname()
     facts: dict = {
-        "hostname": uname.node,
-        "os": {"system": uname.system, "release": uname.release, "machine": uname.machine},
-        "python": platform.python_version(),
+        "hostname": uname.nodename,
+        "os": {"system": uname.sysname, "release": uname.release, "machine": uname.machine},
+        "python": sys.version.split()[0],
         "cpu": {"count": os.cpu_count(), "model": _cpu_model()},
     }
     mem = _meminfo_total_kib()

@@ -3,28 +3,66 @@
 from __future__ import annotations
 
 import os
-import subprocess
+import signal
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+from roar.records import record
 
 _PATHSPEC_CHUNK = 2000  # keep argv far below the kernel's limit
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GitState:
     commit: str | None
     branch: str | None
     remote: str | None
 
 
-def _git(repo: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        check=check,
-    )
+# git runs through os.posix_spawnp rather than subprocess: importing subprocess (with threading,
+# selectors and signal's enums) cost every `roar run` ~10 ms, more than the git call it makes.
+# These calls need little: stdin and stderr on /dev/null, stdout read to its end, the exit code.
+
+
+class _Git:
+    """A git process started in ``repo``, its output read by ``result``."""
+
+    def __init__(self, repo: Path, *args: str) -> None:
+        read_end, write_end = os.pipe()  # both close-on-exec; dup2 gives the child its stdout
+        try:
+            self.pid = os.posix_spawnp(
+                "git",
+                ["git", "-C", str(repo), *args],
+                os.environ,
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, write_end, 1),
+                    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+                ],
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # as subprocess restores them
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        self._stdout = read_end
+
+    def result(self) -> tuple[int, bytes]:
+        """(exit code, stdout) once the process has ended."""
+        chunks = []
+        try:
+            while chunk := os.read(self._stdout, 1 << 16):
+                chunks.append(chunk)
+        finally:
+            os.close(self._stdout)
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status), b"".join(chunks)
+
+
+def _git(repo: Path, *args: str) -> bytes:
+    """git's stdout (whatever it exited with: callers read what it printed)."""
+    return _Git(repo, *args).result()[1]
 
 
 def modified_tracked_files(repo: Path) -> list[str]:
@@ -38,12 +76,9 @@ def snapshot(repo: Path) -> tuple[GitState, list[str]]:
     One ``git status`` answers all but the URL, which a second git process looks up side by
     side with it: `roar run` pays for one git call before its command starts and none after.
     """
-    remote = subprocess.Popen(
-        ["git", "-C", str(repo), "config", "--get", "remote.origin.url"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    remote = _Git(repo, "config", "--get", "remote.origin.url")
     commit, branch, modified = _status(repo)
-    url, _ = remote.communicate()
+    url = remote.result()[1]
     return GitState(commit, branch, url.decode().strip() or None), modified
 
 
@@ -57,7 +92,7 @@ def _status(repo: Path) -> tuple[str | None, str | None, list[str]]:
     out = _git(
         repo, "status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z",
         "--untracked-files=no",
-    ).stdout  # fmt: skip
+    )  # fmt: skip
     commit = branch = None
     files: list[str] = []
     entries = iter(out.decode("utf-8", "backslashreplace").split("\0"))
@@ -85,15 +120,12 @@ _FIELDS_BEFORE_PATH = {"1 ": 8, "2 ": 9, "u ": 10}
 
 def capture_state(repo: Path) -> GitState:
     """Commit, branch and origin URL, with two git processes running side by side."""
-    head = subprocess.Popen(
-        ["git", "-C", str(repo), "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    remote = _git(repo, "config", "--get", "remote.origin.url").stdout.decode().strip() or None
-    out, _ = head.communicate()
+    head = _Git(repo, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")
+    remote = _git(repo, "config", "--get", "remote.origin.url").decode().strip() or None
+    returncode, out = head.result()
     lines = out.decode().split()
-    commit = lines[0] if head.returncode == 0 and lines else None
-    branch = lines[1] if head.returncode == 0 and len(lines) > 1 else None
+    commit = lines[0] if returncode == 0 and lines else None
+    branch = lines[1] if returncode == 0 and len(lines) > 1 else None
     return GitState(commit=commit, branch=branch, remote=remote)
 
 
@@ -104,9 +136,7 @@ def tracked_among(repo: Path, paths: Iterable[str]) -> set[str]:
     names = sorted(rel)
     for start in range(0, len(names), _PATHSPEC_CHUNK):
         chunk = names[start : start + _PATHSPEC_CHUNK]
-        out = _git(
-            repo, "ls-files", "-z", "--full-name", "--", *[f":(literal){n}" for n in chunk]
-        ).stdout
+        out = _git(repo, "ls-files", "-z", "--full-name", "--", *[f":(literal){n}" for n in chunk])
         for name in out.decode("utf-8", "surrogateescape").split("\0"):
             if name in rel:
                 tracked.add(rel[name])
@@ -122,4 +152,4 @@ def diff_hash(repo: Path) -> str:
 
 def diff_bytes(repo: Path) -> bytes:
     """The uncommitted changes to tracked files, as one binary diff (hashed for --allow-dirty)."""
-    return _git(repo, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff").stdout
+    return _git(repo, "diff", "HEAD", "--binary", "--no-color", "--no-ext-diff")

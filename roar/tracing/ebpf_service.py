@@ -16,12 +16,13 @@ and exit when its jobs in flight have finished.
 
 from __future__ import annotations
 
+# _socket, not socket: socket builds its enums at import, a cost every `roar run` (which asks
+# whether the service listens before each job) would pay.
+import _socket
 import argparse
 import os
 import signal
-import socket
 import struct
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -61,13 +62,15 @@ def _listener_pid(path: Path) -> int | None:
     None when nothing listens there."""
     if not path.exists():
         return None
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         sock.settimeout(2.0)  # a listener that never accepts fills its backlog: connect blocks
-        try:
-            sock.connect(str(path))
-            cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        except OSError:
-            return None
+        sock.connect(str(path))
+        cred = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    finally:
+        sock.close()
     pid, _uid, _gid = struct.unpack("3i", cred)
     return pid
 
@@ -85,6 +88,8 @@ def ensure_running(timeout: float = 20.0) -> Path:
         # Only a service that has another build's .version file beside our socket gets here
         # (each build has its own socket): it gives the socket up and finishes its jobs.
         _replace(path)
+    import subprocess  # only to start the service: `roar run` finds it running and skips this
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path(), "ab") as log:

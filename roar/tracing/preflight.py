@@ -9,11 +9,9 @@ it traces a probe command and looks for the probe's file read in the summary.
 from __future__ import annotations
 
 import os
-import platform
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from roar.records import field, record
 from roar.tracing import ebpf_service
 
 BACKENDS = ("ebpf", "preload", "ptrace")
@@ -25,7 +23,7 @@ CAP_PERFMON = 38
 CAP_BPF = 39
 
 
-@dataclass
+@record
 class Check:
     """One fact about the host, and whether it is what the backend needs."""
 
@@ -34,7 +32,7 @@ class Check:
     detail: str
 
 
-@dataclass
+@record
 class Readiness:
     backend: str
     ready: bool
@@ -75,8 +73,10 @@ def fix_for(backend: str, check: str) -> str:
 
 
 def kernel_version() -> tuple[int, int]:
-    match = re.match(r"(\d+)\.(\d+)", platform.release())
-    return (int(match[1]), int(match[2])) if match else (0, 0)
+    """(major, minor) of the running kernel, (0, 0) when its release string says otherwise."""
+    major, _, rest = os.uname().release.partition(".")
+    minor = rest.split(".", 1)[0].split("-", 1)[0]
+    return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (0, 0)
 
 
 def effective_caps() -> int:
@@ -134,10 +134,9 @@ def _ptrace_checks() -> list[Check]:
 
 def _preload_checks() -> list[Check]:
     checks = [_built("preload")]
-    if platform.system() != "Linux":
-        checks.append(
-            Check("platform", False, f"preload is built for Linux only, not {platform.system()}")
-        )
+    system = os.uname().sysname
+    if system != "Linux":
+        checks.append(Check("platform", False, f"preload is built for Linux only, not {system}"))
     return checks
 
 
@@ -145,7 +144,7 @@ def _ebpf_checks() -> list[Check]:
     checks = [_built("ebpf")]
     version = kernel_version()
     checks.append(
-        Check("kernel", version >= (5, 17), f"kernel {platform.release()} (needs 5.17 or newer)")
+        Check("kernel", version >= (5, 17), f"kernel {os.uname().release} (needs 5.17 or newer)")
     )
     btf = Path("/sys/kernel/btf/vmlinux").exists()
     checks.append(
