@@ -442,6 +442,11 @@ fn exit_codes_signals_and_exec_errors() {
 
 #[test]
 fn sigint_to_the_root() {
+    // A command inherits an ignored SIGINT, as it would untraced, and a test binary started
+    // in the background by a non-interactive shell (`make test &`) has SIGINT ignored: give
+    // this one the default action so that the command's is too.
+    // SAFETY: setting a signal disposition in our own process.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     let d = tmpdir("sigint");
     let mut cfg = SpawnConfig::new(vec!["sleep".into(), "30".into()]);
     cfg.cwd = Some(d);
