@@ -45,7 +45,9 @@ def test_chain_nodes_and_edges_run_input_job_output(store):
     chain(store)
     payload = load(store)
     assert payload["version"] == graph.GRAPH_VERSION and payload["scope"]["kind"] == "session"
-    assert payload["counts"] == {"jobs": 3, "artifacts": 4, "stale": 0, "failed": 0, "missing": 0}
+    assert payload["counts"] == {
+        "jobs": 3, "artifacts": 4, "stale": 0, "failed": 0, "missing": 0, "modified": 0,
+    }  # fmt: skip
     assert edges(payload) == {
         ("raw.txt", "@1 python step.py raw.txt a.txt", "input"),
         ("@1 python step.py raw.txt a.txt", "a.txt", "output"),
