@@ -9,11 +9,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lsp_server.freshness import CURRENT, STALE, DiskDigests, changed_upstream
+from lsp_server.freshness import CURRENT, MODIFIED, STALE, DiskDigests, changed_upstream
 from roar.store import provenance as prov
 from roar.store.views import ArtifactView, FileView
 
-CONSUMERS_SHOWN = 5
+CONSUMERS_SHOWN = 5  # the hover lists the newest ones; "… N more" stands for the rest
+SUPERSEDED = "superseded"  # a consumer whose step ran again after it (a previous run)
 _RUNNERS = re.compile(r"^(python[\d.]*|pypy[\d.]*|bash|sh|zsh|dash|Rscript|node|julia|perl|ruby)$")
 _WRAPPERS = {"uv", "poetry", "pipenv", "conda", "run", "exec", "env", "time", "nice"}
 
@@ -28,6 +29,10 @@ class Provenance:
     consumer_count: int = 0
     freshness: str = CURRENT
     changed: list[tuple[str, str]] = field(default_factory=list)  # upstream (path, how)
+    # consumers shown that are not current: job id → SUPERSEDED (their step ran again since)
+    # or STALE (what they read changed since they ran: this file, its upstream, or another of
+    # their inputs; checked for a path only, as its own freshness is)
+    consumer_states: dict[int, str] = field(default_factory=dict)
 
 
 def for_path(conn: prov.Connection, path: str, disk: DiskDigests) -> Provenance | None:
@@ -42,6 +47,11 @@ def for_path(conn: prov.Connection, path: str, disk: DiskDigests) -> Provenance 
         upstream = changed_upstream(conn, producer, disk, art.algorithm)
         if upstream.changed:
             result.freshness, result.changed = STALE, upstream.changed
+    for job in result.consumers:
+        if job.id not in result.consumer_states and (
+            result.freshness in (STALE, MODIFIED) or _other_input_changed(conn, job, art, disk)
+        ):
+            result.consumer_states[job.id] = STALE
     return result
 
 
@@ -61,7 +71,36 @@ def _assemble(
 ) -> Provenance:
     consumers, count = prov.consumers(conn, art.id, CONSUMERS_SHOWN)
     inputs = prov.job_files(conn, producer.id, "input") if producer else []
-    return Provenance(path, art, producer, inputs, consumers, count)
+    result = Provenance(path, art, producer, inputs, consumers, count)
+    result.consumer_states = {j.id: SUPERSEDED for j in consumers if _ran_again(conn, j)}
+    return result
+
+
+def _other_input_changed(
+    conn: prov.Connection, job: prov.JobRef, read: ArtifactView, disk: DiskDigests
+) -> bool:
+    """Did another input of this consumer change since it ran (a newer record at its path with
+    other bytes, or other bytes on disk)? What the hovered file's own state says about it is
+    known already; the other inputs' upstream is not walked here (a hover has a budget: one walk
+    per hover), so a deeper change shows in Show lineage and ``roar status``, not here."""
+    for f in prov.job_files(conn, job.id, "input"):
+        if f.artifact_id == read.id:
+            continue
+        latest = prov.latest_record(conn, f.path)
+        if latest is not None and latest.job_id > job.id and latest.artifact.digest != f.digest:
+            return True
+        if disk.state(conn, f.path, f.digest, f.size, read.algorithm, f.is_composite) == MODIFIED:
+            return True
+    return False
+
+
+def _ran_again(conn: prov.Connection, job: prov.JobRef) -> bool:
+    """Was the job's step run again after it (a later job of its session with its number)?"""
+    row = conn.execute(
+        "SELECT 1 FROM jobs WHERE session_id = ? AND step_number = ? AND id > ? LIMIT 1",
+        (job.session_id, job.step_number, job.id),
+    ).fetchone()
+    return row is not None
 
 
 def script_of(job: prov.JobRef) -> str | None:

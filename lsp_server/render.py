@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lsp_server.freshness import CURRENT, MISSING, MODIFIED, STALE
-from lsp_server.lookup import Provenance, script_of
+from lsp_server.lookup import SUPERSEDED, Provenance, script_of
 from roar.cli.console import exit_text, human_size
 from roar.store.provenance import JobRef
 
@@ -113,10 +113,19 @@ def _consumer_lines(p: Provenance) -> list[str]:
     if not p.consumer_count:
         return ["**Consumers**: none recorded"]
     lines = [f"**Consumers** ({p.consumer_count}):"]
-    lines += [f"- {j.ref} `{_clip(_consumer_label(j))}`" for j in p.consumers]
+    for j in p.consumers:
+        mark = CONSUMER_MARKS.get(p.consumer_states.get(j.id, ""), "")
+        lines.append(f"- {j.ref} `{_clip(_consumer_label(j))}`{mark}")
     if p.consumer_count > len(p.consumers):
-        lines.append(f"- … {p.consumer_count - len(p.consumers)} more")
+        lines.append(f"- … {p.consumer_count - len(p.consumers)} more (all in Show lineage)")
     return lines
+
+
+# What a consumer that is not current is marked with, in words (the DAG draws the same states).
+CONSUMER_MARKS = {
+    SUPERSEDED: " — *superseded: ran again since*",
+    STALE: " — ⚠ *stale: an input changed since it ran*",
+}
 
 
 def _consumer_label(job: JobRef) -> str:

@@ -7,7 +7,8 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from tests.lsp.conftest import column_of, hover_at, open_doc
+from tests.conftest import commit_all
+from tests.lsp.conftest import build_pipeline, column_of, hover_at, open_doc, roar
 
 pytestmark = pytest.mark.asyncio
 
@@ -111,3 +112,49 @@ async def test_hover_in_other_languages(
     assert result is not None
     assert "`model.pkl`" in result.contents.value
     assert "**Produced by** @2 `python train.py" in result.contents.value
+
+
+JOIN = """import sys
+text = open(sys.argv[1]).read() + open(sys.argv[2]).read()
+open(sys.argv[3], "w").write(text)
+"""
+
+
+@pytest.fixture(scope="module")
+def many_consumers(tmp_path_factory):
+    """out/model.pkl read by six jobs: @3 and @4, @5 (current), @6 twice (the first run
+    superseded by the second), @7 (stale: its other input changed on disk afterwards)."""
+    root = build_pipeline(tmp_path_factory.mktemp("consumers") / "project")
+    (root / "join.py").write_text(JOIN)
+    (root / "data" / "extra.csv").write_text("x\n1\n")
+    commit_all(root, "join")
+    for out in ("a", "b", "c", "c"):
+        roar("run", "python", "report.py", "out/model.pkl", f"out/{out}.txt", cwd=root)
+    roar("run", "python", "join.py", "out/model.pkl", "data/extra.csv", "out/j.txt", cwd=root)
+    (root / "data" / "extra.csv").write_text("x\n2\n")
+    return root
+
+
+async def test_hover_marks_superseded_and_stale_consumers_and_stays_short(
+    fresh_lsp, many_consumers
+):
+    client = await fresh_lsp(many_consumers)
+    text = "m = open('out/model.pkl', 'rb')\n"
+    uri = open_doc(client, many_consumers / "consumers.py", text)
+    result = await hover_at(client, uri, 0, column_of(text, "out/model.pkl"))
+    assert result is not None
+    hover = result.contents.value
+    assert "**current**" in hover  # the model itself is fine: only one reader's input changed
+    lines = hover.splitlines()
+    at = lines.index("**Consumers** (6):")
+    # the five newest readers, each marked by its state in words, then one line for the rest
+    assert lines[at + 1 : at + 7] == [
+        "- @7 `python join.py out/model.pkl data/extra.csv out/j.txt`"
+        " — ⚠ *stale: an input changed since it ran*",
+        "- @6 `python report.py out/model.pkl out/c.txt`",
+        "- @6 `python report.py out/model.pkl out/c.txt` — *superseded: ran again since*",
+        "- @5 `python report.py out/model.pkl out/b.txt`",
+        "- @4 `python report.py out/model.pkl out/a.txt`",
+        "- … 1 more (all in Show lineage)",
+    ]
+    assert "@3 `python report.py" not in hover
