@@ -18,7 +18,9 @@ test-system-deps: ## the same, plus what the tests need (a browser, Neovim)
 # The DAG viewer's browser bundle, rebuilt only when its sources or locked packages change.
 WIDGET_JS := jupyter_ext/js
 WIDGET_BUNDLE := jupyter_ext/static/widget.js
-$(WIDGET_BUNDLE): $(WIDGET_JS)/package-lock.json $(WIDGET_JS)/build.mjs $(wildcard $(WIDGET_JS)/src/*)
+# the same build's script and styles for the VS Code webview (a grouped target: one recipe run)
+DAG_VIEW := jupyter_ext/static/dag_view.js jupyter_ext/static/dag_view.css
+$(WIDGET_BUNDLE) $(DAG_VIEW) &: $(WIDGET_JS)/package-lock.json $(WIDGET_JS)/build.mjs $(wildcard $(WIDGET_JS)/src/*)
 	cd $(WIDGET_JS) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 widget: system-deps $(WIDGET_BUNDLE) ## build the DAG viewer's bundle (jupyter_ext/static) with npm
@@ -31,13 +33,14 @@ test-setup: test-system-deps widget ## install roar and the test tools
 
 # Editor tests: the VS Code extension as a .vsix, and a pinned code-server (the last release for
 # Node 20) to run it in, installed into .ci/tools/ (git-ignored). Each is redone only when its
-# inputs change; the extension copies the DAG viewer's bundle (jupyter_ext/static) when built.
+# inputs change. The extension ships the DAG viewer's bundle (jupyter_ext/static), built first;
+# its packaging fails without it.
 CODE_SERVER_VERSION := 4.100.3
 CODE_SERVER_DIR := .ci/tools/code-server-$(CODE_SERVER_VERSION)
 CODE_SERVER := $(CODE_SERVER_DIR)/node_modules/.bin/code-server
 VSIX := vscode/roar.vsix
 $(VSIX): vscode/package-lock.json vscode/package.json vscode/tsconfig.json vscode/eslint.config.mjs \
-	  vscode/scripts/build.mjs $(wildcard vscode/src/*.ts) $(wildcard jupyter_ext/static/dag_view.js)
+	  vscode/scripts/build.mjs $(wildcard vscode/src/*.ts) $(DAG_VIEW)
 	cd vscode && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build \
 	  && npm run --silent lint && npm run --silent package >/dev/null
 
