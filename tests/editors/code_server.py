@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,21 +44,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def install_extension(data: Path, extensions: Path) -> None:
+def install_extension(data: Path, extensions: Path, vsix: Path = VSIX) -> None:
     subprocess.run(
         [str(BINARY), "--user-data-dir", str(data), "--extensions-dir", str(extensions),
-         "--install-extension", str(VSIX), "--force"],
+         "--install-extension", str(vsix), "--force"],
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
 
 
 @contextmanager
-def running(home: Path) -> Iterator[str]:
-    """A code-server with the roar extension installed; yields its URL."""
+def running(
+    home: Path,
+    settings: dict[str, object] | None = None,
+    env: dict[str, str] | None = None,
+    also: Sequence[Path] = (),
+) -> Iterator[str]:
+    """A code-server with the roar extension installed; yields its URL. ``settings`` change the
+    user settings (None removes one), ``env`` the environment it and its extension host get;
+    ``also``: more extensions (.vsix) to install."""
     data, extensions = home / "data", home / "extensions"
     (data / "User").mkdir(parents=True)
-    (data / "User" / "settings.json").write_text(json.dumps(USER_SETTINGS, indent=1))
-    install_extension(data, extensions)
+    user = {**USER_SETTINGS, **(settings or {})}
+    user = {key: value for key, value in user.items() if value is not None}
+    (data / "User" / "settings.json").write_text(json.dumps(user, indent=1))
+    for vsix in (VSIX, *also):
+        install_extension(data, extensions, vsix)
     url = f"http://127.0.0.1:{free_port()}"
     log = (home / "code-server.log").open("w")
     proc = subprocess.Popen(
@@ -67,7 +77,7 @@ def running(home: Path) -> Iterator[str]:
          "--disable-getting-started-override", "--user-data-dir", str(data),
          "--extensions-dir", str(extensions)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # own process group
-        env={**os.environ, "HOME": str(home)},  # its config.yaml goes here, not in ~/.config
+        env={**os.environ, **(env or {}), "HOME": str(home)},  # config.yaml here, not ~/.config
     )  # fmt: skip
     try:
         _wait_healthy(url, proc, home / "code-server.log")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,15 @@ def workbench(pipeline, tmp_path_factory) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture
 def page(workbench):
+    with browse(*workbench) as page:
+        yield page
+
+
+@contextmanager
+def browse(url: str, root: Path):
+    """Headless Chromium on the workbench, with ``root`` open as the folder."""
     from playwright.sync_api import sync_playwright
 
-    url, root = workbench
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -51,6 +58,17 @@ def page(workbench):
 def open_file(page, name: str) -> None:
     page.get_by_role("treeitem", name=name).click()
     page.locator(".monaco-editor .view-line").first.wait_for(state="visible")
+
+
+def run_command(page, title: str) -> None:
+    """Run a command from the palette. Its text is filled in once the box is there: keys typed
+    while the palette opens go to the editor (on a busy machine the first words were lost)."""
+    page.keyboard.press("F1")
+    box = page.locator(".quick-input-widget .quick-input-box input")
+    box.wait_for(state="visible")
+    box.fill(f">{title}")
+    page.locator(".quick-input-list .monaco-list-row", has_text=title).first.wait_for()
+    page.keyboard.press("Enter")
 
 
 def test_hover_shows_provenance_in_vscode(page, pipeline):
@@ -81,10 +99,7 @@ def test_hover_shows_provenance_in_vscode(page, pipeline):
 
 def test_show_lineage_draws_the_dag_in_a_webview(page):
     open_file(page, "cs_check.py")
-    page.keyboard.press("F1")
-    page.keyboard.type("roar: Show lineage")
-    page.locator(".quick-input-list .monaco-list-row", has_text="Show lineage").first.wait_for()
-    page.keyboard.press("Enter")
+    run_command(page, "roar: Show lineage")
     viewer = None
     for _ in range(120):  # the webview is an iframe inside an iframe: look through them all
         viewer = next((f for f in page.frames if f.locator("svg.roar-dag g.node").count()), None)

@@ -17,7 +17,7 @@ let panel: vscode.WebviewPanel | undefined;
 export async function showLineage(
   context: vscode.ExtensionContext,
   output: vscode.LogOutputChannel,
-  launch: Launch | undefined,
+  launch: Launch,
   target?: string,
 ): Promise<void> {
   const cwd = projectFolder(target);
@@ -61,12 +61,22 @@ function projectFolder(target?: string): string | undefined {
   return folder?.uri.fsPath;
 }
 
-function graph(launch: Launch | undefined, cwd: string, target: string | undefined, output: vscode.LogOutputChannel) {
-  const cli = launch ? roarCli(launch) : { command: "roar", args: [] };
+function graph(launch: Launch, cwd: string, target: string | undefined, output: vscode.LogOutputChannel) {
+  const cli = roarCli(launch);
   const args = [...cli.args, "dag", "--format", "graph-json", ...(target ? ["--artifact", target] : [])];
   output.info(`lineage: ${cli.command} ${args.join(" ")} (in ${cwd})`);
   return new Promise<unknown>((resolve, reject) => {
     execFile(cli.command, args, { cwd, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err && (err as NodeJS.ErrnoException).code === "ENOENT") {
+        // not the raw `spawn roar ENOENT`: which roar, and how to point the extension at one
+        reject(
+          new Error(
+            `the roar command was not found: it is looked for beside roar-lsp (${launch.command}, ` +
+              `found through ${launch.source}), else on PATH. Set roar.interpreter to a Python that has roar installed.`,
+          ),
+        );
+        return;
+      }
       if (err) {
         reject(new Error(stderr.trim() || err.message));
         return;
