@@ -25,6 +25,8 @@ done
 
 has() { command -v "$1" >/dev/null 2>&1; }
 static_libc() { [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ]; }
+# Any version's server binaries will do (several may be installed side by side).
+pg_server() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }
 
 # Node >= 18 with npm builds the DAG viewer's bundle and the VS Code extension. Debian's nodejs
 # and npm are asked for only when no such Node is on PATH: Debian's npm conflicts with a Node
@@ -52,6 +54,7 @@ test_deps=(
   "ripgrep|has rg|code-server's search"
   "g++|has g++|code-server's native modules"
   "libkrb5-dev|test -f /usr/include/gssapi/gssapi.h|code-server's kerberos module"
+  "postgresql|pg_server|the registry tests' throw-away PostgreSQL (initdb, pg_ctl)"
 )
 
 wanted=()

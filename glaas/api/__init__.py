@@ -1,0 +1,1 @@
+"""HTTP routes, thin: parse, call the service, map its errors to status codes."""

@@ -1,0 +1,65 @@
+"""/api/v1: register and look up lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session as Db
+
+from glaas.schemas import Bundle, RegisterOut
+from glaas.service import lineage as lineage_svc
+from glaas.service import lookup, register
+
+router = APIRouter(prefix="/api/v1")
+
+
+def get_db(request: Request) -> Iterator[Db]:
+    with request.app.state.sessionmaker() as db:
+        yield db
+
+
+DbDep = Annotated[Db, Depends(get_db)]
+
+
+@router.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+# Slice 2 adds the seam's other half here: a dependency that authenticates the request and
+# supplies registered_by and the scope, instead of trusting the bundle's field.
+@router.post("/register", response_model=RegisterOut)
+def register_bundle(bundle: Bundle, db: DbDep) -> RegisterOut:
+    return register.register(db, bundle)
+
+
+@router.get("/artifacts/{hash_or_prefix}")
+def get_artifact(hash_or_prefix: str, db: DbDep) -> dict[str, Any]:
+    return lookup.artifact(db, hash_or_prefix)
+
+
+@router.get("/artifacts/{hash_or_prefix}/lineage")
+def get_lineage(
+    hash_or_prefix: str,
+    db: DbDep,
+    direction: lineage_svc.Direction = "up",
+    depth: Annotated[int, Query(ge=1, le=lineage_svc.MAX_DEPTH)] = 50,
+) -> dict[str, Any]:
+    return lineage_svc.lineage(db, hash_or_prefix, direction, depth)
+
+
+@router.get("/artifacts/{hash_or_prefix}/recipe")
+def get_recipe(hash_or_prefix: str, db: DbDep) -> dict[str, Any]:
+    return lineage_svc.recipe(db, hash_or_prefix)
+
+
+@router.get("/jobs/{id_or_prefix}")
+def get_job(id_or_prefix: str, db: DbDep) -> dict[str, Any]:
+    return lookup.job(db, id_or_prefix)
+
+
+@router.get("/sessions/{hash_or_prefix}")
+def get_session(hash_or_prefix: str, db: DbDep) -> dict[str, Any]:
+    return lookup.session(db, hash_or_prefix)

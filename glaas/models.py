@@ -1,0 +1,141 @@
+"""SQLAlchemy 2 models: the same tables on SQLite and PostgreSQL.
+
+Every table's key is natural (a content hash, or the tuple that makes a row what it is), so a
+registration is a set of INSERT ... ON CONFLICT DO NOTHING and registering twice adds nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so Alembic revisions can refer to them on both databases.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+HASH = String(64)  # hex digests: BLAKE3-256 for artifacts, SHA-256 for jobs and sessions
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+    hash: Mapped[str] = mapped_column(HASH, primary_key=True)  # BLAKE3
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    composite: Mapped[bool] = mapped_column(Boolean, default=False)
+    registered_at: Mapped[float] = mapped_column(Float)
+    # Slice 2 replaces this plain string with the authenticated principal and adds a scope.
+    registered_by: Mapped[str] = mapped_column(String(200))
+
+
+class ArtifactAlias(Base):
+    """Another algorithm's digest (sha256, md5, an S3 ETag) for the same bytes."""
+
+    __tablename__ = "artifact_aliases"
+    algorithm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(200), primary_key=True)
+    artifact_hash: Mapped[str] = mapped_column(HASH, ForeignKey("artifacts.hash"), index=True)
+
+
+class CompositeMember(Base):
+    __tablename__ = "composite_members"
+    composite_hash: Mapped[str] = mapped_column(
+        HASH, ForeignKey("artifacts.hash"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(Text, primary_key=True)  # relative to the composite's root
+    member_hash: Mapped[str] = mapped_column(HASH)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    job_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(64), index=True)  # the client's job uid
+    kind: Mapped[str] = mapped_column(String(16))
+    step_number: Mapped[int | None] = mapped_column(Integer)
+    step_name: Mapped[str | None] = mapped_column(Text)
+    command: Mapped[str] = mapped_column(Text)
+    argv: Mapped[list[str]] = mapped_column(JSON)
+    cwd: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[str | None] = mapped_column(String(40))
+    ended_at: Mapped[str | None] = mapped_column(String(40))
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    tracer: Mapped[str | None] = mapped_column(String(32))
+    git_remote: Mapped[str | None] = mapped_column(Text)
+    git_commit: Mapped[str | None] = mapped_column(String(64), index=True)
+    git_branch: Mapped[str | None] = mapped_column(Text)
+    git_dirty: Mapped[bool | None] = mapped_column(Boolean)
+    packages: Mapped[dict[str, Any]] = mapped_column(JSON)
+    env_names: Mapped[list[str]] = mapped_column(JSON)
+    job_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    registered_at: Mapped[float] = mapped_column(Float)
+    registered_by: Mapped[str] = mapped_column(String(200))
+
+
+class Edge(Base):
+    """A job read or wrote an artifact, under a path."""
+
+    __tablename__ = "edges"
+    job_hash: Mapped[str] = mapped_column(HASH, ForeignKey("jobs.job_hash"), primary_key=True)
+    artifact_hash: Mapped[str] = mapped_column(HASH, ForeignKey("artifacts.hash"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8), primary_key=True)  # "read" | "write"
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    __table_args__ = (Index("ix_edges_artifact_role", "artifact_hash", "role"),)
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+    session_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    git_remote: Mapped[str | None] = mapped_column(Text)
+    git_commit: Mapped[str | None] = mapped_column(String(64))
+    registered_at: Mapped[float] = mapped_column(Float)
+    registered_by: Mapped[str] = mapped_column(String(200))
+
+
+class SessionJob(Base):
+    __tablename__ = "session_jobs"
+    session_hash: Mapped[str] = mapped_column(
+        HASH, ForeignKey("sessions.session_hash"), primary_key=True
+    )
+    job_hash: Mapped[str] = mapped_column(
+        HASH, ForeignKey("jobs.job_hash"), primary_key=True, index=True
+    )
+
+
+class LabelEvent(Base):
+    """One setting of a label; the current value is the latest event for (target, key)."""
+
+    __tablename__ = "label_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target_kind: Mapped[str] = mapped_column(String(16))  # artifact | job | session
+    target: Mapped[str] = mapped_column(HASH)
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str | None] = mapped_column(Text)  # None: the label was removed
+    set_at: Mapped[float] = mapped_column(Float)
+    registered_by: Mapped[str] = mapped_column(String(200))
+    __table_args__ = (
+        # The same event registered twice is one event.
+        UniqueConstraint("target_kind", "target", "key", "set_at", name="uq_label_events_event"),
+        Index("ix_label_events_target", "target_kind", "target", "key"),
+    )

@@ -1,0 +1,122 @@
+"""The lineage bundle (``roar.lineage-bundle/1``) and the API's answers, as pydantic models.
+
+docs/registry-api.md describes them for people; /openapi.json for machines.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+HexHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Alias(Strict):
+    algorithm: str = Field(min_length=1, max_length=32)  # sha256, md5, etag, ...
+    digest: str = Field(min_length=1, max_length=200)
+
+
+class Member(Strict):
+    path: str
+    hash: HexHash
+    size: int | None = Field(default=None, ge=0)
+
+
+class ArtifactIn(Strict):
+    hash: HexHash  # BLAKE3-256, lower-case hex
+    size: int | None = Field(default=None, ge=0)
+    composite: bool = False
+    aliases: list[Alias] = []
+    members: list[Member] = []
+
+
+class GitIn(Strict):
+    remote: str | None = None
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+
+
+class JobIn(Strict):
+    """A job as ``roar show --json`` has it, minus its inputs and outputs (those are edges)."""
+
+    uid: str = Field(min_length=1, max_length=64)
+    kind: str = Field(default="run", max_length=16)
+    step_number: int | None = None
+    step_name: str | None = None
+    command: str
+    argv: list[str] = []
+    cwd: str | None = None
+    exit_code: int | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_seconds: float | None = None
+    tracer: str | None = None
+    git: GitIn = GitIn()
+    packages: dict[str, Any] = {}
+    env_names: list[str] = []  # names only: values stay on the laptop
+    metadata: dict[str, Any] = {}  # the rest of show --json's metadata, secrets masked
+
+
+class EdgeIn(Strict):
+    job: str  # a JobIn.uid of this bundle
+    artifact: HexHash
+    role: Literal["read", "write"]
+    path: str
+
+
+class LabelIn(Strict):
+    target_kind: Literal["artifact", "job", "session"]
+    target: str | None = None  # artifact hash, job uid; None for this bundle's session
+    key: str = Field(min_length=1, max_length=200)
+    value: str | None = None  # None removes the label
+    set_at: float
+
+
+class Bundle(Strict):
+    schema_: Literal["roar.lineage-bundle/1"] = Field(
+        default="roar.lineage-bundle/1", alias="schema"
+    )
+    registered_by: str = Field(default="anonymous", max_length=200)
+    jobs: list[JobIn] = Field(min_length=1)
+    artifacts: list[ArtifactIn] = []
+    edges: list[EdgeIn] = []
+    labels: list[LabelIn] = []
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Bundle:
+        uids = {j.uid for j in self.jobs}
+        hashes = {a.hash for a in self.artifacts}
+        if len(uids) != len(self.jobs):
+            raise ValueError("job uids must be unique within a bundle")
+        for e in self.edges:
+            if e.job not in uids:
+                raise ValueError(f"edge names job {e.job!r}, which the bundle does not have")
+            if e.artifact not in hashes:
+                raise ValueError(
+                    f"edge names artifact {e.artifact}, which the bundle does not have"
+                )
+        for lab in self.labels:
+            if lab.target_kind == "job" and lab.target not in uids:
+                raise ValueError(f"label names job {lab.target!r}, which the bundle does not have")
+            if lab.target_kind == "artifact" and lab.target not in hashes:
+                raise ValueError(
+                    f"label names artifact {lab.target}, which the bundle does not have"
+                )
+        return self
+
+
+class RegisterOut(BaseModel):
+    session_hash: str
+    created: bool  # False: this exact lineage was registered before
+    job_hashes: dict[str, str]  # client uid -> registry job hash
+    jobs: int
+    artifacts: int
+    edges: int

@@ -1,0 +1,76 @@
+"""Build a lineage bundle (``roar.lineage-bundle/1``) from roar's JSON views of a session.
+
+The input is the session object of `roar show --json` (or of serialize's session view, the same
+thing in process): jobs with their inputs and outputs. The output is plain JSON-ready data, the
+body of ``POST /api/v1/register``. Environment values never leave: only their names go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+SCHEMA = "roar.lineage-bundle/1"
+
+# Metadata keys sent as their own bundle fields (packages, env names) or not at all (env values).
+_LIFTED = {"env", "packages"}
+
+
+def bundle_from_jobs(
+    jobs: Iterable[Mapping[str, Any]],
+    registered_by: str = "anonymous",
+    labels: Iterable[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """Jobs as roar's JSON views have them (``serialize.job_json``) -> a bundle."""
+    out_jobs: list[dict[str, Any]] = []
+    artifacts: dict[str, dict[str, Any]] = {}
+    edges: list[dict[str, Any]] = []
+    for job in jobs:
+        uid = str(job["job_uid"])
+        out_jobs.append(_job(job))
+        for role, files in (("read", job.get("inputs") or []), ("write", job.get("outputs") or [])):
+            for f in files:
+                artifacts.setdefault(f["hash"], _artifact(f))
+                edges.append({"job": uid, "artifact": f["hash"], "role": role, "path": f["path"]})
+    return {
+        "schema": SCHEMA,
+        "registered_by": registered_by,
+        "jobs": out_jobs,
+        "artifacts": sorted(artifacts.values(), key=lambda a: a["hash"]),
+        "edges": edges,
+        "labels": [dict(label) for label in labels],
+    }
+
+
+def bundle_from_session(
+    session: Mapping[str, Any], registered_by: str = "anonymous"
+) -> dict[str, Any]:
+    """The session object of `roar show --json` -> a bundle of all its jobs."""
+    return bundle_from_jobs(session.get("jobs") or [], registered_by=registered_by)
+
+
+def _artifact(f: Mapping[str, Any]) -> dict[str, Any]:
+    return {"hash": f["hash"], "size": f.get("size"), "composite": bool(f.get("composite"))}
+
+
+def _job(job: Mapping[str, Any]) -> dict[str, Any]:
+    meta = dict(job.get("metadata") or {})
+    git = job.get("git") or {}
+    return {
+        "uid": str(job["job_uid"]),
+        "kind": job.get("kind") or "run",
+        "step_number": job.get("step_number"),
+        "step_name": job.get("step_name"),
+        "command": job.get("command") or "",
+        "argv": list(job.get("argv") or []),
+        "cwd": job.get("cwd"),
+        "exit_code": job.get("exit_code"),
+        "started_at": job.get("started_at"),
+        "ended_at": job.get("ended_at"),
+        "duration_seconds": job.get("duration_seconds"),
+        "tracer": job.get("tracer"),
+        "git": {k: git.get(k) for k in ("remote", "commit", "branch", "dirty")},
+        "packages": meta.get("packages") or {},
+        "env_names": sorted(meta.get("env") or {}),
+        "metadata": {k: v for k, v in meta.items() if k not in _LIFTED},
+    }
