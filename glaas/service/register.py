@@ -157,8 +157,9 @@ def _edge_rows(bundle: Bundle, hashes: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def _session_row(bundle: Bundle, shash: str, now: float, who: str) -> dict[str, Any]:
-    # The session's git is that of its last job: the commit a reproduction checks out.
-    git = bundle.jobs[-1].git
+    # The session's git is that of its latest job: the commit a reproduction checks out. By start
+    # time, not bundle order, so the same lineage in any order records the same commit.
+    git = max(bundle.jobs, key=lambda j: (j.started_at or "", j.uid)).git
     return {
         "session_hash": shash,
         "git_remote": git.remote,
