@@ -53,7 +53,7 @@ class ArtifactAlias(Base):
 
     __tablename__ = "artifact_aliases"
     algorithm: Mapped[str] = mapped_column(String(32), primary_key=True)
-    digest: Mapped[str] = mapped_column(String(200), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)  # found alone
     artifact_hash: Mapped[str] = mapped_column(HASH, ForeignKey("artifacts.hash"), index=True)
 
 
@@ -78,6 +78,7 @@ class Job(Base):
     argv: Mapped[list[str]] = mapped_column(JSON)
     cwd: Mapped[str | None] = mapped_column(Text)
     exit_code: Mapped[int | None] = mapped_column(Integer)
+    interrupted: Mapped[bool | None] = mapped_column(Boolean)
     started_at: Mapped[str | None] = mapped_column(String(40))
     ended_at: Mapped[str | None] = mapped_column(String(40))
     duration_seconds: Mapped[float | None] = mapped_column(Float)
@@ -86,8 +87,11 @@ class Job(Base):
     git_commit: Mapped[str | None] = mapped_column(String(64), index=True)
     git_branch: Mapped[str | None] = mapped_column(Text)
     git_dirty: Mapped[bool | None] = mapped_column(Boolean)
+    git_diff_hash: Mapped[str | None] = mapped_column(String(64))
     packages: Mapped[dict[str, Any]] = mapped_column(JSON)
     env_names: Mapped[list[str]] = mapped_column(JSON)
+    deleted: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # paths removed, what they held
+    cell: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a notebook cell job's location
     job_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
     registered_at: Mapped[float] = mapped_column(Float)
     registered_by: Mapped[str] = mapped_column(String(200))

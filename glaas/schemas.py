@@ -40,6 +40,27 @@ class GitIn(Strict):
     commit: str | None = None
     branch: str | None = None
     dirty: bool | None = None
+    diff_hash: str | None = None
+
+
+class DeletedIn(Strict):
+    """A path the job removed, with what it held before when roar knew (else nulls)."""
+
+    path: str
+    hash: HexHash | None = None
+    size: int | None = Field(default=None, ge=0)
+    composite: bool = False
+
+
+class CellIn(BaseModel):
+    """Where a notebook cell job ran (roar's cell keys; open to what the kernel adds)."""
+
+    notebook_path: str | None = None
+    cell_id: str | None = None
+    execution_count: int | None = None
+    source: str | None = None
+    source_hash: str | None = None
+    variables: dict[str, Any] = {}
 
 
 class JobIn(Strict):
@@ -53,6 +74,7 @@ class JobIn(Strict):
     argv: list[str] = []
     cwd: str | None = None
     exit_code: int | None = None
+    interrupted: bool | None = None
     started_at: str | None = None
     ended_at: str | None = None
     duration_seconds: float | None = None
@@ -60,6 +82,8 @@ class JobIn(Strict):
     git: GitIn = GitIn()
     packages: dict[str, Any] = {}
     env_names: list[str] = []  # names only: values stay on the laptop
+    deleted: list[DeletedIn] = []
+    cell: CellIn | None = None
     metadata: dict[str, Any] = {}  # the rest of show --json's metadata, secrets masked
 
 

@@ -14,6 +14,11 @@ SCHEMA = "roar.lineage-bundle/1"
 
 # Metadata keys sent as their own bundle fields (packages, env names) or not at all (env values).
 _LIFTED = {"env", "packages"}
+# What a cell job adds to the job object (serialize.cell_json).
+_CELL_KEYS = ("notebook_path", "cell_id", "execution_count", "source", "source_hash", "variables")
+# Job keys a bundle leaves out on purpose: the local row id, the @N ref (step_number says it),
+# the epoch twin of started_at, and inputs/outputs (sent as edges).
+LOCAL_ONLY = {"job_id", "step_ref", "timestamp", "inputs", "outputs"}
 
 
 def bundle_from_jobs(
@@ -65,12 +70,20 @@ def _job(job: Mapping[str, Any]) -> dict[str, Any]:
         "argv": list(job.get("argv") or []),
         "cwd": job.get("cwd"),
         "exit_code": job.get("exit_code"),
+        "interrupted": job.get("interrupted"),
         "started_at": job.get("started_at"),
         "ended_at": job.get("ended_at"),
         "duration_seconds": job.get("duration_seconds"),
         "tracer": job.get("tracer"),
-        "git": {k: git.get(k) for k in ("remote", "commit", "branch", "dirty")},
+        "git": {k: git.get(k) for k in ("remote", "commit", "branch", "dirty", "diff_hash")},
         "packages": meta.get("packages") or {},
         "env_names": sorted(meta.get("env") or {}),
         "metadata": {k: v for k, v in meta.items() if k not in _LIFTED},
+        "deleted": [_deleted(d) for d in job.get("deleted") or []],
+        "cell": {k: job.get(k) for k in _CELL_KEYS} if job.get("kind") == "cell" else None,
     }
+
+
+def _deleted(d: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("path", "hash", "size", "composite")
+    return {k: d.get(k) for k in keys} | {"composite": bool(d.get("composite"))}

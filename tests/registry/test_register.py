@@ -171,3 +171,21 @@ def test_the_database_is_at_the_migrations_head(engine):
     with engine.connect() as conn:
         assert conn.scalar(text("select version_num from alembic_version")) == "0001"
         assert compare_metadata(MigrationContext.configure(conn), m.Base.metadata) == []
+
+
+def test_every_job_field_of_roar_show_reaches_the_registry(server, pipeline, pipeline_bundle):
+    """A job's keys in `roar show --json` are all registered, bar the ones LOCAL_ONLY names."""
+    from roar.registry.bundle import LOCAL_ONLY
+
+    local = pipeline["session"]["jobs"][0]
+    out = server.register(pipeline_bundle)
+    served = server.get(f"/api/v1/jobs/{out['job_hashes'][local['job_uid']]}")[1]
+    renamed = {"job_uid": "uid"}
+    missing = {k for k in local if k not in LOCAL_ONLY and renamed.get(k, k) not in served}
+    assert missing == set()
+    assert served["git"] == {**local["git"]}
+    assert served["interrupted"] == local["interrupted"] and served["deleted"] == local["deleted"]
+    for key in ("command", "argv", "cwd", "exit_code", "started_at", "ended_at", "tracer"):
+        assert served[key] == local[key], key
+    assert served["packages"] == local["metadata"]["packages"]
+    assert served["env_names"] == sorted(local["metadata"]["env"])

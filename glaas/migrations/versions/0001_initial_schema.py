@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 06:40:19.443348
+Create Date: 2026-12-02 06:50:05.069825
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("argv", sa.JSON(), nullable=False),
         sa.Column("cwd", sa.Text(), nullable=True),
         sa.Column("exit_code", sa.Integer(), nullable=True),
+        sa.Column("interrupted", sa.Boolean(), nullable=True),
         sa.Column("started_at", sa.String(length=40), nullable=True),
         sa.Column("ended_at", sa.String(length=40), nullable=True),
         sa.Column("duration_seconds", sa.Float(), nullable=True),
@@ -45,8 +46,11 @@ def upgrade() -> None:
         sa.Column("git_commit", sa.String(length=64), nullable=True),
         sa.Column("git_branch", sa.Text(), nullable=True),
         sa.Column("git_dirty", sa.Boolean(), nullable=True),
+        sa.Column("git_diff_hash", sa.String(length=64), nullable=True),
         sa.Column("packages", sa.JSON(), nullable=False),
         sa.Column("env_names", sa.JSON(), nullable=False),
+        sa.Column("deleted", sa.JSON(), nullable=False),
+        sa.Column("cell", sa.JSON(), nullable=True),
         sa.Column("metadata", sa.JSON(), nullable=False),
         sa.Column("registered_at", sa.Float(), nullable=False),
         sa.Column("registered_by", sa.String(length=200), nullable=False),
@@ -98,6 +102,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_artifact_aliases_artifact_hash"), ["artifact_hash"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_artifact_aliases_digest"), ["digest"], unique=False)
 
     op.create_table(
         "composite_members",
@@ -158,6 +163,7 @@ def downgrade() -> None:
     op.drop_table("edges")
     op.drop_table("composite_members")
     with op.batch_alter_table("artifact_aliases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_artifact_aliases_digest"))
         batch_op.drop_index(batch_op.f("ix_artifact_aliases_artifact_hash"))
 
     op.drop_table("artifact_aliases")
