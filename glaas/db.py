@@ -21,8 +21,13 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# The execution option a writing transaction sets (Session.connection(execution_options=WRITE)).
+WRITE = {"glaas_write": True}
+
+
 def _sqlite_write_safety(engine: Engine) -> None:
-    """WAL and BEGIN IMMEDIATE, so concurrent registrations queue on the lock instead of failing.
+    """WAL, and BEGIN IMMEDIATE for writers, so concurrent registrations queue on the lock
+    instead of failing, while readers (WAL: never blocked) do not queue behind them.
 
     pysqlite's own deferred BEGIN takes the write lock only at the first INSERT; two such
     transactions can then deadlock and SQLite fails one at once with "database is locked"
@@ -40,7 +45,8 @@ def _sqlite_write_safety(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        writer = conn.get_execution_options().get("glaas_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

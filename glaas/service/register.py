@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as Db
 
 from glaas import models as m
+from glaas.db import WRITE
 from glaas.schemas import Bundle, RegisterOut
 from glaas.service.identity import job_hash, session_hash
 
@@ -27,6 +28,7 @@ def register(db: Db, bundle: Bundle) -> RegisterOut:
     hashes = {j.uid: job_hash(j, bundle) for j in bundle.jobs}
     shash = session_hash(hashes, bundle)
     with db.begin():
+        db.connection(execution_options=WRITE)  # SQLite: take the write lock up front
         _insert(db, m.Artifact, _artifact_rows(bundle, now, who), ["hash"])
         _insert(db, m.ArtifactAlias, _alias_rows(bundle), ["algorithm", "digest"])
         _insert(db, m.CompositeMember, _member_rows(bundle), ["composite_hash", "path"])

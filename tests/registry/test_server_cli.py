@@ -65,3 +65,22 @@ def test_console_script_and_extra_are_declared():
         "alembic",
         "psycopg",
     }
+
+
+def test_on_sqlite_writers_take_the_lock_up_front_and_readers_do_not(tmp_path):
+    from sqlalchemy import event, text
+
+    from glaas.db import WRITE, make_engine, make_sessionmaker
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    statements: list[str] = []
+    event.listen(
+        engine, "before_cursor_execute", lambda _c, _cur, stmt, *_: statements.append(stmt)
+    )
+    with make_sessionmaker(engine)() as db:
+        with db.begin():
+            db.connection(execution_options=WRITE)
+            db.execute(text("select 1"))
+        with db.begin():
+            db.execute(text("select 2"))
+    assert statements == ["BEGIN IMMEDIATE", "select 1", "BEGIN", "select 2"]
