@@ -107,9 +107,10 @@ def run_checked(cmd: list[str], what: str) -> None:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def postgres_url() -> Iterator[str]:
-    """A PostgreSQL cluster made for this session in a temp dir, socket only, fsync off."""
+    """A PostgreSQL cluster made for these tests in a temp dir, socket only, fsync off; stopped
+    when the registry tests are done (package scope), not at the end of the whole run."""
     bindir = pg_bindir()
     tmp = Path(tempfile.mkdtemp(prefix="glaas-pg-"))  # not under pytest's 0700 root-owned dir
     sudo = as_cluster_owner(tmp)
@@ -169,14 +170,14 @@ def _create_database(sockdir: Path, port: int) -> None:
 # ---------------------------------------------------------------- the server
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="package", params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('glaas-sqlite') / 'glaas.db'}"
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(database_url, tmp_path_factory) -> Iterator[Api]:
     """`python -m glaas serve` (what the glaas-server script runs), ready, stopped after."""
     port = free_port()
@@ -219,7 +220,7 @@ def _wait_ready(api: Api, proc: subprocess.Popen, log: Path, timeout: float = 90
     pytest.fail(f"glaas-server not ready after {timeout}s:\n{log.read_text()}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def engine(database_url, server):
     """Direct access to the server's database, to count rows (after the server migrated it)."""
     eng = create_engine(database_url)
@@ -243,7 +244,7 @@ def roar(*args: str, cwd: Path) -> str:
     return proc.stdout
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pipeline(tmp_path_factory) -> dict[str, Any]:
     """A 3-step pipeline recorded by `roar run`: raw.csv -> clean.csv -> model.bin -> metrics.json
     (the last step also reads clean.csv). Returns the repo and `roar show --json`'s session."""
@@ -262,6 +263,6 @@ def pipeline(tmp_path_factory) -> dict[str, Any]:
     return {"root": root, "session": session}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pipeline_bundle(pipeline) -> dict[str, Any]:
     return bundle_from_session(pipeline["session"], registered_by="tests")

@@ -111,3 +111,22 @@ def test_openapi_document(server):
     assert status == 200
     assert {"/api/v1/register", "/api/v1/artifacts/{hash_or_prefix}/recipe"} <= set(doc["paths"])
     assert "Bundle" in doc["components"]["schemas"]
+
+
+def test_a_targets_upstream_lineage_registers_as_its_own_session(server, pipeline, pipeline_bundle):
+    """What `roar register model.bin` will send: `roar lineage --json`'s jobs, as a bundle."""
+    import json
+
+    from roar.registry.bundle import bundle_from_jobs
+    from tests.registry.conftest import roar
+
+    lineage = json.loads(roar("lineage", "model.bin", "--json", cwd=pipeline["root"]))
+    bundle = bundle_from_jobs(lineage["jobs"], registered_by="tests")
+    out = server.register(bundle)
+    assert out["jobs"] == 2
+    full = server.register(pipeline_bundle)
+    assert out["session_hash"] != full["session_hash"]
+    assert set(out["job_hashes"].values()) < set(full["job_hashes"].values())  # shared jobs
+    model = by_path(pipeline_bundle, "model.bin")
+    recipe = server.get(f"/api/v1/artifacts/{model}/recipe")[1]
+    assert [s["command"] for s in recipe["steps"]] == [j["command"] for j in lineage["jobs"]]
