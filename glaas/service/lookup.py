@@ -28,7 +28,8 @@ def _unique(kind: str, prefix: str, matches: list[str]) -> str:
         raise NotFound(f"no {kind} in this registry matches {prefix!r}")
     if len(set(matches)) > 1:
         found = sorted(set(matches))
-        raise Ambiguous(f"{prefix!r} matches {len(found)}+ {kind}s: give more digits", found)
+        many = f"at least {len(found)}" if len(matches) >= CANDIDATES else str(len(found))
+        raise Ambiguous(f"{prefix!r} matches {many} {kind}s: give more digits", found)
     return matches[0]
 
 

@@ -55,7 +55,7 @@ def test_ambiguous_prefix_is_a_409_with_the_candidates(server):
     status, out = server.get(f"/api/v1/artifacts/{prefix}")
     assert status == 409
     assert sorted(out["candidates"]) == sorted(a["hash"] for a in parts["artifacts"])
-    assert "more digits" in out["detail"]
+    assert "matches 3 artifacts: give more digits" in out["detail"]
 
 
 def test_unknown_and_malformed_keys(server):
