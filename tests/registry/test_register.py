@@ -189,3 +189,32 @@ def test_every_job_field_of_roar_show_reaches_the_registry(server, pipeline, pip
         assert served[key] == local[key], key
     assert served["packages"] == local["metadata"]["packages"]
     assert served["env_names"] == sorted(local["metadata"]["env"])
+
+
+def test_job_and_session_hashes_are_the_documented_ones(server, pipeline_bundle):
+    """docs/registry-api.md's definition, computed here from the bundle alone, matches the server:
+    a client can know a session's hash before (or without) registering it."""
+    import hashlib
+
+    def canonical(value):
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def job_hash(job):
+        edges = sorted(
+            [e["role"], e["artifact"], e["path"]]
+            for e in pipeline_bundle["edges"]
+            if e["job"] == job["uid"]
+        )
+        keys = ("uid", "kind", "command", "argv", "cwd", "started_at")
+        return canonical(
+            {**{k: job[k] for k in keys}, "git_commit": job["git"]["commit"], "edges": edges}
+        )
+
+    jobs = {j["uid"]: job_hash(j) for j in pipeline_bundle["jobs"]}
+    edges = sorted(
+        [jobs[e["job"]], e["role"], e["artifact"], e["path"]] for e in pipeline_bundle["edges"]
+    )
+    out = server.register(pipeline_bundle)
+    assert out["job_hashes"] == jobs
+    assert out["session_hash"] == canonical({"jobs": sorted(jobs.values()), "edges": edges})
