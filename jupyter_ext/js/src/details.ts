@@ -1,9 +1,9 @@
 // The side panel describing the selected node. Everything from the payload is set as text
 // (never as HTML): commands, paths and cell sources are user data.
 
-import { markWords } from "./dot";
+import { markWords, MODIFIED_MEANS } from "./dot";
 import type { ArtifactNode, GraphEdge, GraphNode, GraphPayload, JobNode } from "./types";
-import type { ViewNode } from "./view";
+import { isModified, type ViewNode } from "./view";
 
 const MAX_LISTED = 200;
 
@@ -64,7 +64,7 @@ function artifactDetails(panel: HTMLElement, n: ArtifactNode, ctx: DetailsContex
       ["hash", n.hash ?? "unknown (deleted before roar recorded it)"],
       ["size", n.size == null ? null : `${n.size.toLocaleString()} bytes`],
       ["state", n.state],
-      ["on disk", n.missing ? "missing" : "present"],
+      ["on disk", n.missing ? "missing" : isModified(n) ? `modified on disk: ${MODIFIED_MEANS}` : "present"],
       ["now at path", n.superseded_by],
       ["kind", n.composite ? "directory (composite)" : null],
     ]),
@@ -90,7 +90,8 @@ function fileList(panel: HTMLElement, title: string, ids: string[], ctx: Details
   panel.append(el("h4", "", title));
   panel.append(list(ids.map((id) => {
     const a = ctx.byId.get(id);
-    return [id, a?.type === "artifact" ? `${a.label}  ${a.short_hash ?? ""}` : id];
+    if (a?.type !== "artifact") return [id, id];
+    return [id, `${a.label}  ${a.short_hash ?? ""}${isModified(a) ? "  (modified on disk)" : ""}`];
   }), ctx));
 }
 

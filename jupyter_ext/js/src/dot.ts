@@ -4,14 +4,15 @@
 
 import type { ViewEdge, ViewGraph, ViewNode } from "./view";
 
-// A node's drawn state: one fill per kind and one line style per state. A new state (say, an
-// artifact modified on disk) adds a fill here, its case in drawnState() and a LEGEND entry.
-type DrawnState = "active" | "stale" | "superseded";
+// A node's drawn state: one fill per kind and one line style per state. A new state adds a fill
+// here, its case in drawnState() and a LEGEND entry. "modified": a file edited outside roar
+// (modified on disk), drawn bold on orange; only artifacts are ever in it.
+type DrawnState = "active" | "stale" | "superseded" | "modified";
 const FILL: Record<ViewNode["kind"], Record<DrawnState, string>> = {
-  job: { active: "#dbeafe", stale: "#fef3c7", superseded: "#f3f4f6" },
-  artifact: { active: "#ecfdf5", stale: "#fef3c7", superseded: "#f3f4f6" },
+  job: { active: "#dbeafe", stale: "#fef3c7", superseded: "#f3f4f6", modified: "#fed7aa" },
+  artifact: { active: "#ecfdf5", stale: "#fef3c7", superseded: "#f3f4f6", modified: "#fed7aa" },
 };
-const LINE: Record<DrawnState, string> = { active: "", stale: "dashed", superseded: "dotted" };
+const LINE: Record<DrawnState, string> = { active: "", stale: "dashed", superseded: "dotted", modified: "bold" };
 const FOLDED_FILL = "#f3f4f6";
 const FAILED = "#b91c1c";
 // Past this many nodes Graphviz's crossing minimisation dominates; bound its passes.
@@ -27,6 +28,10 @@ export const NODE_MIN_PT = { w: 54, h: 36 }; // Graphviz's default node size (0.
 
 export type Direction = "LR" | "TB";
 
+/** What "modified on disk" (a file edited outside roar) means, for the legend, the details
+ * panel and the tooltip. */
+export const MODIFIED_MEANS = "changed since roar recorded it; the steps that read it are stale";
+
 /** What the drawing's conventions mean, shown under the graph: one entry per convention, so
  * a new one is a line here (its key becomes a class on the legend's entry). */
 export const LEGEND: { key: string; text: string }[] = [
@@ -34,6 +39,7 @@ export const LEGEND: { key: string; text: string }[] = [
   { key: "artifact", text: "page = file" },
   { key: "stale", text: "dashed = stale" },
   { key: "superseded", text: "dotted = superseded/earlier run" },
+  { key: "modified", text: `bold orange = modified on disk: ${MODIFIED_MEANS}` },
   { key: "failed", text: "red = failed or missing" },
   { key: "deleted", text: "red ⊣ = deleted by" },
   { key: "group", text: "double border = collapsed repeats or folded cells" },
@@ -70,6 +76,8 @@ export function labelLines(n: ViewNode): string[] {
 
 function drawnState(n: ViewNode): DrawnState {
   const m = n.marks;
+  // Modified first: what the file on disk is now matters more than how roar got it.
+  if (m.modified) return "modified";
   return m.stale ? "stale" : m.superseded === n.members.length ? "superseded" : "active";
 }
 
@@ -90,7 +98,7 @@ export function nodeAttributes(n: ViewNode): Record<string, string> {
   return attrs;
 }
 
-/** "stale", "exit 1", "missing", … — for a group, how many members are so. */
+/** "stale", "exit 1", "missing", "modified on disk", … — for a group, how many members are so. */
 export function markWords(n: ViewNode): string[] {
   const m = n.marks;
   const one = n.members.length === 1 ? n.members[0] : null;
@@ -98,7 +106,14 @@ export function markWords(n: ViewNode): string[] {
   const failed =
     one?.type === "job" && one.failed ? (one.interrupted ? "interrupted" : `exit ${one.exit_code}`) : count(m.failed, "failed");
   const orphaned = one?.type === "artifact" && one.state === "orphaned" ? "orphaned" : "";
-  return [count(m.stale, "stale"), count(m.superseded, "superseded"), orphaned, failed, count(m.missing, "missing")].filter(Boolean);
+  return [
+    count(m.modified, "modified on disk"),
+    count(m.stale, "stale"),
+    count(m.superseded, "superseded"),
+    orphaned,
+    failed,
+    count(m.missing, "missing"),
+  ].filter(Boolean);
 }
 
 function edgeAttributes(e: ViewEdge): Record<string, string> {

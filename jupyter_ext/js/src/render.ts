@@ -5,7 +5,7 @@
 import { instance, type Viz } from "@viz-js/viz";
 
 import { el, renderDetails, type DetailsContext } from "./details";
-import { LEGEND, toDot, type Direction } from "./dot";
+import { LEGEND, MODIFIED_MEANS, toDot, type Direction } from "./dot";
 import { chooseDirection, type Size } from "./layout";
 import { PanZoom } from "./panzoom";
 import type { GraphEdge, GraphNode, GraphPayload } from "./types";
@@ -13,6 +13,7 @@ import {
   buildView,
   DEFAULT_VIEW,
   FOLDED_CELLS,
+  isModified,
   reachable,
   search,
   type ViewGraph,
@@ -283,6 +284,7 @@ class Viewer implements DagView {
       g.classList.toggle("missing", m.missing > 0);
       g.classList.toggle("failed", m.failed > 0);
       g.classList.toggle("superseded", m.superseded === node.members.length);
+      g.classList.toggle("modified", m.modified > 0);
       title.textContent = node.folded
         ? `${node.members.length} cells that touch no file and feed none that does — click to show them`
         : tooltip(node.members[0], node.members.length);
@@ -302,6 +304,7 @@ class Viewer implements DagView {
     if (c.stale) parts.push(`${c.stale} stale`);
     if (c.failed) parts.push(`${c.failed} failed`);
     if (c.missing) parts.push(`${c.missing} missing`);
+    if (c.modified) parts.push(`${c.modified} modified on disk`);
     const shown = this.opts.focus ? " (neighbourhood)" : "";
     this.ui.status.textContent = `${parts.join(" · ")} — ${stats.nodes} drawn${shown} in ${Math.round(stats.totalMs)} ms`;
     this.ui.all.hidden = !this.opts.focus;
@@ -434,7 +437,9 @@ class Viewer implements DagView {
 
 function tooltip(n: GraphNode, members: number): string {
   if (members > 1) return `${members} collapsed — click for the list`;
-  return n.type === "artifact" ? `${n.path}\n${n.hash ?? "content unknown"}` : `${n.step_ref} ${n.command}`;
+  if (n.type === "job") return `${n.step_ref} ${n.command}`;
+  const modified = isModified(n) ? `\nmodified on disk: ${MODIFIED_MEANS}` : "";
+  return `${n.path}\n${n.hash ?? "content unknown"}${modified}`;
 }
 
 function buildChrome(withRefresh: boolean) {

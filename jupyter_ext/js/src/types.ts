@@ -41,7 +41,13 @@ export interface ArtifactNode {
   size: number | null;
   composite: boolean;
   superseded_by: string | null;
+  /** What the path holds now: "modified on disk" = other bytes than these (a later run's
+   * version, or an edit made outside roar); absent from payloads of roar before 14.7. */
+  disk_state?: DiskState | null;
 }
+
+export type DiskState = "current" | "modified on disk" | "missing";
+export const MODIFIED: DiskState = "modified on disk";
 
 export type GraphNode = JobNode | ArtifactNode;
 
@@ -57,7 +63,7 @@ export interface GraphEdge {
 export interface GraphPayload {
   version: number;
   scope: { kind: string; [key: string]: unknown };
-  counts: { jobs: number; artifacts: number; stale: number; failed: number; missing: number };
+  counts: { jobs: number; artifacts: number; stale: number; failed: number; missing: number; modified?: number };
   nodes: GraphNode[];
   edges: GraphEdge[];
 }

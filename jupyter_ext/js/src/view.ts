@@ -1,13 +1,15 @@
 // What is drawn: the payload narrowed to a neighbourhood and with repeated runs collapsed.
 // Pure functions (no DOM), so they are cheap to reason about and to test.
 
-import type { GraphEdge, GraphNode, GraphPayload } from "./types";
+import { MODIFIED, type GraphEdge, type GraphNode, type GraphPayload } from "./types";
 
 export interface Marks {
   stale: number;
   superseded: number;
   missing: number;
   failed: number;
+  /** artifacts whose path holds other bytes now, edited outside roar (not a later run's version) */
+  modified: number;
 }
 
 export interface ViewNode {
@@ -202,14 +204,21 @@ function template(text: string): string {
 }
 
 function marksOf(members: GraphNode[]): Marks {
-  const marks: Marks = { stale: 0, superseded: 0, missing: 0, failed: 0 };
+  const marks: Marks = { stale: 0, superseded: 0, missing: 0, failed: 0, modified: 0 };
   for (const m of members) {
     if (m.state === "stale") marks.stale++;
     if (m.state === "superseded") marks.superseded++;
     if (m.type === "artifact" && m.missing) marks.missing++;
     if (m.type === "job" && m.failed) marks.failed++;
+    if (isModified(m)) marks.modified++;
   }
   return marks;
+}
+
+/** A file whose path holds other bytes than roar recorded, other than by a later run (a
+ * superseded version's path holds the newer one: that is not an edit). As counts.modified. */
+export function isModified(n: GraphNode): boolean {
+  return n.type === "artifact" && n.disk_state === MODIFIED && n.state !== "superseded";
 }
 
 function singleNode(n: GraphNode): ViewNode {
