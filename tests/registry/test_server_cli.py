@@ -84,3 +84,16 @@ def test_on_sqlite_writers_take_the_lock_up_front_and_readers_do_not(tmp_path):
         with db.begin():
             db.execute(text("select 2"))
     assert statements == ["BEGIN IMMEDIATE", "select 1", "BEGIN", "select 2"]
+
+
+def test_without_postgresql_the_fixture_fails_and_names_the_fix(monkeypatch):
+    """Skip-free: a machine without PostgreSQL's server fails the registry tests, saying how to
+    get it, instead of skipping half of them."""
+    import pytest
+
+    from tests.registry import conftest
+
+    monkeypatch.setattr(conftest, "PG_VERSION", "0")
+    monkeypatch.setattr(conftest.glob, "glob", lambda _pattern: [])
+    with pytest.raises(pytest.fail.Exception, match="make test-system-deps"):
+        conftest.pg_bindir()
