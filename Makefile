@@ -12,7 +12,7 @@ help: ## list the targets
 system-deps: ## Debian packages the build and the demo need (root; only what is missing)
 	@bash scripts/system_deps.sh
 
-test-system-deps: ## the same, plus what the tests need (a browser, Neovim)
+test-system-deps: ## the same, plus what the tests need (a browser, Neovim, PostgreSQL for the registry)
 	@bash scripts/system_deps.sh --tests
 
 # The DAG viewer's browser bundle, rebuilt only when its sources or locked packages change.
