@@ -30,6 +30,8 @@ class DagNode:
     consumed: int = 0
     directly_stale: bool = False
     modified_inputs: list[str] = field(default_factory=list)  # paths changed on disk since read
+    latest: bool = True  # the step's latest run (the one a non-expanded view shows)
+    stale: bool = False  # the step needs a rerun (set on its latest run, whatever ``state`` says)
 
 
 @dataclass
@@ -66,7 +68,7 @@ class DagCounts:
 def count(nodes: Sequence[DagNode], artifacts: Sequence[DagArtifact]) -> DagCounts:
     return DagCounts(
         steps=len({n.job.step_number for n in nodes}),
-        stale_steps=sorted({n.job.step_number for n in nodes if n.state == "stale"}),
+        stale_steps=sorted({n.job.step_number for n in nodes if n.stale}),
         stale_artifacts=sum(a.state == "stale" for a in artifacts),
         superseded_artifacts=sum(a.state == "superseded" for a in artifacts),
         modified_artifacts=sum(
@@ -141,6 +143,8 @@ def build_dag(
         _modified_inputs(nodes, latest, index, disk)
     _propagate_staleness(nodes, latest, expanded)
     artifacts = _artifacts(nodes, latest, ordered)
+    if expanded:
+        _supersede_outdated_runs(nodes, index)
     if disk is not None:
         states = disk((a.path, a.digest, a.size, a.algorithm, a.composite) for a in artifacts)
         for a in artifacts:
@@ -234,7 +238,8 @@ def _redefined_since(name: str, consumer: JobView, index: _Index) -> bool:
 
 
 def _node_for(job: JobView, latest: dict[int, JobView], index: _Index) -> DagNode:
-    node = DagNode(job=job, state="active" if latest.get(job.step_number) is job else "superseded")
+    is_latest = latest.get(job.step_number) is job
+    node = DagNode(job=job, state="active" if is_latest else "superseded", latest=is_latest)
     deps: set[int] = set()
     for f in job.inputs:
         producer = _producer_of(f, job, index.producers)
@@ -321,6 +326,31 @@ def _propagate_staleness(nodes: list[DagNode], latest: dict[int, JobView], expan
     for n in current:
         if n.job.step_number in stale:
             n.state = "stale"
+            n.stale = True
+
+
+def _supersede_outdated_runs(nodes: list[DagNode], index: _Index) -> None:
+    """In an expanded view, a run that consumed a superseded input — bytes a later job of
+    another step replaced at that path, a variable defined again since, or an output of such a
+    run — is superseded too, like the earlier runs of its own step (what the roar CLI scripts
+    were written for reports after ``@1`` is rerun). By content: a run that read bytes a rerun
+    wrote again unchanged stays active. Its step stays stale (``DagNode.stale``), and its
+    outputs keep their state (the newest version made from old inputs is ``stale``)."""
+    outdated: set[int] = set()
+    for n in sorted(nodes, key=lambda n: (n.job.started_at, n.job.id)):
+        job = n.job
+        if any(_replaced_since(f, job, index.writes) for f in job.inputs) or any(
+            _redefined_since(v.name, job, index) for v in job.variables_read
+        ):
+            outdated.add(job.id)
+            continue
+        producers = [_producer_of(f, job, index.producers) for f in job.inputs]
+        producers += [index.by_id.get(v.producer_job_id or -1) for v in job.variables_read]
+        if any(p is not None and p.id in outdated for p in producers):
+            outdated.add(job.id)
+    for n in nodes:
+        if n.job.id in outdated:
+            n.state = "superseded"
 
 
 def _artifacts(

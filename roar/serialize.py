@@ -220,6 +220,7 @@ def dag_node_json(n: DagNode, root: Path | None = None) -> dict[str, Any]:
     return {
         **job_json(n.job, root),
         "state": n.state,
+        "stale": n.stale,
         "is_build": n.job.kind == "build",
         "metrics": {
             "inputs": len(n.job.inputs),

@@ -102,7 +102,9 @@ def test_rerun_same_command_is_same_step_and_marks_downstream_stale(repo, run_ro
     assert {n["step_number"]: n["state"] for n in data["nodes"]} == {1: "active", 2: "stale"}
     expanded = dag(run_roar, repo, "--expanded")
     assert expanded["is_expanded"] and len(expanded["nodes"]) == 3
-    assert sorted(n["state"] for n in expanded["nodes"]) == ["active", "stale", "superseded"]
+    # @2's run read what @1's rerun replaced: superseded in the expanded view; the step is stale
+    assert sorted(n["state"] for n in expanded["nodes"]) == ["active", "superseded", "superseded"]
+    assert [n["step_number"] for n in expanded["nodes"] if n["stale"]] == [2]
     # Bringing step 2 up to date clears it.
     run_roar("run", "@2", cwd=repo)
     assert dag(run_roar, repo)["stale_count"] == 0

@@ -58,7 +58,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     if args.notebook:
         _only_notebook(dag, args.notebook)
     if args.stale_only:
-        dag.nodes = [n for n in dag.nodes if n.state == "stale"]
+        dag.nodes = [n for n in dag.nodes if n.stale]
         dag.artifacts = [a for a in dag.artifacts if a.state in ("stale", "superseded")]
     elif not args.show_artifacts:
         dag.artifacts = [a for a in dag.artifacts if a.is_terminal]
@@ -144,7 +144,7 @@ def render(dag: Dag, console: Console, *, show_artifacts: bool, stale_only: bool
         console.out(_node_line(node, console, label_width, shared))
         outs = [a for a in dag.artifacts if a.producer_step == node.job.step_number]
         gone = node.job.deleted
-        if node.state == "superseded":
+        if not node.latest:  # an earlier run: its outputs are listed under the latest one
             outs, gone = [], []
         last = len(outs) + len(gone) - 1
         for i, a in enumerate(outs):
@@ -247,13 +247,15 @@ def _node_line(node: DagNode, console: Console, label_width: int, shared: set[st
         if node.dependencies
         else ""
     )
-    marker = {"stale": " *", "superseded": " [superseded]"}.get(node.state, "")
+    marker = " [superseded]" if node.state == "superseded" else ""
+    if node.stale:
+        marker += " *"
     if node.modified_inputs:
         names = ", ".join(quote_path(os.path.basename(p)) for p in node.modified_inputs[:3])
         more = f" +{len(node.modified_inputs) - 3}" if len(node.modified_inputs) > 3 else ""
         marker += f" ({names}{more} modified on disk)"
     failed = console.style(f" ({exit_text(job.exit_code)})", "red") if job.exit_code != 0 else ""
-    color = {"stale": ("yellow",), "superseded": ("dim",)}.get(node.state, ("bold",))
+    color = ("yellow",) if node.stale else {"superseded": ("dim",)}.get(node.state, ("bold",))
     ref = console.style(f"{job.ref:<5}", *color)
     return f"{ref} {label:<{label_width}}  {console.style(metrics, 'dim')}{deps}{marker}{failed}"
 
@@ -266,7 +268,7 @@ def _dependency(node: DagNode, step: int) -> str:
 
 def _legend(dag: Dag, shown_tags: list[str]) -> str:
     parts = []
-    if any(n.state == "stale" for n in dag.nodes):
+    if any(n.stale for n in dag.nodes):
         parts.append(
             "* = stale: an input changed since the step ran (a newer output replaced it, or it "
             "was modified on disk); rerun it"
@@ -274,7 +276,9 @@ def _legend(dag: Dag, shown_tags: list[str]) -> str:
     if any(n.job.kind == "build" for n in dag.nodes):
         parts.append("B = build step")
     if any(n.state == "superseded" for n in dag.nodes):
-        parts.append("[superseded] step = a previous run")
+        parts.append(
+            "[superseded] step = a previous run, or one that read what a later run replaced"
+        )
     if any(n.job.deleted for n in dag.nodes):
         parts.append("──x = a file the step deleted")
     parts += artifact_legend(shown_tags)
