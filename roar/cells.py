@@ -96,13 +96,14 @@ class CellRecorder:
         repo = find_git_root(cell.cwd)
         files = [f for f in summary.files if not self._is_housekeeping(f.path)]
         noise = NoiseFilter.from_config(str(ws.root), cfg.values)
+        conn = self._connection(ws)
         planned = plan(
             files,
             noise,
             tracked=(lambda paths: gitinfo.tracked_among(repo, paths)) if repo else _none_tracked,
             track_repo_files=cfg.get("output.track_repo_files"),
+            composites_before=lambda dirs: writer.recorded_composites(conn, dirs),
         )
-        conn = self._connection(ws)
         with ThreadPoolExecutor(max_workers=1) as pool:
             git_facts = pool.submit(_git_facts, repo)  # git runs while we hash
             hashed, digests, warnings = hash_planned(conn, planned, algorithm, identities)

@@ -12,7 +12,10 @@ Rules, in order:
   and removed) and that is gone when it ends: a removed file or the old name of a rename
   (a removed directory is recorded through the files in it that the job removed);
 - a directory the job listed and whose every file it read is one composite input; a
-  directory it created and filled is one composite output.
+  directory it created and filled is one composite output, and so is one an earlier job
+  recorded as a composite output when the job wrote every file in it again (a rerun into the
+  existing directory records the same artifact, not its files: same command, same tree, same
+  shape).
 """
 
 from __future__ import annotations
@@ -43,7 +46,10 @@ def plan(
     *,
     tracked: Callable[[Iterable[str]], set[str]],
     track_repo_files: bool = False,
+    composites_before: Callable[[Iterable[str]], set[str]] | None = None,
 ) -> PlannedFiles:
+    """``composites_before``: which of the given directories earlier jobs recorded as
+    composite outputs (the store knows; asked once, about the directories holding outputs)."""
     planned = PlannedFiles()
     reads: list[str] = []
     writes: list[str] = []
@@ -76,8 +82,23 @@ def plan(
     planned.outputs = sorted(writes)
     planned.deleted = sorted(deleted)
     _fold_composites(planned.inputs, listed, planned.composite_inputs, noise)
+    if composites_before is not None and planned.outputs:
+        created_dirs += composites_before(_parents(planned.outputs, noise.project_root))
     _fold_composites(planned.outputs, created_dirs, planned.composite_outputs, noise)
     return planned
+
+
+def _parents(paths: Iterable[str], root: str) -> set[str]:
+    """The directories holding ``paths`` up to (not including) the project root."""
+    found: set[str] = set()
+    for path in paths:
+        if not _under(path, root):
+            continue
+        parent = os.path.dirname(path)
+        while parent != root and _under(parent, root) and parent not in found:
+            found.add(parent)
+            parent = os.path.dirname(parent)
+    return found
 
 
 def _was_modified(f: FileAccess) -> bool:

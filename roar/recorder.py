@@ -196,6 +196,7 @@ def _record(
         noise,
         tracked=lambda paths: gitinfo.tracked_among(job.repo, paths),
         track_repo_files=cfg.get("output.track_repo_files"),
+        composites_before=lambda dirs: writer.recorded_composites(conn, dirs),
     )
     if request.kind == "build":  # build steps carry no lineage, only their environment
         planned = PlannedFiles(package_reads=planned.package_reads)

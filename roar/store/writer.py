@@ -218,6 +218,23 @@ def last_known(
     return found
 
 
+def recorded_composites(conn: sqlite3.Connection, directories: Iterable[str]) -> set[str]:
+    """Which of ``directories`` a recorded job wrote as one composite (directory) output."""
+    stored = {storable_path(d): d for d in directories}
+    found: set[str] = set()
+    keys = list(stored)
+    for start in range(0, len(keys), _BATCH):
+        chunk = keys[start : start + _BATCH]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            "SELECT DISTINCT jf.path FROM job_files jf JOIN artifacts a ON a.id = jf.artifact_id "
+            f"WHERE jf.role = 'output' AND a.is_composite = 1 AND jf.path IN ({marks})",
+            chunk,
+        )
+        found.update(stored[path] for (path,) in rows)
+    return found
+
+
 def _active_session(conn: sqlite3.Connection, git_commit: str | None) -> int:
     row = conn.execute(
         "SELECT id FROM sessions WHERE is_active = 1 ORDER BY id DESC LIMIT 1"
