@@ -198,13 +198,12 @@ def graph_from_dag(
     for outputs of earlier runs that the DAG's latest runs still consume); ``disk``: what the
     disk holds for each (path, hash) now (``roar.disk``), when known."""
     b = _Builder(disk=disk or {})
-    runs = Counter(j.step_number for j in jobs)
+    runs = Counter(j.ref for j in jobs)  # @B1 and @1 are two steps
     states = _artifact_states(dag.artifacts)
     writes = _writers(jobs)
     # A view of latest runs says how many runs each step had; an expanded view shows them.
     shown = {
-        n.job.id: b.job(n.job, n.state, 1 if dag.expanded else runs[n.job.step_number])
-        for n in dag.nodes
+        n.job.id: b.job(n.job, n.state, 1 if dag.expanded else runs[n.job.ref]) for n in dag.nodes
     }
     by_step = _shown_by_step(dag.nodes)
     for n in dag.nodes:
@@ -278,6 +277,8 @@ class _Writes:
 def _writers(jobs: Sequence[JobView]) -> _Writes:
     writes = _Writes({}, {})
     for job in sorted(jobs, key=lambda j: (j.started_at, j.id)):
+        if job.kind == "build":  # off the pipeline's edges (lineage._build_nodes)
+            continue
         for out in job.outputs:
             writes.by_path.setdefault(out.path, []).append((job, out.digest))
             writes.by_digest.setdefault(out.digest, []).append(job)
@@ -316,7 +317,8 @@ def _link_earlier_run(
 def _shown_by_step(nodes: Sequence[DagNode]) -> dict[int, list[JobView]]:
     by_step: dict[int, list[JobView]] = {}
     for n in sorted(nodes, key=lambda n: (n.job.started_at, n.job.id)):
-        by_step.setdefault(n.job.step_number, []).append(n.job)
+        if n.job.kind != "build":  # numbered apart, and off the pipeline's edges
+            by_step.setdefault(n.job.step_number, []).append(n.job)
     return by_step
 
 

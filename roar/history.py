@@ -88,7 +88,8 @@ def resolve_step(reader: Reader, ref: str) -> JobView:
     if session is None:
         raise RoarError("No active DAG.", hint="Record a job first: roar run <command>.")
     is_build, number = bool(m.group(1)), int(m.group(2))
-    latest = latest_per_step(reader.session_jobs(session.id))
+    jobs = reader.session_jobs(session.id)  # build steps are numbered apart from the others
+    latest = latest_per_step([j for j in jobs if (j.kind == "build") == is_build])
     job = latest.get(number)
     if job is None or (job.kind == "build") != is_build:
         raise RoarError(f"No node {ref.upper()} in DAG.", hint="'roar dag' lists the steps.")
@@ -213,10 +214,7 @@ def artifact_lineage(reader: Reader, hit: ArtifactHit, depth: int = 50) -> Linea
         for job in reader.jobs_with_artifacts(ids, "output"):  # newest first
             if consumer is None:
                 return job
-            same_step = (job.session_id, job.step_number) == (
-                consumer.session_id,
-                consumer.step_number,
-            )
+            same_step = (job.session_id, job.ref) == (consumer.session_id, consumer.ref)
             if not same_step and job.started_at <= consumer.started_at:
                 return job
         return None

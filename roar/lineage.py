@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from roar.records import replace
 from roar.store.views import FileView, JobView
 
 # (path, digest, size, algorithm, composite) records → {(path, digest): state}: what the disk
@@ -67,7 +68,7 @@ class DagCounts:
 
 def count(nodes: Sequence[DagNode], artifacts: Sequence[DagArtifact]) -> DagCounts:
     return DagCounts(
-        steps=len({n.job.step_number for n in nodes}),
+        steps=len({n.job.ref for n in nodes}),  # @B1 and @1 are two steps
         stale_steps=sorted({n.job.step_number for n in nodes if n.stale}),
         stale_artifacts=sum(a.state == "stale" for a in artifacts),
         superseded_artifacts=sum(a.state == "superseded" for a in artifacts),
@@ -104,7 +105,7 @@ class Dag:
     def dag_hash(self) -> str:
         """A digest of the session's current pipeline: steps, commands and the bytes they moved."""
         h = hashlib.sha256()
-        for node in sorted(self.nodes, key=lambda n: n.job.step_number):
+        for node in sorted(self.nodes, key=lambda n: (n.job.kind != "build", n.job.step_number)):
             job = node.job
             h.update(f"{job.ref}\0{job.command}\0".encode("utf-8", "surrogateescape"))
             for f in (*job.inputs, *job.outputs):
@@ -129,6 +130,8 @@ def build_dag(
     """The session's DAG. With ``disk``, files are compared with what is on disk now: a step
     that read a file since changed outside roar is stale, and artifacts carry ``disk_state``."""
     ordered = sorted(jobs, key=lambda j: (j.started_at, j.id))
+    builds = _build_nodes([j for j in ordered if j.kind == "build"], expanded)
+    ordered = [j for j in ordered if j.kind != "build"]
     latest = latest_per_step(ordered)
     index = _Index(
         producers=_producer_index(ordered),
@@ -149,7 +152,22 @@ def build_dag(
         states = disk((a.path, a.digest, a.size, a.algorithm, a.composite) for a in artifacts)
         for a in artifacts:
             a.disk_state = states.get((a.path, a.digest))
-    return Dag(session_id, nodes, artifacts, expanded)
+    return Dag(session_id, builds + nodes, artifacts, expanded)
+
+
+def _build_nodes(builds: Sequence[JobView], expanded: bool) -> list[DagNode]:
+    """Build steps (``roar build``: setup such as ``pip install -e .`` or compiling, replayed
+    before the pipeline) are numbered on their own and stay off the pipeline's edges: their
+    files are recorded (``roar show @BN``, ``roar pop``) but connect no step and make no
+    artifact of the DAG. Shown first, in their own order."""
+    latest = latest_per_step(builds)
+    shown = builds if expanded else sorted(latest.values(), key=lambda j: j.step_number)
+    nodes = []
+    for job in shown:
+        is_latest = latest.get(job.step_number) is job
+        off_edges = replace(job, inputs=[], outputs=[], deleted=[])
+        nodes.append(DagNode(off_edges, "active" if is_latest else "superseded", latest=is_latest))
+    return nodes
 
 
 def _modified_inputs(

@@ -198,8 +198,6 @@ def _record(
         track_repo_files=cfg.get("output.track_repo_files"),
         composites_before=lambda dirs: writer.recorded_composites(conn, dirs),
     )
-    if request.kind == "build":  # build steps carry no lineage, only their environment
-        planned = PlannedFiles(package_reads=planned.package_reads)
     files, digests, warnings = hash_planned(conn, planned, job.algorithm)
     metadata = job.metadata
     metadata["hashing"] = {

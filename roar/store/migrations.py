@@ -166,7 +166,22 @@ CREATE INDEX ix_jobs_session_step ON jobs (session_id, step_number);
 CREATE INDEX ix_jobs_session_identity ON jobs (session_id, step_identity)
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
+# Version 6: build steps are numbered on their own, @B1, @B2, … in each session (they shared one
+# counter with run steps, so the first build after five runs was @B6). Existing build steps are
+# renumbered in the order each first ran; run and cell steps keep their numbers.
+_V6 = """
+CREATE TEMP TABLE build_steps_v6 AS
+    SELECT session_id, step_number AS old_number, MIN(id) AS first_id
+    FROM jobs WHERE kind = 'build' GROUP BY session_id, step_number;
+UPDATE jobs SET step_number = (
+    SELECT COUNT(*) FROM build_steps_v6 earlier, build_steps_v6 b
+    WHERE b.session_id = jobs.session_id AND b.old_number = jobs.step_number
+      AND earlier.session_id = b.session_id AND earlier.first_id <= b.first_id)
+    WHERE kind = 'build';
+DROP TABLE build_steps_v6
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
 LATEST = max(MIGRATIONS)
 
 # Migrations that rebuild a table other tables refer to: run with foreign keys off (a DROP would

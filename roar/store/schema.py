@@ -23,7 +23,7 @@ from sqlalchemy.types import TypeDecorator
 
 from roar.store.paths import storable_path, stored_path
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class StoredPath(TypeDecorator[str]):
@@ -71,7 +71,7 @@ class Job(Base):
     uid: Mapped[str] = mapped_column(String, unique=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
     kind: Mapped[str] = mapped_column(String)  # run | build | cell | get | put
-    step_number: Mapped[int] = mapped_column(Integer)
+    step_number: Mapped[int] = mapped_column(Integer)  # builds numbered apart (schema 6)
     step_name: Mapped[str | None] = mapped_column(String)
     step_identity: Mapped[str] = mapped_column(String)
     command: Mapped[str] = mapped_column(Text)

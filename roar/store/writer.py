@@ -264,8 +264,12 @@ def _assign_step(conn: sqlite3.Connection, session_id: int, job: NewJob) -> tupl
     ).fetchone()
     if row:
         return int(row[0]), True
+    # Build steps are numbered on their own (@B1, @B2, …), the pipeline's steps (runs and
+    # cells) on theirs (@1, @2, …): a first build after five runs is @B1 (schema 6).
     (highest,) = conn.execute(
-        "SELECT COALESCE(MAX(step_number), 0) FROM jobs WHERE session_id = ?", (session_id,)
+        "SELECT COALESCE(MAX(step_number), 0) FROM jobs WHERE session_id = ? "
+        "AND (kind = 'build') = ?",
+        (session_id, job.kind == "build"),
     ).fetchone()
     return int(highest) + 1, False
 

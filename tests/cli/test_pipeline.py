@@ -196,15 +196,24 @@ def test_show_log_status_json_carry_job_objects(repo, run_roar, step_script):
     assert log["jobs"][0]["job_uid"] == job["job_uid"]
 
 
-def test_build_steps_carry_no_lineage_and_share_the_counter(repo, run_roar, step_script):
+def test_build_steps_keep_their_files_off_the_edges_and_number_on_their_own(
+    repo, run_roar, step_script
+):
+    """Issue 14, item 3 (upstream shared one counter and dropped a build's files)."""
     (repo / "in.txt").write_text("x\n")
     out = run_roar("build", "python", "step.py", "in.txt", "built.txt", cwd=repo)
     assert "ROAR Build Complete" in out.stderr and "Step: @B1" in out.stderr
     run_roar("run", "python", "step.py", "in.txt", "a.txt", cwd=repo)
-    nodes = dag(run_roar, repo)["nodes"]
-    assert [(n["step_ref"], n["is_build"]) for n in nodes] == [("@B1", True), ("@2", False)]
+    data = dag(run_roar, repo)
+    nodes = data["nodes"]
+    assert [(n["step_ref"], n["is_build"]) for n in nodes] == [("@B1", True), ("@1", False)]
+    assert [n["dependencies"] for n in nodes] == [[], []]  # off the pipeline's edges
+    assert [Path(a["path"]).name for a in data["artifacts"]] == ["a.txt"]
     build = run_roar("show", "@B1", "--json", cwd=repo).json()
-    assert build["kind"] == "build" and build["inputs"] == [] and build["outputs"] == []
+    assert build["kind"] == "build"
+    assert [Path(f["path"]).name for f in build["inputs"]] == ["in.txt"]
+    assert [Path(f["path"]).name for f in build["outputs"]] == ["built.txt"]
     assert "Re-running @B1" in run_roar("run", "@B1", cwd=repo).stderr
-    bad = run_roar("show", "@1", cwd=repo, check=False)
-    assert bad.returncode == 1 and "No node @1 in DAG." in bad.stderr
+    assert run_roar("show", "@1", "--json", cwd=repo).json()["kind"] == "run"
+    bad = run_roar("show", "@B2", cwd=repo, check=False)
+    assert bad.returncode == 1 and "No node @B2 in DAG." in bad.stderr

@@ -154,3 +154,25 @@ def test_store_of_schema_3_upgrades_to_deleted_files(tmp_path):
         conn.execute(
             "INSERT INTO job_files (job_id, role, path) VALUES (2, 'deleted', '/p/data.csv')"
         )
+
+
+def test_store_of_schema_5_numbers_build_steps_on_their_own(tmp_path):
+    """Version 6: build steps are @B1, @B2, … in each session, apart from run steps (they
+    shared one counter). Old build steps are renumbered in the order each first ran; run steps
+    keep their numbers; the next build and the next run continue their own counters."""
+    db = tmp_path / "roar.db"
+    old = sqlite3.connect(db, isolation_level=None)
+    migrations.migrate(old, target=5)
+    for kind, step in [("run", 1), ("build", 2), ("run", 3), ("build", 4), ("build", 2)]:
+        writer.record_job(
+            old, sample_job(kind=kind, forced_step=step, step_identity=f"{kind}{step}")
+        )
+    old.close()
+
+    conn = connect(db)
+    assert migrations.current_version(conn) == migrations.LATEST
+    writer.record_job(conn, sample_job(kind="build", step_identity="new build"))
+    writer.record_job(conn, sample_job(kind="run", step_identity="new run"))
+    with reader(db) as r:
+        refs = [j.ref for j in r.session_jobs(r.active_session().id)]
+    assert refs == ["@1", "@B1", "@3", "@B2", "@B1", "@B3", "@4"]

@@ -143,6 +143,7 @@ def render(dag: Dag, console: Console, *, show_artifacts: bool, stale_only: bool
     for node in dag.nodes:
         console.out(_node_line(node, console, label_width, shared))
         outs = [a for a in dag.artifacts if a.producer_step == node.job.step_number]
+        outs = [] if node.job.kind == "build" else outs  # builds are numbered apart
         gone = node.job.deleted
         if not node.latest:  # an earlier run: its outputs are listed under the latest one
             outs, gone = [], []
