@@ -95,10 +95,12 @@ def _other_input_changed(
 
 
 def _ran_again(conn: prov.Connection, job: prov.JobRef) -> bool:
-    """Was the job's step run again after it (a later job of its session with its number)?"""
+    """Was the job's step run again after it (a later job of its session with its number; build
+    steps are numbered apart, @B1 is not @1)?"""
     row = conn.execute(
-        "SELECT 1 FROM jobs WHERE session_id = ? AND step_number = ? AND id > ? LIMIT 1",
-        (job.session_id, job.step_number, job.id),
+        "SELECT 1 FROM jobs WHERE session_id = ? AND step_number = ? AND id > ? "
+        "AND (kind = 'build') = ? LIMIT 1",
+        (job.session_id, job.step_number, job.id, job.kind == "build"),
     ).fetchone()
     return row is not None
 

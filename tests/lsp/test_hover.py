@@ -158,3 +158,19 @@ async def test_hover_marks_superseded_and_stale_consumers_and_stays_short(
         "- … 1 more (all in Show lineage)",
     ]
     assert "@3 `python report.py" not in hover
+
+
+async def test_a_build_step_is_not_superseded_by_the_run_step_of_its_number(
+    fresh_lsp, tmp_path_factory
+):
+    """Build steps are numbered apart (@B1 is not @1): a later run of @1 leaves @B1 current."""
+    root = build_pipeline(tmp_path_factory.mktemp("build") / "project")
+    roar("build", "python", "report.py", "out/model.pkl", "out/b.txt", cwd=root)
+    roar("run", "@1", cwd=root)  # step 1 ran again after @B1
+    client = await fresh_lsp(root)
+    text = "m = open('out/model.pkl', 'rb')\n"
+    uri = open_doc(client, root / "b.py", text)
+    result = await hover_at(client, uri, 0, column_of(text, "out/model.pkl"))
+    assert result is not None
+    hover = result.contents.value
+    assert "- @B1 `python report.py out/model.pkl out/b.txt`\n" in hover + "\n", hover
