@@ -402,10 +402,15 @@ def _artifacts(
             newest_job, newest_digest = last_at_path.get(out.path, (n.job, out.digest))
             replaced = newest_digest != out.digest and newest_job is not n.job
             is_terminal = not dependents.get(step)
-            if n.state == "superseded" or replaced:
+            # By content: an earlier run's output whose bytes are still the newest at its path
+            # is not an older version, even when its run was superseded (a rerun that wrote
+            # the same bytes); it is stale when its step needs a rerun.
+            if replaced:
                 state = "superseded"
-            elif n.state == "stale":
+            elif n.state == "stale" or (n.state == "superseded" and n.stale):
                 state = "stale"
+            elif n.state == "superseded":
+                state = "active"
             elif not consumers and not is_terminal:
                 state = "orphaned"
             else:

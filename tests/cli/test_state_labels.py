@@ -99,3 +99,17 @@ def test_a_hand_edited_file_read_since_is_not_superseded(repo, run_roar, write_s
     assert recorded["state"] == "active"  # @1's output: what @1 wrote, since changed by hand
     text = run_roar("dag", "--no-color", "--show-artifacts", cwd=repo).stdout
     assert "(raw.csv) [modified on disk]" in text and "[superseded]" not in text, text
+
+
+def test_a_rerun_writing_the_same_bytes_leaves_no_older_version(chain, run_roar):
+    """By content: @1 run again on the same input writes the same a.txt, so the first run's
+    a.txt is not "an older version" in the expanded view, nor anywhere else."""
+    repo = chain
+    run_roar("run", "python", "step.py", "in.txt", "a.txt", "side.txt", cwd=repo)  # same bytes
+
+    dag = run_roar("dag", "--json", "--expanded", "--show-artifacts", cwd=repo).json()
+    states = {(a["path"], a["state"]) for a in dag["artifacts"]}
+    assert ("a.txt", "superseded") not in states, states
+    assert ("side.txt", "superseded") not in states, states
+    text = run_roar("dag", "--no-color", "--expanded", "--show-artifacts", cwd=repo).stdout
+    assert "(a.txt) [superseded]" not in text, text
