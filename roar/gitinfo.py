@@ -32,7 +32,10 @@ class _Git:
         try:
             self.pid = os.posix_spawnp(
                 "git",
-                ["git", "-C", str(repo), *args],
+                # --no-optional-locks: `git status` would otherwise refresh and rewrite the
+                # index under .git/index.lock, and a user's git command at the same moment
+                # would fail on that lock. roar only reads.
+                ["git", "--no-optional-locks", "-C", str(repo), *args],
                 os.environ,
                 file_actions=[
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

@@ -198,6 +198,20 @@ def test_run_asks_git_once_and_records_every_git_fact(repo, run_roar, tmp_path):
     assert job["metadata"]["host"]["python"] and job["metadata"]["host"]["os"]["system"]
 
 
+def test_run_leaves_the_git_index_alone(repo, run_roar):
+    # A tracked file touched (same bytes, new mtime) makes a plain `git status` refresh the
+    # index and rewrite it under .git/index.lock, where a user's git command at that moment
+    # would fail. roar's git calls take no optional lock, so the index stays as it was.
+    readme = repo / "README.md"
+    os.utime(readme, ns=(readme.stat().st_atime_ns, readme.stat().st_mtime_ns + 5_000_000_000))
+    index = repo / ".git" / "index"
+    before = (index.read_bytes(), index.stat().st_mtime_ns)
+    run_roar("run", "-q", "true", cwd=repo)
+    assert (index.read_bytes(), index.stat().st_mtime_ns) == before
+    git(repo, "status")  # and a plain git status would have rewritten it: the test can fail
+    assert index.stat().st_mtime_ns != before[1]
+
+
 def test_run_on_a_detached_head_records_branch_head(repo, run_roar):
     git(repo, "checkout", "-q", "--detach")
     run_roar("run", "-q", "true", cwd=repo)
