@@ -234,3 +234,18 @@ def test_the_kept_configuration_follows_the_files_text(repo, run_roar):
     config.write_text("[hash\n")
     res = run_roar("config", "get", "hash.primary", cwd=repo, check=False)
     assert res.returncode == 1 and "Cannot read" in res.stderr
+
+
+def test_run_exits_at_once_only_as_the_program(repo, run_roar):
+    # As the program, `roar run` ends without the interpreter's finalization (os._exit after
+    # flushing its streams): same exit code, nothing it printed lost. A caller's main(argv)
+    # gets the code back and goes on.
+    proc = run_roar("run", "sh", "-c", "exit 3", cwd=repo, check=False)
+    assert proc.returncode == 3
+    assert "Exit code: 3" in proc.stdout + proc.stderr
+    code = (
+        "import sys; from roar.cli.main import main;"
+        "rc = main(['run', '-q', 'sh', '-c', 'exit 4']); print('returned', rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert out.stdout.strip() == "returned 4", out.stderr

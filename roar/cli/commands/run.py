@@ -25,7 +25,7 @@ OVERRIDE = re.compile(r"^--?([\w.-]+)=(.*)$", re.DOTALL)
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="Run a command and record what it read and wrote")
     _add_common(p)
-    p.set_defaults(handler=handle, kind="run")
+    p.set_defaults(handler=handle, kind="run", exit_at_once=True)
 
 
 class BuildCommand:
@@ -35,7 +35,7 @@ class BuildCommand:
             "build", help="Run and record a build step (@BN), replayed first on reproduce"
         )
         _add_common(p)
-        p.set_defaults(handler=handle, kind="build")
+        p.set_defaults(handler=handle, kind="build", exit_at_once=True)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
