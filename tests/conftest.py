@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,6 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# A test suite started in the background by a non-interactive shell (`make test &`, a CI
+# runner's nohup) inherits SIGINT ignored, and so does every process it starts: a wrapped
+# command then ignores Ctrl-C as it would untraced, and the tests that send SIGINT hang. Give
+# the test run what a terminal gives it: Python's own handler, which children see as default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROAR = [sys.executable, "-m", "roar"]
 
