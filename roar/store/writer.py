@@ -12,13 +12,26 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from roar.records import field, record
 from roar.store.connection import transaction
 from roar.store.paths import storable_path, stored_path
 
+TYPE_CHECKING = False  # typing is not imported at run time: annotations only
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    _K = TypeVar("_K")
+
 _BATCH = 500  # stay well under SQLite's bound-parameter limit
+
+
+def _batches(keys: Sequence[_K]) -> Iterator[tuple[Sequence[_K], str]]:
+    """``keys`` in slices of ``_BATCH``, each with its ``?,?,…`` placeholders for ``IN (…)``."""
+    for start in range(0, len(keys), _BATCH):
+        chunk = keys[start : start + _BATCH]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 @record(frozen=True)
@@ -152,9 +165,7 @@ def lookup_cache(
     found: dict[tuple[int, int], tuple[int, int, str]] = {}
     for dev, inodes in by_dev.items():
         inodes.sort()
-        for start in range(0, len(inodes), _BATCH):
-            chunk = inodes[start : start + _BATCH]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _batches(inodes):
             rows = conn.execute(
                 f"SELECT inode, size, mtime_ns, digest FROM hash_cache "
                 f"WHERE dev = ? AND inode IN ({marks}) AND algorithm = ?",
@@ -188,9 +199,7 @@ def last_known(
     found: dict[str, KnownContent] = {}
     recorded: set[str | bytes] = set()
     keys = list(stored)
-    for start in range(0, len(keys), _BATCH):
-        chunk = keys[start : start + _BATCH]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in _batches(keys):
         rows = conn.execute(
             "SELECT jf.path, jf.role, a.algorithm, a.digest, a.size, a.is_composite "
             "FROM job_files jf "
@@ -205,9 +214,7 @@ def last_known(
             else:
                 found.pop(stored[path], None)
     rest = [k for k in keys if k not in recorded]
-    for start in range(0, len(rest), _BATCH):
-        chunk = rest[start : start + _BATCH]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in _batches(rest):
         rows = conn.execute(
             f"SELECT path, digest, size FROM hash_cache WHERE algorithm = ? AND path IN ({marks}) "
             "ORDER BY mtime_ns",
@@ -223,9 +230,7 @@ def recorded_composites(conn: sqlite3.Connection, directories: Iterable[str]) ->
     stored = {storable_path(d): d for d in directories}
     found: set[str] = set()
     keys = list(stored)
-    for start in range(0, len(keys), _BATCH):
-        chunk = keys[start : start + _BATCH]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in _batches(keys):
         rows = conn.execute(
             "SELECT DISTINCT jf.path FROM job_files jf JOIN artifacts a ON a.id = jf.artifact_id "
             f"WHERE jf.role = 'output' AND a.is_composite = 1 AND jf.path IN ({marks})",
@@ -324,9 +329,7 @@ def _upsert_artifacts(conn: sqlite3.Connection, job: NewJob) -> dict[str, int]:
     )
     ids: dict[str, int] = {}
     digests = list(rows)
-    for start in range(0, len(digests), _BATCH):
-        chunk = digests[start : start + _BATCH]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in _batches(digests):
         for artifact_id, digest in conn.execute(
             f"SELECT id, digest FROM artifacts WHERE algorithm = ? AND digest IN ({marks})",
             (job.algorithm, *chunk),
