@@ -92,7 +92,7 @@ def build_store(root: Path, jobs: int, on_disk: int) -> dict[str, list[str]]:
 
 def _file(root: Path, rel: str, text: str, real: bool) -> tuple[str, str, int]:
     """(absolute path, digest, size); written to disk when ``real``."""
-    from roar import hashing
+    from roar.record import hashing
 
     path = root / rel
     data = text.encode()

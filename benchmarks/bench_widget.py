@@ -9,7 +9,7 @@ Not a pytest test. Usage:
 A throw-away project gets a hyper-parameter sweep written through the real store writer
 (``writer.record_job``; no tracing): ``prepare``, then ``train --seed N`` / ``evaluate`` pairs,
 then one ``report`` over every metric file. Python builds the graph payload
-(``roar.graph.load_graph``, timed), and Debian's Chromium (Playwright, ``executable_path``)
+(``roar.query.graph.load_graph``, timed), and Debian's Chromium (Playwright, ``executable_path``)
 opens a page with the standalone bundle (``jupyter_ext/static/dag_view.js``, what the
 widget and the VS Code webview run), each round in a fresh page:
 
@@ -35,7 +35,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from roar import graph  # noqa: E402
+from roar.query import graph  # noqa: E402
 from tests.widget.browser import ARGS, chromium_path, missing_prerequisite, standalone_page  # noqa: E402
 from tests.widget.synthetic import SyntheticStore, sweep  # noqa: E402
 

@@ -1,6 +1,6 @@
 """``DagWidget``: roar's lineage DAG in a notebook (JupyterLab, Notebook 7, VS Code).
 
-Python builds the graph payload (``roar.graph``) from the project's store; the browser lays it
+Python builds the graph payload (``roar.query.graph``) from the project's store; the browser lays it
 out with Graphviz compiled to WebAssembly, bundled in ``static/`` (no network). A click in the
 browser sets ``selected``; the Refresh button (or ``refresh()``) reloads from the store.
 """
@@ -14,8 +14,8 @@ from typing import Any
 import anywidget
 import traitlets
 
-from roar import graph as graph_mod
 from roar.errors import RoarError
+from roar.query import graph as graph_mod
 
 STATIC = Path(__file__).with_name("static")
 NOT_BUILT = """

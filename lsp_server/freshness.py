@@ -12,8 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 
-from roar import disk
-from roar.disk import CURRENT, MISSING, MODIFIED, SMALL_FILE
+from roar.query import disk
+from roar.query.disk import CURRENT, MISSING, MODIFIED, SMALL_FILE
 from roar.store import provenance as prov
 from roar.store.views import FileView
 

@@ -27,7 +27,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from roar.cli.console import Console, printable
 from roar.errors import RoarError
-from roar.recorder import RunOutcome, RunRequest, prepare, record_observed
+from roar.record.recorder import RunOutcome, RunRequest, prepare, record_observed
 from roar_kernel.launcher import TRACER_ENV
 from roar_kernel.session import CellSession
 from roar_kernel.tracers import AttachedTracer, AuditHookTracer, CellTracer, NativeIntervals

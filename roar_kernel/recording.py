@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the launcher imports this module: keep its start light
-    from roar.hashing import Identity
+    from roar.record.hashing import Identity
 
 RECORDER_ENV = "ROAR_KERNEL_RECORDER"
 REPLY_HEADSTART = 0.003  # seconds
@@ -100,7 +100,9 @@ class RecordingService:
                 continue
             try:  # one bad cell (or a failed import) must not stop the cells after it
                 if recorder is None:
-                    from roar.cells import CellRecorder  # the launcher starts the kernel first
+                    from roar.record.cells import (
+                        CellRecorder,  # the launcher starts the kernel first
+                    )
 
                     recorder = CellRecorder(ignore=self._ignore)
                 self._record(recorder, item)
@@ -115,7 +117,7 @@ class RecordingService:
             recorder.close()
 
     def _record(self, recorder: Any, request: dict[str, Any]) -> None:
-        from roar.cells import ExecutedCell
+        from roar.record.cells import ExecutedCell
         from roar_kernel.tracers import merge
 
         cell = ExecutedCell.from_json(request["cell"])
@@ -160,7 +162,7 @@ class RecordingClient:
         return self._request({"op": "hello", "ignore": ignore})
 
     def hand_over(self, describe: Callable[[], Any], parts: list[Any]) -> None:
-        """Send the cell ``describe()`` makes (a roar.cells.ExecutedCell) and its summaries
+        """Send the cell ``describe()`` makes (a roar.record.cells.ExecutedCell) and its summaries
         (roar_kernel.tracers.SummaryPart), in the background."""
         self.settle()
         self._sending = threading.Thread(
@@ -194,7 +196,7 @@ class RecordingClient:
         self._sock.close()
 
     def _send(self, describe: Callable[[], Any], raw_parts: list[Any]) -> None:
-        from roar.hashing import identities
+        from roar.record.hashing import identities
         from roar_kernel.tracers import summary_dict
 
         # Let the kernel's main thread send the reply first: this thread's parsing would

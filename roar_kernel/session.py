@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from roar.cells import CellRecorder, ExecutedCell
+from roar.record.cells import CellRecorder, ExecutedCell
 from roar.store.writer import RecordedJob
 from roar.tracing.run import Summary, parse_summary
 from roar.workspace import find_workspace

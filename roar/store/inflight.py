@@ -371,7 +371,7 @@ def _already_recorded(conn: sqlite3.Connection, rec: dict) -> bool:
 
 def _record(conn, db_path: Path, rec: dict, context: dict, summary, ended: float):
     from roar import config as config_mod
-    from roar import gitinfo, recorder
+    from roar.record import gitinfo, recorder
     from roar.workspace import Workspace
 
     ws = Workspace(db_path.parent.parent)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roar.serialize import ARTIFACT_KEYS, JOB_KEYS
+from roar.query.serialize import ARTIFACT_KEYS, JOB_KEYS
 from tests.conftest import commit_all
 
 STEP = """

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from roar.filters import NoiseFilter, environment_root
+from roar.record.filters import NoiseFilter, environment_root
 from tests.conftest import commit_all
 
 SCRIPT = """

@@ -42,7 +42,7 @@ HEAVY = {
 # And what `roar --version` and `roar --help` need none of (besides HEAVY).
 NOT_FOR_THE_SHELL = {
     "roar.cli.commands.": "a command's module loads only when that command runs",
-    "roar.recorder": "recording, with the store, tracers and git",
+    "roar.record.recorder": "recording, with the store, tracers and git",
     "roar.tracing": "the tracer drivers",
     "sqlite3": "the store",
     "subprocess": "git and the tracers",

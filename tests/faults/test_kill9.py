@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from roar.hashing import hash_bytes
+from roar.record.hashing import hash_bytes
 from tests.conftest import ROAR, commit_all
 from tests.faults.conftest import BACKENDS
 

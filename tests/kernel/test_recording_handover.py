@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from roar.cells import ExecutedCell
-from roar.hashing import identities
+from roar.record.cells import ExecutedCell
+from roar.record.hashing import identities
 from roar.tracing.run import FileAccess, Summary, parse_summary, summary_json
 from roar_kernel.recording import RecordingClient, RecordingService
 from tests.kernel.conftest import cell_text, jobs_in, names

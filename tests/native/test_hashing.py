@@ -400,7 +400,7 @@ HASHER = """
 import hashlib, json, sys, time
 import blake3
 import roar._native as native
-from roar import hashing
+from roar.record import hashing
 path, pieces, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 data = bytes(i * 7 % 251 for i in range(1 << 20)) * pieces
 def ref(size, algo):

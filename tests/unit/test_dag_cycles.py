@@ -3,7 +3,7 @@ edge left out is the one to a superseded run."""
 
 from __future__ import annotations
 
-from roar.lineage import build_dag
+from roar.query.lineage import build_dag
 from roar.store.views import JobView, VariableRef
 
 

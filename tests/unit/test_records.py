@@ -102,4 +102,3 @@ def test_replace_and_inheritance():
     assert Point3(1).z == 9
     assert Point3(1, 2, [], 3) == Point3(x=1, y=2, z=3)
     assert asdict(Point3(1)) == {"x": 1, "y": 0, "tags": [], "z": 9}
-

@@ -1,4 +1,4 @@
-"""Secret masking (roar/secrets.py): a table of shapes, each input with the masked output
+"""Secret masking (roar/record/secrets.py): a table of shapes, each input with the masked output
 expected, negatives (which must come back untouched) included.
 
 The values are fakes in the real formats (issue 13, item 13): what was stored in clear before
@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from roar.envinfo import recorded_environment
-from roar.secrets import (
+from roar.record.envinfo import recorded_environment
+from roar.record.secrets import (
     _NAME_HINTS,
     MASK,
     mask_argv,
@@ -368,7 +368,7 @@ def test_import_is_cheap():
     """Importing the module compiles nothing, nor does masking text without a secret's
     literals: `roar run` pays only for the rules the recorded values need."""
     code = (
-        "import roar.secrets as s\n"
+        "import roar.record.secrets as s\n"
         "assert s._re.cache_info().currsize == 0\n"
         "print(s.mask_argv(['env', 'A_TOKEN=x', 'sh', '-c', 'echo hi; ls -la /tmp']))\n"
         "assert s._re.cache_info().currsize == 0\n"

@@ -7,10 +7,10 @@ import os
 import pytest
 
 from roar.cli.commands.run import apply_overrides
-from roar.envinfo import MASK, looks_secret, mask_argv, recorded_environment
-from roar.filters import NoiseFilter, is_code
-from roar.lineage import build_dag
-from roar.packages import packages_used
+from roar.query.lineage import build_dag
+from roar.record.envinfo import MASK, looks_secret, mask_argv, recorded_environment
+from roar.record.filters import NoiseFilter, is_code
+from roar.record.packages import packages_used
 from roar.store.queries import FileView, JobView
 
 

@@ -1,4 +1,4 @@
-"""The graph payload (``roar.graph``) for known stores: nodes, edges, states — no browser."""
+"""The graph payload (``roar.query.graph``) for known stores: nodes, edges, states — no browser."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from roar import graph
+from roar.query import graph
 from roar.store import writer
 from roar.store.queries import reader
 from tests.widget.synthetic import SyntheticStore, digest, sweep
@@ -116,7 +116,7 @@ def test_deleted_files_are_edges_to_the_job_that_removed_them(store):
     assert unknown["id"].startswith("artifact-path-") and unknown["missing"]
     assert nodes["b.txt"]["id"] == f"artifact-{digest('B1')}" and nodes["b.txt"]["missing"]
     # the DOT export draws them: red, dashed, labelled; the unknown content says so
-    from roar import graphviz_export
+    from roar.query import graphviz_export
 
     dot = graphviz_export.to_dot(payload)
     assert dot.count("label=deleted") == 2 and "content unknown" in dot

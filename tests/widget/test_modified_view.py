@@ -1,6 +1,6 @@
 """A tracked file edited outside roar in the DAG viewer (issue 14.7): a real two-step pipeline
 recorded with ``roar run``, its first input edited by hand, the payload built as the widget
-builds it (``roar.graph.load_graph``), drawn by the standalone bundle in headless Chromium. The
+builds it (``roar.query.graph.load_graph``), drawn by the standalone bundle in headless Chromium. The
 edited file is drawn as modified on disk (its own fill, a bold line and a word), the legend
 says what that means, the details panel says so, and the steps downstream are drawn stale."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from roar import graph
+from roar.query import graph
 from tests.conftest import commit_all
 from tests.widget.browser import (
     ARGS,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from roar import graph
+from roar.query import graph
 from tests.kernel.conftest import jupyter_path, notebook  # noqa: F401 (fixtures: a real kernel)
 from tests.widget.browser import (
     ARGS,

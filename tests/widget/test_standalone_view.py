@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from roar import graph
+from roar.query import graph
 from tests.widget.browser import (
     ARGS,
     chromium_path,

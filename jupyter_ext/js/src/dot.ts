@@ -1,5 +1,5 @@
 // The view graph as DOT for Graphviz (WebAssembly). Same conventions as roar's CLI export
-// (roar/graphviz_export.py): jobs are boxes, artifacts notes; a state shows as a line style
+// (roar/query/graphviz_export.py): jobs are boxes, artifacts notes; a state shows as a line style
 // and a word in the label as well as a colour.
 
 import type { ViewEdge, ViewGraph, ViewNode } from "./view";

@@ -1,4 +1,4 @@
-// The graph payload (docs/json-contract.md, "graph-json"), as roar.graph builds it.
+// The graph payload (docs/json-contract.md, "graph-json"), as roar.query.graph builds it.
 
 export type JobState = "active" | "stale" | "superseded";
 export type ArtifactState = "active" | "stale" | "superseded" | "orphaned";

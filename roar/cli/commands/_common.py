@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from roar.workspace import Workspace, require_workspace
 
 if TYPE_CHECKING:
-    from roar.lineage import DagArtifact
+    from roar.query.lineage import DagArtifact
     from roar.store.queries import Reader
 
 
@@ -48,7 +48,7 @@ def artifact_tags(a: DagArtifact) -> list[str]:
     """What a user needs to know about an artifact of the DAG, in words the legend explains.
     (``--json`` keeps the states scripts know: ``orphaned`` reads ``not yet read by @N`` when a
     step read an older version at the path, and is a side output otherwise.)"""
-    from roar.disk import MISSING, MODIFIED
+    from roar.query.disk import MISSING, MODIFIED
 
     tags = []
     if a.state in ("stale", "superseded"):

@@ -18,11 +18,11 @@ from roar.cli.commands._common import (
     plural,
 )
 from roar.cli.console import Console, exit_text, quote_path
-from roar.disk import MODIFIED
 from roar.errors import RoarError
-from roar.history import active_dag
-from roar.lineage import Dag, DagNode
-from roar.serialize import dag_json
+from roar.query.disk import MODIFIED
+from roar.query.history import active_dag
+from roar.query.lineage import Dag, DagNode
+from roar.query.serialize import dag_json
 
 GRAPH_FORMATS = ("dot", "svg", "png", "graph-json")
 
@@ -71,7 +71,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
 
 def _only_notebook(dag: Dag, notebook: str) -> None:
     """Keep one notebook's cells (by path, or a bare name matching the path's tail)."""
-    from roar.graph import notebook_matcher
+    from roar.query.graph import notebook_matcher
 
     wanted = notebook_matcher(notebook)
     dag.nodes = [n for n in dag.nodes if wanted(n.job.notebook_path)]
@@ -81,7 +81,7 @@ def _only_notebook(dag: Dag, notebook: str) -> None:
 
 
 def _draw(args: argparse.Namespace, console: Console) -> int:
-    from roar import graph, graphviz_export
+    from roar.query import graph, graphviz_export
 
     if args.json or args.stale_only or args.show_artifacts:
         raise RoarError(

@@ -11,8 +11,8 @@ from datetime import datetime
 from roar.cli.commands._common import open_reader
 from roar.cli.console import Console, display_path
 from roar.errors import RoarError
-from roar.history import artifact_lineage, may_be_path, no_artifact_at, resolve_artifact
-from roar.serialize import lineage_json
+from roar.query.history import artifact_lineage, may_be_path, no_artifact_at, resolve_artifact
+from roar.query.serialize import lineage_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

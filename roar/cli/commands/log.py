@@ -7,7 +7,7 @@ from datetime import datetime
 
 from roar.cli.commands._common import add_json_flag, open_reader, status_word
 from roar.cli.console import Console
-from roar.serialize import job_json
+from roar.query.serialize import job_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

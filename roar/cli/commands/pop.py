@@ -8,7 +8,7 @@ import os
 from roar.cli.commands._common import open_reader
 from roar.cli.console import Console, display_path, exit_text
 from roar.errors import RoarError
-from roar.history import require_active_session
+from roar.query.history import require_active_session
 from roar.store import writer
 from roar.store.connection import opened
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from roar.cli.console import Console, display_path, exit_text, human_size
 from roar.errors import RoarError
-from roar.recorder import RunOutcome, RunRequest, run
+from roar.record.recorder import RunOutcome, RunRequest, run
 from roar.store.spool import Spooled
 
 RULE = "=" * 60
@@ -118,7 +118,7 @@ def _report_spooled(spooled: Spooled, console: Console) -> None:
 
 def _rerun(cmd: list[str], console: Console) -> tuple[list[str], int, str]:
     """`@N --k=v ...` → the step's recorded command with the overrides applied."""
-    from roar.history import resolve_step
+    from roar.query.history import resolve_step
     from roar.store.queries import reader
     from roar.workspace import require_workspace
 
@@ -129,7 +129,7 @@ def _rerun(cmd: list[str], console: Console) -> tuple[list[str], int, str]:
     ws = require_workspace()
     with reader(ws.db_path) as r:
         job = resolve_step(r, ref)
-    from roar.secrets import MASK
+    from roar.record.secrets import MASK
 
     if any(MASK in arg for arg in job.argv):
         raise RoarError(

@@ -70,14 +70,16 @@ def _list(as_json: bool, console: Console) -> int:
 
 def _show(args: argparse.Namespace, console: Console) -> int:
     from roar.cli.commands.dag import render
-    from roar.history import resolve_session, session_dag_of
-    from roar.serialize import dag_json
+    from roar.query.history import resolve_session, session_dag_of
+    from roar.query.serialize import dag_json
 
     with open_reader() as (ws, r):
         session = resolve_session(r, args.session)
         dag = session_dag_of(r, session, expanded=args.expanded)
     if args.json:
-        console.json({"session_uid": session.uid, "dag_hash": dag.dag_hash(), **dag_json(dag, ws.root)})
+        console.json(
+            {"session_uid": session.uid, "dag_hash": dag.dag_hash(), **dag_json(dag, ws.root)}
+        )
         return 0
     state = "active" if session.is_active else "inactive"
     console.out(f"Session {session.id} ({session.uid[:12]}, {state})")
@@ -86,7 +88,7 @@ def _show(args: argparse.Namespace, console: Console) -> int:
 
 
 def _use(ref: str, console: Console) -> int:
-    from roar.history import resolve_session
+    from roar.query.history import resolve_session
     from roar.store import writer
     from roar.store.connection import opened
 

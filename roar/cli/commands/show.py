@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from roar.cli.commands._common import add_json_flag, open_reader, status_word
 from roar.cli.console import Console, display_path, exit_text, human_size
-from roar.disk import MISSING, MODIFIED
 from roar.errors import RoarError
-from roar.history import (
+from roar.query.disk import MISSING, MODIFIED
+from roar.query.history import (
     ArtifactHit,
     deletions_at,
     disk_states,
@@ -22,7 +22,7 @@ from roar.history import (
     resolve_artifact,
     resolve_job,
 )
-from roar.serialize import artifact_json, deleted_path_json, job_json
+from roar.query.serialize import artifact_json, deleted_path_json, job_json
 from roar.store.views import JobView
 from roar.workspace import Workspace
 

@@ -13,9 +13,9 @@ from roar.cli.commands._common import (
     step_refs,
 )
 from roar.cli.console import Console, human_size
-from roar.disk import MISSING, MODIFIED
-from roar.history import session_dag
-from roar.serialize import dag_json
+from roar.query.disk import MISSING, MODIFIED
+from roar.query.history import session_dag
+from roar.query.serialize import dag_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""The lineage graph (``roar.graph``) as Graphviz DOT, SVG or PNG.
+"""The lineage graph (``roar.query.graph``) as Graphviz DOT, SVG or PNG.
 
 DOT is built with the ``graphviz`` Python package; SVG and PNG are rendered by Graphviz's
 ``dot`` program. Both are optional: a missing one is a ``RoarError`` naming what to install,

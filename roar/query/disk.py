@@ -17,7 +17,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
 
-from roar import hashing
+from roar.record import hashing
 
 CURRENT = "current"
 MODIFIED = "modified on disk"

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from roar import config as config_mod
-from roar import envinfo, gitinfo, hashing
-from roar.filters import NoiseFilter
-from roar.lineage_files import plan
-from roar.recorder import hash_algorithm, hash_planned, packages_of, relative_cwd
-from roar.secrets import mask_cell_source, mask_text
+from roar.record import envinfo, gitinfo, hashing
+from roar.record.filters import NoiseFilter
+from roar.record.lineage_files import plan
+from roar.record.recorder import hash_algorithm, hash_planned, packages_of, relative_cwd
+from roar.record.secrets import mask_cell_source, mask_text
 from roar.store import writer
 from roar.store.connection import Connection, connect
 from roar.tracing.run import Summary

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 from roar import config as config_mod
 from roar.errors import RoarError
-from roar.lineage import Dag, Lineage, build_dag, latest_per_step, upstream
+from roar.query.lineage import Dag, Lineage, build_dag, latest_per_step, upstream
 from roar.store.views import ArtifactView, DeletedFile, FileView, JobView, SessionView
 from roar.workspace import Workspace
 
 if TYPE_CHECKING:
-    from roar.disk import DiskCheck
+    from roar.query.disk import DiskCheck
     from roar.store.queries import Reader
 
 STEP_REF = re.compile(r"^@(B?)(\d+)$", re.IGNORECASE)
@@ -35,7 +35,7 @@ def require_active_session(reader: Reader) -> SessionView:
 
 def disk_check(reader: Reader) -> DiskCheck:
     """Compares recorded files with the disk through the store's hash cache, read only."""
-    from roar.disk import DiskCheck
+    from roar.query.disk import DiskCheck
 
     return DiskCheck(reader.cached_digests)
 
@@ -116,7 +116,7 @@ class ArtifactHit:
     artifact: ArtifactView
     path: str | None  # the path the user named, absolute
     on_disk: bool
-    disk_state: str = "current"  # roar.disk: current | modified on disk | missing
+    disk_state: str = "current"  # roar.query.disk: current | modified on disk | missing
 
 
 def looks_like_path(ref: str) -> bool:

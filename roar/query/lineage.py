@@ -17,9 +17,9 @@ from roar.records import replace
 from roar.store.views import FileView, JobView
 
 # (path, digest, size, algorithm, composite) records → {(path, digest): state}: what the disk
-# holds now (``roar.disk``: current | modified on disk | missing). None: the disk is not looked at.
+# holds now (``roar.query.disk``: current | modified on disk | missing). None: the disk is not looked at.
 DiskStates = Callable[[Iterable[tuple[str, str, int, str, bool]]], dict[tuple[str, str], str]]
-MODIFIED = "modified on disk"  # roar.disk.MODIFIED (not imported: this module stays pure)
+MODIFIED = "modified on disk"  # roar.query.disk.MODIFIED (not imported: this module stays pure)
 
 
 @dataclass

@@ -18,22 +18,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from roar.disk import MODIFIED
 from roar.errors import RoarError
-from roar.history import (
+from roar.query.disk import MODIFIED
+from roar.query.history import (
     artifact_lineage,
     disk_check,
     require_active_session,
     resolve_artifact,
     session_dag_of,
 )
-from roar.lineage import Dag, DagArtifact, DagNode, Lineage, build_dag
-from roar.serialize import cell_location, job_identity
+from roar.query.lineage import Dag, DagArtifact, DagNode, Lineage, build_dag
+from roar.query.serialize import cell_location, job_identity
 from roar.store.views import DeletedFile, FileView, JobView
 from roar.workspace import Workspace, require_workspace
 
 if TYPE_CHECKING:
-    from roar.disk import DiskCheck
+    from roar.query.disk import DiskCheck
     from roar.store.queries import Reader
 
 GRAPH_VERSION = 1
@@ -124,7 +124,7 @@ def lineage_graph(reader: Reader, ws: Workspace, ref: str, *, depth: int = 50) -
 def _disk_of(
     check: DiskCheck, jobs: Iterable[JobView], extra: Iterable[FileView] = ()
 ) -> dict[tuple[str, str], str]:
-    """What the disk holds now for every file the jobs read or wrote (roar.disk states)."""
+    """What the disk holds now for every file the jobs read or wrote (roar.query.disk states)."""
     files = [f for j in jobs for f in (*j.inputs, *j.outputs)] + list(extra)
     return check.states((f.path, f.digest, f.size, f.algorithm, f.is_composite) for f in files)
 
@@ -196,7 +196,7 @@ def graph_from_dag(
 ) -> dict[str, Any]:
     """Nodes and edges for ``dag``; ``jobs`` are all of its session's jobs (for run counts and
     for outputs of earlier runs that the DAG's latest runs still consume); ``disk``: what the
-    disk holds for each (path, hash) now (``roar.disk``), when known."""
+    disk holds for each (path, hash) now (``roar.query.disk``), when known."""
     b = _Builder(disk=disk or {})
     runs = Counter(j.ref for j in jobs)  # @B1 and @1 are two steps
     states = _artifact_states(dag.artifacts)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from roar.lineage import Dag, DagArtifact, DagNode, Lineage
+from roar.query.lineage import Dag, DagArtifact, DagNode, Lineage
 from roar.store.views import ArtifactView, DeletedFile, FileView, JobView
 
 # The keys every job object and every artifact object has, wherever it appears.
@@ -75,7 +75,7 @@ def artifact_object(
 
 
 def file_artifact(f: FileView, disk: Mapping[tuple[str, str], str]) -> dict[str, Any]:
-    """The artifact object of a file a job recorded, given the disk states (``roar.disk``)."""
+    """The artifact object of a file a job recorded, given the disk states (``roar.query.disk``)."""
     return artifact_object(
         f.path, f.digest, f.size, f.artifact_id, f.is_composite, disk.get((f.path, f.digest))
     )

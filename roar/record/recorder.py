@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from roar import config as config_mod
-from roar import envinfo, gitinfo, hashing
 from roar.errors import NotGitRepoError, RoarError
-from roar.filters import NoiseFilter
-from roar.lineage_files import PlannedFiles, plan
+from roar.record import envinfo, gitinfo, hashing
+from roar.record.filters import NoiseFilter
+from roar.record.lineage_files import PlannedFiles, plan
 from roar.records import field, record
 from roar.store import inflight, spool, writer
 from roar.store.connection import Connection, describe_failure, ensure_writable, opened
@@ -427,7 +427,7 @@ def unhashed(
 def packages_of(package_reads: list[str], ws: Workspace) -> dict:
     if not package_reads:
         return {}
-    from roar.packages import packages_used
+    from roar.record.packages import packages_used
 
     used = packages_used(package_reads, ws.roar_dir / "cache")
     return {"pip": used} if used else {}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from roar.filters import NoiseFilter, is_code
+from roar.record.filters import NoiseFilter, is_code
 from roar.records import field, record
 from roar.tracing.run import FileAccess
 

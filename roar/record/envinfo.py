@@ -1,7 +1,7 @@
 """The environment a job ran with, and host facts, with secrets masked.
 
 Masking happens before anything is stored: a value is replaced when its name or its shape
-looks like a credential. The rules live in roar/secrets.py (re-exported here for the callers
+looks like a credential. The rules live in roar/record/secrets.py (re-exported here for the callers
 that mask argv and values); they are deliberately broad: a masked harmless value costs little,
 a stored token costs a lot.
 """
@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from roar.secrets import MASK, looks_secret, mask_argv, mask_value
+from roar.record.secrets import MASK, looks_secret, mask_argv, mask_value
 
 __all__ = ["MASK", "host_facts", "looks_secret", "mask_argv", "mask_value", "recorded_environment"]
 
