@@ -181,7 +181,26 @@ UPDATE jobs SET step_number = (
 DROP TABLE build_steps_v6
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
+# Version 7: labels (`roar label`). Every change to an entity's labels is a new version row
+# holding the whole document after the change, so `roar label history` lists every version and
+# the current labels are the latest one. An entity is named the way the user and a registry
+# name it: a session's uid (entity 'dag'), a job's uid, an artifact's 'algorithm:digest' (the
+# same bytes under any name, so an artifact's labels outlive `roar pop` of the job that wrote it).
+_V7 = """
+CREATE TABLE labels (
+    id INTEGER PRIMARY KEY,
+    entity VARCHAR NOT NULL,
+    entity_key VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    operation VARCHAR NOT NULL,
+    change TEXT NOT NULL DEFAULT '{}',
+    created_at FLOAT NOT NULL,
+    UNIQUE (entity, entity_key, version)
+)
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
 LATEST = max(MIGRATIONS)
 
 # Migrations that rebuild a table other tables refer to: run with foreign keys off (a DROP would

@@ -23,7 +23,7 @@ from sqlalchemy.types import TypeDecorator
 
 from roar.store.paths import storable_path, stored_path
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class StoredPath(TypeDecorator[str]):
@@ -181,3 +181,23 @@ class HashCache(Base):
     mtime_ns: Mapped[int] = mapped_column(Integer)
     digest: Mapped[str] = mapped_column(String)
     path: Mapped[str] = mapped_column(StoredPath)
+
+
+class Label(Base):
+    """One version of an entity's labels (schema 7): the whole document after one change.
+
+    ``entity`` is ``dag`` (``entity_key``: the session uid), ``job`` (the job uid) or
+    ``artifact`` (``algorithm:digest``); the entity's current labels are its highest version.
+    """
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("entity", "entity_key", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity: Mapped[str] = mapped_column(String)  # dag | job | artifact
+    entity_key: Mapped[str] = mapped_column(String)
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, … per entity
+    document: Mapped[str] = mapped_column(Text)  # JSON object: the labels after this change
+    operation: Mapped[str] = mapped_column(String)  # set | unset | cp
+    change: Mapped[str] = mapped_column(Text, default="{}")  # JSON: what this version changed
+    created_at: Mapped[float] = mapped_column(Float)
