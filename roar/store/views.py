@@ -77,6 +77,7 @@ class JobView:
     source_hash: str | None = None
     variables_read: list[VariableRef] = field(default_factory=list)
     variables_defined: list[str] = field(default_factory=list)
+    labels: dict = field(default_factory=dict)  # its current `roar label` document, when loaded
 
     @property
     def duration(self) -> float:
