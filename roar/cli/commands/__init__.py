@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "dag": ("dag", None, "Show the session's pipeline DAG"),
     "show": ("show", None, "Show the session, a job (@N, @BN, uid) or an artifact (path, hash)"),
     "lineage": ("lineage_cmd", None, "Where an artifact came from: upstream jobs and artifacts"),
+    "workflow": ("workflow_cmd", None, "Write a session as a TReqs workflow (YAML)"),
     "pop": ("pop", None, "Remove the most recent job and the files it wrote"),
     "reset": ("reset", None, "Start a new session (previous ones are kept)"),
     "session": ("session_cmd", None, "Sessions: list them, show one's DAG, make one active again"),
