@@ -2,8 +2,8 @@
 
 Every change is a new row of ``labels`` holding the entity's whole document after it, so the
 history is the rows in version order and the current labels are the newest row. An entity is
-``(kind, key)``: ``("dag", session uid)``, ``("job", job uid)`` or ``("artifact",
-"algorithm:digest")``.
+``(kind, key)``: ``("dag", session uid)``, ``("job", job uid)`` or ``("artifact", digest)``
+(content: the same bytes under any name, whatever the algorithm that named them).
 
 Reads work on a store of an older schema too (a read-only connection never migrates: the
 language server may open a store no roar command has upgraded yet): it has no labels.
@@ -41,10 +41,6 @@ class LabelVersion:
     operation: str  # set | unset | cp
     change: dict  # what this version changed (set: the values; unset: the keys; cp: the source)
     created_at: float
-
-
-def artifact_key(algorithm: str, digest: str) -> str:
-    return f"{algorithm}:{digest}"
 
 
 def current(conn: sqlite3.Connection, entity: Entity) -> LabelVersion | None:

@@ -184,7 +184,7 @@ DROP TABLE build_steps_v6
 # Version 7: labels (`roar label`). Every change to an entity's labels is a new version row
 # holding the whole document after the change, so `roar label history` lists every version and
 # the current labels are the latest one. An entity is named the way the user and a registry
-# name it: a session's uid (entity 'dag'), a job's uid, an artifact's 'algorithm:digest' (the
+# name it: a session's uid (entity 'dag'), a job's uid, an artifact's digest (the
 # same bytes under any name, so an artifact's labels outlive `roar pop` of the job that wrote it).
 _V7 = """
 CREATE TABLE labels (

@@ -187,7 +187,7 @@ class Label(Base):
     """One version of an entity's labels (schema 7): the whole document after one change.
 
     ``entity`` is ``dag`` (``entity_key``: the session uid), ``job`` (the job uid) or
-    ``artifact`` (``algorithm:digest``); the entity's current labels are its highest version.
+    ``artifact`` (its digest); the entity's current labels are its highest version.
     """
 
     __tablename__ = "labels"

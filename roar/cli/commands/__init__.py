@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "pop": ("pop", None, "Remove the most recent job and the files it wrote"),
     "reset": ("reset", None, "Start a new session (previous ones are kept)"),
     "session": ("session_cmd", None, "Sessions: list them, show one's DAG, make one active again"),
+    "label": ("label_cmd", None, "Manage local labels for DAGs (sessions), jobs, and artifacts"),
     "config": ("config_cmd", None, "View or set configuration"),
     "env": ("env_cmd", None, "Variables injected into every roar run and roar build"),
     "tracer": ("tracer_cmd", None, "Tracer backends: readiness, default, deep check, setup"),

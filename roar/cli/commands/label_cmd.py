@@ -1,0 +1,160 @@
+"""roar label set|unset|cp|show|history: local labels on DAGs (sessions), jobs and artifacts.
+
+    roar label set dag current owner=alice team=ml
+    roar label set job @2 phase=train lr=0.001
+    roar label set artifact ./outputs/model.pt model.name=resnet50 stage=baseline
+    roar label unset artifact ./outputs/model.pt stage
+    roar label cp job @2 artifact ./outputs/model.pt
+    roar label show job @2 [--json]
+    roar label history artifact <artifact-hash> [--json]
+
+Targets: ``dag current|SESSION``, ``job @N|@BN|UID``, ``artifact PATH|HASH``. ``set`` patches
+the current document (dotted keys nest; numbers and true/false keep their type), ``cp`` merges
+one entity's labels into another's; every change is a new version that ``history`` lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from roar.cli.commands._common import add_json_flag, open_reader
+from roar.cli.console import Console
+from roar.errors import RoarError
+
+if TYPE_CHECKING:
+    from roar.query.labels import Target
+    from roar.store.connection import Connection
+    from roar.store.labels import LabelVersion
+    from roar.store.queries import Reader
+    from roar.workspace import Workspace
+
+HELP = "Manage local labels for DAGs (sessions), jobs, and artifacts"
+KINDS = ("dag", "job", "artifact")
+TARGET_HELP = "dag current|SESSION, job @N|@BN|UID, or artifact PATH|HASH"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("label", help=HELP, description=__doc__.split("\n\n")[-1])
+    verbs = p.add_subparsers(dest="verb", metavar="VERB")
+    cmd = verbs.add_parser("set", help="set labels (patches the current label document)")
+    _target(cmd)
+    cmd.add_argument("items", nargs="+", metavar="KEY=VALUE", help="dotted keys nest: model.name=x")
+    cmd = verbs.add_parser("unset", help="remove labels")
+    _target(cmd)
+    cmd.add_argument("keys", nargs="+", metavar="KEY", help="a dotted key, or a group's key")
+    cmd = verbs.add_parser("cp", help="copy labels from one entity to another")
+    _target(cmd)
+    _target(cmd, "dest")
+    for verb, what in (("show", "show current labels"), ("history", "show all label versions")):
+        cmd = verbs.add_parser(verb, help=what)
+        _target(cmd)
+        add_json_flag(cmd)
+    cmd = verbs.add_parser("sync", help="sync local labels to GLaaS (needs a configured registry)")
+    cmd.add_argument("target", nargs="*", help=TARGET_HELP)
+    cmd.add_argument("--dry-run", action="store_true")
+    p.set_defaults(handler=handle, verb=None)
+
+
+def _target(p: argparse.ArgumentParser, name: str = "target") -> None:
+    p.add_argument(f"{name}_kind", choices=KINDS, metavar="ENTITY", help=TARGET_HELP)
+    p.add_argument(f"{name}_ref", metavar="REF", help="current, @N, a uid, a path or a hash")
+
+
+def handle(args: argparse.Namespace, console: Console) -> int:
+    if args.verb is None:
+        raise RoarError(
+            "Missing label command.", hint="roar label set|unset|cp|show|history ENTITY REF ..."
+        )
+    if args.verb == "sync":
+        raise RoarError(
+            "roar label sync needs a configured GLaaS registry; none is configured here.",
+            hint="Labels stay in the local store meanwhile: `roar label show` lists them.",
+        )
+    from roar.query import labels
+
+    with _opened() as (ws, reader, conn):
+        target = labels.resolve_target(reader, ws, args.target_kind, args.target_ref)
+        if args.verb == "set":
+            return _changed(console, target, labels.set_labels(conn, target, args.items))
+        if args.verb == "unset":
+            return _changed(console, target, labels.unset_labels(conn, target, args.keys))
+        if args.verb == "cp":
+            dest = labels.resolve_target(reader, ws, args.dest_kind, args.dest_ref)
+            return _changed(console, dest, labels.copy_labels(conn, target, dest))
+        if args.verb == "show":
+            return _show(console, target, labels.current(conn, target), args.json)
+        return _history(console, target, labels.history(conn, target), args.json)
+
+
+@contextmanager
+def _opened() -> Iterator[tuple[Workspace, Reader, Connection]]:
+    """The reader that resolves targets, and a connection of its own for label writes."""
+    from roar.store.connection import opened
+
+    with open_reader() as (ws, reader), opened(ws.db_path) as conn:
+        yield ws, reader, conn
+
+
+def _changed(console: Console, target: Target, made: LabelVersion | None) -> int:
+    from roar.query.labels import one_line
+
+    if made is None:
+        console.err(f"Labels of {target.title} unchanged.")
+        return 0
+    console.err(f"Labels of {target.title}: version {made.version}")
+    console.out(one_line(made.document) or "(no labels)")
+    return 0
+
+
+def _show(console: Console, target: Target, now: LabelVersion | None, as_json: bool) -> int:
+    from roar.query.labels import flatten, value_text
+
+    if as_json:
+        console.json(
+            {
+                "entity": target.ids,
+                "version": now.version if now else 0,
+                "labels": now.document if now else {},
+            }
+        )
+        return 0
+    if now is None or not now.document:
+        console.err(f"No labels on {target.title}.")
+        return 0
+    console.out(f"Labels of {target.title} (version {now.version}):")
+    for key, value in flatten(now.document):
+        console.out(f"  {key} = {value_text(value)}")
+    return 0
+
+
+def _history(console: Console, target: Target, versions: list[LabelVersion], as_json: bool) -> int:
+    from roar.query.labels import one_line, version_json
+
+    if as_json:
+        console.json({"entity": target.ids, "versions": [version_json(v) for v in versions]})
+        return 0
+    if not versions:
+        console.err(f"No labels on {target.title}.")
+        return 0
+    console.out(f"Label history of {target.title} ({len(versions)} versions):")
+    for v in versions:
+        when = datetime.fromtimestamp(v.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        console.out(f"  v{v.version}  {when}  {v.operation:<5}  {_change_text(v)}")
+        console.out(f"      → {one_line(v.document) or '(no labels)'}")
+    return 0
+
+
+def _change_text(v: LabelVersion) -> str:
+    from roar.query.labels import one_line
+
+    if v.operation == "set":
+        return one_line(v.change.get("set", {}))
+    if v.operation == "unset":
+        return " ".join(v.change.get("unset", []))
+    source = v.change.get("cp", {}).get("from", {})
+    name = source.get("step_ref") or source.get("path") or source.get("session_uid", "")
+    return f"from {source.get('kind', '?')} {name}"
