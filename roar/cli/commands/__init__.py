@@ -27,6 +27,16 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "dag": ("dag", None, "Show the session's pipeline DAG"),
     "show": ("show", None, "Show the session, a job (@N, @BN, uid) or an artifact (path, hash)"),
     "lineage": ("lineage_cmd", None, "Where an artifact came from: upstream jobs and artifacts"),
+    "inputs": (
+        "inputs_cmd",
+        None,
+        "Source inputs of an artifact or job; --contains X: was X in its lineage",
+    ),
+    "reproduce": (
+        "reproduce",
+        None,
+        "Show how to make an artifact again (its plan); --run reproduces it",
+    ),
     "workflow": ("workflow_cmd", None, "Write a session as a TReqs workflow (YAML)"),
     "pop": ("pop", None, "Remove the most recent job and the files it wrote"),
     "reset": ("reset", None, "Start a new session (previous ones are kept)"),

@@ -1,0 +1,290 @@
+"""Indexed reads for walking lineage upstream from one target: ``roar inputs``, ``reproduce``.
+
+Plain ``sqlite3`` statements over a connection the caller holds, each batched over one level of
+the walk (``IN (...)`` on an indexed column), so the cost follows the size of the target's
+lineage, never the size of the store or of its session: a 100,000-job store answers as fast as
+a ten-job one. Results are the plain views of ``views.py`` (or the small records below).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+
+from roar.records import record
+from roar.store.paths import storable_path, stored_path
+from roar.store.views import ArtifactView, DeletedFile, FileView, JobView, SessionView, VariableRef
+
+Connection = sqlite3.Connection  # what callers hold and pass back
+_BATCH = 500
+_ARTIFACT = (
+    "a.id, a.algorithm, a.digest, a.size, a.is_composite, a.first_seen_at, a.first_seen_path"
+)
+_JOB = (
+    "j.id, j.uid, j.session_id, j.kind, j.step_number, j.step_name, j.command, j.argv, j.cwd, "
+    "j.started_at, j.ended_at, j.exit_code, j.interrupted, j.tracer, j.git_commit, j.git_branch, "
+    "j.git_remote, j.git_dirty, j.git_diff_hash, j.metadata, j.notebook_path, j.cell_id, "
+    "j.execution_count, j.source, j.source_hash"
+)
+_HEAD = "j.id, j.session_id, j.kind, j.step_number, j.started_at, j.exit_code, j.interrupted"
+
+
+@record(frozen=True)
+class JobHead:
+    """Just enough of a job to choose between producers: which step, when, how it ended."""
+
+    id: int
+    session_id: int
+    kind: str
+    step_number: int
+    started_at: float
+    exit_code: int | None
+    interrupted: bool
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.interrupted
+
+    @property
+    def is_build(self) -> bool:
+        return self.kind == "build"
+
+
+@record(frozen=True)
+class CachedFile:
+    """A hash-cache entry: a file that held ``digest`` when roar last hashed it."""
+
+    path: str
+    dev: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+def _chunks(items: Sequence) -> Iterator[tuple[list, str]]:
+    for start in range(0, len(items), _BATCH):
+        chunk = list(items[start : start + _BATCH])
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def _artifact(row: Sequence) -> ArtifactView:
+    seen = stored_path(row[6]) if row[6] is not None else None
+    return ArtifactView(row[0], row[1], row[2], row[3], bool(row[4]), row[5], seen)
+
+
+def _head(row: Sequence) -> JobHead:
+    return JobHead(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+
+
+# sessions -----------------------------------------------------------------------------------
+def sessions(conn: sqlite3.Connection) -> list[SessionView]:
+    rows = conn.execute(
+        "SELECT id, uid, created_at, is_active, git_commit_start FROM sessions ORDER BY id"
+    )
+    return [SessionView(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+
+def active_session(conn: sqlite3.Connection) -> SessionView | None:
+    row = conn.execute(
+        "SELECT id, uid, created_at, is_active, git_commit_start FROM sessions "
+        "WHERE is_active = 1 ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return SessionView(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
+
+
+# jobs ---------------------------------------------------------------------------------------
+def latest_step_job(
+    conn: sqlite3.Connection, session_id: int, number: int, build: bool
+) -> int | None:
+    """The id of the latest job of step ``@N`` (``@BN`` when ``build``) in a session: the
+    (session_id, step_number) index, whatever the session's size."""
+    row = conn.execute(
+        "SELECT id FROM jobs WHERE session_id = ? AND step_number = ? AND (kind = 'build') = ? "
+        "ORDER BY started_at DESC, id DESC LIMIT 1",
+        (session_id, number, build),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def job_ids_by_uid_prefix(conn: sqlite3.Connection, prefix: str, limit: int = 20) -> list[int]:
+    low = prefix.lower()
+    rows = conn.execute(
+        "SELECT id FROM jobs WHERE uid >= ? AND uid < ? ORDER BY uid LIMIT ?",
+        (low, low + "\uffff", limit),
+    )
+    return [int(r[0]) for r in rows]
+
+
+def session_heads(conn: sqlite3.Connection, session_id: int) -> list[JobHead]:
+    """Every job of a session, light (no files): to pick each step's latest successful run."""
+    rows = conn.execute(f"SELECT {_HEAD} FROM jobs j WHERE j.session_id = ?", (session_id,))
+    return [_head(r) for r in rows]
+
+
+def build_heads(conn: sqlite3.Connection, session_ids: Iterable[int]) -> list[JobHead]:
+    """The build jobs (``roar build``) of the sessions."""
+    found: list[JobHead] = []
+    for chunk, marks in _chunks(sorted(set(session_ids))):
+        rows = conn.execute(
+            f"SELECT {_HEAD} FROM jobs j WHERE j.session_id IN ({marks}) AND j.kind = 'build'",
+            chunk,
+        )
+        found += [_head(r) for r in rows]
+    return found
+
+
+def producers(conn: sqlite3.Connection, artifact_ids: Iterable[int]) -> dict[int, list[JobHead]]:
+    """artifact id → the jobs that wrote it (any session), as light heads."""
+    found: dict[int, list[JobHead]] = {}
+    for chunk, marks in _chunks(sorted(set(artifact_ids))):
+        rows = conn.execute(
+            f"SELECT jf.artifact_id, {_HEAD} FROM job_files jf JOIN jobs j ON j.id = jf.job_id "
+            f"WHERE jf.artifact_id IN ({marks}) AND jf.role = 'output'",
+            chunk,
+        )
+        for r in rows:
+            found.setdefault(int(r[0]), []).append(_head(r[1:]))
+    return found
+
+
+def job_views(conn: sqlite3.Connection, job_ids: Iterable[int]) -> dict[int, JobView]:
+    """Full job views (files and variables) for the ids, in three batched statements each."""
+    views: dict[int, JobView] = {}
+    ids = sorted(set(job_ids))
+    for chunk, marks in _chunks(ids):
+        for r in conn.execute(f"SELECT {_JOB} FROM jobs j WHERE j.id IN ({marks})", chunk):
+            views[r[0]] = JobView(
+                id=r[0], uid=r[1], session_id=r[2], kind=r[3], step_number=r[4], step_name=r[5],
+                command=r[6], argv=json.loads(r[7] or "[]"), cwd=stored_path(r[8]),
+                started_at=r[9], ended_at=r[10], exit_code=r[11], interrupted=bool(r[12]),
+                tracer=r[13], git_commit=r[14], git_branch=r[15], git_remote=r[16],
+                git_dirty=bool(r[17]), git_diff_hash=r[18], metadata=json.loads(r[19] or "{}"),
+                notebook_path=r[20], cell_id=r[21], execution_count=r[22], source=r[23],
+                source_hash=r[24],
+            )  # fmt: skip
+        rows = conn.execute(
+            "SELECT jf.job_id, jf.role, jf.path, a.id, a.digest, a.size, a.is_composite, "
+            "a.algorithm FROM job_files jf LEFT JOIN artifacts a ON a.id = jf.artifact_id "
+            f"WHERE jf.job_id IN ({marks}) ORDER BY jf.job_id, jf.path",
+            chunk,
+        )
+        for job_id, role, path, aid, digest, size, composite, algorithm in rows:
+            view = views.get(job_id)
+            if view is None:
+                continue
+            p = stored_path(path)
+            if role == "deleted":
+                view.deleted.append(
+                    DeletedFile(p, digest, size, bool(composite), aid)
+                    if aid is not None
+                    else DeletedFile(p, None, None)
+                )
+            elif aid is not None:
+                fv = FileView(p, digest, size, bool(composite), aid, algorithm)
+                (view.inputs if role == "input" else view.outputs).append(fv)
+        rows = conn.execute(
+            "SELECT v.job_id, v.role, v.name, v.producer_job_id, p.uid FROM job_variables v "
+            f"LEFT JOIN jobs p ON p.id = v.producer_job_id WHERE v.job_id IN ({marks}) "
+            "ORDER BY v.job_id, v.name",
+            chunk,
+        )
+        for job_id, role, name, producer_id, producer_uid in rows:
+            view = views.get(job_id)
+            if view is None:
+                continue
+            if role == "read":
+                view.variables_read.append(VariableRef(name, producer_id, producer_uid))
+            else:
+                view.variables_defined.append(name)
+    return views
+
+
+# artifacts ----------------------------------------------------------------------------------
+def artifacts_by_digest(conn: sqlite3.Connection, digest: str) -> list[ArtifactView]:
+    rows = conn.execute(
+        f"SELECT {_ARTIFACT} FROM artifacts a WHERE a.digest = ?", (digest.lower(),)
+    )
+    return [_artifact(r) for r in rows]
+
+
+def artifacts_by_prefix(
+    conn: sqlite3.Connection, prefix: str, limit: int = 50
+) -> list[ArtifactView]:
+    """Artifacts whose digest starts with ``prefix`` (a range scan on the digest index)."""
+    low = prefix.lower()
+    rows = conn.execute(
+        f"SELECT {_ARTIFACT} FROM artifacts a WHERE a.digest >= ? AND a.digest < ? "
+        "ORDER BY a.digest LIMIT ?",
+        (low, low + "\uffff", limit),
+    )
+    return [_artifact(r) for r in rows]
+
+
+def latest_artifact_at(conn: sqlite3.Connection, path: str) -> ArtifactView | None:
+    """The artifact of the newest record (read or written) at ``path``, if any."""
+    row = conn.execute(
+        f"SELECT {_ARTIFACT} FROM job_files jf JOIN artifacts a ON a.id = jf.artifact_id "
+        "WHERE jf.path = ? AND jf.role IN ('input', 'output') ORDER BY jf.job_id DESC LIMIT 1",
+        (storable_path(path),),
+    ).fetchone()
+    return _artifact(row) if row else None
+
+
+def composites_containing(
+    conn: sqlite3.Connection, member_ids: Iterable[int]
+) -> dict[int, list[int]]:
+    """member artifact id → ids of the composite (directory) artifacts holding it."""
+    found: dict[int, list[int]] = {}
+    for chunk, marks in _chunks(sorted(set(member_ids))):
+        rows = conn.execute(
+            f"SELECT member_id, composite_id FROM composite_members WHERE member_id IN ({marks})",
+            chunk,
+        )
+        for member, composite in rows:
+            found.setdefault(int(member), []).append(int(composite))
+    return found
+
+
+def recorded_paths(conn: sqlite3.Connection, artifact_ids: Iterable[int]) -> dict[int, list[str]]:
+    """artifact id → every path a job read or wrote it at, newest record first."""
+    found: dict[int, list[str]] = {}
+    for chunk, marks in _chunks(sorted(set(artifact_ids))):
+        rows = conn.execute(
+            "SELECT artifact_id, path FROM job_files "
+            f"WHERE artifact_id IN ({marks}) AND role IN ('input', 'output') "
+            "ORDER BY job_id DESC",
+            chunk,
+        )
+        for aid, path in rows:
+            paths = found.setdefault(int(aid), [])
+            p = stored_path(path)
+            if p not in paths:
+                paths.append(p)
+    return found
+
+
+def cached_files(
+    conn: sqlite3.Connection, algorithm: str, digests: Iterable[str]
+) -> dict[str, list[CachedFile]]:
+    """digest → hash-cache entries that held it (where those bytes were last seen on disk).
+
+    The cache has no index on the digest; this is asked only for inputs not found where they
+    were recorded, in one statement per 500 digests."""
+    found: dict[str, list[CachedFile]] = {}
+    for chunk, marks in _chunks(sorted(set(digests))):
+        rows = conn.execute(
+            "SELECT digest, path, dev, inode, size, mtime_ns FROM hash_cache "
+            f"WHERE algorithm = ? AND digest IN ({marks})",
+            (algorithm, *chunk),
+        )
+        for digest, path, dev, inode, size, mtime_ns in rows:
+            found.setdefault(digest, []).append(
+                CachedFile(stored_path(path), dev, inode, size, mtime_ns)
+            )
+    return found
+
+
+def session_uid(conn: sqlite3.Connection, session_id: int) -> str | None:
+    row = conn.execute("SELECT uid FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    return str(row[0]) if row else None
