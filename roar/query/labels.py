@@ -25,6 +25,7 @@ from roar.query.history import (
     resolve_job,
     resolve_session,
 )
+from roar.query.lineage import Dag, Lineage
 from roar.store import labels as store
 from roar.store.connection import Connection
 from roar.store.labels import Entity, LabelVersion
@@ -276,3 +277,30 @@ def version_json(v: LabelVersion) -> dict[str, Any]:
         "change": v.change,
         "created_at": iso(v.created_at),
     }
+
+
+# The labels the views show, read through a command's reader ------------------------------------
+def for_jobs(reader: Reader, jobs: Iterable[JobView]) -> None:
+    """``attach`` over the reader's own connection."""
+    attach(store.connection_of(reader), jobs)
+
+
+def for_artifacts(reader: Reader, digests: Iterable[str]) -> dict[str, dict]:
+    return of_artifacts(store.connection_of(reader), digests)
+
+
+def for_dag(reader: Reader, dag: Dag) -> dict[str, dict]:
+    """Attach its jobs' labels to a DAG's nodes; its artifacts' labels, by digest."""
+    for_jobs(reader, (n.job for n in dag.nodes))
+    return for_artifacts(reader, (a.digest for a in dag.artifacts))
+
+
+def for_lineage(reader: Reader, lineage: Lineage) -> dict[str, dict]:
+    """Attach its jobs' labels to a lineage's jobs; its artifacts' labels, by digest."""
+    for_jobs(reader, lineage.jobs)
+    digests = [lineage.target.digest, *(f.digest for f in lineage.artifacts)]
+    return for_artifacts(reader, digests)
+
+
+def for_session(reader: Reader, session_uid: str) -> dict:
+    return of_session(store.connection_of(reader), session_uid)

@@ -20,9 +20,15 @@ from roar.store.views import ArtifactView, DeletedFile, FileView, JobView
 JOB_KEYS = (
     "job_id", "job_uid", "kind", "step_number", "step_ref", "step_name", "command",
     "exit_code", "interrupted", "started_at", "argv", "cwd", "timestamp", "ended_at",
-    "duration_seconds", "tracer", "git", "inputs", "outputs", "deleted", "metadata",
+    "duration_seconds", "tracer", "git", "inputs", "outputs", "deleted", "metadata", "labels",
 )  # fmt: skip
-ARTIFACT_KEYS = ("path", "hash", "size", "artifact_id", "composite", "present", "disk_state")
+ARTIFACT_KEYS = (
+    "path", "hash", "size", "artifact_id", "composite", "present", "disk_state", "labels",
+)  # fmt: skip
+
+# An artifact's current `roar label` document by digest (``roar.query.labels.of_artifacts``);
+# the artifacts it does not name have none.
+ArtifactLabels = Mapping[str, dict]
 
 
 def file_json(f: FileView) -> dict[str, Any]:
@@ -55,10 +61,11 @@ def artifact_object(
     artifact_id: int | None,
     composite: bool,
     disk_state: str | None,
+    labels: ArtifactLabels | None = None,
 ) -> dict[str, Any]:
     """An artifact (content at a path) with what the path holds now: ``present`` (something is
     there) and ``disk_state`` (``current`` | ``modified on disk`` | ``missing``; null when
-    not looked at)."""
+    not looked at); ``labels``: its current labels, {} when none (or not looked up)."""
     if disk_state is not None:
         present = disk_state != "missing"
     else:
@@ -71,13 +78,22 @@ def artifact_object(
         "composite": composite,
         "present": present,
         "disk_state": disk_state,
+        "labels": dict((labels or {}).get(digest, {})),
     }
 
 
-def file_artifact(f: FileView, disk: Mapping[tuple[str, str], str]) -> dict[str, Any]:
+def file_artifact(
+    f: FileView, disk: Mapping[tuple[str, str], str], labels: ArtifactLabels | None = None
+) -> dict[str, Any]:
     """The artifact object of a file a job recorded, given the disk states (``roar.query.disk``)."""
     return artifact_object(
-        f.path, f.digest, f.size, f.artifact_id, f.is_composite, disk.get((f.path, f.digest))
+        f.path,
+        f.digest,
+        f.size,
+        f.artifact_id,
+        f.is_composite,
+        disk.get((f.path, f.digest)),
+        labels,
     )
 
 
@@ -123,6 +139,7 @@ def job_json(job: JobView, root: Path | None = None) -> dict[str, Any]:
         "outputs": [file_json(f) for f in job.outputs],
         "deleted": [deleted_json(f) for f in job.deleted],
         "metadata": job.metadata,
+        "labels": job.labels,
     }
     if job.kind == "cell":
         data.update(cell_json(job))
@@ -168,12 +185,15 @@ def artifact_json(
     root: Path | None = None,
     deleted_by: Sequence[JobView] = (),
     disk_state: str | None = None,
+    labels: ArtifactLabels | None = None,
 ) -> dict[str, Any]:
     """``roar show PATH|HASH --json``: the artifact object (plus where roar first saw it), the
     jobs that made, read and removed it, and a directory's members."""
     return {
         "artifact": {
-            **artifact_object(path, art.digest, art.size, art.id, art.is_composite, disk_state),
+            **artifact_object(
+                path, art.digest, art.size, art.id, art.is_composite, disk_state, labels
+            ),
             "algorithm": art.algorithm,
             "first_seen_path": art.first_seen_path,
             "first_seen_at": art.first_seen_at,
@@ -199,9 +219,11 @@ def deleted_path_json(path: str, deleted_by: list[JobView], root: Path | None = 
     }
 
 
-def dag_json(dag: Dag, root: Path | None = None) -> dict[str, Any]:
+def dag_json(
+    dag: Dag, root: Path | None = None, labels: ArtifactLabels | None = None
+) -> dict[str, Any]:
     """``roar dag --json``: counts over the whole DAG (whatever the view hides), the nodes shown
-    (job objects with the DAG's keys) and the artifacts shown."""
+    (job objects with the DAG's keys) and the artifacts shown (``labels``: the artifacts')."""
     return {
         "session_id": dag.session_id,
         "total_steps": dag.counts.steps,
@@ -211,7 +233,7 @@ def dag_json(dag: Dag, root: Path | None = None) -> dict[str, Any]:
         "modified_artifact_count": dag.counts.modified_artifacts,
         "is_expanded": dag.expanded,
         "nodes": [dag_node_json(n, root) for n in dag.nodes],
-        "artifacts": [dag_artifact_json(a) for a in dag.artifacts],
+        "artifacts": [dag_artifact_json(a, labels) for a in dag.artifacts],
     }
 
 
@@ -236,10 +258,12 @@ def dag_node_json(n: DagNode, root: Path | None = None) -> dict[str, Any]:
     }
 
 
-def dag_artifact_json(a: DagArtifact) -> dict[str, Any]:
+def dag_artifact_json(a: DagArtifact, labels: ArtifactLabels | None = None) -> dict[str, Any]:
     """An artifact object with its place in the DAG."""
     return {
-        **artifact_object(a.path, a.digest, a.size, a.artifact_id, a.composite, a.disk_state),
+        **artifact_object(
+            a.path, a.digest, a.size, a.artifact_id, a.composite, a.disk_state, labels
+        ),
         "producer_step": a.producer_step,
         "state": a.state,
         "is_stale": a.state == "stale",
@@ -251,11 +275,13 @@ def dag_artifact_json(a: DagArtifact) -> dict[str, Any]:
     }
 
 
-def lineage_json(lineage: Lineage, root: Path | None = None) -> dict[str, Any]:
+def lineage_json(
+    lineage: Lineage, root: Path | None = None, labels: ArtifactLabels | None = None
+) -> dict[str, Any]:
     """``roar lineage X``: the target and every artifact on its path (artifact objects), and the
     jobs that made them (job objects), oldest first."""
     return {
-        "artifact": file_artifact(lineage.target, lineage.disk),
+        "artifact": file_artifact(lineage.target, lineage.disk, labels),
         "jobs": [job_json(j, root) for j in lineage.jobs],
-        "artifacts": [file_artifact(f, lineage.disk) for f in lineage.artifacts],
+        "artifacts": [file_artifact(f, lineage.disk, labels) for f in lineage.artifacts],
     }

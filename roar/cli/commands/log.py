@@ -7,6 +7,7 @@ from datetime import datetime
 
 from roar.cli.commands._common import add_json_flag, open_reader, status_word
 from roar.cli.console import Console
+from roar.query import labels
 from roar.query.serialize import job_json
 
 
@@ -27,7 +28,8 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     with open_reader() as (ws, r):
         session = r.active_session()
         every = r.session_jobs(session.id) if session else []
-    jobs = every[-args.limit :] if args.limit > 0 else every
+        jobs = every[-args.limit :] if args.limit > 0 else every
+        labels.for_jobs(r, jobs)
     if args.json:
         console.json(
             {
@@ -53,4 +55,6 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         status = status_word(j.exit_code, j.interrupted)
         colored = console.style(f"{status:<6}", "green" if status == "OK" else "red")
         console.out(f"{j.uid:<9} {j.ref:<6} {when:<19} {j.duration:>8.1f}s {colored} {j.command}")
+        if j.labels:
+            console.out(f"{'':<9} labels: {labels.one_line(j.labels)}")
     return 0

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from roar.cli.commands._common import add_json_flag, open_reader, status_word
 from roar.cli.console import Console, display_path, exit_text, human_size
 from roar.errors import RoarError
+from roar.query import labels
 from roar.query.disk import MISSING, MODIFIED
 from roar.query.history import (
     ArtifactHit,
@@ -48,6 +49,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             return _show_session(ws, r, args, console)
         job = None if looks_like_path(args.ref) else resolve_job(r, args.ref)
         if job is not None:
+            labels.for_jobs(r, [job])
             return _show_job(ws, job, disk_states(r, [*job.inputs, *job.outputs]), args, console)
         hit = resolve_artifact(r, ws, args.ref)
         if hit is not None:
@@ -65,14 +67,18 @@ def handle(args: argparse.Namespace, console: Console) -> int:
 def _show_session(ws: Workspace, r: Reader, args: argparse.Namespace, console: Console) -> int:
     session = require_active_session(r)
     jobs = r.session_jobs(session.id)
+    labels.for_jobs(r, jobs)
+    session_labels = labels.for_session(r, session.uid)
     if args.json:
         console.json({"session_id": session.id, "session_uid": session.uid, "created_at": session.created_at,
-                      "jobs": [job_json(j, ws.root) for j in jobs]})  # fmt: skip
+                      "labels": session_labels, "jobs": [job_json(j, ws.root) for j in jobs]})  # fmt: skip
         return 0
     console.out(f"Session: {session.uid}")
     console.out(f"Created: {datetime.fromtimestamp(session.created_at):%Y-%m-%d %H:%M:%S}")
     if session.git_commit_start:
         console.out(f"Commit:  {session.git_commit_start}")
+    if session_labels:
+        console.out(f"Labels:  {labels.one_line(session_labels)}")
     console.out()
     console.out(f"Jobs ({len(jobs)}):")
     console.out(f"  {'STEP':<6} {'JOB UID':<9} {'STATUS':<6} COMMAND")
@@ -109,6 +115,7 @@ def _show_job(
         ("Git commit", (job.git_commit or "(none)") + (" (dirty)" if job.git_dirty else "")),
         ("Git branch", job.git_branch),
         ("Tracer", job.tracer),
+        ("Labels", labels.one_line(job.labels)),
     ]
     if job.kind == "cell":
         rows += _cell_rows(job)
@@ -178,6 +185,8 @@ def _show_artifact(
     consumers = r.jobs_with_artifacts([art.id], "input")
     members = r.composite_members(art.id) if art.is_composite else []
     removers = _removers(r, hit)
+    labels.for_jobs(r, [*producers, *consumers, *removers])
+    art_labels = labels.for_artifacts(r, [art.digest])
     if args.json:
         console.json(
             artifact_json(
@@ -189,6 +198,7 @@ def _show_artifact(
                 ws.root,
                 removers,
                 hit.disk_state,
+                art_labels,
             )
         )
         return 0
@@ -201,6 +211,8 @@ def _show_artifact(
     console.out(f"Artifact: {display_path(path)}{state}")
     console.out(f"Hash:     {art.algorithm}:{art.digest}")
     console.out(f"Size:     {human_size(art.size)}")
+    if art_labels.get(art.digest):
+        console.out(f"Labels:   {labels.one_line(art_labels[art.digest])}")
     if members:
         console.out(f"Members ({len(members)}):")
         for rel, m in members[:20]:
