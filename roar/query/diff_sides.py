@@ -1,0 +1,235 @@
+"""The two things ``roar diff`` compares, loaded as lineages, and their jobs paired step for step.
+
+A side is an artifact (its upstream lineage: the jobs that made it, walked from the target with
+indexed lookups, never a whole session), a job (the job and its upstream lineage) or a session
+(the latest run of each of its steps). Jobs are paired structurally first — the two targets'
+producers, then the producers of the inputs those read in the same role, and so on upstream —
+then by what they run (the same program or script, in the same directory), so a chain of
+``step.py`` runs pairs link by link. What is left over exists on one side only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from roar.errors import RoarError
+from roar.query import diff_params
+from roar.query.history import (
+    artifact_lineage,
+    looks_like_path,
+    may_be_path,
+    no_artifact_at,
+    resolve_artifact,
+    resolve_job,
+    resolve_session,
+)
+from roar.store.views import FileView, JobView, SessionView
+from roar.workspace import Workspace
+
+if TYPE_CHECKING:
+    from roar.store.queries import Reader
+
+MAX_DEPTH = 50
+
+
+@dataclass
+class Side:
+    ref: str  # as the user typed it
+    kind: str  # artifact | job | session
+    jobs: list[JobView]  # the lineage, in execution order
+    target: FileView | None = None  # an artifact side's artifact
+    anchor: JobView | None = None  # the job named, or the one that made the target
+    session: SessionView | None = None
+    _made: dict[str, list[JobView]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for job in self.jobs:
+            for out in job.outputs:
+                self._made.setdefault(out.digest, []).append(job)
+
+    def producer(self, digest: str, consumer: JobView) -> JobView | None:
+        """The latest job of this lineage, of another step, that wrote ``digest`` before
+        ``consumer`` started (the DAG's rule); None: a source input here."""
+        best = None
+        for job in self._made.get(digest, ()):
+            other_step = (job.session_id, job.ref) != (consumer.session_id, consumer.ref)
+            if other_step and job.started_at <= consumer.started_at:
+                best = job
+        return best
+
+    def made(self, digest: str) -> bool:
+        return digest in self._made
+
+
+def load_side(reader: Reader, ws: Workspace, ref: str) -> Side:
+    """``session:current``/``session:PREFIX``, ``@N``/``@BN``/a job uid, or an artifact (a path or
+    a hash prefix of 8+ hex); a bare hex string names a job uid before an artifact hash."""
+    if ref.startswith("session:"):
+        session = resolve_session(reader, ref)
+        return Side(ref, "session", latest_runs(reader.session_jobs(session.id)), session=session)
+    job = None if looks_like_path(ref) else resolve_job(reader, ref)
+    if job is not None:
+        return Side(ref, "job", job_lineage(reader, job), anchor=job)
+    hit = resolve_artifact(reader, ws, ref)
+    if hit is None:
+        if may_be_path(ref):
+            raise no_artifact_at(ref)
+        raise RoarError(
+            f"Not found: {ref}",
+            hint="Name an artifact (a path or a hash prefix of 8+ hex), a job (@N, @BN or a job "
+            "uid) or a session (session:current, session:PREFIX).",
+        )
+    lineage = artifact_lineage(reader, hit, depth=MAX_DEPTH)
+    digest = lineage.target.digest
+    anchor = next(
+        (j for j in reversed(lineage.jobs) if any(o.digest == digest for o in j.outputs)), None
+    )
+    return Side(ref, "artifact", lineage.jobs, target=lineage.target, anchor=anchor)
+
+
+def latest_runs(jobs: list[JobView]) -> list[JobView]:
+    """The latest run of each step (build steps are numbered apart), in execution order."""
+    latest: dict[str, JobView] = {}
+    for job in sorted(jobs, key=lambda j: (j.started_at, j.id)):
+        latest[job.ref] = job
+    return sorted(latest.values(), key=lambda j: (j.started_at, j.id))
+
+
+def job_lineage(reader: Reader, job: JobView) -> list[JobView]:
+    """The job and the jobs upstream of it, by the rule ``artifact_lineage`` follows."""
+    writers: dict[str, list[JobView]] = {}
+
+    def producer_of(digest: str, consumer: JobView) -> JobView | None:
+        if digest not in writers:
+            ids = [a.id for a in reader.artifacts_by_digest(digest)]
+            writers[digest] = reader.jobs_with_artifacts(ids, "output")  # newest first
+        for candidate in writers[digest]:
+            same_step = (candidate.session_id, candidate.ref) == (consumer.session_id, consumer.ref)
+            if not same_step and candidate.started_at <= consumer.started_at:
+                return candidate
+        return None
+
+    found = {job.id: job}
+    frontier = [(f.digest, job) for f in job.inputs]
+    for _ in range(MAX_DEPTH):
+        upstream: list[tuple[str, JobView]] = []
+        for digest, consumer in frontier:
+            producer = producer_of(digest, consumer)
+            if producer is not None and producer.id not in found:
+                found[producer.id] = producer
+                upstream += [(f.digest, producer) for f in producer.inputs]
+        if not upstream:
+            break
+        frontier = upstream
+    return sorted(found.values(), key=lambda j: (j.started_at, j.id))
+
+
+# Pairing ----------------------------------------------------------------------------------------
+class JobShape:
+    """A job's command as a program and parameters, and how its arguments name files."""
+
+    def __init__(self, job: JobView, root: Path):
+        self.job = job
+        self.shape = diff_params.shape(job.argv)
+        self.cwd = os.path.join(str(root), job.cwd) if job.cwd else str(root)
+        self.paths = {f.path for f in (*job.inputs, *job.outputs)}
+
+    def resolve(self, value: str) -> str:
+        return os.path.normpath(os.path.join(self.cwd, os.path.expanduser(value)))
+
+    def names_file(self, value: str) -> bool:
+        path = self.resolve(value)
+        return path in self.paths or os.path.realpath(path) in self.paths
+
+    def slot(self, path: str) -> str | None:
+        return diff_params.slot_of(self.shape, self.resolve, path) or diff_params.slot_of(
+            self.shape, lambda v: os.path.realpath(self.resolve(v)), path
+        )
+
+    def key(self) -> tuple[str, ...]:
+        job = self.job
+        if job.kind == "cell":
+            return (job.kind, job.notebook_path or "", job.cell_id or "")
+        return (job.kind, self.shape.program, job.cwd)
+
+    def words(self) -> set[str]:
+        """What the command names, directories left out (``v1/a.txt`` and ``v2/a.txt`` agree)."""
+        values = [v for v in self.shape.params.values() if v is not None]
+        names = {os.path.basename(v) for v in values} | set(self.shape.params)
+        return names | {os.path.basename(f.path) for f in self.job.outputs}
+
+
+def pair_files(
+    a: list[FileView], b: list[FileView], sa: JobShape, sb: JobShape
+) -> list[tuple[FileView | None, FileView | None]]:
+    """Files of two paired jobs in the same role: the same path, else the same parameter
+    (``--data X``, argument 2), else the same name; one file left on each side pairs too."""
+    left, right = list(a), list(b)
+    pairs: list[tuple[FileView | None, FileView | None]] = []
+
+    def take(match: Callable[[FileView, FileView], bool]) -> None:
+        for fa in list(left):
+            fb = next((f for f in right if match(fa, f)), None)
+            if fb is not None:
+                pairs.append((fa, fb))
+                left.remove(fa)
+                right.remove(fb)
+
+    take(lambda fa, fb: fa.path == fb.path)
+    take(lambda fa, fb: (s := sa.slot(fa.path)) is not None and s == sb.slot(fb.path))
+    take(lambda fa, fb: os.path.basename(fa.path) == os.path.basename(fb.path))
+    if len(left) == 1 and len(right) == 1:
+        take(lambda fa, fb: True)
+    pairs += [(fa, None) for fa in left] + [(None, fb) for fb in right]
+    return pairs
+
+
+def pair_jobs(
+    a: Side, b: Side, root: Path
+) -> tuple[list[tuple[JobView, JobView]], list[JobView], list[JobView]]:
+    """(paired jobs in ``a``'s execution order, jobs only in ``a``, jobs only in ``b``)."""
+    shapes = {id(j): JobShape(j, root) for j in (*a.jobs, *b.jobs)}
+    paired: dict[int, JobView] = {}  # a's job id → b's job
+    used_b: set[int] = set()
+
+    def link(ja: JobView, jb: JobView) -> bool:
+        if ja.id in paired or jb.id in used_b or ja.kind != jb.kind:
+            return False
+        paired[ja.id] = jb
+        used_b.add(jb.id)
+        return True
+
+    queue: list[tuple[JobView, JobView]] = []
+    if a.anchor is not None and b.anchor is not None and link(a.anchor, b.anchor):
+        queue.append((a.anchor, b.anchor))
+    while queue:  # upstream through inputs read in the same role
+        ja, jb = queue.pop(0)
+        for fa, fb in pair_files(ja.inputs, jb.inputs, shapes[id(ja)], shapes[id(jb)]):
+            if fa is None or fb is None:
+                continue
+            pa, pb = a.producer(fa.digest, ja), b.producer(fb.digest, jb)
+            if pa is not None and pb is not None and link(pa, pb):
+                queue.append((pa, pb))
+    rest_b = [j for j in b.jobs if j.id not in used_b]
+    for ja in a.jobs:  # then by what they run, the most alike first
+        if ja.id in paired:
+            continue
+        key, words = shapes[id(ja)].key(), shapes[id(ja)].words()
+        candidates = [j for j in rest_b if j.id not in used_b and shapes[id(j)].key() == key]
+        if candidates:
+            best = max(candidates, key=lambda j: _likeness(words, shapes[id(j)].words()))
+            link(ja, best)
+    pairs = [(ja, paired[ja.id]) for ja in a.jobs if ja.id in paired]
+    return (
+        pairs,
+        [j for j in a.jobs if j.id not in paired],
+        [j for j in b.jobs if j.id not in used_b],
+    )
+
+
+def _likeness(x: set[str], y: set[str]) -> float:
+    return len(x & y) / len(x | y) if x | y else 1.0
