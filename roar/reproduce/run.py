@@ -125,7 +125,9 @@ def _replay(
         replayer.close()
     rows = replayer.rows()
     first = verify.first_divergence(rows)
-    targets = [r for r in rows if r.is_target] or ([] if plan.target else rows)
+    # A session's plan has no one target: every artifact it makes must match.
+    whole = plan.target is None and plan.target_job is None
+    targets = rows if whole else [r for r in rows if r.is_target]
     matched = bool(targets) and all(r.status == verify.MATCH for r in targets)
     if options.json:
         console.json(
@@ -325,11 +327,15 @@ class Replayer:
     def _wanted(self, job: JobView) -> list[tuple[FileView, str, bool]]:
         """The outputs the plan needs (read by a later step, or the target; every output for a
         session's plan), with their paths in the worktree."""
-        target = self.plan.target
+        target, target_job = self.plan.target, self.plan.target_job
+        whole = target is None and target_job is None
         out = []
         for f in job.outputs:
-            is_target = target is not None and (f.path == target.path or f.digest == target.digest)
-            if target is None or is_target or f.path in self.needed:
+            if target is not None:
+                is_target = f.path == target.path or f.digest == target.digest
+            else:
+                is_target = target_job is not None and job.uid == target_job.uid
+            if whole or is_target or f.path in self.needed:
                 out.append((f, self.paths.map(f.path), is_target))
         return out
 

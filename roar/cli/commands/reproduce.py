@@ -84,10 +84,13 @@ def handle(args: argparse.Namespace, console: Console) -> int:
 
 
 def _run(plan: ReproPlan, args: argparse.Namespace, console: Console) -> int:
-    raise RoarError(
-        "roar reproduce --run is not available yet.",
-        hint="Without --run, roar reproduce shows the plan: its steps and source inputs.",
+    from roar.reproduce.run import RunOptions, run_plan
+    from roar.workspace import require_workspace
+
+    options = RunOptions(
+        into=args.into, assume_yes=args.yes, package_sync=args.package_sync, json=args.json
     )
+    return run_plan(require_workspace(), plan, options, console)
 
 
 def plan_json(plan: ReproPlan, root: Any) -> dict[str, Any]:
