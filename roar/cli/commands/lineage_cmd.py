@@ -12,6 +12,7 @@ from roar.cli.commands._common import open_reader
 from roar.cli.console import Console, display_path
 from roar.errors import RoarError
 from roar.query.history import artifact_lineage, may_be_path, no_artifact_at, resolve_artifact
+from roar.query.labels import for_lineage
 from roar.query.serialize import lineage_json
 
 
@@ -37,8 +38,9 @@ def handle(args: argparse.Namespace, console: Console) -> int:
                 hint="The file may not have been tracked by roar yet.",
             )
         lineage = artifact_lineage(r, hit, depth=args.depth)
+        labels = for_lineage(r, lineage)
     if args.json or args.output != "text":
-        console.json(lineage_json(lineage, ws.root))
+        console.json(lineage_json(lineage, ws.root, labels))
         return 0
     console.out(f"Artifact: {display_path(lineage.target.path)}  {lineage.target.digest[:12]}")
     if not lineage.jobs:

@@ -71,14 +71,20 @@ def _list(as_json: bool, console: Console) -> int:
 def _show(args: argparse.Namespace, console: Console) -> int:
     from roar.cli.commands.dag import render
     from roar.query.history import resolve_session, session_dag_of
+    from roar.query.labels import for_dag
     from roar.query.serialize import dag_json
 
     with open_reader() as (ws, r):
         session = resolve_session(r, args.session)
         dag = session_dag_of(r, session, expanded=args.expanded)
+        labels = for_dag(r, dag)
     if args.json:
         console.json(
-            {"session_uid": session.uid, "dag_hash": dag.dag_hash(), **dag_json(dag, ws.root)}
+            {
+                "session_uid": session.uid,
+                "dag_hash": dag.dag_hash(),
+                **dag_json(dag, ws.root, labels),
+            }
         )
         return 0
     state = "active" if session.is_active else "inactive"
