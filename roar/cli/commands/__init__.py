@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
         None,
         "Show how to make an artifact again (its plan); --run reproduces it",
     ),
+    "make": ("make_cmd", None, "Rerun exactly the stale steps upstream of an artifact"),
     "workflow": ("workflow_cmd", None, "Write a session as a TReqs workflow (YAML)"),
     "pop": ("pop", None, "Remove the most recent job and the files it wrote"),
     "reset": ("reset", None, "Start a new session (previous ones are kept)"),
