@@ -27,6 +27,11 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "dag": ("dag", None, "Show the session's pipeline DAG"),
     "show": ("show", None, "Show the session, a job (@N, @BN, uid) or an artifact (path, hash)"),
     "lineage": ("lineage_cmd", None, "Where an artifact came from: upstream jobs and artifacts"),
+    "diff": (
+        "diff_cmd",
+        None,
+        "Compare the lineage of two artifacts, jobs or sessions: what changed, likeliest first",
+    ),
     "inputs": (
         "inputs_cmd",
         None,
