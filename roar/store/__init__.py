@@ -2,5 +2,7 @@
 
 - ``connection.connect``: open (and migrate) ``.roar/roar.db``.
 - ``writer``: the job write path and other mutations (stdlib sqlite3, one transaction each).
-- ``queries``: reads through the SQLAlchemy models, returning plain views.
+- ``queries``: reads (stdlib sqlite3, batched), returning plain views.
+- ``provenance``: the editors' single-statement read-only lookups.
+- ``schema``: the tables as SQLAlchemy models, the schema of record the migrations build.
 """

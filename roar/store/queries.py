@@ -1,30 +1,22 @@
-"""Reading the store through the SQLAlchemy models; results come back as plain views
-(``views.py``), safe to use after the session closes."""
+"""Reading the store: plain SQL through the standard ``sqlite3`` module, results as plain views
+(``views.py``) that outlive the connection.
+
+No SQLAlchemy here: importing it took ~125 ms, more than a whole ``roar show`` or ``roar inputs``
+should. The tables are the ones ``schema.py`` models and ``migrations.py`` builds. A job's files
+and variables are loaded for a batch of jobs at once (one statement per table and batch of
+``_BATCH`` ids), never one statement per job.
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import selectinload
-from sqlalchemy.pool import NullPool
-
 from roar.store.connection import connect, describe_failure
-from roar.store.schema import (
-    Artifact,
-    CompositeMember,
-    HashCache,
-    Job,
-    JobFile,
-    JobVariable,
-    Session,
-)
+from roar.store.paths import storable_path, stored_path
 from roar.store.views import (
     ArtifactView,
     DeletedFile,
@@ -34,208 +26,237 @@ from roar.store.views import (
     VariableRef,
 )
 
-# Everything a JobView needs, loaded in a few batched queries rather than one per job.
-_JOB_LOADS = (
-    selectinload(Job.files).selectinload(JobFile.artifact),
-    selectinload(Job.variables).selectinload(JobVariable.producer),
+_BATCH = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
+
+_SESSION_COLUMNS = "s.id, s.uid, s.created_at, s.is_active, s.git_commit_start"
+_ARTIFACT_COLUMNS = (
+    "a.id, a.algorithm, a.digest, a.size, a.is_composite, a.first_seen_at, a.first_seen_path"
+)
+_JOB_COLUMNS = (
+    "j.id, j.uid, j.session_id, j.kind, j.step_number, j.step_name, j.command, j.argv, j.cwd, "
+    "j.started_at, j.ended_at, j.exit_code, j.interrupted, j.tracer, j.git_commit, j.git_branch, "
+    "j.git_remote, j.git_dirty, j.git_diff_hash, j.metadata, j.notebook_path, j.cell_id, "
+    "j.execution_count, j.source, j.source_hash"
 )
 
 
 class Reader:
-    """Read-side queries over one ORM session."""
+    """Read-side queries over one connection (``conn``)."""
 
-    def __init__(self, orm: OrmSession):
-        self.orm = orm
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
 
     # sessions ---------------------------------------------------------------------------
     def active_session(self) -> SessionView | None:
-        row = self.orm.scalars(
-            select(Session).where(Session.is_active.is_(True)).order_by(Session.id.desc())
-        ).first()
+        row = self.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.is_active "
+            "ORDER BY s.id DESC LIMIT 1"
+        ).fetchone()
         return _session_view(row) if row else None
 
     def sessions(self) -> list[SessionView]:
-        return [_session_view(s) for s in self.orm.scalars(select(Session).order_by(Session.id))]
+        rows = self.conn.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions s ORDER BY s.id")
+        return [_session_view(r) for r in rows]
 
     def session_job_counts(self) -> dict[int, int]:
         """session id → how many jobs it holds."""
-        rows = self.orm.execute(select(Job.session_id, func.count()).group_by(Job.session_id))
+        rows = self.conn.execute("SELECT session_id, COUNT(*) FROM jobs GROUP BY session_id")
         return {int(sid): int(n) for sid, n in rows}
 
     # jobs ---------------------------------------------------------------------------------
     def session_jobs(self, session_id: int) -> list[JobView]:
         """Every job of a session in execution order, with inputs and outputs."""
-        stmt = (
-            select(Job)
-            .where(Job.session_id == session_id)
-            .order_by(Job.started_at, Job.id)
-            .options(*_JOB_LOADS)
+        return self._jobs(
+            f"SELECT {_JOB_COLUMNS} FROM jobs j WHERE j.session_id = ? ORDER BY j.started_at, j.id",
+            (session_id,),
         )
-        return [_job_view(j) for j in self.orm.scalars(stmt)]
 
     def jobs_by_uid_prefix(self, prefix: str) -> list[JobView]:
-        stmt = select(Job).where(Job.uid.startswith(prefix.lower())).options(*_JOB_LOADS)
-        return [_job_view(j) for j in self.orm.scalars(stmt)]
+        low = prefix.lower()
+        return self._jobs(
+            f"SELECT {_JOB_COLUMNS} FROM jobs j WHERE j.uid >= ? AND j.uid < ? ORDER BY j.id",
+            (low, low + "\uffff"),
+        )
 
     def jobs_with_artifacts(self, artifact_ids: Iterable[int], role: str) -> list[JobView]:
         """Jobs (any session) that read or wrote any of the artifacts, newest first."""
-        ids = list(set(artifact_ids))
-        if not ids:
-            return []
-        stmt = (
-            select(Job)
-            .join(JobFile)
-            .where(JobFile.role == role, JobFile.artifact_id.in_(ids))
-            .distinct()
-            .order_by(Job.started_at.desc(), Job.id.desc())
-            .options(*_JOB_LOADS)
-        )
-        return [_job_view(j) for j in self.orm.scalars(stmt)]
+        ids = sorted(set(artifact_ids))
+        job_ids: set[int] = set()
+        for batch in _batches(ids):
+            rows = self.conn.execute(
+                f"SELECT DISTINCT job_id FROM job_files WHERE role = ? "
+                f"AND artifact_id IN ({_marks(batch)})",
+                (role, *batch),
+            )
+            job_ids.update(r[0] for r in rows)
+        return _newest_first(self._jobs_by_id(job_ids))
 
     def jobs_with_path(self, path: str) -> list[JobView]:
-        stmt = (
-            select(Job)
-            .join(JobFile)
-            .where(JobFile.path == path)
-            .distinct()
-            .order_by(Job.started_at.desc(), Job.id.desc())
-            .options(*_JOB_LOADS)
+        rows = self.conn.execute(
+            "SELECT DISTINCT job_id FROM job_files WHERE path = ?", (storable_path(path),)
         )
-        return [_job_view(j) for j in self.orm.scalars(stmt)]
+        return _newest_first(self._jobs_by_id({r[0] for r in rows}))
 
     def job_count(self) -> int:
-        return int(self.orm.scalar(select(func.count(Job.id))) or 0)
+        return int(self.conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
 
     # artifacts ----------------------------------------------------------------------------
     def artifacts_by_digest_prefix(self, prefix: str) -> list[ArtifactView]:
-        stmt = select(Artifact).where(Artifact.digest.startswith(prefix.lower())).limit(50)
-        return [_artifact_view(a) for a in self.orm.scalars(stmt)]
+        low = prefix.lower()
+        rows = self.conn.execute(
+            f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts a WHERE a.digest >= ? AND a.digest < ? "
+            "ORDER BY a.digest LIMIT 50",
+            (low, low + "\uffff"),
+        )
+        return [_artifact_view(r) for r in rows]
 
     def artifacts_by_digest(self, digest: str) -> list[ArtifactView]:
         """Every artifact with exactly this digest (one per algorithm at most)."""
-        stmt = select(Artifact).where(Artifact.digest == digest.lower())
-        return [_artifact_view(a) for a in self.orm.scalars(stmt)]
+        rows = self.conn.execute(
+            f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts a WHERE a.digest = ? ORDER BY a.id",
+            (digest.lower(),),
+        )
+        return [_artifact_view(r) for r in rows]
 
     def artifact(self, artifact_id: int) -> ArtifactView | None:
-        row = self.orm.get(Artifact, artifact_id)
+        row = self.conn.execute(
+            f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts a WHERE a.id = ?", (artifact_id,)
+        ).fetchone()
         return _artifact_view(row) if row else None
 
     def composites_containing(self, member_ids: Iterable[int]) -> dict[int, list[int]]:
         """member artifact id → ids of composite artifacts that contain it."""
-        ids = list(set(member_ids))
         found: dict[int, list[int]] = {}
-        if not ids:
-            return found
-        rows = self.orm.execute(
-            select(CompositeMember.member_id, CompositeMember.composite_id).where(
-                CompositeMember.member_id.in_(ids)
+        for batch in _batches(sorted(set(member_ids))):
+            rows = self.conn.execute(
+                "SELECT member_id, composite_id FROM composite_members "
+                f"WHERE member_id IN ({_marks(batch)})",
+                batch,
             )
-        )
-        for member_id, composite_id in rows:
-            found.setdefault(member_id, []).append(composite_id)
+            for member_id, composite_id in rows:
+                found.setdefault(member_id, []).append(composite_id)
         return found
 
     def composite_members(self, composite_id: int) -> list[tuple[str, ArtifactView]]:
-        rows = self.orm.execute(
-            select(CompositeMember.relpath, Artifact)
-            .join(Artifact, Artifact.id == CompositeMember.member_id)
-            .where(CompositeMember.composite_id == composite_id)
-            .order_by(CompositeMember.relpath)
+        rows = self.conn.execute(
+            f"SELECT cm.relpath, {_ARTIFACT_COLUMNS} FROM composite_members cm "
+            "JOIN artifacts a ON a.id = cm.member_id WHERE cm.composite_id = ? "
+            "ORDER BY cm.relpath",
+            (composite_id,),
         )
-        return [(relpath, _artifact_view(a)) for relpath, a in rows]
+        return [(stored_path(r[0]), _artifact_view(r[1:])) for r in rows]
 
     # hash cache (read only: readers never write the store) ------------------------------
     def cached_digests(
         self, algorithm: str, keys: Sequence[tuple[int, int]]
     ) -> dict[tuple[int, int], tuple[int, int, str]]:
         """(dev, inode) → (size, mtime_ns, digest) for the keys the hash cache knows."""
-        by_dev: dict[int, list[int]] = {}
-        for dev, inode in set(keys):
-            by_dev.setdefault(dev, []).append(inode)
-        found: dict[tuple[int, int], tuple[int, int, str]] = {}
-        for dev, inodes in by_dev.items():
-            for start in range(0, len(inodes), 500):
-                rows = self.orm.execute(
-                    select(HashCache.inode, HashCache.size, HashCache.mtime_ns, HashCache.digest)
-                    .where(HashCache.dev == dev, HashCache.algorithm == algorithm)
-                    .where(HashCache.inode.in_(inodes[start : start + 500]))
+        from roar.store import writer
+
+        return writer.lookup_cache(self.conn, algorithm, keys)
+
+    # loading whole jobs -------------------------------------------------------------------
+    def _jobs_by_id(self, job_ids: Iterable[int]) -> list[JobView]:
+        views: list[JobView] = []
+        for batch in _batches(sorted(job_ids)):
+            views += self._jobs(
+                f"SELECT {_JOB_COLUMNS} FROM jobs j WHERE j.id IN ({_marks(batch)})", batch
+            )
+        return views
+
+    def _jobs(self, sql: str, args: Sequence[object]) -> list[JobView]:
+        """The jobs a statement selects (``_JOB_COLUMNS``), in its order, with their files
+        and variables."""
+        views = [_job_view(row) for row in self.conn.execute(sql, args)]
+        by_id = {v.id: v for v in views}
+        for batch in _batches(list(by_id)):
+            self._attach_files(by_id, batch)
+            self._attach_variables(by_id, batch)
+        return views
+
+    def _attach_files(self, by_id: dict[int, JobView], batch: list[int]) -> None:
+        rows = self.conn.execute(
+            "SELECT jf.job_id, jf.role, jf.path, a.id, a.digest, a.size, a.is_composite, "
+            "a.algorithm FROM job_files jf LEFT JOIN artifacts a ON a.id = jf.artifact_id "
+            f"WHERE jf.job_id IN ({_marks(batch)}) ORDER BY jf.job_id, jf.path",
+            batch,
+        )
+        for job_id, role, raw_path, art_id, digest, size, composite, algorithm in rows:
+            view, path = by_id[job_id], stored_path(raw_path)
+            if role == "deleted":
+                view.deleted.append(
+                    DeletedFile(path, digest, size, bool(composite), art_id)
+                    if art_id is not None
+                    else DeletedFile(path, None, None)
                 )
-                for inode, size, mtime_ns, digest in rows:
-                    found[(dev, int(inode))] = (int(size), int(mtime_ns), str(digest))
-        return found
+                continue
+            f = FileView(path, digest, size, bool(composite), art_id, algorithm)
+            (view.inputs if role == "input" else view.outputs).append(f)
 
-
-def engine_for(db_path: Path, *, readonly: bool = False) -> Engine:
-    """An engine whose connections come from ``connection.connect`` (same pragmas, migrations)."""
-    return create_engine(
-        "sqlite://",
-        creator=lambda: connect(db_path, readonly=readonly),
-        poolclass=NullPool,
-    )
+    def _attach_variables(self, by_id: dict[int, JobView], batch: list[int]) -> None:
+        rows = self.conn.execute(
+            "SELECT v.job_id, v.role, v.name, v.producer_job_id, p.uid FROM job_variables v "
+            "LEFT JOIN jobs p ON p.id = v.producer_job_id "
+            f"WHERE v.job_id IN ({_marks(batch)}) ORDER BY v.job_id, v.name",
+            batch,
+        )
+        for job_id, role, name, producer_id, producer_uid in rows:
+            view = by_id[job_id]
+            if role == "read":
+                view.variables_read.append(VariableRef(name, producer_id, producer_uid))
+            else:
+                view.variables_defined.append(name)
 
 
 @contextmanager
 def reader(db_path: Path, *, readonly: bool = False) -> Iterator[Reader]:
-    engine = engine_for(db_path, readonly=readonly)
+    """A ``Reader`` on the store at ``db_path``. Opened read-write (the default), the store is
+    brought up to date first as by every front end (``connection.connect``: migrations, spooled
+    and in-flight jobs); ``readonly`` opens it ``mode=ro``, as it is."""
+    conn = connect(db_path, readonly=readonly)
     try:
-        with OrmSession(engine) as orm:
-            yield Reader(orm)
-    except DBAPIError as exc:
-        raise describe_failure(db_path, exc.orig or exc) from exc
+        yield Reader(conn)
+    except sqlite3.DatabaseError as exc:
+        raise describe_failure(db_path, exc) from exc
     finally:
-        engine.dispose()
+        conn.close()
 
 
-def _session_view(s: Session) -> SessionView:
-    return SessionView(s.id, s.uid, s.created_at, bool(s.is_active), s.git_commit_start)
+def _batches(ids: Sequence[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _BATCH):
+        yield list(ids[start : start + _BATCH])
 
 
-def _artifact_view(a: Artifact) -> ArtifactView:
-    return ArtifactView(
-        a.id,
-        a.algorithm,
-        a.digest,
-        a.size,
-        bool(a.is_composite),
-        a.first_seen_at,
-        a.first_seen_path,
-    )
+def _marks(batch: Sequence[object]) -> str:
+    return ", ".join("?" * len(batch))
 
 
-def _job_view(j: Job) -> JobView:
-    view = JobView(
-        id=j.id, uid=j.uid, session_id=j.session_id, kind=j.kind, step_number=j.step_number,
-        step_name=j.step_name, command=j.command, argv=json.loads(j.argv), cwd=j.cwd,
-        started_at=j.started_at, ended_at=j.ended_at, exit_code=j.exit_code,
-        interrupted=bool(j.interrupted), tracer=j.tracer, git_commit=j.git_commit,
-        git_branch=j.git_branch, git_remote=j.git_remote, git_dirty=bool(j.git_dirty),
-        git_diff_hash=j.git_diff_hash, metadata=json.loads(j.metadata_json or "{}"),
-        notebook_path=j.notebook_path, cell_id=j.cell_id, execution_count=j.execution_count,
-        source=j.source, source_hash=j.source_hash,
+def _newest_first(jobs: list[JobView]) -> list[JobView]:
+    return sorted(jobs, key=lambda j: (j.started_at, j.id), reverse=True)
+
+
+def _session_view(row: Sequence) -> SessionView:
+    return SessionView(row[0], row[1], row[2], bool(row[3]), row[4])
+
+
+def _artifact_view(row: Sequence) -> ArtifactView:
+    first_seen_path = stored_path(row[6]) if row[6] is not None else None
+    return ArtifactView(row[0], row[1], row[2], row[3], bool(row[4]), row[5], first_seen_path)
+
+
+def _job_view(row: Sequence) -> JobView:
+    (
+        id_, uid, session_id, kind, step_number, step_name, command, argv, cwd, started_at,
+        ended_at, exit_code, interrupted, tracer, git_commit, git_branch, git_remote, git_dirty,
+        git_diff_hash, metadata, notebook_path, cell_id, execution_count, source, source_hash,
+    ) = row  # fmt: skip
+    return JobView(
+        id=id_, uid=uid, session_id=session_id, kind=kind, step_number=step_number,
+        step_name=step_name, command=command, argv=json.loads(argv), cwd=stored_path(cwd),
+        started_at=started_at, ended_at=ended_at, exit_code=exit_code,
+        interrupted=bool(interrupted), tracer=tracer, git_commit=git_commit,
+        git_branch=git_branch, git_remote=git_remote, git_dirty=bool(git_dirty),
+        git_diff_hash=git_diff_hash, metadata=json.loads(metadata or "{}"),
+        notebook_path=notebook_path, cell_id=cell_id, execution_count=execution_count,
+        source=source, source_hash=source_hash,
     )  # fmt: skip
-    for v in j.variables:
-        if v.role == "read":
-            producer_uid = v.producer.uid if v.producer else None
-            view.variables_read.append(VariableRef(v.name, v.producer_job_id, producer_uid))
-        else:
-            view.variables_defined.append(v.name)
-    for f in j.files:
-        if f.role == "deleted":
-            a = f.artifact
-            view.deleted.append(
-                DeletedFile(f.path, a.digest, a.size, bool(a.is_composite), a.id)
-                if a is not None
-                else DeletedFile(f.path, None, None)
-            )
-            continue
-        assert f.artifact is not None and f.artifact_id is not None  # inputs and outputs have one
-        fv = FileView(
-            f.path,
-            f.artifact.digest,
-            f.artifact.size,
-            bool(f.artifact.is_composite),
-            f.artifact_id,
-            f.artifact.algorithm,
-        )
-        (view.inputs if f.role == "input" else view.outputs).append(fv)
-    return view

@@ -2,8 +2,8 @@
 
 This is the ``roar run`` hot path, so it speaks SQL through the standard ``sqlite3`` module:
 importing SQLAlchemy alone costs ~125 ms here, most of the budget for ``roar run true``.
-Table and column names match ``schema.py`` (a test holds the two together); reads go
-through the SQLAlchemy models in ``queries.py``.
+Table and column names match ``schema.py`` (a test holds the two together); reads in
+``queries.py`` speak plain SQL the same way.
 """
 
 from __future__ import annotations

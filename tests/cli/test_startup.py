@@ -32,11 +32,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Modules no start-up path below may import, and why they are heavy.
 HEAVY = {
-    "sqlalchemy": "the store's query layer (~100 ms to import): only store reads need it",
+    "sqlalchemy": "the schema's models (~100 ms to import): only migrations and tests need them",
     "importlib.metadata": "scans every installed distribution: its cost grows with the env",
     "email": "importlib.metadata's METADATA parser",
     "tomlkit": "the comment-keeping TOML editor: only `roar config set` / `roar env set`",
-    "roar.store.queries": "the SQLAlchemy-backed reads",
+    "roar.store.queries": "the history commands' reads: roar run writes, it does not query",
 }
 
 # And what `roar --version` and `roar --help` need none of (besides HEAVY).
