@@ -55,6 +55,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         raise RoarError("-o and --artifact apply to --format dot|svg|png|graph-json.")
     with open_reader() as (ws, r):
         dag = active_dag(r, expanded=args.expanded)  # empty before the first job: not an error
+    hint = None if args.json or args.notebook else _make_hint(dag)
     if args.notebook:
         _only_notebook(dag, args.notebook)
     if args.stale_only:
@@ -66,7 +67,16 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         console.json(dag_json(dag, ws.root))
         return 0
     render(dag, console, show_artifacts=args.show_artifacts, stale_only=args.stale_only)
+    if hint:
+        console.err(hint)
     return 0
+
+
+def _make_hint(dag: Dag) -> str | None:
+    """``roar make X`` for a stale final output (computed before a view hides artifacts)."""
+    from roar.cli.commands.make_cmd import make_hint
+
+    return make_hint(dag)
 
 
 def _only_notebook(dag: Dag, notebook: str) -> None:

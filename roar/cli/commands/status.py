@@ -15,6 +15,7 @@ from roar.cli.commands._common import (
 from roar.cli.console import Console, human_size
 from roar.query.disk import MISSING, MODIFIED
 from roar.query.history import session_dag
+from roar.query.lineage import Dag
 from roar.query.serialize import dag_json
 
 
@@ -79,4 +80,13 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         legend = artifact_legend(shown_tags)
         if legend:
             console.out("Legend: " + "\n        ".join(legend))
+    _suggest_make(dag, console)
     return 0
+
+
+def _suggest_make(dag: Dag, console: Console) -> None:
+    from roar.cli.commands.make_cmd import make_hint
+
+    hint = make_hint(dag)
+    if hint:
+        console.err(hint)
