@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from roar.store.queries import Reader
 
 KINDS = ("dag", "job", "artifact")
-_INT = re.compile(r"^[-+]?\d+$")
-_FLOAT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$")
+# Numbers as JSON writes them (a leading zero keeps "007" a string: an id, not a number).
+_INT = re.compile(r"^-?(0|[1-9]\d*)$")
+_FLOAT = re.compile(r"^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$")
 _KEY_PART = re.compile(r"^[^\s=.]+$")
 
 
@@ -54,7 +55,8 @@ class Target:
 
 # Parsing -----------------------------------------------------------------------------------------
 def parse_value(text: str) -> Any:
-    """``42`` → 42, ``0.001`` → 0.001, ``1e-3`` → 0.001, ``true`` → True; else the string."""
+    """``42`` → 42, ``0.001`` → 0.001, ``1e-3`` → 0.001, ``true`` → True; else the string
+    (``007``, ``1.``, ``nan`` and ``v2`` stay strings)."""
     if _INT.match(text):
         return int(text)
     if _FLOAT.match(text):
