@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from roar.errors import RoarError
+from roar.query import labels as labels_mod
 from roar.query.disk import MODIFIED
 from roar.query.history import (
     artifact_lineage,
@@ -91,7 +92,8 @@ def session_graph(reader: Reader, *, expanded: bool = False) -> dict[str, Any]:
     check = disk_check(reader)
     dag = build_dag(session.id, jobs, expanded=expanded, disk=check.states)
     scope = {"kind": "session", "session_id": session.id, "session_uid": session.uid}
-    return graph_from_dag(dag, jobs, scope, _disk_of(check, (n.job for n in dag.nodes)))
+    disk = _disk_of(check, (n.job for n in dag.nodes))
+    return graph_from_dag(dag, jobs, scope, disk, _labels(reader, dag.nodes))
 
 
 def notebook_graph(reader: Reader, notebook: str, *, expanded: bool = False) -> dict[str, Any]:
@@ -103,7 +105,8 @@ def notebook_graph(reader: Reader, notebook: str, *, expanded: bool = False) -> 
     wanted = notebook_matcher(notebook)
     dag.nodes = [n for n in dag.nodes if wanted(n.job.notebook_path)]
     scope = {"kind": "notebook", "session_id": session.id, "notebook_path": notebook}
-    return graph_from_dag(dag, jobs, scope, _disk_of(check, (n.job for n in dag.nodes)))
+    disk = _disk_of(check, (n.job for n in dag.nodes))
+    return graph_from_dag(dag, jobs, scope, disk, _labels(reader, dag.nodes))
 
 
 def lineage_graph(reader: Reader, ws: Workspace, ref: str, *, depth: int = 50) -> dict[str, Any]:
@@ -118,7 +121,16 @@ def lineage_graph(reader: Reader, ws: Workspace, ref: str, *, depth: int = 50) -
     session = reader.active_session()
     dag = session_dag_of(reader, session) if session else None
     disk = _disk_of(disk_check(reader), lineage.jobs, [lineage.target])
-    return graph_from_lineage(lineage, dag, disk)
+    return graph_from_lineage(lineage, dag, disk, labels_mod.for_lineage(reader, lineage))
+
+
+def _labels(reader: Reader, nodes: Sequence[DagNode]) -> dict[str, dict]:
+    """Attach the shown jobs' labels to them; the labels of the files they read, wrote or
+    removed, by digest (the details panel shows a node's labels)."""
+    labels_mod.for_jobs(reader, (n.job for n in nodes))
+    digests = {f.digest for n in nodes for f in (*n.job.inputs, *n.job.outputs)}
+    digests.update(g.digest for n in nodes for g in n.job.deleted if g.digest is not None)
+    return labels_mod.for_artifacts(reader, digests)
 
 
 def _disk_of(
@@ -148,6 +160,7 @@ class _Builder:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     disk: dict[tuple[str, str], str] = field(default_factory=dict)  # (path, hash) → disk state
+    labels: dict[str, dict] = field(default_factory=dict)  # artifact digest → its labels
 
     def job(self, job: JobView, state: str, runs: int = 1) -> str:
         node_id = job_id(job)
@@ -158,7 +171,9 @@ class _Builder:
         node_id = artifact_id(f.digest)
         if node_id not in self.nodes:
             disk_state = self.disk.get((f.path, f.digest))
-            self.nodes[node_id] = artifact_node(f, state, superseded_by, disk_state)
+            node = artifact_node(f, state, superseded_by, disk_state)
+            node["labels"] = self.labels.get(f.digest, {})
+            self.nodes[node_id] = node
         return node_id
 
     def removed(self, f: DeletedFile, state: str, superseded_by: str | None = None) -> str:
@@ -193,11 +208,13 @@ def graph_from_dag(
     jobs: Sequence[JobView],
     scope: dict[str, Any],
     disk: dict[tuple[str, str], str] | None = None,
+    labels: dict[str, dict] | None = None,
 ) -> dict[str, Any]:
     """Nodes and edges for ``dag``; ``jobs`` are all of its session's jobs (for run counts and
     for outputs of earlier runs that the DAG's latest runs still consume); ``disk``: what the
-    disk holds for each (path, hash) now (``roar.query.disk``), when known."""
-    b = _Builder(disk=disk or {})
+    disk holds for each (path, hash) now (``roar.query.disk``), when known; ``labels``: the
+    artifacts' labels by digest (a job's are ``job.labels``)."""
+    b = _Builder(disk=disk or {}, labels=labels or {})
     runs = Counter(j.ref for j in jobs)  # @B1 and @1 are two steps
     states = _artifact_states(dag.artifacts)
     writes = _writers(jobs)
@@ -230,11 +247,14 @@ def graph_from_dag(
 
 
 def graph_from_lineage(
-    lineage: Lineage, dag: Dag | None, disk: dict[tuple[str, str], str] | None = None
+    lineage: Lineage,
+    dag: Dag | None,
+    disk: dict[tuple[str, str], str] | None = None,
+    labels: dict[str, dict] | None = None,
 ) -> dict[str, Any]:
     """The upstream jobs of one artifact and the files that connect them; states from the
     active session's DAG where a job belongs to it."""
-    b = _Builder(disk=disk or {})
+    b = _Builder(disk=disk or {}, labels=labels or {})
     job_states = {n.job.id: n.state for n in dag.nodes} if dag else {}
     states = _artifact_states(dag.artifacts) if dag else {}
     on_path = {f.digest for f in lineage.artifacts} | {lineage.target.digest}
@@ -341,6 +361,7 @@ def job_node(job: JobView, state: str, runs: int = 1) -> dict[str, Any]:
         "git_commit": job.git_commit,
         "git_dirty": job.git_dirty,
         "runs": runs,
+        "labels": job.labels,
     }
     if job.kind == "cell":
         node.update(cell_location(job))
@@ -363,6 +384,7 @@ def artifact_node(
         "composite": f.is_composite,
         "superseded_by": superseded_by,
         "disk_state": disk_state,
+        "labels": {},
     }
 
 
@@ -383,6 +405,7 @@ def unknown_content_node(path: str) -> dict[str, Any]:
         "composite": False,
         "superseded_by": None,
         "disk_state": "missing" if not os.path.lexists(path) else None,
+        "labels": {},
     }
 
 
