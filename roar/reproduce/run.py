@@ -67,7 +67,8 @@ class StepOutcome:
 def run_plan(ws: Workspace, plan: ReproPlan, options: RunOptions, console: Console) -> int:
     """Replay ``plan`` in a new worktree; the exit status (0: the target matches)."""
     _check_replayable(plan)
-    commit = plan.commit or next((s.job.git_commit for s in plan.steps if s.job.git_commit), None)
+    # The worktree starts where the first step ran; a step recorded at a later commit moves it.
+    commit = next((s.job.git_commit for s in plan.steps if s.job.git_commit), plan.commit)
     if commit is None:
         raise RoarError(
             "The plan has no recorded git commit to check out.",
@@ -300,9 +301,10 @@ class Replayer:
     def _step(self, i: int, total: int, step: PlanStep) -> StepOutcome:
         job = step.job
         shown = _short(job)
-        sys.stderr.write(f"[{i}/{total}] {job.ref} {shown} ... ")
+        moved = self._at_commit(job)
+        at = f" (at {moved[:12]})" if moved else ""
+        sys.stderr.write(f"[{i}/{total}] {job.ref} {shown}{at} ... ")
         sys.stderr.flush()
-        self._at_commit(job)
         self._set_env(step)
         before = replicas.last_job_id(self.conn)
         started = time.monotonic()
@@ -339,14 +341,17 @@ class Replayer:
                 out.append((f, self.paths.map(f.path), is_target))
         return out
 
-    def _at_commit(self, job: JobView) -> None:
+    def _at_commit(self, job: JobView) -> str | None:
+        """Check out the step's commit when the worktree is elsewhere; the commit if it moved."""
         if job.git_dirty:
             self.console.err(
-                f"\nWarning: {job.ref} was recorded with uncommitted changes; it is replayed "
+                f"Warning: {job.ref} was recorded with uncommitted changes; it is replayed "
                 f"from commit {(job.git_commit or '?')[:12]} without them"
             )
         if job.git_commit and worktree.head(self.wt) != job.git_commit:
             worktree.checkout(self.wt, job.git_commit)
+            return job.git_commit
+        return None
 
     def _set_env(self, step: PlanStep) -> None:
         """The step's `roar env` variables, in the worktree's config (roar run injects them)."""
