@@ -2,7 +2,7 @@
 // (never as HTML): commands, paths and cell sources are user data.
 
 import { markWords, MODIFIED_MEANS } from "./dot";
-import type { ArtifactNode, GraphEdge, GraphNode, GraphPayload, JobNode } from "./types";
+import type { ArtifactNode, GraphEdge, GraphNode, GraphPayload, JobNode, Labels } from "./types";
 import { isModified, type ViewNode } from "./view";
 
 const MAX_LISTED = 200;
@@ -43,6 +43,7 @@ function jobDetails(panel: HTMLElement, n: JobNode, ctx: DetailsContext): void {
     ["state", n.state],
   ];
   panel.append(table(rows));
+  labelsSection(panel, n.labels);
   if (n.source != null) {
     panel.append(el("h4", "", "cell source"), el("pre", "roar-dag-source", n.source));
   }
@@ -69,10 +70,33 @@ function artifactDetails(panel: HTMLElement, n: ArtifactNode, ctx: DetailsContex
       ["kind", n.composite ? "directory (composite)" : null],
     ]),
   );
+  labelsSection(panel, n.labels);
   const edges = ctx.edgesOf.get(n.id) ?? [];
   jobList(panel, "produced by", edges.filter((e) => e.target === n.id).map((e) => e.source), ctx);
   jobList(panel, "consumed by", edges.filter((e) => e.source === n.id && e.kind !== "deleted").map((e) => e.target), ctx);
   jobList(panel, "deleted by", edges.filter((e) => e.source === n.id && e.kind === "deleted").map((e) => e.target), ctx);
+}
+
+/** A node's `roar label` document, one row per dotted key (nothing when it has none). */
+function labelsSection(panel: HTMLElement, labels: Labels | undefined): void {
+  const rows = flattenLabels(labels ?? {});
+  if (!rows.length) return;
+  panel.append(el("h4", "", "labels"));
+  const grid = table(rows);
+  grid.classList.add("roar-dag-labels");
+  panel.append(grid);
+}
+
+export function flattenLabels(doc: Labels, prefix = ""): [string, string][] {
+  const rows: [string, string][] = [];
+  for (const [key, value] of Object.entries(doc)) {
+    if (value !== null && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length) {
+      rows.push(...flattenLabels(value as Labels, `${prefix}${key}.`));
+    } else {
+      rows.push([`${prefix}${key}`, typeof value === "string" && value !== "" ? value : JSON.stringify(value)]);
+    }
+  }
+  return rows;
 }
 
 function groupDetails(panel: HTMLElement, node: ViewNode, words: string[], ctx: DetailsContext): void {

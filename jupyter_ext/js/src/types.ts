@@ -22,6 +22,8 @@ export interface JobNode {
   git_commit: string | null;
   git_dirty: boolean;
   runs: number;
+  /** The job's `roar label` document ({} when none; absent from payloads of roar before 16.4). */
+  labels?: Labels;
   notebook_path?: string | null;
   cell_id?: string | null;
   execution_count?: number | null;
@@ -44,7 +46,13 @@ export interface ArtifactNode {
   /** What the path holds now: "modified on disk" = other bytes than these (a later run's
    * version, or an edit made outside roar); absent from payloads of roar before 14.7. */
   disk_state?: DiskState | null;
+  /** The content's `roar label` document ({} when none; absent before roar 16.4). */
+  labels?: Labels;
 }
+
+/** A label document: dotted keys nest (model.name=x → {model: {name: "x"}}); values keep their
+ * JSON type. */
+export type Labels = { [key: string]: unknown };
 
 export type DiskState = "current" | "modified on disk" | "missing";
 export const MODIFIED: DiskState = "modified on disk";
