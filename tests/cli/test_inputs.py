@@ -78,6 +78,14 @@ def test_source_inputs_with_the_jobs_that_read_them(pipeline, run_roar):
     assert by_step["target_job"]["step_ref"] == "@2"
     assert {Path(i["path"]).name for i in by_step["inputs"]} == {"raw.txt", "params.yaml"}
 
+    # Labels ride along in the artifact objects, as in every --json view.
+    run_roar("label", "set", "artifact", "raw.txt", "owner=alice", "rows=1", cwd=repo)
+    labelled = run_roar("inputs", "b.txt", "--json", cwd=repo).json()["inputs"]
+    assert {Path(i["path"]).name: i["labels"] for i in labelled} == {
+        "raw.txt": {"owner": "alice", "rows": 1},
+        "params.yaml": {},
+    }
+
     # Edited on disk since: still listed with the recorded hash, marked.
     (repo / "raw.txt").write_text("raw, edited\n")
     text = run_roar("inputs", "b.txt", cwd=repo).stdout

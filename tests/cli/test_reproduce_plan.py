@@ -76,6 +76,7 @@ def test_plan_of_a_three_step_pipeline_with_a_build_step(pipeline, run_roar):
         "algorithm": "blake3",
         "present": True,
         "present_at": str(repo / "raw.txt"),
+        "labels": {},
     }
     assert plan["session_uid"] == run_roar("status", "--json", cwd=repo).json()["session_uid"]
 
@@ -87,6 +88,10 @@ def test_plan_of_a_three_step_pipeline_with_a_build_step(pipeline, run_roar):
     assert "python step.py b.txt c.txt" in out
     assert "present" in out and digest(repo / "raw.txt")[:12] in out
     assert "roar reproduce c.txt --run" in text.stderr
+
+    run_roar("label", "set", "job", "@2", "phase=train", cwd=repo)
+    labelled = run_roar("reproduce", "c.txt", "--json", cwd=repo).json()["steps"]
+    assert [s["labels"] for s in labelled] == [{}, {}, {"phase": "train"}, {}]
 
     # A step's plan is that step and what it needs; no later step, no unrelated one.
     mid = run_roar("reproduce", "@2", "--json", cwd=repo).json()

@@ -41,29 +41,39 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             answer = contains(conn, ws, args.target, args.contains)
             return _render_containment(answer, args, console)
         listing = inputs_of(conn, ws, args.target, intermediates=args.all)
+        if args.json:
+            from roar.query.labels import of_artifacts
+
+            target = [listing.target.file.digest] if listing.target.file else []
+            labels = of_artifacts(conn, [e.file.digest for e in listing.entries] + target)
+            console.json(_inputs_json(listing, labels))
+            return 0
     return _render_inputs(listing, args, console)
 
 
-def _render_inputs(answer: InputsAnswer, args: argparse.Namespace, console: Console) -> int:
+def _inputs_json(answer: InputsAnswer, labels: dict[str, dict]) -> dict[str, Any]:
+    """``roar inputs --json`` (docs/json-contract.md): artifact objects with who read them."""
     from roar.query.serialize import file_artifact, job_identity
 
-    if args.json:
-        console.json(
+    data = _target_json_of(answer.target)
+    if answer.target.file is not None:
+        data["target"] = file_artifact(answer.target.file, answer.disk, labels)
+    return {
+        **data,
+        "jobs": [job_identity(j) for j in answer.jobs],
+        "inputs": [
             {
-                **_target_json(answer),
-                "jobs": [job_identity(j) for j in answer.jobs],
-                "inputs": [
-                    {
-                        **file_artifact(e.file, answer.disk),
-                        "source": e.source,
-                        "read_by": [job_identity(j) for j in e.readers],
-                        "produced_by": job_identity(e.producer) if e.producer else None,
-                    }
-                    for e in answer.entries
-                ],
+                **file_artifact(e.file, answer.disk, labels),
+                "source": e.source,
+                "read_by": [job_identity(j) for j in e.readers],
+                "produced_by": job_identity(e.producer) if e.producer else None,
             }
-        )
-        return 0
+            for e in answer.entries
+        ],
+    }
+
+
+def _render_inputs(answer: InputsAnswer, args: argparse.Namespace, console: Console) -> int:
     name = _target_name(answer.target)
     sources = answer.sources
     if not answer.jobs:
@@ -145,16 +155,6 @@ def _target_name(target: Any) -> str:
     if target.file is not None and target.label and not target.label.startswith("@"):
         return target.label
     return target.name
-
-
-def _target_json(answer: InputsAnswer) -> dict[str, Any]:
-    from roar.query.serialize import file_artifact
-
-    target = answer.target
-    data = _target_json_of(target)
-    if target.file is not None:
-        data["target"] = file_artifact(target.file, answer.disk)
-    return data
 
 
 def _target_json_of(target: Any) -> dict[str, Any]:

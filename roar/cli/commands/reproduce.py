@@ -10,12 +10,15 @@ bytes is here now.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from roar.cli.commands._common import add_json_flag
 from roar.cli.console import Console, display_path, human_size
 from roar.errors import RoarError
 from roar.reproduce.plan import ReproPlan, plan_for, plan_for_session, requirements
+
+if TYPE_CHECKING:
+    from roar.store.lineage_reads import Connection
 
 HELP = "Show how to make an artifact again (its plan); --run reproduces it"
 
@@ -66,6 +69,9 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             )
         else:
             plan = plan_for(conn, ws, args.target)
+        if args.json and not args.run and not args.list_requirements:
+            console.json(plan_json(plan, ws.root, _labels(conn, plan)))
+            return 0
     if args.run:
         return _run(plan, args, console)
     if args.list_requirements:
@@ -75,9 +81,6 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         else:
             for pin in pins:
                 console.out(pin)
-        return 0
-    if args.json:
-        console.json(plan_json(plan, ws.root))
         return 0
     _render(plan, args, console)
     return 0
@@ -93,12 +96,29 @@ def _run(plan: ReproPlan, args: argparse.Namespace, console: Console) -> int:
     return run_plan(require_workspace(), plan, options, console)
 
 
-def plan_json(plan: ReproPlan, root: Any) -> dict[str, Any]:
+def _labels(conn: Connection, plan: ReproPlan) -> dict[str, dict]:
+    """Fill the steps' jobs with their labels; the target's and the sources' by digest."""
+    from roar.query import labels
+
+    labels.attach(conn, [step.job for step in plan.steps])
+    digests = [s.digest for s in plan.sources] + ([plan.target.digest] if plan.target else [])
+    return labels.of_artifacts(conn, digests)
+
+
+def plan_json(plan: ReproPlan, root: Any, labels: dict[str, dict] | None = None) -> dict[str, Any]:
+    """The plan as the JSON contract's ``roar reproduce --json`` (docs/json-contract.md)."""
     from roar.query.serialize import file_json, job_identity, job_json
 
+    labels = labels or {}
     target = plan.target
     return {
-        "target": {**file_json(target), "algorithm": target.algorithm} if target else None,
+        "target": {
+            **file_json(target),
+            "algorithm": target.algorithm,
+            "labels": labels.get(target.digest, {}),
+        }
+        if target
+        else None,
         "target_job": job_identity(plan.target_job) if plan.target_job else None,
         "session_uid": plan.session_uid,
         "commit": plan.commit,
@@ -121,6 +141,7 @@ def plan_json(plan: ReproPlan, root: Any) -> dict[str, Any]:
                 "algorithm": s.algorithm,
                 "present": s.present_at is not None,
                 "present_at": s.present_at,
+                "labels": labels.get(s.digest, {}),
             }
             for s in plan.sources
         ],
