@@ -79,7 +79,7 @@ class CodeChange:
     steps: list[tuple[str, str]] = field(default_factory=list)
     files: list[str] | None = None  # what git says differs between the commits (None: unknown)
     named_files: list[str] = field(default_factory=list)  # those the steps' commands name
-    data_files: list[str] = field(default_factory=list)  # those the steps read (inputs, not code)
+    data_files: list[str] = field(default_factory=list)  # files the steps read or wrote: data
     cells: list[tuple[str, str]] = field(default_factory=list)  # cell steps whose source differs
 
 
@@ -111,6 +111,7 @@ class PairDiff:
     host: list[tuple[str, Any, Any]] = field(default_factory=list)
     outputs: list[FileChange] = field(default_factory=list)
     packages: bool = False
+    read_other_bytes: bool = False  # any input differs, made upstream or not
 
     @property
     def steps(self) -> tuple[str, str]:
@@ -119,7 +120,7 @@ class PairDiff:
     @property
     def same_recipe(self) -> bool:
         return not (
-            self.inputs
+            self.read_other_bytes
             or self.params
             or self.code
             or self.env
@@ -203,6 +204,7 @@ def _compare_pair(ja: JobView, jb: JobView, a: Side, b: Side, root: Path) -> Pai
     for fa, fb in pair_files(ja.inputs, jb.inputs, sa, sb):
         if fa is not None and fb is not None and fa.digest == fb.digest:
             continue
+        pair.read_other_bytes = True
         source_a = fa is None or a.producer(fa.digest, ja) is None
         source_b = fb is None or b.producer(fb.digest, jb) is None
         if source_a or source_b:  # an intermediate's change is told where it was made
@@ -326,26 +328,20 @@ def _code(pairs: list[PairDiff], root: Path) -> list[CodeChange]:
     for entry in merged.values():
         if entry.commit_a and entry.commit_b and entry.commit_a != entry.commit_b:
             entry.files = _git_changed_files(root, entry.commit_a, entry.commit_b)
-        named = {
-            os.path.basename(t)
-            for p in pairs
-            if p.steps in entry.steps
-            for t in (*p.a.argv, *p.b.argv)
-        }
-        entry.named_files = [f for f in entry.files or [] if os.path.basename(f) in named]
-        read = {
-            os.path.relpath(f.path, root)
-            for p in pairs
-            if p.steps in entry.steps
-            for f in (*p.a.inputs, *p.b.inputs)
-        }
-        entry.data_files = [f for f in entry.files or [] if f in read]
+        steps = [p for p in pairs if p.steps in entry.steps]
+        data = {os.path.relpath(f.path, root) for p in steps
+                for f in (*p.a.inputs, *p.a.outputs, *p.b.inputs, *p.b.outputs)}  # fmt: skip
+        named = {os.path.basename(t) for p in steps for t in (*p.a.argv, *p.b.argv)}
+        entry.data_files = [f for f in entry.files or [] if f in data]
+        entry.named_files = [
+            f for f in entry.files or [] if os.path.basename(f) in named and f not in data
+        ]
     return [e for e in merged.values() if _code_differs(e)]
 
 
 def only_data(c: CodeChange) -> bool:
-    """The commits differ only in files the steps read as inputs: a data change (told under
-    inputs), not a code change."""
+    """The commits differ only in files the steps read or wrote: a data change (told under
+    inputs and outputs), not a code change."""
     return (
         c.files is not None
         and bool(c.files)
