@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 import roar
-from lsp_server import features
+from lsp_server import actions, features
 from lsp_server.documents import DocContext, Projects, fs_path
 from lsp_server.settings import parse
 
@@ -222,3 +222,26 @@ def definition(ls: RoarServer, params: types.DefinitionParams) -> types.Location
     uri = params.text_document.uri
     doc = ls.workspace.get_text_document(uri)
     return features.definition(doc, ls.context(uri), params.position, ls.workspace)
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+)
+def code_action(ls: RoarServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    uri = params.text_document.uri
+    doc = ls.workspace.get_text_document(uri)
+    return actions.code_actions(doc, ls.context(uri), params.range, params.context.diagnostics)
+
+
+@server.command(actions.MAKE)
+async def make(ls: RoarServer, path: str) -> dict:
+    """Run ``roar make -y PATH`` (the "roar make X" code action); say how it went."""
+    ctx = ls.projects.context(path)
+    code, output = await actions.run_make(ctx, path)
+    kind = types.MessageType.Info if code == 0 else types.MessageType.Error
+    message = actions.summary(path, ctx.project.root, code, output)
+    ls.window_show_message(types.ShowMessageParams(type=kind, message=message))
+    ctx.project.poll()  # the new jobs: diagnostics and lenses now, not at the next poll
+    ls.refresh(store_changed=True)
+    return {"exitCode": code, "output": output}
