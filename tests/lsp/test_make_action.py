@@ -73,7 +73,10 @@ async def test_make_action_on_a_stale_path_reruns_its_stale_steps(fresh_lsp, fre
     # everything current: no action anywhere
     assert await actions_at(client, uri, on_line(0, 0, 0)) == []
     assert (
-        await actions_at(client, uri, types.Range(start=on_line(0).start, end=on_line(2, 0, 40).end)) == []
+        await actions_at(
+            client, uri, types.Range(start=on_line(0).start, end=on_line(2, 0, 40).end)
+        )
+        == []
     )
 
     (root / "data" / "raw.csv").write_text("a,b\n7,8\n")
@@ -91,7 +94,9 @@ async def test_make_action_on_a_stale_path_reruns_its_stale_steps(fresh_lsp, fre
     # the modified source input is not something make can fix: no action on its line
     assert await actions_at(client, uri, on_line(0, 8, 8)) == []
     # a selection over every line offers one action per stale file it names
-    every = await actions_at(client, uri, types.Range(start=on_line(0).start, end=on_line(2, 0, 40).end))
+    every = await actions_at(
+        client, uri, types.Range(start=on_line(0).start, end=on_line(2, 0, 40).end)
+    )
     assert [a.title for a in every] == ["roar make data/clean.csv", "roar make out/report.txt"]
 
     assert steps_run(root) == [1, 2, 3]
