@@ -387,6 +387,11 @@ def _git_changed_files(root: Path, commit_a: str, commit_b: str) -> list[str] | 
 # Ranking ----------------------------------------------------------------------------------------
 def _causes(d: LineageDiff, root: Path) -> list[Cause]:
     causes: list[Cause] = []
+    if d.target is not None and d.a.anchor is None and d.b.anchor is None:
+        assert d.target.a is not None and d.target.b is not None
+        causes.append(Cause("inputs", f"A and B are source files (no recorded job made them) "
+                                      f"with other content ({d.target.a.digest[:12]} → "
+                                      f"{d.target.b.digest[:12]})"))  # fmt: skip
     for f in d.inputs:
         causes.append(Cause("inputs", _input_summary(f, root)))
     for sp in d.parameters:
@@ -395,7 +400,8 @@ def _causes(d: LineageDiff, root: Path) -> list[Cause]:
             Cause(
                 "parameters",
                 f"parameter {c.name} of {_steps(sp.step_a, sp.step_b)}: "
-                f"{_value(c.a)} → {_value(c.b)}",
+                f"{param_value(c.a, c.change == 'added')} → "
+                f"{param_value(c.b, c.change == 'removed')}",
             )
         )
     for code in d.code:
@@ -476,7 +482,13 @@ def _step_list(steps: list[tuple[str, str]]) -> str:
 
 
 def _value(v: Any) -> str:
-    return "(flag)" if v is None else str(v)
+    return "(none)" if v is None else str(v)
+
+
+def param_value(v: str | None, absent: bool) -> str:
+    """A parameter's value as text: ``(absent)`` on the side without it, ``(flag)`` for an
+    option given without a value."""
+    return "(absent)" if absent else "(flag)" if v is None else v
 
 
 def _rel(path: str, root: Path) -> str:

@@ -13,7 +13,7 @@ import sys
 from roar.cli.commands._common import add_json_flag, open_reader
 from roar.cli.console import Console, display_path
 from roar.errors import RoarError
-from roar.query.diff import FileChange, LineageDiff, diff_refs
+from roar.query.diff import FileChange, LineageDiff, diff_refs, param_value
 from roar.query.diff_sides import Side
 
 HELP = "Compare the lineage of two artifacts, jobs or sessions: what changed, likeliest first"
@@ -100,8 +100,8 @@ def render_text(d: LineageDiff, console: Console) -> None:
         console,
         "Parameters",
         [
-            f"{_steps(p.step_a, p.step_b):<8} {p.param.name}: {_param(p.param.a, p.param.change == 'added')}"
-            f" → {_param(p.param.b, p.param.change == 'removed')}"
+            f"{_steps(p.step_a, p.step_b):<8} {p.param.name}: {param_value(p.param.a, p.param.change == 'added')}"
+            f" → {param_value(p.param.b, p.param.change == 'removed')}"
             for p in d.parameters
         ],
     )
@@ -175,15 +175,16 @@ def _section(console: Console, title: str, lines: list[str]) -> None:
 
 def _file(f: FileChange) -> str:
     steps = _steps(f.step_a or "-", f.step_b or "-")
+    steps = "" if steps == "-" else f"  ({steps})"
     if f.a is None:
         assert f.b is not None
-        return f"{display_path(f.b.path)}  only in B ({steps})"
+        return f"{display_path(f.b.path)}  only in B{steps}"
     if f.b is None:
-        return f"{display_path(f.a.path)}  only in A ({steps})"
+        return f"{display_path(f.a.path)}  only in A{steps}"
     name = display_path(f.a.path)
     if f.a.path != f.b.path:
         name += f" → {display_path(f.b.path)}"
-    return f"{name}  {f.a.digest[:12]} → {f.b.digest[:12]}  ({steps})"
+    return f"{name}  {f.a.digest[:12]} → {f.b.digest[:12]}{steps}"
 
 
 def _code(c) -> str:  # type: ignore[no-untyped-def]
@@ -224,10 +225,6 @@ def _steps(a: str, b: str) -> str:
 
 def _step_list(steps: list[tuple[str, str]]) -> str:
     return ", ".join(_steps(a, b) for a, b in steps)
-
-
-def _param(v: str | None, absent: bool) -> str:
-    return "(absent)" if absent else "(flag)" if v is None else v
 
 
 def _v(v: object) -> str:
