@@ -34,11 +34,14 @@ from pathlib import Path
 
 from roar.errors import RoarError
 from roar.query.disk import MISSING, MODIFIED, DiskCheck
-from roar.query.lineage import Dag
 from roar.store import provenance, upstream
 from roar.store.connection import Connection
 from roar.store.upstream import StepRun
 from roar.store.views import FileView
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from roar.query.lineage import Dag
 
 STEP_REF = re.compile(r"^@(B?)(\d+)$", re.IGNORECASE)
 HEX = re.compile(r"^[0-9a-fA-F]+$")

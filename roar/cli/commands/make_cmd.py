@@ -13,10 +13,13 @@ import shlex
 from roar.cli.commands._common import plural
 from roar.cli.console import Console, display_path
 from roar.errors import RoarError
-from roar.query.lineage import Dag
 from roar.reproduce import make
 from roar.store.connection import connect
 from roar.workspace import require_workspace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from roar.query.lineage import Dag
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
