@@ -153,11 +153,22 @@ def cached_venv(reqs: Requirements, log: Path) -> Venv:
 def private_venv(base: Venv, worktree: Path, log: Path) -> Venv:
     """A venv in the worktree for build steps to install into, layered on ``base``."""
     path = worktree / PRIVATE_VENV
-    _run([sys.executable, "-m", "venv", "--without-pip", str(path)], log, "create a virtualenv")
+    _bare_venv(path)
     site = _site_packages(path)
     base_site = _site_packages(base.path)
     (site / "_roar_reproduce_base.pth").write_text(f"{base_site}\n", encoding="utf-8")
     return Venv(path, cached=False, base=base)
+
+
+def _bare_venv(path: Path) -> None:
+    """A virtualenv without pip, made in this process: ~10 ms, where ``python -m venv`` in a
+    new interpreter takes a quarter of a second."""
+    import venv
+
+    try:
+        venv.EnvBuilder(with_pip=False, symlinks=True).create(path)
+    except OSError as exc:
+        raise RoarError(f"Could not create a virtualenv at {path}: {exc}") from exc
 
 
 def _site_packages(venv: Path) -> Path:
@@ -179,7 +190,7 @@ def _build(path: Path, lines: list[str], log: Path) -> None:
             )
         return
     if not lines:  # nothing to install: no pip needed (and no network)
-        _run([sys.executable, "-m", "venv", "--without-pip", str(path)], log, "create a virtualenv")
+        _bare_venv(path)
         return
     _run([sys.executable, "-m", "venv", str(path)], log, "create a virtualenv")
     python = str(path / "bin" / "python")

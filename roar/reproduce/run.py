@@ -217,15 +217,13 @@ def _missing_error(missing: list[placement.Missing], paths: placement.PathMap) -
 
 
 def _init_store(wt: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "roar", "init", "-y"],
-        cwd=wt,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RoarError(f"roar init failed in the worktree {wt}: {proc.stderr.strip()}")
+    """What ``roar init`` makes, in the worktree: a store of its own, the default config,
+    and a ``.roar/`` that git ignores (done here: a ``roar init`` process costs ~0.2 s)."""
+    ws = Workspace(wt)
+    ws.roar_dir.mkdir(exist_ok=True)
+    (ws.roar_dir / ".gitignore").write_text("# created by roar reproduce\n*\n", encoding="utf-8")
+    ws.config_path.write_text(config_mod.TEMPLATE, encoding="utf-8")
+    connect(ws.db_path).close()  # creates the schema
 
 
 def _environment(
@@ -268,6 +266,8 @@ class Replayer:
         self.outcomes: list[StepOutcome] = []
         self.kernels: KernelReplay | None = None
         self.cells_run: set[str] = set()
+        self.commit: str | None = None  # the worktree's HEAD, once known
+        self.env_set = False  # the worktree's config holds roar env values
         self.needed = {f.path for s in plan.steps for f in s.job.inputs}
         self.conn = connect(self.wt_ws.db_path, readonly=True)
 
@@ -348,18 +348,24 @@ class Replayer:
                 f"Warning: {job.ref} was recorded with uncommitted changes; it is replayed "
                 f"from commit {(job.git_commit or '?')[:12]} without them"
             )
-        if job.git_commit and worktree.head(self.wt) != job.git_commit:
+        if self.commit is None:
+            self.commit = worktree.head(self.wt)
+        if job.git_commit and self.commit != job.git_commit:
             worktree.checkout(self.wt, job.git_commit)
+            self.commit = job.git_commit
             return job.git_commit
         return None
 
     def _set_env(self, step: PlanStep) -> None:
         """The step's `roar env` variables, in the worktree's config (roar run injects them)."""
         names = step.job.metadata.get("env_injected") or []
+        if not names and not self.env_set:
+            return  # nothing to set, nothing set before
         recorded = step.job.metadata.get("env") or {}
         config = self.wt_ws.config_path
         for name in set(config_mod.load(config).env) - set(names):
             config_mod.set_env(config, name, None)
+        self.env_set = bool(names)
         for name in names:
             value = recorded.get(name)
             if value is None or MASK in value:
