@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsp_server.freshness import CURRENT, MODIFIED, STALE, DiskDigests, changed_upstream
+from roar.store import labels as store_labels
 from roar.store import provenance as prov
 from roar.store.views import ArtifactView, FileView
 
@@ -33,6 +34,8 @@ class Provenance:
     # or STALE (what they read changed since they ran: this file, its upstream, or another of
     # their inputs; checked for a path only, as its own freshness is)
     consumer_states: dict[int, str] = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)  # the content's `roar label` document
+    producer_labels: dict = field(default_factory=dict)  # the producing job's
 
 
 def for_path(conn: prov.Connection, path: str, disk: DiskDigests) -> Provenance | None:
@@ -73,6 +76,10 @@ def _assemble(
     inputs = prov.job_files(conn, producer.id, "input") if producer else []
     result = Provenance(path, art, producer, inputs, consumers, count)
     result.consumer_states = {j.id: SUPERSEDED for j in consumers if _ran_again(conn, j)}
+    result.labels = store_labels.documents(conn, "artifact", [art.digest]).get(art.digest, {})
+    if producer is not None:
+        docs = store_labels.documents(conn, "job", [producer.uid])
+        result.producer_labels = docs.get(producer.uid, {})
     return result
 
 

@@ -72,7 +72,9 @@ def hover(p: Provenance, root: Path) -> str:
         "",
     ]
     lines += _freshness_lines(p, root)
-    lines += _producer_lines(p.producer)
+    if p.labels:
+        lines += [f"**Labels**: {label_text(p.labels)}", ""]
+    lines += _producer_lines(p.producer, p.producer_labels)
     if p.inputs:
         lines.append(f"**Inputs** ({len(p.inputs)}):")
         lines += [f"- `{short(f.digest)}` {display(f.path, root)}" for f in p.inputs[:10]]
@@ -96,17 +98,45 @@ def _freshness_lines(p: Provenance, root: Path) -> list[str]:
     return []
 
 
-def _producer_lines(job: JobRef | None) -> list[str]:
+def _producer_lines(job: JobRef | None, labels: dict | None = None) -> list[str]:
     if job is None:
         return ["**Produced by**: no recorded job (a source input)", ""]
     when = datetime.fromtimestamp(job.started_at).strftime("%Y-%m-%d %H:%M:%S")
     commit = (job.git_commit or "no commit")[:SHORT] + (" (dirty)" if job.git_dirty else "")
     what = f"cell `{job_label(job)}`" if job.kind == "cell" else f"`{_clip(job.command)}`"
-    return [
+    lines = [
         f"**Produced by** {job.ref} {what}  ",  # two spaces: a Markdown line break
         f"commit `{commit}` · {when} ({ago(job.ended_at)}) · {exit_text(job.exit_code)} · job `{job.uid}`",
-        "",
     ]
+    if labels:
+        lines[-1] += "  "
+        lines.append(f"job labels: {label_text(labels)}")
+    return [*lines, ""]
+
+
+LABELS_SHOWN = 12  # a hover stays short: "… N more" stands for the rest (roar label show has all)
+
+
+def label_text(doc: dict) -> str:
+    """Labels as code spans, ``phase=train · lr=0.001 · model.name=resnet50``: dotted keys,
+    values as typed (a backtick in one reads as a quote: it would end the span)."""
+    items = [
+        f"`{_clip(f'{key}={value}', 60).replace('`', chr(39))}`" for key, value in _flat_labels(doc)
+    ]
+    more = [f"… {len(items) - LABELS_SHOWN} more"] if len(items) > LABELS_SHOWN else []
+    return " · ".join(items[:LABELS_SHOWN] + more)
+
+
+def _flat_labels(doc: dict, prefix: str = "") -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for key, value in doc.items():
+        if isinstance(value, dict) and value:
+            pairs += _flat_labels(value, f"{prefix}{key}.")
+        elif isinstance(value, bool):
+            pairs.append((f"{prefix}{key}", "true" if value else "false"))
+        else:
+            pairs.append((f"{prefix}{key}", "null" if value is None else str(value)))
+    return pairs
 
 
 def _consumer_lines(p: Provenance) -> list[str]:
