@@ -14,7 +14,9 @@ A step is stale when, since its latest run,
   * a step it depends on is stale (it will be rerun first);
 and the target's own step is stale when the target is missing or was changed on disk. A stale
 step that needs a file which is missing gets it back by rerunning the step that made it.
-Everything else upstream is current and is not rerun.
+Everything else upstream is current and is not rerun. Notebook cells are followed through the
+files they read (not their variables), and a stale cell stops the plan: it reruns in its
+notebook, not through ``roar run``.
 
 Running the plan (``execute``) reruns one step at a time through ``roar run @N`` (so each rerun
 is recorded as a rerun of its step, in the directory it ran in) and plans again after each: a

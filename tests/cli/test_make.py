@@ -128,6 +128,21 @@ def test_only_the_target_upstream_and_a_missing_target(diamond, run_roar):
     assert untracked.returncode != 0 and "No artifact found for path: nope.txt" in untracked.stderr
 
 
+def test_a_missing_input_a_rerun_needs_is_made_again_first(diamond, run_roar):
+    (diamond / "a.txt").unlink()
+    (diamond / "bparam.txt").write_text("b2\n")
+    plan = run_roar("make", "d.txt", "--dry-run", "--json", cwd=diamond).json()
+    assert [(p["step"], [r["kind"] for r in p["reasons"]]) for p in plan["plan"]] == [
+        ("@1", ["needed"]),  # @2 reads a.txt, which is gone: @1 makes it again
+        ("@2", ["changed on disk"]),
+        ("@4", ["upstream"]),
+    ]
+    run_roar("make", "d.txt", "-y", cwd=diamond)
+    # @1 wrote the same bytes again, so @3 (which read them) is still current: not rerun
+    assert steps_run(diamond) == [1, 2, 3, 4, 1, 2, 4]
+    assert "b2" in (diamond / "d.txt").read_text()
+
+
 def test_asks_first_and_stops_at_the_first_failure(diamond, run_roar):
     (diamond / "bparam.txt").write_text("fail\n")
     refused = run_roar("make", "d.txt", cwd=diamond, check=False)  # no terminal, no -y

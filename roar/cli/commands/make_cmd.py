@@ -84,6 +84,9 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             "The steps after it were not rerun; fix it and run roar make again.",
         )
         return failed.exit_code
+    if not done:  # made meanwhile by someone else
+        console.err(f"{args.target} is up to date.")
+        return 0
     console.err(f"Made {args.target}: reran {', '.join(r.step.run.ref for r in done)}.")
     return 0
 
