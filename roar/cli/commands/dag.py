@@ -21,6 +21,7 @@ from roar.cli.console import Console, exit_text, quote_path
 from roar.errors import RoarError
 from roar.query.disk import MODIFIED
 from roar.query.history import active_dag
+from roar.query.labels import for_dag
 from roar.query.lineage import Dag, DagNode
 from roar.query.serialize import dag_json
 
@@ -55,6 +56,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         raise RoarError("-o and --artifact apply to --format dot|svg|png|graph-json.")
     with open_reader() as (ws, r):
         dag = active_dag(r, expanded=args.expanded)  # empty before the first job: not an error
+        labels = for_dag(r, dag) if args.json else None
     hint = None if args.json or args.notebook else _make_hint(dag)
     if args.notebook:
         _only_notebook(dag, args.notebook)
@@ -64,7 +66,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     elif not args.show_artifacts:
         dag.artifacts = [a for a in dag.artifacts if a.is_terminal]
     if args.json:
-        console.json(dag_json(dag, ws.root))
+        console.json(dag_json(dag, ws.root, labels))
         return 0
     render(dag, console, show_artifacts=args.show_artifacts, stale_only=args.stale_only)
     if hint:

@@ -15,6 +15,7 @@ from roar.cli.commands._common import (
 from roar.cli.console import Console, human_size
 from roar.query.disk import MISSING, MODIFIED
 from roar.query.history import session_dag
+from roar.query.labels import for_dag
 from roar.query.lineage import Dag
 from roar.query.serialize import dag_json
 
@@ -28,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace, console: Console) -> int:
     with open_reader() as (ws, r):
         session, dag = session_dag(r)
+        labels = for_dag(r, dag) if args.json else None
     build_steps = sorted({n.job.step_number for n in dag.nodes if n.job.kind == "build"})
     run_steps = sorted({n.job.step_number for n in dag.nodes if n.job.kind != "build"})
     tracked = [
@@ -35,7 +37,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         for a in dag.artifacts
     ]
     if args.json:
-        data = dag_json(dag, ws.root)
+        data = dag_json(dag, ws.root, labels)
         console.json(
             {
                 "session_id": session.id,
