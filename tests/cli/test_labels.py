@@ -154,6 +154,8 @@ def test_labels_show_in_show_log_and_every_json_job_and_artifact(pipeline, run_r
         "show @1": [get("show", "@1")],
         "lineage": get("lineage", "b.txt")["jobs"],
         "session show": get("session", "show")["nodes"],
+        "dag": get("dag")["nodes"],
+        "status": get("status")["nodes"],
         "show a.txt": get("show", "a.txt")["produced_by"],
     }
     for view, objects in jobs.items():
@@ -165,10 +167,12 @@ def test_labels_show_in_show_log_and_every_json_job_and_artifact(pipeline, run_r
         "show a.txt": [get("show", "a.txt")["artifact"]],
         "lineage": lineage["artifacts"],
         "session show": get("session", "show")["artifacts"],
+        "dag": get("dag", "--show-artifacts")["artifacts"],
+        "status": get("status")["artifacts"],
     }
     for view, objects in artifacts.items():
         by_name = {Path(a["path"]).name: a["labels"] for a in objects}
-        assert by_name.get("a.txt", art_labels) == art_labels, view
+        assert by_name["a.txt"] == art_labels, view
         assert all(v == {} for k, v in by_name.items() if k != "a.txt"), view
     assert {Path(a["path"]).name: a["labels"] for a in lineage["artifacts"]}["a.txt"] == art_labels
     assert lineage["artifact"]["labels"] == {}  # b.txt: none
