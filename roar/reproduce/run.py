@@ -144,7 +144,7 @@ def _replay(
         )
     else:
         console.out("\n".join(verify.table(rows)))
-    _conclude(console, replayer, failed, first, matched, wt)
+    _conclude(console, replayer, failed, first, matched, wt, whole)
     if failed is not None:
         return failed.exit_code if failed.exit_code else 1
     return 0 if matched else 1
@@ -157,6 +157,7 @@ def _conclude(
     first: str | None,
     matched: bool,
     wt: Path,
+    whole: bool,
 ) -> None:
     if failed is not None:
         console.error(
@@ -170,10 +171,11 @@ def _conclude(
             f"First divergence: {first} ({step.command}): its outputs differ from the recorded "
             "ones."
         )
+    what = "every artifact of the session" if whole else "the target"
     if failed is None and matched:
-        console.err("Reproduced: the target matches the recorded bytes.")
+        console.err(f"Reproduced: {what} matches the recorded bytes.")
     elif failed is None:
-        console.err("Not reproduced: the target does not match the recorded bytes.")
+        console.err(f"Not reproduced: {what} does not match the recorded bytes.")
     console.err(f"The worktree stays at {wt} (remove it with: git worktree remove --force {wt})")
 
 
@@ -384,6 +386,7 @@ class Replayer:
             cmd += ["-n", job.step_name]
         cmd += ["--", *argv]
         cwd = os.path.join(self.wt, job.cwd) if job.cwd else str(self.wt)
+        os.makedirs(cwd, exist_ok=True)  # the step ran there: a folder no commit holds
         with self.log_of(job.ref).open("w", encoding="utf-8") as log:
             log.write(f"$ {shlex.join(argv)}  (in {cwd})\n")
             log.flush()

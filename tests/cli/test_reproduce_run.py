@@ -325,3 +325,34 @@ def test_each_step_runs_at_the_commit_it_was_recorded_at(repo, run_roar, env, tm
     assert f"[2/2] @2 python two.py (at {second[:12]}) ... ok" in result.stderr
     assert git(into, "rev-parse", "HEAD").strip() == second
     assert "No system packages recorded" in result.stderr
+
+
+def test_a_directory_read_as_a_whole_is_placed_file_by_file(repo, run_roar, env, tmp_path):
+    (repo / "count.py").write_text(
+        "import os\n"
+        "sizes = [len(open(os.path.join('ds', n)).read()) for n in sorted(os.listdir('ds'))]\n"
+        "open('count.txt', 'w').write(str(sum(sizes)))\n"
+    )
+    (repo / ".gitignore").write_text("count.txt\n")
+    commit_all(repo, "count")
+    (repo / "ds").mkdir()
+    for i in range(3):
+        (repo / "ds" / f"f{i}.txt").write_text(f"row {i}\n")
+    run_roar("run", "-q", "python", "count.py", cwd=repo, env=env)
+    lost = repo / "ds" / "f1.txt"
+    lost_digest = blake3(lost.read_bytes()).hexdigest()
+    lost.unlink()
+
+    missing = run_roar("reproduce", "count.txt", "--run", "-y", "--into", str(tmp_path / "a"),
+                       cwd=repo, env=env, check=False)  # fmt: skip
+    assert missing.returncode == 1
+    assert f"{lost}  blake3:{lost_digest}" in missing.stderr  # the member, by path and hash
+    assert "ds/f0.txt" not in missing.stderr  # the members that are here are not named
+
+    lost.write_text("row 1\n")
+    into = tmp_path / "b"
+    result = run_roar("reproduce", "count.txt", "--run", "-y", "--into", str(into),
+                      cwd=repo, env=env)  # fmt: skip
+    assert "Sources: 3 placed" in result.stderr
+    assert sorted(p.name for p in (into / "ds").iterdir()) == ["f0.txt", "f1.txt", "f2.txt"]
+    assert result.stdout.splitlines()[1].startswith("match")
