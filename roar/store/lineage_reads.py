@@ -122,15 +122,27 @@ def session_heads(conn: sqlite3.Connection, session_id: int) -> list[JobHead]:
     return [_head(r) for r in rows]
 
 
-def build_heads(conn: sqlite3.Connection, session_ids: Iterable[int]) -> list[JobHead]:
-    """The build jobs (``roar build``) of the sessions."""
+def build_heads(conn: Connection, session_ids: Iterable[int]) -> list[JobHead]:
+    """The build jobs (``roar build``) of the sessions.
+
+    Builds are numbered on their own, @B1, @B2, … with no gaps (``writer._assign_step``), so
+    they sit among the lowest step numbers: each session is read through its
+    (session_id, step_number) index up to a bound that grows until the builds end well below
+    it — a few dozen rows, never the session's 100,000 run steps."""
     found: list[JobHead] = []
-    for chunk, marks in _chunks(sorted(set(session_ids))):
-        rows = conn.execute(
-            f"SELECT {_HEAD} FROM jobs j WHERE j.session_id IN ({marks}) AND j.kind = 'build'",
-            chunk,
-        )
-        found += [_head(r) for r in rows]
+    for session_id in sorted(set(session_ids)):
+        bound = 32
+        while True:
+            rows = conn.execute(
+                f"SELECT {_HEAD} FROM jobs j WHERE j.session_id = ? AND j.step_number <= ? "
+                "AND j.kind = 'build'",
+                (session_id, bound),
+            )
+            heads = [_head(r) for r in rows]
+            if max((h.step_number for h in heads), default=0) <= bound // 2:
+                break
+            bound *= 4
+        found += heads
     return found
 
 
