@@ -356,3 +356,28 @@ def test_a_directory_read_as_a_whole_is_placed_file_by_file(repo, run_roar, env,
     assert "Sources: 3 placed" in result.stderr
     assert sorted(p.name for p in (into / "ds").iterdir()) == ["f0.txt", "f1.txt", "f2.txt"]
     assert result.stdout.splitlines()[1].startswith("match")
+
+
+def test_a_package_that_cannot_be_installed_is_named(repo, run_roar, env, tmp_path):
+    # a distribution only the recording venv has (no index will ever serve it)
+    site = next((tmp_path / "user-venv" / "lib").glob("python*/site-packages"))
+    (site / "roar_only_here").mkdir()
+    (site / "roar_only_here" / "__init__.py").write_text("FACTOR = 2\n")
+    meta = site / "roar_only_here-1.0.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: roar_only_here\nVersion: 1.0\n")
+    (meta / "RECORD").write_text("roar_only_here/__init__.py,,\n")
+    (repo / "use.py").write_text(
+        "import roar_only_here\nopen('used.txt', 'w').write(str(roar_only_here.FACTOR))\n"
+    )
+    (repo / ".gitignore").write_text("used.txt\n")
+    commit_all(repo, "use")
+    run_roar("run", "-q", "python", "use.py", cwd=repo, env=env)
+    into = tmp_path / "repro"
+
+    result = run_roar("reproduce", "used.txt", "--run", "-y", "--into", str(into),
+                      cwd=repo, env={**env, "PIP_NO_INDEX": "1"}, check=False)  # fmt: skip
+
+    assert result.returncode == 1
+    assert "could not install roar_only_here==1.0" in result.stderr
+    assert not (into / "used.txt").exists()  # no step ran
