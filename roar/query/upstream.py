@@ -15,8 +15,6 @@ the cost follows the lineage, never the store.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from roar.errors import RoarError
@@ -82,22 +80,6 @@ def primary_algorithm(ws: Workspace) -> str:
     from roar import config as config_mod
 
     return str(config_mod.load(ws.config_path).get("hash.primary") or "blake3")
-
-
-@contextmanager
-def open_store() -> Iterator[tuple[Workspace, Connection]]:
-    """The project and a plain connection to its store (opened as every command opens it:
-    migrated on first use), closed on the way out. No SQLAlchemy: these commands must answer
-    in well under 150 ms on a 100,000-job store, and importing it alone costs ~125 ms."""
-    from roar.store.connection import connect
-    from roar.workspace import require_workspace
-
-    ws = require_workspace()
-    conn = connect(ws.db_path)
-    try:
-        yield ws, conn
-    finally:
-        conn.close()
 
 
 # resolving ----------------------------------------------------------------------------------

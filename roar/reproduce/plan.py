@@ -9,6 +9,7 @@ the CLI renders it and ``roar.reproduce.run`` replays it.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from roar.errors import RoarError
 from roar.query.disk import CURRENT
@@ -21,10 +22,12 @@ from roar.query.upstream import (
 )
 from roar.records import field, record
 from roar.store import lineage_reads as reads
-from roar.store.connection import connect
 from roar.store.lineage_reads import Connection, JobHead
 from roar.store.views import FileView, JobView, SessionView, step_ref
 from roar.workspace import Workspace
+
+if TYPE_CHECKING:
+    from roar.store.queries import Reader
 
 
 @record(frozen=True)
@@ -60,22 +63,14 @@ class ReproPlan:
     target_job: JobView | None = None  # the job named as the target (@N, a uid), if one was
 
 
-def _connection(reader: object, ws: Workspace) -> Connection:
-    """The store connection a plan reads through: the reader's own once it has one."""
-    conn = getattr(reader, "conn", None)
-    if isinstance(conn, Connection):
-        return conn
-    return connect(ws.db_path)
-
-
-def make_plan(reader: object, ws: Workspace, target_ref: str) -> ReproPlan:
+def make_plan(reader: Reader, ws: Workspace, target_ref: str) -> ReproPlan:
     """The plan for a path, a hash prefix (8+ hex), ``@N``/``@BN`` or a job uid."""
-    return plan_for(_connection(reader, ws), ws, target_ref)
+    return plan_for(reader.conn, ws, target_ref)
 
 
-def session_plan(reader: object, ws: Workspace, session_ref: str) -> ReproPlan:
+def session_plan(reader: Reader, ws: Workspace, session_ref: str) -> ReproPlan:
     """The plan for a whole session: the latest successful run of each of its steps."""
-    return plan_for_session(_connection(reader, ws), ws, session_ref)
+    return plan_for_session(reader.conn, ws, session_ref)
 
 
 def plan_for(conn: Connection, ws: Workspace, target_ref: str) -> ReproPlan:

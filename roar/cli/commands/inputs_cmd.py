@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from roar.cli.commands._common import add_json_flag
+from roar.cli.commands._common import add_json_flag, open_reader
 from roar.cli.console import Console, display_path, human_size
 from roar.query.inputs import Containment, InputsAnswer, contains, inputs_of
-from roar.query.upstream import open_store
 
 if TYPE_CHECKING:
     from roar.store.views import FileView, JobView
@@ -36,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
-    with open_store() as (ws, conn):
+    with open_reader() as (ws, reader):
+        conn = reader.conn
         if args.contains:
             answer = contains(conn, ws, args.target, args.contains)
             return _render_containment(answer, args, console)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from roar.cli.commands._common import add_json_flag
+from roar.cli.commands._common import add_json_flag, open_reader
 from roar.cli.console import Console, display_path, human_size
 from roar.errors import RoarError
-from roar.reproduce.plan import ReproPlan, plan_for, plan_for_session, requirements
+from roar.reproduce.plan import ReproPlan, make_plan, requirements, session_plan
 
 if TYPE_CHECKING:
     from roar.store.lineage_reads import Connection
@@ -57,20 +57,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
-    from roar.query.upstream import open_store
-
-    with open_store() as (ws, conn):
+    with open_reader() as (ws, reader):
         if args.lineage is not None:
-            plan = plan_for_session(conn, ws, args.lineage or args.target or "current")
+            plan = session_plan(reader, ws, args.lineage or args.target or "current")
         elif not args.target:
             raise RoarError(
                 "Name what to reproduce.",
                 hint="roar reproduce PATH|HASH|@N|JOB_UID, or --lineage SESSION for a session.",
             )
         else:
-            plan = plan_for(conn, ws, args.target)
+            plan = make_plan(reader, ws, args.target)
         if args.json and not args.run and not args.list_requirements:
-            console.json(plan_json(plan, ws.root, _labels(conn, plan)))
+            console.json(plan_json(plan, ws.root, _labels(reader.conn, plan)))
             return 0
     if args.run:
         return _run(plan, args, console)
