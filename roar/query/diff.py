@@ -17,14 +17,13 @@ first.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from roar.query import diff_metrics
 from roar.query.diff_params import ParamChange
-from roar.query.diff_sides import JobShape, Side, load_side, pair_files, pair_jobs
+from roar.query.diff_sides import JobShape, Side, load_side, pair_files, pair_jobs, shapes_of
 from roar.query.history import disk_check
 from roar.store.views import FileView, JobView
 from roar.workspace import Workspace
@@ -164,10 +163,10 @@ def diff_refs(reader: Reader, ws: Workspace, ref_a: str, ref_b: str) -> LineageD
 
 
 def compare(a: Side, b: Side, root: Path) -> LineageDiff:
-    pairs, only_a, only_b = pair_jobs(a, b, root)
-    result = LineageDiff(
-        a, b, [_compare_pair(ja, jb, a, b, root) for ja, jb in pairs], only_a, only_b
-    )
+    shapes = shapes_of(a, b, root)
+    pairs, only_a, only_b = pair_jobs(a, b, shapes)
+    compared = [_compare_pair(shapes[id(ja)], shapes[id(jb)], a, b) for ja, jb in pairs]
+    result = LineageDiff(a, b, compared, only_a, only_b)
     if a.target and b.target and a.target.digest != b.target.digest:
         result.target = FileChange(a.target, b.target, _ref(a.anchor), _ref(b.anchor), False)
     for p in result.pairs:
@@ -198,8 +197,8 @@ def compare(a: Side, b: Side, root: Path) -> LineageDiff:
 
 
 # One pair of steps ------------------------------------------------------------------------------
-def _compare_pair(ja: JobView, jb: JobView, a: Side, b: Side, root: Path) -> PairDiff:
-    sa, sb = JobShape(ja, root), JobShape(jb, root)
+def _compare_pair(sa: JobShape, sb: JobShape, a: Side, b: Side) -> PairDiff:
+    ja, jb = sa.job, sb.job
     pair = PairDiff(ja, jb)
     for fa, fb in pair_files(ja.inputs, jb.inputs, sa, sb):
         if fa is not None and fb is not None and fa.digest == fb.digest:
@@ -359,6 +358,8 @@ def _code_differs(e: CodeChange) -> bool:
 
 def _git_changed_files(root: Path, commit_a: str, commit_b: str) -> list[str] | None:
     """``git diff --name-only A B`` in the project (None: git does not know a commit)."""
+    import subprocess  # only when two commits differ
+
     try:
         done = subprocess.run(
             [

@@ -10,12 +10,12 @@ YAML files are skipped. Pure parsing: the caller finds the bytes.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # csv, json and typing load only when a metric file is read
+    from typing import Any
 
 MAX_BYTES = 1 << 20
 EXTENSIONS = (".json", ".csv", ".tsv", ".yaml", ".yml")
@@ -43,6 +43,9 @@ def looks_like_metrics(path: str, size: int) -> bool:
 
 def parse(path: str, data: bytes) -> dict[str, Any] | None:
     """Flat key → scalar, or None when the bytes are not metrics this module reads."""
+    import csv
+    import json
+
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -116,6 +119,9 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _csv(text: str, delimiter: str) -> dict[str, Any] | None:
+    import csv
+    import io
+
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     rows = [r for r in rows if r]
     if len(rows) < 2:

@@ -136,11 +136,3 @@ def compare(
         else:
             changes.append(ParamChange(display_name(name), va, vb, "removed" if in_a else "added"))
     return changes
-
-
-def slot_of(shape_: CommandShape, resolve: Callable[[str], str], path: str) -> str | None:
-    """The parameter whose value names ``path`` (``resolve`` makes a value absolute)."""
-    for name, value in shape_.params.items():
-        if value is not None and resolve(value) == path:
-            return name
-    return None

@@ -10,6 +10,7 @@ then by what they run (the same program or script, in the same directory), so a 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,19 +137,26 @@ class JobShape:
         self.job = job
         self.shape = diff_params.shape(job.argv)
         self.cwd = os.path.join(str(root), job.cwd) if job.cwd else str(root)
+        # Recorded paths are as the tracer saw them: through the real directory, too.
+        self.bases = tuple(dict.fromkeys((self.cwd, _realpath(self.cwd))))
         self.paths = {f.path for f in (*job.inputs, *job.outputs)}
+        self._slots: dict[str, str] | None = None
 
-    def resolve(self, value: str) -> str:
-        return os.path.normpath(os.path.join(self.cwd, os.path.expanduser(value)))
+    def resolve(self, value: str) -> list[str]:
+        value = os.path.expanduser(value)
+        return [os.path.normpath(os.path.join(base, value)) for base in self.bases]
 
     def names_file(self, value: str) -> bool:
-        path = self.resolve(value)
-        return path in self.paths or os.path.realpath(path) in self.paths
+        return any(path in self.paths for path in self.resolve(value))
 
     def slot(self, path: str) -> str | None:
-        return diff_params.slot_of(self.shape, self.resolve, path) or diff_params.slot_of(
-            self.shape, lambda v: os.path.realpath(self.resolve(v)), path
-        )
+        """The parameter whose value names ``path`` (``--data X``, ``#2``), if one does."""
+        if self._slots is None:
+            self._slots = {}
+            for name, value in self.shape.params.items():
+                for resolved in self.resolve(value) if value is not None else ():
+                    self._slots.setdefault(resolved, name)
+        return self._slots.get(path)
 
     def key(self) -> tuple[str, ...]:
         job = self.job
@@ -161,6 +169,11 @@ class JobShape:
         values = [v for v in self.shape.params.values() if v is not None]
         names = {os.path.basename(v) for v in values} | set(self.shape.params)
         return names | {os.path.basename(f.path) for f in self.job.outputs}
+
+
+@functools.lru_cache(maxsize=64)
+def _realpath(path: str) -> str:
+    return os.path.realpath(path)  # a stat per component: once per directory, not per job
 
 
 def pair_files(
@@ -188,11 +201,15 @@ def pair_files(
     return pairs
 
 
+def shapes_of(a: Side, b: Side, root: Path) -> dict[int, JobShape]:
+    """``id(job)`` → its shape, for every job of both sides."""
+    return {id(j): JobShape(j, root) for j in (*a.jobs, *b.jobs)}
+
+
 def pair_jobs(
-    a: Side, b: Side, root: Path
+    a: Side, b: Side, shapes: dict[int, JobShape]
 ) -> tuple[list[tuple[JobView, JobView]], list[JobView], list[JobView]]:
     """(paired jobs in ``a``'s execution order, jobs only in ``a``, jobs only in ``b``)."""
-    shapes = {id(j): JobShape(j, root) for j in (*a.jobs, *b.jobs)}
     paired: dict[int, JobView] = {}  # a's job id → b's job
     used_b: set[int] = set()
 
