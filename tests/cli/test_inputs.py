@@ -60,6 +60,9 @@ def test_source_inputs_with_the_jobs_that_read_them(pipeline, run_roar):
     assert raw["disk_state"] == "current" and raw["present"] is True
     assert [j["step_ref"] for j in raw["read_by"]] == ["@1"]
     assert [j["step_ref"] for j in by_path["params.yaml"]["read_by"]] == ["@1", "@2"]
+    # The same walk as roar lineage: the jobs it lists, and their inputs no job made.
+    lineage = run_roar("lineage", "b.txt", "--json", cwd=repo).json()
+    assert [j["job_uid"] for j in data["jobs"]] == [j["job_uid"] for j in lineage["jobs"]]
 
     text = run_roar("inputs", "b.txt", cwd=repo).stdout
     assert "Source inputs of b.txt (2, through 2 jobs):" in text

@@ -13,6 +13,7 @@ import blake3
 import pytest
 
 from tests.conftest import commit_all, git
+from tests.kernel.conftest import jupyter_path, notebook  # noqa: F401  (fixtures)
 
 STEP = """
 import os, sys
@@ -231,3 +232,26 @@ def test_list_requirements_in_a_project_venv(repo, run_roar, write_script):
     )
     as_json = run_roar("reproduce", "out.txt", "--list-requirements", "--json", cwd=repo).json()
     assert as_json == {"requirements": listed.split()}
+
+
+def test_a_notebook_artifacts_plan_follows_file_and_variable_edges(notebook, repo, run_roar):  # noqa: F811
+    from tests.kernel.conftest import jobs_in  # a real roar kernel, as in tests/kernel
+
+    (repo / ".gitignore").write_text(".roar/\n*.csv\n.ipynb_checkpoints/\n")
+    commit_all(repo, "ignore data")
+    (repo / "raw.csv").write_text("1\n2\n3\n")
+    nb = notebook()
+    nb.cell("SCALE = 10")  # @1: a variable, no file
+    nb.cell("rows = [int(x) for x in open('raw.csv')]")  # @2: reads the source
+    nb.cell("unrelated = 42")  # @3: nothing the output needs
+    nb.cell("open('scaled.csv', 'w').write(''.join(f'{r * SCALE}\\n' for r in rows))")  # @4
+    cells = {j.step_number: j for j in jobs_in(repo)}
+    assert len(cells) == 4 and all(j.kind == "cell" for j in cells.values())
+
+    plan = run_roar("reproduce", "scaled.csv", "--json", cwd=repo).json()
+    assert [s["step_ref"] for s in plan["steps"]] == ["@1", "@2", "@4"]  # recorded order
+    assert [s["source"] for s in plan["steps"]][0] == "SCALE = 10"
+    assert [s["hash"] for s in plan["sources"]] == [digest(repo / "raw.csv")]
+    inputs = run_roar("inputs", "scaled.csv", "--json", cwd=repo).json()
+    assert [j["step_ref"] for j in inputs["jobs"]] == ["@1", "@2", "@4"]
+    assert [Path(i["path"]).name for i in inputs["inputs"]] == ["raw.csv"]
