@@ -83,7 +83,6 @@ class Located:
     copies: list[Copy] = field(default_factory=list)
     in_place: list[str] = field(default_factory=list)  # already there with the right bytes
     missing: list[Missing] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 class _Hasher:
@@ -112,7 +111,6 @@ def locate(
     sources: list[SourceInput],
     paths: PathMap,
     conn: Connection | None,
-    user_root: Path,
 ) -> Located:
     """Where each source's bytes come from (nothing is copied yet)."""
     hasher = _Hasher(conn)

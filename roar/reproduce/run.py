@@ -26,6 +26,7 @@ from pathlib import Path
 from roar import config as config_mod
 from roar.cli.console import Console
 from roar.errors import RoarError
+from roar.record import gitinfo
 from roar.record.secrets import MASK
 from roar.reproduce import environment, placement, verify, worktree
 from roar.reproduce.notebook import KernelReplay, dependencies, write_notebook
@@ -91,7 +92,7 @@ def run_plan(ws: Workspace, plan: ReproPlan, options: RunOptions, console: Conso
     paths = placement.PathMap.of(ws.root, wt)
     user_conn = _user_store(ws)
     try:
-        located = placement.locate(plan.sources, paths, user_conn, ws.root)
+        located = placement.locate(plan.sources, paths, user_conn)
     finally:
         if user_conn is not None:
             user_conn.close()
@@ -117,9 +118,13 @@ def _replay(
     venv = _environment(plan, options, console, wt, logs)
     placement.place(located.copies)
     console.err(f"Sources: {len(located.copies)} placed, {len(located.in_place)} already in place")
-    for warning in located.warnings:
-        console.err(f"Warning: {warning}")
+    # A source git tracks, placed with other bytes than the commit holds: the steps read it
+    # from a modified checkout (recorded dirty), and so does the replay.
+    overwritten = sorted(gitinfo.modified_tracked_files(wt))
+    for line in overwritten:
+        console.err(f"Warning: placed the recorded bytes over a committed file: {line}")
     replayer = Replayer(ws, plan, console, wt, paths, venv, logs)
+    replayer.allow_dirty = bool(overwritten)
     try:
         failed = replayer.run_all()
     finally:
@@ -270,6 +275,7 @@ class Replayer:
         self.cells_run: set[str] = set()
         self.commit: str | None = None  # the worktree's HEAD, once known
         self.env_set = False  # the worktree's config holds roar env values
+        self.allow_dirty = False  # sources were placed over committed files
         self.needed = {f.path for s in plan.steps for f in s.job.inputs}
         self.conn = connect(self.wt_ws.db_path, readonly=True)
 
@@ -382,6 +388,8 @@ class Replayer:
         algorithm = _algorithm(job)
         argv = [self.paths.arg(a) for a in job.argv]
         cmd = [sys.executable, "-m", "roar", verb, "-q", "--hash", algorithm]
+        if self.allow_dirty or job.git_dirty:
+            cmd.append("--allow-dirty")
         if job.step_name:
             cmd += ["-n", job.step_name]
         cmd += ["--", *argv]
