@@ -353,8 +353,9 @@ class Replayer:
         """Check out the step's commit when the worktree is elsewhere; the commit if it moved."""
         if job.git_dirty:
             self.console.err(
-                f"Warning: {job.ref} was recorded with uncommitted changes; it is replayed "
-                f"from commit {(job.git_commit or '?')[:12]} without them"
+                f"Warning: {job.ref} was recorded with uncommitted changes: the files it read "
+                f"are placed as it read them, other changes since commit "
+                f"{(job.git_commit or '?')[:12]} are not in the worktree"
             )
         if self.commit is None:
             self.commit = worktree.head(self.wt)
