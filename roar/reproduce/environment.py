@@ -68,10 +68,11 @@ def requirements(plan: ReproPlan, exclude: set[str] | None = None) -> Requiremen
             if key in skip:
                 continue
             before = seen.get(key)
-            if before is not None and before[1] != version:
-                reqs.conflicts.append(
-                    f"{name}: {before[1]} ({before[2]}) vs {version} ({step.job.ref})"
-                )
+            if before is not None:  # one distribution, maybe spelt otherwise (Foo_Bar, foo-bar)
+                if before[1] != version:
+                    reqs.conflicts.append(
+                        f"{name}: {before[1]} ({before[2]}) vs {version} ({step.job.ref})"
+                    )
                 reqs.pip.pop(before[0], None)
             seen[key] = (name, version, step.job.ref)
             reqs.pip[name] = version
