@@ -42,10 +42,10 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             return _render_containment(answer, args, console)
         listing = inputs_of(conn, ws, args.target, intermediates=args.all)
         if args.json:
-            from roar.query.labels import of_artifacts
+            from roar.store.labels import documents  # roar.query.labels.of_artifacts, lighter
 
             target = [listing.target.file.digest] if listing.target.file else []
-            labels = of_artifacts(conn, [e.file.digest for e in listing.entries] + target)
+            labels = documents(conn, "artifact", [e.file.digest for e in listing.entries] + target)
             console.json(_inputs_json(listing, labels))
             return 0
     return _render_inputs(listing, args, console)

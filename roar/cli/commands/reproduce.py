@@ -95,12 +95,17 @@ def _run(plan: ReproPlan, args: argparse.Namespace, console: Console) -> int:
 
 
 def _labels(conn: Connection, plan: ReproPlan) -> dict[str, dict]:
-    """Fill the steps' jobs with their labels; the target's and the sources' by digest."""
-    from roar.query import labels
+    """Fill the steps' jobs with their labels; the target's and the sources' by digest. (What
+    ``roar.query.labels.attach`` and ``of_artifacts`` do, read straight from the store: that
+    module imports the history queries, ~15 ms this command does not otherwise need.)"""
+    from roar.store import labels
 
-    labels.attach(conn, [step.job for step in plan.steps])
+    jobs = [step.job for step in plan.steps]
+    docs = labels.documents(conn, "job", (j.uid for j in jobs))
+    for job in jobs:
+        job.labels = docs.get(job.uid, {})
     digests = [s.digest for s in plan.sources] + ([plan.target.digest] if plan.target else [])
-    return labels.of_artifacts(conn, digests)
+    return labels.documents(conn, "artifact", digests)
 
 
 def plan_json(plan: ReproPlan, root: Any, labels: dict[str, dict] | None = None) -> dict[str, Any]:
