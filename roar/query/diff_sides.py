@@ -5,7 +5,8 @@ indexed lookups, never a whole session), a job (the job and its upstream lineage
 (the latest run of each of its steps). Jobs are paired structurally first — the two targets'
 producers, then the producers of the inputs those read in the same role, and so on upstream —
 then by what they run (the same program or script, in the same directory), so a chain of
-``step.py`` runs pairs link by link. What is left over exists on one side only.
+``step.py`` runs pairs link by link. A job both lineages hold (a shared upstream step) pairs
+with itself before anything else. What is left over exists on one side only.
 """
 
 from __future__ import annotations
@@ -220,6 +221,10 @@ def pair_jobs(
         used_b.add(jb.id)
         return True
 
+    in_b = {j.id: j for j in b.jobs}
+    for ja in a.jobs:  # a job in both lineages (a shared upstream step) is its own pair
+        if ja.id in in_b:
+            link(ja, in_b[ja.id])
     queue: list[tuple[JobView, JobView]] = []
     if a.anchor is not None and b.anchor is not None and link(a.anchor, b.anchor):
         queue.append((a.anchor, b.anchor))

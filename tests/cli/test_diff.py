@@ -284,3 +284,16 @@ def test_unknown_targets_are_errors_with_a_hint(repo, run_roar, scripts):
     assert step.returncode == 1 and "No node @9 in DAG." in step.stderr
     both = run_roar("diff", "@1", "@2", "--json", "--format", "dag", cwd=repo, check=False)
     assert both.returncode == 1 and "choose one" in both.stderr
+
+
+def test_a_step_both_lineages_share_pairs_with_itself(repo, run_roar, scripts):
+    (repo / "raw.csv").write_text("a,b\n1,2\n")
+    pipeline(run_roar, repo, "v1")
+    # The cleaned data against the model made from it: the prep job is in both lineages.
+    data = diff_json(run_roar, repo, "v1/clean.csv", "v1/model.bin")
+    [shared] = data["pairs"]
+    assert shared["job_uid_a"] == shared["job_uid_b"] and shared["step_a"] == "@1"
+    assert [j["step_ref"] for j in data["structure"]["only_in_b"]] == ["@2"]
+    assert data["most_likely_cause"] == {
+        "category": "structure", "summary": "step @2 only in B: " + data["structure"]["only_in_b"][0]["command"],
+    }  # fmt: skip
