@@ -9,18 +9,18 @@ a directory that a job read as a whole is in the lineage through that directory.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from roar.errors import RoarError
 from roar.query import upstream as up_mod
 from roar.query.upstream import Target, Upstream
+from roar.records import field, record
 from roar.store import lineage_reads as reads
 from roar.store.lineage_reads import Connection
 from roar.store.views import ArtifactView, FileView, JobView
 from roar.workspace import Workspace
 
 
-@dataclass
+@record
 class InputEntry:
     file: FileView  # as the first job that read it recorded it
     source: bool  # no recorded job produced it
@@ -28,7 +28,7 @@ class InputEntry:
     producer: JobView | None = None
 
 
-@dataclass
+@record
 class InputsAnswer:
     target: Target
     jobs: list[JobView]  # the upstream jobs, in dependency order
@@ -40,7 +40,7 @@ class InputsAnswer:
         return [e for e in self.entries if e.source]
 
 
-@dataclass
+@record
 class Containment:
     target: Target
     needle: str  # as the user named it

@@ -15,10 +15,10 @@ the cost follows the lineage, never the store.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from roar.errors import RoarError
 from roar.query.disk import DiskCheck
+from roar.records import field, record
 from roar.store import lineage_reads as reads
 from roar.store.lineage_reads import Connection, JobHead
 from roar.store.views import ArtifactView, FileView, JobView
@@ -28,7 +28,7 @@ HEX = "0123456789abcdefABCDEF"
 MIN_HASH_PREFIX = 8
 
 
-@dataclass
+@record
 class Target:
     """What the user named: an artifact (with the path it was named by), or a job."""
 
@@ -43,7 +43,7 @@ class Target:
         return self.label
 
 
-@dataclass
+@record
 class Upstream:
     """The jobs and artifacts upstream of a target, with how the walk reached each."""
 
