@@ -17,6 +17,7 @@ first.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,8 @@ class FileChange:
     step_a: str | None
     step_b: str | None
     source: bool = True  # no job of the lineage made it (on the sides that have it)
+    # Two versions of a directory (composite artifacts): (relpath, change) of its members.
+    members: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def change(self) -> str:
@@ -157,12 +160,19 @@ class LineageDiff:
 def diff_refs(reader: Reader, ws: Workspace, ref_a: str, ref_b: str) -> LineageDiff:
     """Load both sides and compare them (the one call ``roar diff`` makes)."""
     a, b = load_side(reader, ws, ref_a), load_side(reader, ws, ref_b)
-    result = compare(a, b, ws.root)
+
+    def members(composite_id: int) -> dict[str, str]:
+        return {rel: art.digest for rel, art in reader.composite_members(composite_id)}
+
+    result = compare(a, b, ws.root, members)
     result.metrics = _metrics(reader, result)
     return result
 
 
-def compare(a: Side, b: Side, root: Path) -> LineageDiff:
+def compare(
+    a: Side, b: Side, root: Path, members: Callable[[int], dict[str, str]] | None = None
+) -> LineageDiff:
+    """``members``: a composite artifact's id → {relative path: digest} of its files."""
     shapes = shapes_of(a, b, root)
     pairs, only_a, only_b = pair_jobs(a, b, shapes)
     compared = [_compare_pair(shapes[id(ja)], shapes[id(jb)], a, b) for ja, jb in pairs]
@@ -192,6 +202,9 @@ def compare(a: Side, b: Side, root: Path) -> LineageDiff:
         ]
     )
     result.packages = _packages(a, b)
+    if members is not None:
+        for f in [*result.inputs, *([result.target] if result.target else [])]:
+            f.members = _member_changes(f, members)
     result.causes = _causes(result, root)
     return result
 
@@ -222,6 +235,20 @@ def _compare_pair(sa: JobShape, sb: JobShape, a: Side, b: Side) -> PairDiff:
         if fa is None or fb is None or fa.digest != fb.digest:
             pair.outputs.append(FileChange(fa, fb, ja.ref, jb.ref, False))
     return pair
+
+
+def _member_changes(
+    f: FileChange, members: Callable[[int], dict[str, str]]
+) -> list[tuple[str, str]]:
+    """Which files inside two versions of a directory differ (a dataset folder read whole)."""
+    if not (f.a and f.b and f.a.is_composite and f.b.is_composite):
+        return []
+    ma, mb = members(f.a.artifact_id), members(f.b.artifact_id)
+    return [
+        (rel, "removed" if rel not in mb else "added" if rel not in ma else "changed")
+        for rel in sorted(set(ma) | set(mb))
+        if ma.get(rel) != mb.get(rel)
+    ]
 
 
 def _params(sa: JobShape, sb: JobShape) -> list[ParamChange]:
@@ -447,7 +474,12 @@ def _input_summary(f: FileChange, root: Path) -> str:
     name = _rel(f.a.path, root)
     if f.b.path != f.a.path:
         name += f" → {_rel(f.b.path, root)}"
-    return f"input {name} changed ({f.a.digest[:12]} → {f.b.digest[:12]}), read by {steps}"
+    inside = ""
+    if f.members:
+        shown = ", ".join(f"{rel} {change}" for rel, change in f.members[:3])
+        more = f" and {len(f.members) - 3} more" if len(f.members) > 3 else ""
+        inside = f": {shown}{more}"
+    return f"input {name} changed ({f.a.digest[:12]} → {f.b.digest[:12]}){inside}, read by {steps}"
 
 
 def _code_summary(c: CodeChange) -> str:

@@ -102,6 +102,7 @@ def file_change_json(f: FileChange) -> dict[str, Any]:
         "size_b": f.b.size if f.b else None,
         "step_a": f.step_a,
         "step_b": f.step_b,
+        "members": [{"relpath": rel, "change": change} for rel, change in f.members],
     }
 
 

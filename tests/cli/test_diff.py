@@ -297,3 +297,30 @@ def test_a_step_both_lineages_share_pairs_with_itself(repo, run_roar, scripts):
     assert data["most_likely_cause"] == {
         "category": "structure", "summary": "step @2 only in B: " + data["structure"]["only_in_b"][0]["command"],
     }  # fmt: skip
+
+
+READ_DIR = """
+import os, sys
+d, out = sys.argv[1], sys.argv[2]
+open(out, "w").write("".join(open(os.path.join(d, n)).read() for n in sorted(os.listdir(d))))
+"""
+
+
+def test_a_dataset_directory_names_the_member_that_changed(repo, run_roar, write_script):
+    write_script("readdir.py", READ_DIR)
+    for version in ("ds1", "ds2"):
+        (repo / version).mkdir()
+        for i in range(3):
+            (repo / version / f"part{i}.csv").write_text(f"row {i}\n")
+    (repo / "ds2" / "part1.csv").write_text("row 1, edited\n")
+    (repo / "ds2" / "part3.csv").write_text("row 3\n")
+    run_roar("run", "-q", "python", "readdir.py", "ds1", "c1.txt", cwd=repo)
+    run_roar("run", "-q", "python", "readdir.py", "ds2", "c2.txt", cwd=repo)
+
+    data = diff_json(run_roar, repo, "c1.txt", "c2.txt")
+    [changed] = data["inputs"]  # the directory, read whole: one composite artifact per side
+    assert (changed["path_a"], changed["path_b"]) == (str(repo / "ds1"), str(repo / "ds2"))
+    assert changed["members"] == [
+        {"relpath": "part1.csv", "change": "changed"}, {"relpath": "part3.csv", "change": "added"},
+    ]  # fmt: skip
+    assert "part1.csv changed, part3.csv added" in data["most_likely_cause"]["summary"]

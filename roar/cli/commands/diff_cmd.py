@@ -184,7 +184,8 @@ def _file(f: FileChange) -> str:
     name = display_path(f.a.path)
     if f.a.path != f.b.path:
         name += f" → {display_path(f.b.path)}"
-    return f"{name}  {f.a.digest[:12]} → {f.b.digest[:12]}{steps}"
+    inside = "".join(f"\n      {rel}  {change}" for rel, change in f.members)
+    return f"{name}  {f.a.digest[:12]} → {f.b.digest[:12]}{steps}{inside}"
 
 
 def _code(c) -> str:  # type: ignore[no-untyped-def]
