@@ -135,19 +135,26 @@ class Venv:
 
 def cached_venv(reqs: Requirements, log: Path) -> Venv:
     """The cached venv for this requirement set, built on first use."""
+    import fcntl
+
     lines = reqs.lines()
     path = cache_dir() / venv_key(lines)
     if (path / COMPLETE).is_file():
         return Venv(path, cached=True)
-    if path.exists():
-        shutil.rmtree(path)  # an interrupted build
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        _build(path, lines, log)
-    except BaseException:
-        shutil.rmtree(path, ignore_errors=True)
-        raise
-    (path / COMPLETE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # Two reproductions of one recipe at once: the second waits for the first's venv.
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (path / COMPLETE).is_file():
+            return Venv(path, cached=True)
+        if path.exists():
+            shutil.rmtree(path)  # an interrupted build
+        try:
+            _build(path, lines, log)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        (path / COMPLETE).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return Venv(path, cached=False)
 
 
