@@ -27,15 +27,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 from roar.errors import RoarError
 from roar.query.disk import MISSING, MODIFIED, DiskCheck
+from roar.records import field, record
 from roar.store import provenance, upstream
 from roar.store.connection import Connection
 from roar.store.upstream import StepRun
@@ -59,7 +58,7 @@ TARGET_CHANGED = "target changed on disk"
 NEEDED = "needed"  # it made ``path``, which is missing and step ``step`` needs
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reason:
     kind: str
     path: str | None = None
@@ -67,21 +66,21 @@ class Reason:
     exit_code: int | None = None
 
 
-@dataclass
+@record
 class PlannedStep:
     run: StepRun  # the step's latest run: what is rerun
     reasons: list[Reason] = field(default_factory=list)
     dependencies: list[int] = field(default_factory=list)  # step numbers upstream
 
 
-@dataclass
+@record
 class Target:
     name: str  # as the user gave it
     step: StepRun | None  # the step that makes it; None: a source input of the session
     files: list[FileView] = field(default_factory=list)  # its recorded outputs that are the target
 
 
-@dataclass
+@record
 class Plan:
     target: Target
     steps: list[PlannedStep]  # the stale ones, dependencies first
@@ -95,7 +94,7 @@ class Plan:
         return not self.steps
 
 
-@dataclass
+@record
 class _Node:
     run: StepRun
     inputs: list[FileView]
@@ -273,7 +272,7 @@ def _compare_with_disk(nodes: dict[int, _Node], target: Target, disk: DiskCheck)
 # running ---------------------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class Rerun:
     step: PlannedStep
     exit_code: int
@@ -284,6 +283,8 @@ def rerun_step(
 ) -> int:
     """``roar run -q @N`` in the directory the step ran in: recorded as a rerun of its step.
     Its output streams through (to stderr with ``quiet_stdout``: stdout then carries JSON)."""
+    import subprocess  # here: a dry run (the benchmarked path) starts no process
+
     argv = [sys.executable, "-m", "roar", "run", "-q"]
     if allow_dirty:
         argv.append("--allow-dirty")
