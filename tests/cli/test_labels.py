@@ -196,3 +196,26 @@ def test_wrong_targets_and_items_are_errors_with_what_to_do(pipeline, run_roar):
     assert "needs a configured GLaaS registry" in fails("sync")
     assert "has no labels to copy" in fails("cp", "job", "@2", "artifact", "a.txt")
     assert show(run_roar, repo, "job", "@1")["labels"] == {"model": "x"}  # nothing half-written
+
+
+def test_a_step_names_its_latest_run_and_a_build_step_its_own(pipeline, run_roar):
+    """@N labels the step's latest job (as roar show @N names it); the earlier run keeps its own
+    labels under its uid; @B1 is the build step, not @1."""
+    repo = pipeline
+    run_roar("label", "set", "job", "@1", "run=first", cwd=repo)
+    first_uid = show(run_roar, repo, "job", "@1")["entity"]["job_uid"]
+    (repo / "raw.txt").write_text("raw, again\n")
+    run_roar("run", "@1", cwd=repo)  # a rerun of step 1: a new job
+    latest = show(run_roar, repo, "job", "@1")
+    assert latest["entity"]["job_uid"] != first_uid
+    assert (
+        latest["entity"]["job_uid"] == run_roar("show", "@1", "--json", cwd=repo).json()["job_uid"]
+    )
+    assert latest["labels"] == {}
+    assert show(run_roar, repo, "job", first_uid)["labels"] == {"run": "first"}
+
+    run_roar("build", "python", "-c", "open('tool.txt', 'w').write('t')", cwd=repo)
+    run_roar("label", "set", "job", "@B1", "kind=build", cwd=repo)
+    build = show(run_roar, repo, "job", "@B1")
+    assert build["entity"]["step_ref"] == "@B1" and build["labels"] == {"kind": "build"}
+    assert show(run_roar, repo, "job", "@1")["labels"] == {}
