@@ -32,7 +32,7 @@ from roar.reproduce import environment, placement, verify, worktree
 from roar.reproduce.notebook import KernelReplay, dependencies, write_notebook
 from roar.reproduce.plan import PlanStep, ReproPlan
 from roar.store import replicas
-from roar.store.connection import connect
+from roar.store.connection import Connection, connect
 from roar.store.views import FileView, JobView
 from roar.workspace import Workspace
 
@@ -98,7 +98,7 @@ def run_plan(ws: Workspace, plan: ReproPlan, options: RunOptions, console: Conso
             user_conn.close()
     if located.missing:
         worktree.git(ws.root, "worktree", "remove", "--force", str(wt), check=False)
-        raise _missing_error(located.missing, paths)
+        raise _missing_error(located.missing)
     return _replay(ws, plan, options, console, wt, paths, located)
 
 
@@ -150,8 +150,9 @@ def _replay(
     else:
         console.out("\n".join(verify.table(rows)))
     _conclude(console, replayer, failed, first, matched, wt, whole)
-    if failed is not None:
-        return failed.exit_code if failed.exit_code else 1
+    if failed is not None:  # its exit status (a signal's as a shell gives it: 128 + N)
+        code = failed.exit_code or 1
+        return 128 - code if code < 0 else code
     return 0 if matched else 1
 
 
@@ -166,7 +167,7 @@ def _conclude(
 ) -> None:
     if failed is not None:
         console.error(
-            f"Step {failed.ref} failed ({'exit ' + str(failed.exit_code)}): partial replay, "
+            f"Step {failed.ref} failed (exit {failed.exit_code}): partial replay, "
             f"the steps after it did not run.",
             hint=f"Its output is in {replayer.log_of(failed.ref)}; the worktree stays at {wt}.",
         )
@@ -202,7 +203,7 @@ def _check_replayable(plan: ReproPlan) -> None:
         )
 
 
-def _user_store(ws: Workspace):  # type: ignore[no-untyped-def]
+def _user_store(ws: Workspace) -> Connection | None:
     """A read-only connection to the user's store (hash cache, candidate paths), or None."""
     from roar.store.provenance import open_readonly
 
@@ -212,7 +213,7 @@ def _user_store(ws: Workspace):  # type: ignore[no-untyped-def]
         return None
 
 
-def _missing_error(missing: list[placement.Missing], paths: placement.PathMap) -> RoarError:
+def _missing_error(missing: list[placement.Missing]) -> RoarError:
     lines = [f"  {m.path}  {m.algorithm}:{m.digest}" + ("" if m.why.startswith("no local")
              else f"  ({m.why})") for m in missing]  # fmt: skip
     return RoarError(
