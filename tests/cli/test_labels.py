@@ -219,3 +219,16 @@ def test_a_step_names_its_latest_run_and_a_build_step_its_own(pipeline, run_roar
     build = show(run_roar, repo, "job", "@B1")
     assert build["entity"]["step_ref"] == "@B1" and build["labels"] == {"kind": "build"}
     assert show(run_roar, repo, "job", "@1")["labels"] == {}
+
+
+def test_roar_run_imports_nothing_label_related(pipeline, run_roar):
+    """Labels cost `roar run` nothing: with labels in the store, a run imports no label module
+    (the start-up budget of tests/cli/test_startup.py)."""
+    from tests.cli.test_startup import imported_modules
+
+    repo = pipeline
+    run_roar("label", "set", "job", "@1", "phase=prep", cwd=repo)
+    run_roar("run", "-q", "true", cwd=repo)  # the first run after a config change parses it
+    modules = imported_modules(["-m", "roar", "run", "-q", "true"], repo)
+    assert {"roar.record.recorder", "roar.store.writer"} <= modules  # the run path was seen
+    assert {m for m in modules if "label" in m} == set()
