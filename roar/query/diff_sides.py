@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from roar.errors import RoarError
 from roar.query import diff_params
 from roar.query.history import (
-    artifact_lineage,
     looks_like_path,
     may_be_path,
     no_artifact_at,
@@ -85,12 +84,15 @@ def load_side(reader: Reader, ws: Workspace, ref: str) -> Side:
             hint="Name an artifact (a path or a hash prefix of 8+ hex), a job (@N, @BN or a job "
             "uid) or a session (session:current, session:PREFIX).",
         )
-    lineage = artifact_lineage(reader, hit, depth=MAX_DEPTH)
-    digest = lineage.target.digest
-    anchor = next(
-        (j for j in reversed(lineage.jobs) if any(o.digest == digest for o in j.outputs)), None
-    )
-    return Side(ref, "artifact", lineage.jobs, target=lineage.target, anchor=anchor)
+    art = hit.artifact
+    target = FileView(
+        hit.path or art.first_seen_path or "", art.digest, art.size, art.is_composite, art.id,
+        art.algorithm,
+    )  # fmt: skip
+    walk = Upstream(reader)
+    anchor = walk.producer_of(art.digest, None)
+    jobs = walk.lineage(anchor) if anchor is not None else []
+    return Side(ref, "artifact", jobs, target=target, anchor=anchor)
 
 
 def latest_runs(jobs: list[JobView]) -> list[JobView]:
@@ -102,32 +104,56 @@ def latest_runs(jobs: list[JobView]) -> list[JobView]:
 
 
 def job_lineage(reader: Reader, job: JobView) -> list[JobView]:
-    """The job and the jobs upstream of it, by the rule ``artifact_lineage`` follows."""
-    writers: dict[str, list[JobView]] = {}
+    return Upstream(reader).lineage(job)
 
-    def producer_of(digest: str, consumer: JobView) -> JobView | None:
-        if digest not in writers:
-            ids = [a.id for a in reader.artifacts_by_digest(digest)]
-            writers[digest] = reader.jobs_with_artifacts(ids, "output")  # newest first
-        for candidate in writers[digest]:
-            same_step = (candidate.session_id, candidate.ref) == (consumer.session_id, consumer.ref)
-            if not same_step and candidate.started_at <= consumer.started_at:
-                return candidate
+
+class Upstream:
+    """Walks upstream from a job by the rule ``artifact_lineage`` follows for files — the
+    producer of what a job read is the newest job of another step that wrote those bytes and
+    started no later — and, for notebook cells, to the cell whose execution defined a variable
+    the job read. Indexed lookups only: a lineage, never a whole session."""
+
+    def __init__(self, reader: Reader):
+        self.reader = reader
+        self._writers: dict[str, list[JobView]] = {}
+
+    def producer_of(self, digest: str, consumer: JobView | None) -> JobView | None:
+        if digest not in self._writers:
+            ids = [a.id for a in self.reader.artifacts_by_digest(digest)]
+            self._writers[digest] = self.reader.jobs_with_artifacts(ids, "output")  # newest first
+        for job in self._writers[digest]:
+            if consumer is None:
+                return job
+            same_step = (job.session_id, job.ref) == (consumer.session_id, consumer.ref)
+            if not same_step and job.started_at <= consumer.started_at:
+                return job
         return None
 
-    found = {job.id: job}
-    frontier = [(f.digest, job) for f in job.inputs]
-    for _ in range(MAX_DEPTH):
-        upstream: list[tuple[str, JobView]] = []
-        for digest, consumer in frontier:
-            producer = producer_of(digest, consumer)
-            if producer is not None and producer.id not in found:
-                found[producer.id] = producer
-                upstream += [(f.digest, producer) for f in producer.inputs]
-        if not upstream:
-            break
-        frontier = upstream
-    return sorted(found.values(), key=lambda j: (j.started_at, j.id))
+    def definer_of(self, uid: str | None) -> JobView | None:
+        jobs = self.reader.jobs_by_uid_prefix(uid) if uid else []
+        return jobs[0] if len(jobs) == 1 else None
+
+    def lineage(self, start: JobView) -> list[JobView]:
+        """``start`` and every job upstream of it, in execution order."""
+        found = {start.id: start}
+        frontier = [start]
+        for _ in range(MAX_DEPTH):
+            upstream: list[JobView] = []
+            for job in frontier:
+                producers = [self.producer_of(f.digest, job) for f in job.inputs]
+                producers += [
+                    self.definer_of(v.producer_job_uid)
+                    for v in job.variables_read
+                    if v.producer_job_id not in found
+                ]
+                for producer in producers:
+                    if producer is not None and producer.id not in found:
+                        found[producer.id] = producer
+                        upstream.append(producer)
+            if not upstream:
+                break
+            frontier = upstream
+        return sorted(found.values(), key=lambda j: (j.started_at, j.id))
 
 
 # Pairing ----------------------------------------------------------------------------------------
