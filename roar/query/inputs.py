@@ -103,7 +103,7 @@ def contains(conn: Connection, ws: Workspace, ref: str, needle: str) -> Containm
 def _needle(conn: Connection, ws: Workspace, needle: str) -> tuple[ArtifactView, set[int]] | None:
     """What ``needle`` names: the artifact and the ids of every artifact with its digest
     (None: bytes roar has no record of)."""
-    if up_mod._may_be_path(needle):
+    if up_mod.may_be_path(needle):
         path = os.path.abspath(os.path.expanduser(needle))
         if not os.path.exists(path):
             art = reads.latest_artifact_at(conn, os.path.realpath(path))

@@ -60,10 +60,6 @@ class Upstream:
         """Inputs no chosen job produced, in the order the walk met them."""
         return [f for aid, f in self.artifacts.items() if aid not in self.produced_by]
 
-    @property
-    def intermediates(self) -> list[FileView]:
-        return [f for aid, f in self.artifacts.items() if aid in self.produced_by]
-
     def ordered_jobs(self) -> list[JobView]:
         """Dependency order: every producer started no later than the jobs that read its bytes."""
         return sorted(self.jobs.values(), key=lambda j: (j.started_at, j.id))
@@ -87,7 +83,8 @@ def _is_hex(ref: str) -> bool:
     return bool(ref) and all(c in HEX for c in ref)
 
 
-def _may_be_path(ref: str) -> bool:
+def may_be_path(ref: str) -> bool:
+    """A path, or a name that cannot be a hash prefix or a job uid (as ``history.may_be_path``)."""
     return "/" in ref or ref.startswith((".", "~")) or os.path.exists(ref) or not _is_hex(ref)
 
 
@@ -96,7 +93,7 @@ def resolve_target(conn: Connection, ws: Workspace, ref: str) -> Target:
     messages when nothing matches."""
     if ref.startswith("@"):
         return Target(ref, job=resolve_step(conn, ref))
-    if not _may_be_path(ref):
+    if not may_be_path(ref):
         if len(ref) >= 4:
             ids = reads.job_ids_by_uid_prefix(conn, ref)
             if len(ids) > 1:
