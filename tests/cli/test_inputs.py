@@ -134,6 +134,10 @@ def test_contains_no_exits_1(pipeline, run_roar):
     # An unknown target is an error in the seeds' words, not a "no".
     missing = run_roar("inputs", "nowhere.txt", "--contains", "raw.txt", cwd=repo, check=False)
     assert missing.returncode == 1 and "No artifact found for path: nowhere.txt" in missing.stderr
+    by_hash = run_roar("inputs", "deadbeefdeadbeef", cwd=repo, check=False)
+    assert by_hash.returncode == 1 and by_hash.stdout == ""
+    assert "Artifact not found in database: deadbeefdeadbeef" in by_hash.stderr
+    assert "No node @7 in DAG." in run_roar("inputs", "@7", cwd=repo, check=False).stderr
 
 
 def test_contains_finds_a_file_inside_a_directory_read_as_a_whole(repo, run_roar, write_script):
