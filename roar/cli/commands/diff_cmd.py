@@ -149,7 +149,7 @@ def _side(s: Side) -> str:
     if s.kind == "session" and s.session is not None:
         return f"session {s.session.uid[:12]} ({_count(len(s.jobs))})"
     if s.kind == "job" and s.anchor is not None:
-        return f"job {s.anchor.ref} [{s.anchor.uid}] {s.anchor.command} ({_count(len(s.jobs))} upstream)"
+        return f"job {s.anchor.ref} [{s.anchor.uid}] {s.anchor.command} ({_count(len(s.jobs))} in its lineage)"
     target = s.target
     made = (
         f"made by {s.anchor.ref} [{s.anchor.uid}]"
@@ -157,7 +157,8 @@ def _side(s: Side) -> str:
         else "a source file: no recorded job made it"
     )
     name = display_path(target.path) if target else s.ref
-    return f"{name} {target.digest[:12] if target else ''} ({made}; {_count(len(s.jobs))})"
+    lineage = f"{_count(len(s.jobs))} in its lineage"
+    return f"{name} {target.digest[:12] if target else ''} ({made}; {lineage})"
 
 
 def _count(n: int) -> str:
