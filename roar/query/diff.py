@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from roar.query import diff_metrics
 from roar.query.diff_params import ParamChange
 from roar.query.diff_sides import JobShape, Side, load_side, pair_files, pair_jobs, shapes_of
 from roar.query.history import disk_check
+from roar.records import field, record
 from roar.store.views import FileView, JobView
 from roar.workspace import Workspace
 
@@ -48,7 +48,7 @@ ENV_NOISE = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "ROAR_TRACED_BY", "PYTEST_
 GIT_FILES_LIMIT = 200
 
 
-@dataclass
+@record
 class FileChange:
     a: FileView | None
     b: FileView | None
@@ -63,14 +63,14 @@ class FileChange:
         return "removed" if self.b is None else "added" if self.a is None else "changed"
 
 
-@dataclass
+@record
 class StepParam:
     step_a: str
     step_b: str
     param: ParamChange
 
 
-@dataclass
+@record
 class CodeChange:
     commit_a: str | None
     commit_b: str | None
@@ -85,7 +85,7 @@ class CodeChange:
     cells: list[tuple[str, str]] = field(default_factory=list)  # cell steps whose source differs
 
 
-@dataclass
+@record
 class NamedChange:
     """An environment variable (name only), a package, a host fact or the tracer."""
 
@@ -96,13 +96,13 @@ class NamedChange:
     steps: list[tuple[str, str]] = field(default_factory=list)
 
 
-@dataclass
+@record
 class Cause:
     category: str
     summary: str
 
 
-@dataclass
+@record
 class PairDiff:
     a: JobView
     b: JobView
@@ -131,7 +131,7 @@ class PairDiff:
         )
 
 
-@dataclass
+@record
 class LineageDiff:
     a: Side
     b: Side

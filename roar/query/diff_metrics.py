@@ -11,8 +11,9 @@ YAML files are skipped. Pure parsing: the caller finds the bytes.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from roar.records import field, record
 
 if TYPE_CHECKING:  # csv, json and typing load only when a metric file is read
     from typing import Any
@@ -21,7 +22,7 @@ MAX_BYTES = 1 << 20
 EXTENSIONS = (".json", ".csv", ".tsv", ".yaml", ".yml")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MetricChange:
     key: str
     a: Any  # None: absent on that side
@@ -29,7 +30,7 @@ class MetricChange:
     delta: float | None  # b - a when both are numbers
 
 
-@dataclass
+@record
 class MetricsDiff:
     path_a: str
     path_b: str

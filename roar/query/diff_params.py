@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from roar.records import record
 
 # Programs that run a script named by their first argument: the script is part of the program.
 INTERPRETERS = frozenset("python pypy Rscript R julia node deno bun bash sh zsh perl ruby".split())
@@ -22,13 +23,13 @@ _ASSIGNMENT = re.compile(r"^[A-Za-z_][\w.\-/+~]*=")
 FLAG = None  # the value of an option given without one (``--verbose``)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CommandShape:
     program: str  # ``python train.py``, ``python -m pkg.train``, ``cp``
     params: dict[str, str | None]  # parameter name → value (None: a flag), in argv order
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ParamChange:
     name: str  # ``--lr``, ``lr`` (Hydra), ``argument 2``, ``program``
     a: str | None

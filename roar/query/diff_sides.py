@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +28,7 @@ from roar.query.history import (
     resolve_job,
     resolve_session,
 )
+from roar.records import record
 from roar.store.views import FileView, JobView, SessionView
 from roar.workspace import Workspace
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 MAX_DEPTH = 50
 
 
-@dataclass
+@record
 class Side:
     ref: str  # as the user typed it
     kind: str  # artifact | job | session
@@ -46,25 +46,22 @@ class Side:
     target: FileView | None = None  # an artifact side's artifact
     anchor: JobView | None = None  # the job named, or the one that made the target
     session: SessionView | None = None
-    _made: dict[str, list[JobView]] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        for job in self.jobs:
-            for out in job.outputs:
-                self._made.setdefault(out.digest, []).append(job)
+    _made: dict[str, list[JobView]] | None = None  # digest → jobs that wrote it (built once)
 
     def producer(self, digest: str, consumer: JobView) -> JobView | None:
         """The latest job of this lineage, of another step, that wrote ``digest`` before
         ``consumer`` started (the DAG's rule); None: a source input here."""
+        if self._made is None:
+            self._made = {}
+            for job in self.jobs:
+                for out in job.outputs:
+                    self._made.setdefault(out.digest, []).append(job)
         best = None
         for job in self._made.get(digest, ()):
             other_step = (job.session_id, job.ref) != (consumer.session_id, consumer.ref)
             if other_step and job.started_at <= consumer.started_at:
                 best = job
         return best
-
-    def made(self, digest: str) -> bool:
-        return digest in self._made
 
 
 def load_side(reader: Reader, ws: Workspace, ref: str) -> Side:
