@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from roar import config as config_mod
 from roar.errors import RoarError
-from roar.query.lineage import Dag, Lineage, build_dag, latest_per_step, upstream
+from roar.query.lineage import Dag, Lineage, build_dag, upstream
 from roar.store.views import ArtifactView, DeletedFile, FileView, JobView, SessionView
 from roar.workspace import Workspace
 
@@ -87,11 +87,9 @@ def resolve_step(reader: Reader, ref: str) -> JobView:
     session = reader.active_session()
     if session is None:
         raise RoarError("No active DAG.", hint="Record a job first: roar run <command>.")
-    is_build, number = bool(m.group(1)), int(m.group(2))
-    jobs = reader.session_jobs(session.id)  # build steps are numbered apart from the others
-    latest = latest_per_step([j for j in jobs if (j.kind == "build") == is_build])
-    job = latest.get(number)
-    if job is None or (job.kind == "build") != is_build:
+    # build steps are numbered apart from the others
+    job = reader.step_job(session.id, int(m.group(2)), build=bool(m.group(1)))
+    if job is None:
         raise RoarError(f"No node {ref.upper()} in DAG.", hint="'roar dag' lists the steps.")
     return job
 

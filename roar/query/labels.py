@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from roar.errors import RoarError
 from roar.query.history import (
-    STEP_REF,
     may_be_path,
     no_artifact_at,
     resolve_artifact,
@@ -125,7 +124,7 @@ def resolve_target(reader: Reader, ws: Workspace, kind: str, ref: str) -> Target
         ids = {"kind": "dag", "session_uid": session.uid}
         return Target(Entity("dag", session.uid), f"dag {session.uid[:12]}", ids)
     if kind == "job":
-        job = _resolve_job(reader, ref)
+        job = resolve_job(reader, ref)
         if job is None:
             raise RoarError(
                 f"No job found for: {ref}",
@@ -150,21 +149,6 @@ def resolve_target(reader: Reader, ws: Workspace, kind: str, ref: str) -> Target
     raise RoarError(
         f"Unknown label target '{kind}'.", hint="Label a dag, a job or an artifact."
     )  # argparse's choices keep this unreachable from the CLI
-
-
-def _resolve_job(reader: Reader, ref: str) -> JobView | None:
-    """``history.resolve_job``, with ``@N``/``@BN`` found by one indexed read of the step's
-    latest job rather than by loading the whole session (the same job, the same errors)."""
-    m = STEP_REF.match(ref)
-    session = reader.active_session() if m else None
-    if m is None or session is None:
-        return resolve_job(reader, ref)  # its errors: a malformed ref, no active DAG
-    build, number = bool(m.group(1)), int(m.group(2))
-    uid = store.step_job_uid(store.connection_of(reader), session.id, number, build)
-    jobs = reader.jobs_by_uid_prefix(uid) if uid else []
-    if len(jobs) != 1:
-        raise RoarError(f"No node {ref.upper()} in DAG.", hint="'roar dag' lists the steps.")
-    return jobs[0]
 
 
 # Changing ----------------------------------------------------------------------------------------
@@ -300,11 +284,11 @@ def version_json(v: LabelVersion) -> dict[str, Any]:
 # The labels the views show, read through a command's reader ------------------------------------
 def for_jobs(reader: Reader, jobs: Iterable[JobView]) -> None:
     """``attach`` over the reader's own connection."""
-    attach(store.connection_of(reader), jobs)
+    attach(reader.conn, jobs)
 
 
 def for_artifacts(reader: Reader, digests: Iterable[str]) -> dict[str, dict]:
-    return of_artifacts(store.connection_of(reader), digests)
+    return of_artifacts(reader.conn, digests)
 
 
 def for_dag(reader: Reader, dag: Dag) -> dict[str, dict]:
@@ -321,4 +305,4 @@ def for_lineage(reader: Reader, lineage: Lineage) -> dict[str, dict]:
 
 
 def for_session(reader: Reader, session_uid: str) -> dict:
-    return of_session(store.connection_of(reader), session_uid)
+    return of_session(reader.conn, session_uid)

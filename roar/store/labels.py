@@ -133,28 +133,6 @@ def update(
     return made
 
 
-def step_job_uid(conn: sqlite3.Connection, session_id: int, number: int, build: bool) -> str | None:
-    """The uid of a step's latest job (@N, or @BN when ``build``) in a session: one indexed read
-    (``ix_jobs_session_step``), where loading the session's jobs to pick one costs seconds in a
-    session of 100,000 jobs. Latest as ``lineage.latest_per_step`` has it: by start, then id."""
-    row = conn.execute(
-        "SELECT uid FROM jobs WHERE session_id = ? AND step_number = ? AND (kind = 'build') = ? "
-        "ORDER BY started_at DESC, id DESC LIMIT 1",
-        (session_id, number, build),
-    ).fetchone()
-    return str(row[0]) if row else None
-
-
-def connection_of(reader: Any) -> sqlite3.Connection:
-    """The ``sqlite3`` connection under a ``queries.Reader``: ``reader.conn`` when it has one,
-    else the DB-API connection beneath its SQLAlchemy session (the same store, same pragmas)."""
-    conn = getattr(reader, "conn", None)
-    if conn is None:
-        conn = reader.orm.connection().connection.dbapi_connection
-    assert isinstance(conn, sqlite3.Connection)
-    return conn
-
-
 def _newest(
     found: dict[str, tuple[int, str]],
     rows: Iterable[tuple[str, int, str]],

@@ -71,6 +71,17 @@ class Reader:
             (session_id,),
         )
 
+    def step_job(self, session_id: int, number: int, *, build: bool = False) -> JobView | None:
+        """The latest job of step ``@N`` (``@BN`` when ``build``) in a session, latest as
+        ``lineage.latest_per_step`` has it (by start, then id): one read of the
+        (session_id, step_number) index, whatever the session's size."""
+        found = self._jobs(
+            f"SELECT {_JOB_COLUMNS} FROM jobs j WHERE j.session_id = ? AND j.step_number = ? "
+            "AND (j.kind = 'build') = ? ORDER BY j.started_at DESC, j.id DESC LIMIT 1",
+            (session_id, number, build),
+        )
+        return found[0] if found else None
+
     def jobs_by_uid_prefix(self, prefix: str) -> list[JobView]:
         low = prefix.lower()
         return self._jobs(
