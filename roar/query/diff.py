@@ -9,9 +9,9 @@ consequences, not causes: the first step whose outputs diverged is named, a step
 bytes from the same recorded recipe is called non-deterministic, and small metric files are set
 side by side (``diff_metrics``).
 
-Causes are ranked by kind, in the order a changed result is most often explained — data,
-parameters, code, environment, packages, host, tracer, structure — and, within a kind, upstream
-first.
+Causes are ranked (``diff_causes``) by kind, in the order a changed result is most often
+explained — data, parameters, code, environment, packages, host, tracer, structure — and,
+within a kind, upstream first.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from roar.query import diff_metrics
+from roar.query.diff_causes import Cause, causes
 from roar.query.diff_params import ParamChange
 from roar.query.diff_sides import JobShape, Side, load_side, pair_files, pair_jobs, shapes_of
 from roar.query.history import disk_check
@@ -32,17 +33,6 @@ from roar.workspace import Workspace
 if TYPE_CHECKING:
     from roar.store.queries import Reader
 
-CATEGORIES = (
-    "inputs",
-    "parameters",
-    "code",
-    "environment",
-    "packages",
-    "host",
-    "tracer",
-    "structure",
-    "nondeterminism",
-)
 # Variables that differ between any two shells and say nothing about a job.
 ENV_NOISE = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "ROAR_TRACED_BY", "PYTEST_CURRENT_TEST"})
 GIT_FILES_LIMIT = 200
@@ -94,12 +84,6 @@ class NamedChange:
     a: Any = None  # never set for environment variables: values stay masked
     b: Any = None
     steps: list[tuple[str, str]] = field(default_factory=list)
-
-
-@record
-class Cause:
-    category: str
-    summary: str
 
 
 @record
@@ -178,7 +162,8 @@ def compare(
     compared = [_compare_pair(shapes[id(ja)], shapes[id(jb)], a, b) for ja, jb in pairs]
     result = LineageDiff(a, b, compared, only_a, only_b)
     if a.target and b.target and a.target.digest != b.target.digest:
-        result.target = FileChange(a.target, b.target, _ref(a.anchor), _ref(b.anchor), False)
+        ref_a, ref_b = (a.anchor.ref if a.anchor else None), (b.anchor.ref if b.anchor else None)
+        result.target = FileChange(a.target, b.target, ref_a, ref_b, False)
     for p in result.pairs:
         result.inputs += p.inputs
         result.parameters += [StepParam(p.a.ref, p.b.ref, c) for c in p.params]
@@ -205,7 +190,7 @@ def compare(
     if members is not None:
         for f in [*result.inputs, *([result.target] if result.target else [])]:
             f.members = _member_changes(f, members)
-    result.causes = _causes(result, root)
+    result.causes = causes(result, root)
     return result
 
 
@@ -365,19 +350,6 @@ def _code(pairs: list[PairDiff], root: Path) -> list[CodeChange]:
     return [e for e in merged.values() if _code_differs(e)]
 
 
-def only_data(c: CodeChange) -> bool:
-    """The commits differ only in files the steps read or wrote: a data change (told under
-    inputs and outputs), not a code change."""
-    return (
-        c.files is not None
-        and bool(c.files)
-        and len(c.data_files) == len(c.files)
-        and c.dirty_a == c.dirty_b
-        and c.diff_hash_a == c.diff_hash_b
-        and not c.cells
-    )
-
-
 def _code_differs(e: CodeChange) -> bool:
     same_commit = e.commit_a == e.commit_b and e.dirty_a == e.dirty_b
     return not same_commit or e.diff_hash_a != e.diff_hash_b or bool(e.cells)
@@ -410,127 +382,6 @@ def _git_changed_files(root: Path, commit_a: str, commit_b: str) -> list[str] | 
     if done.returncode != 0:
         return None
     return [line for line in done.stdout.splitlines() if line][:GIT_FILES_LIMIT]
-
-
-# Ranking ----------------------------------------------------------------------------------------
-def _causes(d: LineageDiff, root: Path) -> list[Cause]:
-    causes: list[Cause] = []
-    if d.target is not None and d.a.anchor is None and d.b.anchor is None:
-        assert d.target.a is not None and d.target.b is not None
-        causes.append(Cause("inputs", f"A and B are source files (no recorded job made them) "
-                                      f"with other content ({d.target.a.digest[:12]} → "
-                                      f"{d.target.b.digest[:12]})"))  # fmt: skip
-    for f in d.inputs:
-        causes.append(Cause("inputs", _input_summary(f, root)))
-    for sp in d.parameters:
-        c = sp.param
-        causes.append(
-            Cause(
-                "parameters",
-                f"parameter {c.name} of {_steps(sp.step_a, sp.step_b)}: "
-                f"{param_value(c.a, c.change == 'added')} → "
-                f"{param_value(c.b, c.change == 'removed')}",
-            )
-        )
-    for code in d.code:
-        if not only_data(code):
-            causes.append(Cause("code", _code_summary(code)))
-    for e in d.environment:
-        causes.append(
-            Cause(
-                "environment", f"environment variable {e.name} {e.change} ({_step_list(e.steps)})"
-            )
-        )
-    for pkg in d.packages:
-        causes.append(
-            Cause("packages", f"package {pkg.name}: {pkg.a or '(none)'} → {pkg.b or '(none)'}")
-        )
-    for h in d.host:
-        causes.append(Cause("host", f"host {h.name}: {_value(h.a)} → {_value(h.b)}"))
-    for t in d.tracer:
-        causes.append(Cause("tracer", f"tracer {t.a} → {t.b} ({_step_list(t.steps)})"))
-    for job in d.only_a:
-        causes.append(Cause("structure", f"step {job.ref} only in A: {job.command}"))
-    for job in d.only_b:
-        causes.append(Cause("structure", f"step {job.ref} only in B: {job.command}"))
-    for p in d.nondeterministic:
-        causes.append(
-            Cause(
-                "nondeterminism",
-                f"{_steps(*p.steps)} wrote other bytes from the same "
-                "recorded inputs, parameters, code and environment (non-deterministic)",
-            )
-        )
-    return causes
-
-
-def _input_summary(f: FileChange, root: Path) -> str:
-    steps = _steps(f.step_a or "?", f.step_b or "?")
-    if f.a is None:
-        assert f.b is not None
-        return f"input {_rel(f.b.path, root)} only in B (read by {steps})"
-    if f.b is None:
-        return f"input {_rel(f.a.path, root)} only in A (read by {steps})"
-    name = _rel(f.a.path, root)
-    if f.b.path != f.a.path:
-        name += f" → {_rel(f.b.path, root)}"
-    inside = ""
-    if f.members:
-        shown = ", ".join(f"{rel} {change}" for rel, change in f.members[:3])
-        more = f" and {len(f.members) - 3} more" if len(f.members) > 3 else ""
-        inside = f": {shown}{more}"
-    return f"input {name} changed ({f.a.digest[:12]} → {f.b.digest[:12]}){inside}, read by {steps}"
-
-
-def _code_summary(c: CodeChange) -> str:
-    parts = []
-    if c.commit_a != c.commit_b:
-        parts.append(f"commit {(c.commit_a or 'none')[:10]} → {(c.commit_b or 'none')[:10]}")
-    if c.dirty_a != c.dirty_b or c.diff_hash_a != c.diff_hash_b:
-        parts.append(
-            f"uncommitted changes {'yes' if c.dirty_a else 'no'} → {'yes' if c.dirty_b else 'no'}"
-            if c.dirty_a != c.dirty_b
-            else "other uncommitted changes"
-        )
-    if c.cells:
-        parts.append(f"cell source of {_step_list(c.cells)}")
-    if c.files is not None and c.commit_a != c.commit_b:
-        shown = c.named_files or c.files
-        more = len(c.files) - len(shown[:5])
-        parts.append(
-            f"{len(c.files)} file(s) differ: {', '.join(shown[:5])}"
-            + (f" and {more} more" if more > 0 else "")
-        )
-        if only_data(c):
-            parts.append("only data the steps read (see inputs)")
-    return "code: " + "; ".join(parts) + f" ({_step_list(c.steps)})"
-
-
-def _steps(a: str, b: str) -> str:
-    return a if a == b else f"{a}/{b}"
-
-
-def _step_list(steps: list[tuple[str, str]]) -> str:
-    return ", ".join(_steps(a, b) for a, b in steps)
-
-
-def _value(v: Any) -> str:
-    return "(none)" if v is None else str(v)
-
-
-def param_value(v: str | None, absent: bool) -> str:
-    """A parameter's value as text: ``(absent)`` on the side without it, ``(flag)`` for an
-    option given without a value."""
-    return "(absent)" if absent else "(flag)" if v is None else v
-
-
-def _rel(path: str, root: Path) -> str:
-    rel = os.path.relpath(path, root)
-    return path if rel.startswith("..") else rel
-
-
-def _ref(job: JobView | None) -> str | None:
-    return job.ref if job else None
 
 
 # Metrics ----------------------------------------------------------------------------------------

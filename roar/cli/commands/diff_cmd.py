@@ -13,7 +13,8 @@ import sys
 from roar.cli.commands._common import add_json_flag, open_reader
 from roar.cli.console import Console, display_path
 from roar.errors import RoarError
-from roar.query.diff import FileChange, LineageDiff, diff_refs, param_value
+from roar.query.diff import FileChange, LineageDiff, diff_refs
+from roar.query.diff_causes import param_value
 from roar.query.diff_sides import Side
 
 HELP = "Compare the lineage of two artifacts, jobs or sessions: what changed, likeliest first"
@@ -190,9 +191,9 @@ def _file(f: FileChange) -> str:
 
 
 def _code(c) -> str:  # type: ignore[no-untyped-def]
-    from roar.query.diff import _code_summary
+    from roar.query.diff_causes import code_summary
 
-    text = _code_summary(c).removeprefix("code: ")
+    text = code_summary(c).removeprefix("code: ")
     if c.files:
         text += "\n    " + "\n    ".join(c.files[:20])
         if len(c.files) > 20:
