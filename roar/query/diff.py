@@ -143,7 +143,8 @@ class LineageDiff:
 
 def diff_refs(reader: Reader, ws: Workspace, ref_a: str, ref_b: str) -> LineageDiff:
     """Load both sides and compare them (the one call ``roar diff`` makes)."""
-    a, b = load_side(reader, ws, ref_a), load_side(reader, ws, ref_b)
+    a = load_side(reader, ws, ref_a)
+    b = a if ref_b == ref_a else load_side(reader, ws, ref_b)
 
     def members(composite_id: int) -> dict[str, str]:
         return {rel: art.digest for rel, art in reader.composite_members(composite_id)}
@@ -198,6 +199,8 @@ def compare(
 def _compare_pair(sa: JobShape, sb: JobShape, a: Side, b: Side) -> PairDiff:
     ja, jb = sa.job, sb.job
     pair = PairDiff(ja, jb)
+    if ja.id == jb.id:  # one job both lineages hold: nothing differs
+        return pair
     for fa, fb in pair_files(ja.inputs, jb.inputs, sa, sb):
         if fa is not None and fb is not None and fa.digest == fb.digest:
             continue
