@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from roar.query import diff_metrics
-from roar.query.diff_causes import Cause, causes
+from roar.query.diff_causes import Cause, causes, only_data
 from roar.query.diff_params import ParamChange
 from roar.query.diff_sides import JobShape, Side, load_side, pair_files, pair_jobs, shapes_of
 from roar.query.history import disk_check
@@ -350,6 +350,9 @@ def _code(pairs: list[PairDiff], root: Path) -> list[CodeChange]:
         entry.named_files = [
             f for f in entry.files or [] if os.path.basename(f) in named and f not in data
         ]
+        if only_data(entry):  # the steps' code is the same: their data is told as inputs
+            for p in steps:
+                p.code = False
     return [e for e in merged.values() if _code_differs(e)]
 
 

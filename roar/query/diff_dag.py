@@ -2,7 +2,7 @@
 
 Each side is a cluster of the usual drawing (``graphviz_export``: jobs are boxes, artifacts are
 notes). A step whose recipe or outputs differ, a step present on one side only and a file whose
-bytes differ are drawn with a thick red border and a word in the label (``[differs]``,
+bytes differ are drawn with a thick red border and words in the label (``[differs: --lr]``,
 ``[only in A]``), and carry the DOT/SVG class ``differs`` (or ``only-in-a``/``only-in-b``), so a
 script or a style sheet can find them.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from roar.errors import RoarError
 from roar.query import graphviz_export
-from roar.query.diff import LineageDiff
+from roar.query.diff import LineageDiff, PairDiff
 from roar.query.diff_sides import Side
 from roar.query.graph import artifact_node, job_node
 from roar.store.views import FileView
@@ -28,7 +28,7 @@ def marked(d: LineageDiff) -> tuple[dict[str, str], dict[str, str]]:
     files: dict[str, str] = {}
     for p in d.pairs:
         if p.outputs or not p.same_recipe or p.params or p.host:
-            jobs[p.a.uid] = jobs[p.b.uid] = "differs"
+            jobs[p.a.uid] = jobs[p.b.uid] = _why(p)
     for j in d.only_a:
         jobs[j.uid] = "only in A"
     for j in d.only_b:
@@ -40,6 +40,18 @@ def marked(d: LineageDiff) -> tuple[dict[str, str], dict[str, str]]:
     return jobs, files
 
 
+def _why(p: PairDiff) -> str:
+    """``differs: --lr, code``: what differs about a pair of steps, in a few words."""
+    reasons = [c.name for c in p.params[:2]] + (["…"] if len(p.params) > 2 else [])
+    reasons += [word for word, differs in (
+        ("inputs", p.read_other_bytes), ("code", p.code), ("environment", bool(p.env)),
+        ("packages", p.packages), ("tracer", p.a.tracer != p.b.tracer), ("host", bool(p.host)),
+    ) if differs]  # fmt: skip
+    if not reasons and p.outputs:
+        reasons.append("outputs")
+    return "differs: " + ", ".join(reasons) if reasons else "differs"
+
+
 def to_digraph(d: LineageDiff) -> Any:
     gv = graphviz_export._graphviz_module()
     jobs, files = marked(d)
@@ -48,7 +60,7 @@ def to_digraph(d: LineageDiff) -> Any:
              label=f"roar diff: {d.a.ref} vs {d.b.ref}")  # fmt: skip
     dot.attr("node", fontname="Helvetica", fontsize="10")
     dot.attr("edge", color="#6b7280", arrowsize="0.7")
-    for name, side in (("a", d.a), ("b", d.b)):
+    for name, side in (("b", d.b), ("a", d.a)):  # dot stacks the later cluster on top
         with dot.subgraph(name=f"cluster_{name}") as sub:
             sub.attr(label=f"{name.upper()}: {side.ref}", style="rounded", color="#9ca3af")
             _draw_side(sub, name, side, jobs, files)
@@ -80,7 +92,7 @@ def _attrs(node: dict[str, Any], mark: str | None) -> dict[str, str]:
     attrs = graphviz_export.node_attributes(node)
     if mark:
         attrs.update(_MARK)
-        attrs["class"] = mark.replace(" ", "-").lower()
+        attrs["class"] = mark.split(":")[0].replace(" ", "-").lower()
         attrs["label"] += f"\\n[{mark}]"
     return attrs
 

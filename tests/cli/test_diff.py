@@ -262,6 +262,7 @@ def test_format_dag_draws_both_lineages_and_marks_what_differs(repo, run_roar, s
     train_a = [k for k in a if k.startswith("a-job-") and "train.py" in a[k].get("label")]
     prep_a = [k for k in a if k.startswith("a-job-") and "prep.py" in a[k].get("label")]
     assert train_a and train_a[0] in marked_a and prep_a and prep_a[0] not in marked_a
+    assert "[differs: --lr]" in a[train_a[0]].get("label")  # what differs, in the node
     model_a = next(k for k in a if "model.bin" in (a[k].get("label") or ""))
     raw_a = next(k for k in a if "raw.csv" in (a[k].get("label") or ""))
     assert model_a in marked_a and raw_a not in marked_a
