@@ -286,16 +286,18 @@ def pair_jobs(
             sb = shapes[id(jb)]
             by_words.setdefault((sb.key(), sb.words), []).append(jb)
             by_key.setdefault(sb.key(), []).append(jb)
+    for ja in a.jobs:  # every exact match before any guess
+        if ja.id not in paired:
+            sa = shapes[id(ja)]
+            same = by_words.get((sa.key(), sa.words), [])
+            while same and same[-1].id in used_b:
+                same.pop()
+            if same:
+                link(ja, same.pop())
     for ja in a.jobs:
         if ja.id in paired:
             continue
         sa = shapes[id(ja)]
-        same = by_words.get((sa.key(), sa.words), [])
-        while same and same[-1].id in used_b:
-            same.pop()
-        if same:
-            link(ja, same.pop())
-            continue
         group = by_key.get(sa.key(), [])
         while group and group[-1].id in used_b:
             group.pop()
