@@ -325,3 +325,27 @@ def test_a_dataset_directory_names_the_member_that_changed(repo, run_roar, write
         {"relpath": "part1.csv", "change": "changed"}, {"relpath": "part3.csv", "change": "added"},
     ]  # fmt: skip
     assert "part1.csv changed, part3.csv added" in data["most_likely_cause"]["summary"]
+
+
+def test_the_tracer_and_a_variable_differ_and_nothing_else(repo, run_roar, scripts):
+    (repo / "raw.csv").write_text("a,b\n1,2\n")
+    run_roar(
+        "run", "-q", "--tracer", "ptrace", "python", "prep.py", "raw.csv", "a/clean.csv", cwd=repo
+    )
+    run_roar(
+        "run", "-q", "--tracer", "preload", "python", "prep.py", "raw.csv", "b/clean.csv",
+        cwd=repo, env={"ROAR_TEST_SEED": "s3cr3t-value"},
+    )  # fmt: skip
+    data = diff_json(run_roar, repo, "@1", "@2")
+    assert data["tracer"] == [
+        {"name": "tracer", "change": "changed", "a": "ptrace", "b": "preload",
+         "steps": [{"step_a": "@1", "step_b": "@2"}]}
+    ]  # fmt: skip
+    assert data["environment"] == [
+        {"name": "ROAR_TEST_SEED", "change": "added", "steps": [{"step_a": "@1", "step_b": "@2"}]}
+    ]
+    assert [c["category"] for c in data["causes"]] == ["environment", "tracer"]
+    # Same bytes out: the outputs are not a difference, and the value is never shown.
+    assert data["outputs"] == [] and data["nondeterministic"] == []
+    text = run_roar("diff", "@1", "@2", cwd=repo).stdout
+    assert "ptrace → preload (@1/@2)" in text and "s3cr3t" not in text
