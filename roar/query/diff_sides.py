@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from roar.errors import RoarError
 from roar.query import diff_params
 from roar.query.history import (
-    STEP_REF,
     looks_like_path,
     may_be_path,
     no_artifact_at,
@@ -71,7 +70,7 @@ def load_side(reader: Reader, ws: Workspace, ref: str) -> Side:
     if ref.startswith("session:"):
         session = resolve_session(reader, ref)
         return Side(ref, "session", latest_runs(reader.session_jobs(session.id)), session=session)
-    job = None if looks_like_path(ref) else _step(reader, ref) or resolve_job(reader, ref)
+    job = None if looks_like_path(ref) else resolve_job(reader, ref)  # @N: one indexed read
     if job is not None:
         return Side(ref, "job", job_lineage(reader, job), anchor=job)
     hit = resolve_artifact(reader, ws, ref)
@@ -92,21 +91,6 @@ def load_side(reader: Reader, ws: Workspace, ref: str) -> Side:
     anchor = walk.producer_of(art.digest, None)
     jobs = walk.lineage(anchor) if anchor is not None else []
     return Side(ref, "artifact", jobs, target=target, anchor=anchor)
-
-
-def _step(reader: Reader, ref: str) -> JobView | None:
-    """``@N``/``@BN`` in the active session by one indexed lookup (``resolve_step`` loads the
-    whole session: 100,000 jobs on a big store); None leaves the ref to ``resolve_job``, which
-    also says what is wrong with it."""
-    from roar.store.steps import latest_run_uid
-
-    m = STEP_REF.match(ref)
-    session = reader.active_session() if m else None
-    if m is None or session is None:
-        return None
-    uid = latest_run_uid(reader.conn, session.id, int(m.group(2)), build=bool(m.group(1)))
-    jobs = reader.jobs_by_uid_prefix(uid) if uid else []
-    return jobs[0] if len(jobs) == 1 else None
 
 
 def latest_runs(jobs: list[JobView]) -> list[JobView]:
