@@ -70,3 +70,5 @@ bench: test-setup ## benchmarks: overhead ratios against baselines measured in t
 	$(PYTHON) benchmarks/bench_kernel.py
 	$(PYTHON) benchmarks/bench_widget.py
 	$(PYTHON) benchmarks/bench_hover.py
+	$(PYTHON) benchmarks/bench_queries.py
+	$(PYTHON) benchmarks/bench_reproduce_run.py
