@@ -6,7 +6,6 @@ The commands call these and only render what comes back.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -14,23 +13,19 @@ from typing import TYPE_CHECKING
 from roar import config as config_mod
 from roar.errors import RoarError
 from roar.query.lineage import Dag, Lineage, build_dag, upstream
+from roar.query.refs import HEX as HEX
+from roar.query.refs import MIN_HASH_PREFIX as MIN_HASH_PREFIX
+from roar.query.refs import STEP_REF as STEP_REF
+from roar.query.refs import require_active_session as require_active_session
+from roar.query.refs import resolve_job as resolve_job
+from roar.query.refs import resolve_session as resolve_session
+from roar.query.refs import resolve_step as resolve_step
 from roar.store.views import ArtifactView, DeletedFile, FileView, JobView, SessionView
 from roar.workspace import Workspace
 
 if TYPE_CHECKING:
     from roar.query.disk import DiskCheck
     from roar.store.queries import Reader
-
-STEP_REF = re.compile(r"^@(B?)(\d+)$", re.IGNORECASE)
-HEX = re.compile(r"^[0-9a-fA-F]+$")
-MIN_HASH_PREFIX = 8
-
-
-def require_active_session(reader: Reader) -> SessionView:
-    session = reader.active_session()
-    if session is None:
-        raise RoarError("No active session.", hint="Record a job first: roar run <command>.")
-    return session
 
 
 def disk_check(reader: Reader) -> DiskCheck:
@@ -54,59 +49,9 @@ def active_dag(reader: Reader, *, expanded: bool = False) -> Dag:
     return session_dag_of(reader, session, expanded=expanded)
 
 
-def resolve_session(reader: Reader, ref: str) -> SessionView:
-    """`current`, a session's number (as `roar session list` shows it) or a uid prefix."""
-    sessions = reader.sessions()
-    if ref in ("current", "session:current"):
-        return require_active_session(reader)
-    ref = ref.removeprefix("session:")
-    if ref.isdigit() and len(ref) < 8:
-        hits = [s for s in sessions if s.id == int(ref)]
-    else:
-        hits = [s for s in sessions if s.uid.startswith(ref.lower())] if len(ref) >= 4 else []
-    if len(hits) == 1:
-        return hits[0]
-    if len(hits) > 1:
-        raise RoarError(f"Session prefix '{ref}' is ambiguous.", hint="Give more characters.")
-    raise RoarError(
-        f"No session found for: {ref}",
-        hint="`roar session list` shows every session with its number and hash.",
-    )
-
-
 def session_dag(reader: Reader, *, expanded: bool = False) -> tuple[SessionView, Dag]:
     session = require_active_session(reader)
     return session, session_dag_of(reader, session, expanded=expanded)
-
-
-def resolve_step(reader: Reader, ref: str) -> JobView:
-    """`@N` or `@BN` → the latest job of that step in the active session."""
-    m = STEP_REF.match(ref)
-    if not m:
-        raise RoarError(f"Invalid DAG reference '{ref}'. Use @N or @BN where N is a number.")
-    session = reader.active_session()
-    if session is None:
-        raise RoarError("No active DAG.", hint="Record a job first: roar run <command>.")
-    # build steps are numbered apart from the others
-    job = reader.step_job(session.id, int(m.group(2)), build=bool(m.group(1)))
-    if job is None:
-        raise RoarError(f"No node {ref.upper()} in DAG.", hint="'roar dag' lists the steps.")
-    return job
-
-
-def resolve_job(reader: Reader, ref: str) -> JobView | None:
-    if ref.startswith("@"):
-        return resolve_step(reader, ref)
-    if HEX.match(ref) and len(ref) >= 4:
-        jobs = reader.jobs_by_uid_prefix(ref)
-        if len(jobs) == 1:
-            return jobs[0]
-        if len(jobs) > 1:
-            raise RoarError(
-                f"Job reference '{ref}' is ambiguous ({len(jobs)} jobs match).",
-                hint="Give more characters.",
-            )
-    return None
 
 
 @dataclass

@@ -16,6 +16,7 @@ from roar.query.upstream import Target, Upstream
 from roar.records import field, record
 from roar.store import lineage_reads as reads
 from roar.store.lineage_reads import Connection
+from roar.store.queries import Reader
 from roar.store.views import ArtifactView, FileView, JobView
 from roar.workspace import Workspace
 
@@ -90,7 +91,7 @@ def contains(conn: Connection, ws: Workspace, ref: str, needle: str) -> Containm
     walked = walk_target(conn, target)
     direct = [aid for aid in ids if aid in walked.artifacts]
     if not direct:
-        containing = reads.composites_containing(conn, ids)
+        containing = Reader(conn).composites_containing(ids)
         direct = [c for cs in containing.values() for c in cs if c in walked.artifacts]
     if not direct:
         return Containment(target, needle, artifact, False)
@@ -123,4 +124,4 @@ def _needle(conn: Connection, ws: Workspace, needle: str) -> tuple[ArtifactView,
             if exc.message.startswith("Artifact not found"):
                 return None
             raise
-    return art, {a.id for a in reads.artifacts_by_digest(conn, art.digest)} | {art.id}
+    return art, {a.id for a in Reader(conn).artifacts_by_digest(art.digest)} | {art.id}

@@ -17,10 +17,12 @@ from __future__ import annotations
 import os
 
 from roar.errors import RoarError
+from roar.query import refs
 from roar.query.disk import DiskCheck
 from roar.records import field, record
 from roar.store import lineage_reads as reads
 from roar.store.lineage_reads import Connection, JobHead
+from roar.store.queries import Reader
 from roar.store.views import ArtifactView, FileView, JobView
 from roar.workspace import Workspace
 
@@ -92,17 +94,11 @@ def resolve_target(conn: Connection, ws: Workspace, ref: str) -> Target:
     """A path, a hash prefix (8+ hex), ``@N``/``@BN`` or a job uid → the target; the seeds'
     messages when nothing matches."""
     if ref.startswith("@"):
-        return Target(ref, job=resolve_step(conn, ref))
+        return Target(ref, job=refs.resolve_step(Reader(conn), ref))
     if not may_be_path(ref):
-        if len(ref) >= 4:
-            ids = reads.job_ids_by_uid_prefix(conn, ref)
-            if len(ids) > 1:
-                raise RoarError(
-                    f"Job reference '{ref}' is ambiguous ({len(ids)} jobs match).",
-                    hint="Give more characters.",
-                )
-            if ids:
-                return Target(ref, job=reads.job_views(conn, ids)[ids[0]])
+        job = refs.resolve_job(Reader(conn), ref)  # a uid prefix (4+ hex), if one matches
+        if job is not None:
+            return Target(ref, job=job)
         art = resolve_hash(conn, ref)
         path = art.first_seen_path or ""
         return Target(
@@ -127,7 +123,7 @@ def resolve_hash(conn: Connection, ref: str) -> ArtifactView:
         raise RoarError(
             f"Hash prefix must be at least {MIN_HASH_PREFIX} characters for uniqueness."
         )
-    hits = reads.artifacts_by_prefix(conn, ref, limit=50)
+    hits = Reader(conn).artifacts_by_digest_prefix(ref)
     if len(hits) > 1:
         raise RoarError(
             f"Hash prefix '{ref}' is ambiguous ({len(hits)} artifacts match).",
@@ -149,30 +145,13 @@ def artifact_at(conn: Connection, ws: Workspace, path: str) -> ArtifactView | No
             digest = disk_check(conn, primary_algorithm(ws)).digest_now(path)
         except OSError as exc:
             raise RoarError(f"Cannot read {path}: {exc.strerror or exc}.") from None
-        hits = reads.artifacts_by_digest(conn, digest)
+        hits = Reader(conn).artifacts_by_digest(digest)
         if hits:
             return hits[0]
     real = os.path.realpath(path)
     return reads.latest_artifact_at(conn, real) or (
         reads.latest_artifact_at(conn, path) if real != path else None
     )
-
-
-def resolve_step(conn: Connection, ref: str) -> JobView:
-    """``@N`` / ``@BN`` → the latest job of that step in the active session (one indexed
-    lookup, whatever the session's size)."""
-    body = ref[1:]
-    build = body[:1] in ("B", "b")
-    number = body[1:] if build else body
-    if not number.isdigit():
-        raise RoarError(f"Invalid DAG reference '{ref}'. Use @N or @BN where N is a number.")
-    session = reads.active_session(conn)
-    if session is None:
-        raise RoarError("No active DAG.", hint="Record a job first: roar run <command>.")
-    job_id = reads.latest_step_job(conn, session.id, int(number), build)
-    if job_id is None:
-        raise RoarError(f"No node {ref.upper()} in DAG.", hint="'roar dag' lists the steps.")
-    return reads.job_views(conn, [job_id])[job_id]
 
 
 # walking ------------------------------------------------------------------------------------
@@ -233,7 +212,7 @@ def walk(
         for job_id in pending:
             chosen.setdefault(job_id, [])
         new_ids = [i for i in chosen if i not in up.jobs]
-        views = reads.job_views(conn, new_ids) if new_ids else {}
+        views = {v.id: v for v in Reader(conn).jobs_by_id(new_ids)}
         frontier, pending = [], set()
         for job_id, found_for in chosen.items():
             known = up.jobs.get(job_id) or views.get(job_id)
@@ -285,7 +264,7 @@ def _through_composites(
     files = [(f, c) for f, c in unresolved if not f.is_composite]
     if not files:
         return
-    containing = reads.composites_containing(conn, [f.artifact_id for f, _ in files])
+    containing = Reader(conn).composites_containing(f.artifact_id for f, _ in files)
     if not containing:
         return
     heads = reads.producers(conn, [c for ids in containing.values() for c in ids])

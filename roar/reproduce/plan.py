@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from roar.errors import RoarError
 from roar.query.disk import CURRENT
+from roar.query.refs import resolve_session
 from roar.query.upstream import (
     Upstream,
     disk_check,
@@ -23,7 +24,8 @@ from roar.query.upstream import (
 from roar.records import field, record
 from roar.store import lineage_reads as reads
 from roar.store.lineage_reads import Connection, JobHead
-from roar.store.views import FileView, JobView, SessionView, step_ref
+from roar.store.queries import Reader
+from roar.store.views import FileView, JobView, step_ref
 from roar.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -105,7 +107,7 @@ def plan_for(conn: Connection, ws: Workspace, target_ref: str) -> ReproPlan:
 
 
 def plan_for_session(conn: Connection, ws: Workspace, session_ref: str) -> ReproPlan:
-    session = _resolve_session(conn, session_ref)
+    session = resolve_session(Reader(conn), session_ref)
     latest: dict[tuple[bool, int], JobHead] = {}
     for head in sorted(reads.session_heads(conn, session.id), key=lambda h: (h.started_at, h.id)):
         if head.succeeded and not head.is_build:
@@ -115,7 +117,7 @@ def plan_for_session(conn: Connection, ws: Workspace, session_ref: str) -> Repro
             f"Session {session.uid[:12]} has no successful pipeline step to reproduce.",
             hint="`roar session show` lists its jobs.",
         )
-    views = reads.job_views(conn, [h.id for h in latest.values()])
+    views = {v.id: v for v in Reader(conn).jobs_by_id(h.id for h in latest.values())}
     walked = walk(conn, start_jobs=list(views.values()), successful_only=True)
     plan = _plan(conn, ws, walked, None, None)
     plan.session_uid = session.uid
@@ -163,7 +165,7 @@ def _builds_before(conn: Connection, jobs: list[JobView], walked: Upstream) -> l
             latest[(head.session_id, head.step_number)] = head
     have = {j.id for j in jobs if j.kind == "build"}
     wanted = [h.id for h in latest.values() if h.id not in have]
-    views = reads.job_views(conn, wanted) if wanted else {}
+    views = {v.id: v for v in Reader(conn).jobs_by_id(wanted)}
     found = [*views.values(), *(walked.jobs[i] for i in have)]
     return sorted(found, key=lambda j: (j.started_at, j.id))
 
@@ -237,29 +239,6 @@ def _unchanged(entry: reads.CachedFile) -> bool:
         entry.inode,
         entry.size,
         entry.mtime_ns,
-    )
-
-
-def _resolve_session(conn: Connection, ref: str) -> SessionView:
-    """``current``, a session's number (as ``roar session list`` shows it) or a uid prefix."""
-    if ref in ("current", "session:current"):
-        session = reads.active_session(conn)
-        if session is None:
-            raise RoarError("No active session.", hint="Record a job first: roar run <command>.")
-        return session
-    ref = ref.removeprefix("session:")
-    sessions = reads.sessions(conn)
-    if ref.isdigit() and len(ref) < 8:
-        hits = [s for s in sessions if s.id == int(ref)]
-    else:
-        hits = [s for s in sessions if s.uid.startswith(ref.lower())] if len(ref) >= 4 else []
-    if len(hits) == 1:
-        return hits[0]
-    if len(hits) > 1:
-        raise RoarError(f"Session prefix '{ref}' is ambiguous.", hint="Give more characters.")
-    raise RoarError(
-        f"No session found for: {ref}",
-        hint="`roar session list` shows every session with its number and hash.",
     )
 
 

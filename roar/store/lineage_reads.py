@@ -8,13 +8,12 @@ a ten-job one. Results are the plain views of ``views.py`` (or the small records
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 
 from roar.records import record
 from roar.store.paths import storable_path, stored_path
-from roar.store.views import ArtifactView, DeletedFile, FileView, JobView, SessionView, VariableRef
+from roar.store.views import ArtifactView
 
 Connection = sqlite3.Connection  # what callers hold and pass back
 _BATCH = 500
@@ -77,45 +76,7 @@ def _head(row: Sequence) -> JobHead:
     return JobHead(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
 
 
-# sessions -----------------------------------------------------------------------------------
-def sessions(conn: sqlite3.Connection) -> list[SessionView]:
-    rows = conn.execute(
-        "SELECT id, uid, created_at, is_active, git_commit_start FROM sessions ORDER BY id"
-    )
-    return [SessionView(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
-
-
-def active_session(conn: sqlite3.Connection) -> SessionView | None:
-    row = conn.execute(
-        "SELECT id, uid, created_at, is_active, git_commit_start FROM sessions "
-        "WHERE is_active = 1 ORDER BY id DESC LIMIT 1"
-    ).fetchone()
-    return SessionView(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
-
-
 # jobs ---------------------------------------------------------------------------------------
-def latest_step_job(
-    conn: sqlite3.Connection, session_id: int, number: int, build: bool
-) -> int | None:
-    """The id of the latest job of step ``@N`` (``@BN`` when ``build``) in a session: the
-    (session_id, step_number) index, whatever the session's size."""
-    row = conn.execute(
-        "SELECT id FROM jobs WHERE session_id = ? AND step_number = ? AND (kind = 'build') = ? "
-        "ORDER BY started_at DESC, id DESC LIMIT 1",
-        (session_id, number, build),
-    ).fetchone()
-    return int(row[0]) if row else None
-
-
-def job_ids_by_uid_prefix(conn: sqlite3.Connection, prefix: str, limit: int = 20) -> list[int]:
-    low = prefix.lower()
-    rows = conn.execute(
-        "SELECT id FROM jobs WHERE uid >= ? AND uid < ? ORDER BY uid LIMIT ?",
-        (low, low + "\uffff", limit),
-    )
-    return [int(r[0]) for r in rows]
-
-
 def session_heads(conn: sqlite3.Connection, session_id: int) -> list[JobHead]:
     """Every job of a session, light (no files): to pick each step's latest successful run."""
     rows = conn.execute(f"SELECT {_HEAD} FROM jobs j WHERE j.session_id = ?", (session_id,))
@@ -160,79 +121,7 @@ def producers(conn: sqlite3.Connection, artifact_ids: Iterable[int]) -> dict[int
     return found
 
 
-def job_views(conn: sqlite3.Connection, job_ids: Iterable[int]) -> dict[int, JobView]:
-    """Full job views (files and variables) for the ids, in three batched statements each."""
-    views: dict[int, JobView] = {}
-    ids = sorted(set(job_ids))
-    for chunk, marks in _chunks(ids):
-        for r in conn.execute(f"SELECT {_JOB} FROM jobs j WHERE j.id IN ({marks})", chunk):
-            views[r[0]] = JobView(
-                id=r[0], uid=r[1], session_id=r[2], kind=r[3], step_number=r[4], step_name=r[5],
-                command=r[6], argv=json.loads(r[7] or "[]"), cwd=stored_path(r[8]),
-                started_at=r[9], ended_at=r[10], exit_code=r[11], interrupted=bool(r[12]),
-                tracer=r[13], git_commit=r[14], git_branch=r[15], git_remote=r[16],
-                git_dirty=bool(r[17]), git_diff_hash=r[18], metadata=json.loads(r[19] or "{}"),
-                notebook_path=r[20], cell_id=r[21], execution_count=r[22], source=r[23],
-                source_hash=r[24],
-            )  # fmt: skip
-        rows = conn.execute(
-            "SELECT jf.job_id, jf.role, jf.path, a.id, a.digest, a.size, a.is_composite, "
-            "a.algorithm FROM job_files jf LEFT JOIN artifacts a ON a.id = jf.artifact_id "
-            f"WHERE jf.job_id IN ({marks}) ORDER BY jf.job_id, jf.path",
-            chunk,
-        )
-        for job_id, role, path, aid, digest, size, composite, algorithm in rows:
-            view = views.get(job_id)
-            if view is None:
-                continue
-            p = stored_path(path)
-            if role == "deleted":
-                view.deleted.append(
-                    DeletedFile(p, digest, size, bool(composite), aid)
-                    if aid is not None
-                    else DeletedFile(p, None, None)
-                )
-            elif aid is not None:
-                fv = FileView(p, digest, size, bool(composite), aid, algorithm)
-                (view.inputs if role == "input" else view.outputs).append(fv)
-        rows = conn.execute(
-            "SELECT v.job_id, v.role, v.name, v.producer_job_id, p.uid FROM job_variables v "
-            f"LEFT JOIN jobs p ON p.id = v.producer_job_id WHERE v.job_id IN ({marks}) "
-            "ORDER BY v.job_id, v.name",
-            chunk,
-        )
-        for job_id, role, name, producer_id, producer_uid in rows:
-            view = views.get(job_id)
-            if view is None:
-                continue
-            if role == "read":
-                view.variables_read.append(VariableRef(name, producer_id, producer_uid))
-            else:
-                view.variables_defined.append(name)
-    return views
-
-
 # artifacts ----------------------------------------------------------------------------------
-def artifacts_by_digest(conn: sqlite3.Connection, digest: str) -> list[ArtifactView]:
-    rows = conn.execute(
-        f"SELECT {_ARTIFACT} FROM artifacts a WHERE a.digest = ?", (digest.lower(),)
-    )
-    return [_artifact(r) for r in rows]
-
-
-def artifacts_by_prefix(
-    conn: sqlite3.Connection, prefix: str, limit: int = 50
-) -> list[ArtifactView]:
-    """Artifacts whose digest starts with ``prefix`` (a range scan on the digest index)."""
-    low = prefix.lower()
-    rows = conn.execute(
-        f"SELECT {_ARTIFACT} FROM artifacts a WHERE a.digest >= ? AND a.digest < ? "
-        "ORDER BY a.digest LIMIT ?",
-        (low, low + "\uffff", limit),
-    )
-    return [_artifact(r) for r in rows]
-
-
 def latest_artifact_at(conn: sqlite3.Connection, path: str) -> ArtifactView | None:
     """The artifact of the newest record (read or written) at ``path``, if any."""
     row = conn.execute(
@@ -241,21 +130,6 @@ def latest_artifact_at(conn: sqlite3.Connection, path: str) -> ArtifactView | No
         (storable_path(path),),
     ).fetchone()
     return _artifact(row) if row else None
-
-
-def composites_containing(
-    conn: sqlite3.Connection, member_ids: Iterable[int]
-) -> dict[int, list[int]]:
-    """member artifact id → ids of the composite (directory) artifacts holding it."""
-    found: dict[int, list[int]] = {}
-    for chunk, marks in _chunks(sorted(set(member_ids))):
-        rows = conn.execute(
-            f"SELECT member_id, composite_id FROM composite_members WHERE member_id IN ({marks})",
-            chunk,
-        )
-        for member, composite in rows:
-            found.setdefault(int(member), []).append(int(composite))
-    return found
 
 
 def recorded_paths(conn: sqlite3.Connection, artifact_ids: Iterable[int]) -> dict[int, list[str]]:

@@ -100,13 +100,13 @@ class Reader:
                 (role, *batch),
             )
             job_ids.update(r[0] for r in rows)
-        return _newest_first(self._jobs_by_id(job_ids))
+        return _newest_first(self.jobs_by_id(job_ids))
 
     def jobs_with_path(self, path: str) -> list[JobView]:
         rows = self.conn.execute(
             "SELECT DISTINCT job_id FROM job_files WHERE path = ?", (storable_path(path),)
         )
-        return _newest_first(self._jobs_by_id({r[0] for r in rows}))
+        return _newest_first(self.jobs_by_id({r[0] for r in rows}))
 
     def job_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
@@ -167,7 +167,7 @@ class Reader:
         return writer.lookup_cache(self.conn, algorithm, keys)
 
     # loading whole jobs -------------------------------------------------------------------
-    def _jobs_by_id(self, job_ids: Iterable[int]) -> list[JobView]:
+    def jobs_by_id(self, job_ids: Iterable[int]) -> list[JobView]:
         views: list[JobView] = []
         for batch in _batches(sorted(job_ids)):
             views += self._jobs(
