@@ -96,6 +96,20 @@ def repo(tmp_path: Path, run_roar) -> Path:
     return root
 
 
+# The smallest real pipeline step: `python step.py SRC DST` writes SRC's text plus a line to DST.
+COPY_STEP = """
+import sys
+src, dst = sys.argv[1], sys.argv[2]
+open(dst, "w").write(open(src).read() + "x\\n")
+"""
+
+
+@pytest.fixture
+def copy_step(write_script: Callable[[str, str], Path]) -> Callable[[], Path]:
+    """Write and commit step.py (``COPY_STEP``), the step the pipeline fixtures chain."""
+    return lambda: write_script("step.py", COPY_STEP)
+
+
 @pytest.fixture
 def write_script(repo: Path) -> Callable[[str, str], Path]:
     """Write a Python script into the repo and commit it (tracked code)."""

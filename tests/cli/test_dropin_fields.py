@@ -20,16 +20,9 @@ def test_dag_artifacts_carry_artifact_id_and_status_prints_dag_hash(repo, run_ro
     assert re.search(rf"^DAG hash:\s+{dag_hash}$", status, re.MULTILINE), status
 
 
-STEP = """
-import sys
-src, dst = sys.argv[1], sys.argv[2]
-open(dst, "w").write(open(src).read() + "x\\n")
-"""
-
-
-def _chain(repo, run_roar, write_script):
+def _chain(repo, run_roar, copy_step):
     """in.txt → @1 → a.txt → @2 → b.txt → @3 → c.txt"""
-    write_script("step.py", STEP)
+    copy_step()
     (repo / ".gitignore").write_text("*.txt\n")
     commit_all(repo)
     (repo / "in.txt").write_text("one\n")
@@ -43,9 +36,9 @@ def _runs(data: dict) -> list[tuple[str, str, bool]]:
 
 
 def test_after_a_rerun_of_step_1_the_earlier_runs_downstream_are_superseded(
-    repo, run_roar, write_script
+    repo, run_roar, copy_step
 ):
-    _chain(repo, run_roar, write_script)
+    _chain(repo, run_roar, copy_step)
     (repo / "in.txt").write_text("two\n")
     run_roar("run", "@1", cwd=repo)
 
@@ -74,9 +67,9 @@ def test_after_a_rerun_of_step_1_the_earlier_runs_downstream_are_superseded(
 
 
 def test_a_rerun_that_writes_the_same_bytes_supersedes_nothing_downstream(
-    repo, run_roar, write_script
+    repo, run_roar, copy_step
 ):
-    _chain(repo, run_roar, write_script)
+    _chain(repo, run_roar, copy_step)
     run_roar("run", "@1", cwd=repo)  # same input, same a.txt
     expanded = run_roar("dag", "--expanded", "--json", cwd=repo).json()
     assert _runs(expanded) == [

@@ -9,15 +9,9 @@ from pathlib import Path
 from roar.query.serialize import ARTIFACT_KEYS, JOB_KEYS
 from tests.conftest import commit_all
 
-STEP = """
-import sys
-src, dst = sys.argv[1], sys.argv[2]
-open(dst, "w").write(open(src).read() + "x\\n")
-"""
 
-
-def test_every_view_carries_the_same_job_and_artifact_objects(repo, run_roar, write_script):
-    write_script("step.py", STEP)
+def test_every_view_carries_the_same_job_and_artifact_objects(repo, run_roar, copy_step):
+    copy_step()
     (repo / ".gitignore").write_text("*.txt\n")
     commit_all(repo)
     (repo / "raw.txt").write_text("raw\n")

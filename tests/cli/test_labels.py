@@ -9,17 +9,11 @@ import pytest
 
 from tests.conftest import commit_all
 
-STEP = """
-import sys
-src, dst = sys.argv[1], sys.argv[2]
-open(dst, "w").write(open(src).read() + "x\\n")
-"""
-
 
 @pytest.fixture
-def pipeline(repo: Path, run_roar, write_script) -> Path:
+def pipeline(repo: Path, run_roar, copy_step) -> Path:
     """raw.txt → @1 → a.txt → @2 → b.txt, recorded."""
-    write_script("step.py", STEP)
+    copy_step()
     (repo / ".gitignore").write_text("*.txt\n")
     commit_all(repo)
     (repo / "raw.txt").write_text("raw\n")

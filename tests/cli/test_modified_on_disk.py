@@ -12,17 +12,11 @@ import pytest
 
 from tests.conftest import commit_all
 
-STEP = """
-import sys
-src, dst = sys.argv[1], sys.argv[2]
-open(dst, "w").write(open(src).read() + "x\\n")
-"""
-
 
 @pytest.fixture
-def pipeline(repo: Path, run_roar, write_script) -> Path:
+def pipeline(repo: Path, run_roar, copy_step) -> Path:
     """@1 downloads data/raw.csv, @2 and @3 transform it: a.txt, b.txt."""
-    write_script("step.py", STEP)
+    copy_step()
     (repo / ".gitignore").write_text("data/\n*.txt\n")
     commit_all(repo)
     (repo / "data").mkdir()
@@ -91,9 +85,9 @@ def test_a_hand_edited_output_is_modified_on_disk_and_its_readers_are_stale(pipe
 
 
 def test_a_hand_edited_source_input_makes_its_reader_stale_until_restored(
-    repo, run_roar, write_script
+    repo, run_roar, copy_step
 ):
-    write_script("step.py", STEP)
+    copy_step()
     (repo / ".gitignore").write_text("*.txt\n")
     commit_all(repo)
     src = repo / "in.txt"
@@ -110,8 +104,8 @@ def test_a_hand_edited_source_input_makes_its_reader_stale_until_restored(
     assert data["stale_count"] == 0 and data["nodes"][0]["modified_inputs"] == []
 
 
-def test_a_deleted_input_does_not_make_its_reader_stale(repo, run_roar, write_script):
-    write_script("step.py", STEP)
+def test_a_deleted_input_does_not_make_its_reader_stale(repo, run_roar, copy_step):
+    copy_step()
     (repo / ".gitignore").write_text("*.txt\n")
     commit_all(repo)
     (repo / "in.txt").write_text("source\n")

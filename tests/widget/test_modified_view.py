@@ -22,17 +22,11 @@ from tests.widget.browser import (
 
 pytestmark = skip_unless_ready(missing_prerequisite())
 
-STEP = """
-import sys
-src, dst = sys.argv[1], sys.argv[2]
-open(dst, "w").write(open(src).read() + "x\\n")
-"""
-
 
 @pytest.fixture
-def edited_payload(repo: Path, run_roar, write_script) -> dict:
+def edited_payload(repo: Path, run_roar, copy_step) -> dict:
     """in.txt → @1 → a.txt → @2 → b.txt, recorded; then in.txt edited by hand."""
-    write_script("step.py", STEP)
+    copy_step()
     (repo / ".gitignore").write_text("*.txt\n")
     commit_all(repo)
     (repo / "in.txt").write_text("source\n")
