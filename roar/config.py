@@ -107,7 +107,12 @@ KEYS: dict[str, Key] = {
             "Mask secrets in recorded environment, argv and cell sources",
         ),
         Key("logging.level", "warning", _choice("debug", "info", "warning", "error"), "Log level"),
-        Key("glaas.url", "https://api.glaas.ai", _url, "GLaaS server URL (the lineage registry)"),
+        Key(
+            "glaas.url",
+            "https://api.glaas.ai",
+            _url,
+            "GLaaS server URL (the lineage registry; used once set here)",
+        ),
         Key("glaas.web_url", "https://glaas.ai", _url, "GLaaS web UI URL"),
         Key(
             "registration.public_by_default",
@@ -162,6 +167,13 @@ def load(path: Path | None) -> Config:
     if isinstance(table, dict):
         env = {str(k): str(v) for k, v in table.items()}
     return Config(path, values, env)
+
+
+def explicit(path: Path, key: str) -> bool:
+    """Whether the file itself sets ``key`` (not only its default): ``glaas.url`` has the
+    seeds' default, but roar talks to a registry only when the user named one."""
+    check_key(key)
+    return path.exists() and _dig(_read(path), key) is not None
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -25,14 +25,20 @@ def bundle_from_jobs(
     jobs: Iterable[Mapping[str, Any]],
     registered_by: str = "anonymous",
     labels: Iterable[Mapping[str, Any]] = (),
+    project_root: str | None = None,
 ) -> dict[str, Any]:
-    """Jobs as roar's JSON views have them (``serialize.job_json``) -> a bundle."""
+    """Jobs as roar's JSON views have them (``serialize.job_json``) -> a bundle. With
+    ``project_root``, each job's metadata says where the project was (``project_root``), so
+    that a recipe's recorded paths can be mapped into another clone."""
     out_jobs: list[dict[str, Any]] = []
     artifacts: dict[str, dict[str, Any]] = {}
     edges: list[dict[str, Any]] = []
     for job in jobs:
         uid = str(job["job_uid"])
-        out_jobs.append(_job(job))
+        out = _job(job)
+        if project_root is not None:
+            out["metadata"]["project_root"] = project_root
+        out_jobs.append(out)
         for role, files in (("read", job.get("inputs") or []), ("write", job.get("outputs") or [])):
             for f in files:
                 artifacts.setdefault(f["hash"], _artifact(f))

@@ -42,6 +42,11 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
         None,
         "Show how to make an artifact again (its plan); --run reproduces it",
     ),
+    "register": (
+        "register_cmd",
+        None,
+        "Register the lineage of an artifact, job, step or session with GLaaS",
+    ),
     "make": ("make_cmd", None, "Rerun exactly the stale steps upstream of an artifact"),
     "workflow": ("workflow_cmd", None, "Write a session as a TReqs workflow (YAML)"),
     "pop": ("pop", None, "Remove the most recent job and the files it wrote"),

@@ -1,0 +1,145 @@
+"""roar register TARGET [--dry-run] [-y] [--public|--private|--anonymous] [--json]: send a
+target's whole upstream lineage to the GLaaS registry (glaas.url), then print the
+`roar reproduce` command that makes it again from there.
+
+Authentication is not there yet: every registration is anonymous (public, attributed to
+"anonymous"), so it is always confirmed first (``-y`` skips the question; without a terminal
+nothing is sent without ``-y``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from roar import config as config_mod
+from roar.cli.commands._common import add_json_flag, open_reader
+from roar.cli.console import Console
+from roar.errors import RoarError
+
+HELP = "Register the lineage of an artifact, job, step or session with GLaaS"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("register", help=HELP)
+    p.add_argument(
+        "target",
+        help="a path, an artifact hash prefix, @N, @BN, a job uid, or a session "
+        "(session:current, a session hash prefix)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
+    p.add_argument("-y", "--yes", action="store_true", help="skip the confirmation prompt")
+    vis = p.add_mutually_exclusive_group()
+    vis.add_argument("--public", action="store_true", help="publish publicly")
+    vis.add_argument("--private", action="store_true", help="publish in your private scope")
+    vis.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="force public anonymous publication even when GLaaS auth is configured",
+    )
+    add_json_flag(p)
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, console: Console) -> int:
+    from roar.registry import client, register
+
+    with open_reader() as (ws, reader):
+        cfg = config_mod.load(ws.config_path)
+        prepared = register.prepare(
+            reader, ws, args.target, mask=bool(cfg.get("registration.omit.enabled"))
+        )
+    url = client.configured_url(ws.config_path)
+    visibility = _visibility(args, cfg, console)
+    if args.dry_run:
+        _dry_run(prepared, url, visibility, args, console)
+        return 0
+    if url is None:
+        raise RoarError(
+            "GLaaS server not configured.", hint="Set the GLaaS URL: " + client.SET_URL_HINT
+        )
+    if not args.yes and not _confirm(prepared, url, console):
+        console.err("Registration aborted.")
+        return 1
+    answer = register.send(url, prepared.bundle)
+    session_hash = str(answer["session_hash"])
+    tag, note = register.tag_commit(ws.root, prepared.commit, session_hash)
+    log = register.record_locally(
+        ws,
+        {"url": url, "session_hash": session_hash, "target": args.target,
+         "visibility": visibility, "registered_by": register.ANONYMOUS},
+    )  # fmt: skip
+    commands = [f"roar reproduce {h}" for h in prepared.reproduce]
+    if args.json:
+        console.json(
+            {**answer, "url": url, "visibility": visibility, "tag": tag,
+             "registrations_log": str(log), "reproduce": commands}
+        )  # fmt: skip
+        return 0
+    state = "registered" if answer.get("created") else "already registered (nothing new)"
+    console.out(
+        f"Lineage {state}: session {session_hash[:12]} · {answer.get('jobs')} job(s), "
+        f"{answer.get('artifacts')} artifact(s), {answer.get('edges')} edge(s) on {url}"
+    )
+    console.err(f"Visibility: {visibility} (anonymous; scopes are not served yet, kept in {log})")
+    console.err(f"Git: {note}")
+    if commands:
+        console.out("Reproduce it with:")
+        for line in commands[:5]:
+            console.out(f"  {line}")
+        if len(commands) > 5:
+            console.out(f"  … and {len(commands) - 5} more final artifact(s)")
+    return 0
+
+
+def _visibility(args: argparse.Namespace, cfg: config_mod.Config, console: Console) -> str:
+    """public (anonymous) in this roar: there is no login yet to publish privately with."""
+    if args.private:
+        raise RoarError(
+            "Private registration needs a GLaaS login, and this roar has none yet.",
+            hint="Rerun with --public (or --anonymous) to publish publicly.",
+        )
+    if args.public or args.anonymous:
+        return "public"
+    if cfg.get("registration.public_by_default"):
+        console.err(
+            "Warning: publishing publicly because registration.public_by_default is true in "
+            f"{cfg.path} (pass --private to override)."
+        )
+    return "public"
+
+
+def _confirm(prepared: Any, url: str, console: Console) -> bool:
+    bundle = prepared.bundle
+    return console.confirm_destructive(
+        f"Register {len(bundle['jobs'])} job(s) and {len(bundle['artifacts'])} artifact(s) "
+        f"anonymously on {url}? Anonymous lineage is public and cannot be withdrawn."
+    )
+
+
+def _dry_run(
+    prepared: Any, url: str | None, visibility: str, args: argparse.Namespace, console: Console
+) -> None:
+    bundle = prepared.bundle
+    where = url or "(glaas.url not configured)"
+    if args.json:
+        console.json(
+            {"dry_run": True, "url": url, "visibility": visibility,
+             "registered_by": bundle["registered_by"], "bundle": bundle}
+        )  # fmt: skip
+        return
+    console.out(
+        f"Would register the lineage of {prepared.kind} {prepared.label} on {where} "
+        f"as {bundle['registered_by']} ({visibility}):"
+    )
+    for job in prepared.jobs:
+        console.out(f"  {job.ref:<5} [{job.uid}] {_masked_command(bundle, job.uid)}")
+    console.out(
+        f"  {len(bundle['jobs'])} job(s), {len(bundle['artifacts'])} artifact(s), "
+        f"{len(bundle['edges'])} edge(s), {len(bundle['labels'])} label event(s)"
+    )
+    console.err("Dry run: nothing was sent (--json shows the whole bundle).")
+
+
+def _masked_command(bundle: dict[str, Any], uid: str) -> str:
+    return next((j["command"] for j in bundle["jobs"] if j["uid"] == uid), "")
