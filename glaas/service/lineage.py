@@ -136,10 +136,21 @@ def _step(j: m.Job, edges: list[m.Edge]) -> dict[str, Any]:
         "job_hash": j.job_hash,
         "uid": j.uid,
         "kind": j.kind,
+        "step_number": j.step_number,
+        "step_name": j.step_name,
+        "started_at": j.started_at,
         "command": j.command,
         "argv": j.argv,
         "cwd": j.cwd,
-        "git": {"remote": j.git_remote, "commit": j.git_commit, "branch": j.git_branch},
+        "git": {
+            "remote": j.git_remote,
+            "commit": j.git_commit,
+            "branch": j.git_branch,
+            "dirty": j.git_dirty,
+        },
+        # what a replay needs beyond the command: the hash algorithm, `roar env` names, and
+        # the client's project root (recorded paths are mapped from it into another clone)
+        "metadata": j.job_metadata,
         "packages": j.packages,
         "env_names": j.env_names,
         "inputs": sorted(
