@@ -130,14 +130,14 @@ def resolve_target(conn: Connection, session_id: int, ref: str) -> Target:
         run = upstream.latest_run(conn, session_id, int(m.group(2)))
         if run is None:
             raise RoarError(f"No node {ref.upper()} in DAG.", hint="'roar dag' lists the steps.")
-        return Target(ref, run, upstream.files(conn, run.id, "output"))
+        return Target(ref, run, provenance.job_files(conn, run.id, "output"))
     if os.path.exists(ref) or "/" in ref or ref.startswith((".", "~")) or not HEX.match(ref):
         return _path_target(conn, session_id, ref)
     if len(ref) < MIN_HASH_PREFIX:
         raise RoarError(
             f"Hash prefix must be at least {MIN_HASH_PREFIX} characters for uniqueness."
         )
-    ids = upstream.artifact_ids_by_prefix(conn, ref)
+    ids = [a.id for a in provenance.artifacts_by_prefix(conn, ref)]
     if len(ids) > 1:
         raise RoarError(f"Hash prefix '{ref}' is ambiguous.", hint="Give more characters.")
     if not ids:
@@ -149,7 +149,7 @@ def resolve_target(conn: Connection, session_id: int, ref: str) -> Target:
     run = upstream.latest_run(conn, session_id, write.step_number) if write else None
     if run is None:
         return Target(ref, None)
-    outputs = upstream.files(conn, run.id, "output")
+    outputs = provenance.job_files(conn, run.id, "output")
     return Target(ref, run, [f for f in outputs if f.artifact_id == ids[0]])
 
 
@@ -160,7 +160,7 @@ def _path_target(conn: Connection, session_id: int, ref: str) -> Target:
         write = upstream.newest_write(conn, session_id, name)
         run = upstream.latest_run(conn, session_id, write.step_number) if write else None
         if run is not None:
-            outputs = upstream.files(conn, run.id, "output")
+            outputs = provenance.job_files(conn, run.id, "output")
             return Target(ref, run, [f for f in outputs if f.path == name])
     if upstream.path_recorded(conn, names):
         return Target(ref, None)
@@ -223,7 +223,7 @@ def _walk(conn: Connection, session_id: int, start: int) -> tuple[dict[int, _Nod
         run = upstream.latest_run(conn, session_id, step)
         if run is None:
             continue
-        node = nodes[step] = _Node(run, upstream.files(conn, run.id, "input"))
+        node = nodes[step] = _Node(run, provenance.job_files(conn, run.id, "input"))
         _read_inputs(conn, session_id, node)
         stack.append((step, True))
         stack.extend((d, False) for d in sorted(node.deps, reverse=True) if d not in nodes)
@@ -234,7 +234,7 @@ def _read_inputs(conn: Connection, session_id: int, node: _Node) -> None:
     run = node.run
     if run.exit_code != 0:
         node.reasons.append(Reason(FAILED, exit_code=run.exit_code))
-    written = {f.path for f in upstream.files(conn, run.id, "output")}
+    written = {f.path for f in provenance.job_files(conn, run.id, "output")}
     for f in node.inputs:
         producer = upstream.producer_step(conn, session_id, f.artifact_id, run)
         if producer is not None:

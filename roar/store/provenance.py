@@ -227,13 +227,14 @@ def producer(
 
 
 def job_files(conn: sqlite3.Connection, job_id: int, role: str) -> list[FileView]:
+    """A job's inputs or outputs (``role``), with each digest's algorithm."""
     rows = conn.execute(
-        "SELECT jf.path, a.digest, a.size, a.is_composite, a.id FROM job_files jf "
+        "SELECT jf.path, a.digest, a.size, a.is_composite, a.id, a.algorithm FROM job_files jf "
         "JOIN artifacts a ON a.id = jf.artifact_id WHERE jf.job_id = ? AND jf.role = ? "
         "ORDER BY jf.path",
         (job_id, role),
     )
-    return [FileView(stored_path(p), d, s, bool(c), i) for p, d, s, c, i in rows]
+    return [FileView(stored_path(p), d, s, bool(c), i, alg) for p, d, s, c, i, alg in rows]
 
 
 def consumers(

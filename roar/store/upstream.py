@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from roar.records import record
 from roar.store.paths import storable_path, stored_path
-from roar.store.views import FileView, step_ref
+from roar.store.views import step_ref
 
 _STEP = (
     "SELECT j.id, j.uid, j.kind, j.step_number, j.command, j.argv, j.cwd, j.started_at, "
@@ -113,27 +113,6 @@ def producer_step(
         (artifact_id, session_id, consumer.step_number, consumer.started_at),
     ).fetchone()
     return int(row[0]) if row else None
-
-
-def files(conn: sqlite3.Connection, job_id: int, role: str) -> list[FileView]:
-    """A job's inputs or outputs, with each digest's algorithm."""
-    rows = conn.execute(
-        "SELECT jf.path, a.digest, a.size, a.is_composite, a.id, a.algorithm FROM job_files jf "
-        "JOIN artifacts a ON a.id = jf.artifact_id WHERE jf.job_id = ? AND jf.role = ? "
-        "ORDER BY jf.path",
-        (job_id, role),
-    )
-    return [FileView(stored_path(p), d, s, bool(c), i, alg) for p, d, s, c, i, alg in rows]
-
-
-def artifact_ids_by_prefix(conn: sqlite3.Connection, prefix: str, limit: int = 2) -> list[int]:
-    """Artifacts whose digest starts with ``prefix`` (a range scan on the digest index)."""
-    low = prefix.lower()
-    rows = conn.execute(
-        "SELECT id FROM artifacts WHERE digest >= ? AND digest < ? ORDER BY digest LIMIT ?",
-        (low, low + "\uffff", limit),
-    )
-    return [int(r[0]) for r in rows]
 
 
 def path_recorded(conn: sqlite3.Connection, paths: Sequence[str]) -> bool:
