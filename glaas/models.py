@@ -46,6 +46,7 @@ class Artifact(Base):
     registered_at: Mapped[float] = mapped_column(Float)
     # Slice 2 replaces this plain string with the authenticated principal and adds a scope.
     registered_by: Mapped[str] = mapped_column(String(200))
+    __table_args__ = (Index("ix_artifacts_registered_at_hash", "registered_at", "hash"),)
 
 
 class ArtifactAlias(Base):
@@ -95,6 +96,11 @@ class Job(Base):
     job_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
     registered_at: Mapped[float] = mapped_column(Float)
     registered_by: Mapped[str] = mapped_column(String(200))
+    __table_args__ = (  # search (revision 0002): newest first, by start time, by registrant
+        Index("ix_jobs_registered_at_hash", "registered_at", "job_hash"),
+        Index("ix_jobs_started_at", "started_at"),
+        Index("ix_jobs_registered_by", "registered_by", "registered_at"),
+    )
 
 
 class Edge(Base):
@@ -142,4 +148,5 @@ class LabelEvent(Base):
         # The same event registered twice is one event.
         UniqueConstraint("target_kind", "target", "key", "set_at", name="uq_label_events_event"),
         Index("ix_label_events_target", "target_kind", "target", "key"),
+        Index("ix_label_events_key", "key", "target_kind"),  # search's label filter, leaderboard
     )

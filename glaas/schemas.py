@@ -144,3 +144,41 @@ class RegisterOut(BaseModel):
     jobs: int
     artifacts: int
     edges: int
+
+
+class GitOut(BaseModel):
+    remote: str | None = None
+    commit: str | None = None
+    branch: str | None = None
+
+
+class JobHit(BaseModel):
+    """A job in search results: enough to list it; GET /jobs/{job_hash} has the rest."""
+
+    job_hash: str
+    uid: str
+    kind: str
+    step_number: int | None
+    command: str
+    exit_code: int | None
+    started_at: str | None
+    git: GitOut
+    gpu: bool  # the job's host had a GPU (metadata host.gpu)
+    registered_at: float
+    registered_by: str
+
+
+class ArtifactHit(BaseModel):
+    hash: str
+    size: int | None
+    composite: bool
+    paths: list[str]  # up to 10 paths it was seen under
+    registered_at: float
+    registered_by: str
+
+
+class SearchOut(BaseModel):
+    kind: Literal["job", "artifact"]
+    limit: int
+    results: list[JobHit] | list[ArtifactHit]
+    next: str | None  # the cursor of the next page; None on the last

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session as Db
 
-from glaas.schemas import Bundle, RegisterOut
+from glaas.schemas import Bundle, RegisterOut, SearchOut
 from glaas.service import lineage as lineage_svc
 from glaas.service import lookup, register
+from glaas.service import search as search_svc
 
 router = APIRouter(prefix="/api/v1")
 
@@ -63,3 +64,35 @@ def get_job(id_or_prefix: str, db: DbDep) -> dict[str, Any]:
 @router.get("/sessions/{hash_or_prefix}")
 def get_session(hash_or_prefix: str, db: DbDep) -> dict[str, Any]:
     return lookup.session(db, hash_or_prefix)
+
+
+@router.get("/search", response_model=SearchOut)
+def search(
+    db: DbDep,
+    q: Annotated[str | None, Query(description="a command, a file name or a hash prefix")] = None,
+    command: Annotated[str | None, Query(description="text in the command")] = None,
+    file: Annotated[str | None, Query(description="a file name the job read or wrote")] = None,
+    ext: Annotated[str | None, Query(description="a file extension (csv or .csv)")] = None,
+    label: Annotated[str | None, Query(description="key=value, a label's current value")] = None,
+    gpu: Annotated[bool | None, Query(description="ran on a host with a GPU")] = None,
+    user: Annotated[str | None, Query(description="who registered it")] = None,
+    project: Annotated[str | None, Query(description="part of the git remote")] = None,
+    since: Annotated[str | None, Query(description="started at or after (ISO 8601)")] = None,
+    until: Annotated[str | None, Query(description="started before (ISO 8601)")] = None,
+    kind: search_svc.Kind = "job",
+    limit: Annotated[int, Query(ge=1, le=search_svc.MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(description="`next` of the previous page")] = None,
+) -> dict[str, Any]:
+    filters = search_svc.Filters(
+        q=q,
+        command=command,
+        file=file,
+        ext=ext,
+        label=label,
+        gpu=gpu,
+        user=user,
+        project=project,
+        since=since,
+        until=until,
+    )
+    return search_svc.search(db, filters, kind, limit, cursor)

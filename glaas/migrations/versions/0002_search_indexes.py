@@ -1,0 +1,36 @@
+"""search indexes: newest-first ordering, start time, registrant, label keys
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-12-02 10:50:00
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+# (index, table, columns): plain B-tree indexes, the same on SQLite and PostgreSQL.
+INDEXES = [
+    # Search lists newest first and pages by (registered_at, hash): an index walk, no sort.
+    ("ix_jobs_registered_at_hash", "jobs", ["registered_at", "job_hash"]),
+    ("ix_artifacts_registered_at_hash", "artifacts", ["registered_at", "hash"]),
+    ("ix_jobs_started_at", "jobs", ["started_at"]),
+    ("ix_jobs_registered_by", "jobs", ["registered_by", "registered_at"]),
+    # The label filter and the leaderboard start from a key.
+    ("ix_label_events_key", "label_events", ["key", "target_kind"]),
+]
+
+
+def upgrade() -> None:
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns, unique=False)
+
+
+def downgrade() -> None:
+    for name, table, _columns in reversed(INDEXES):
+        op.drop_index(name, table_name=table)

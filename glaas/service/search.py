@@ -1,0 +1,306 @@
+"""Search and filter jobs and artifacts, newest first, with keyset pagination; the label
+leaderboard.
+
+Every page is one indexed walk: rows come in (registered_at, hash) order, descending, from the
+index revision 0002 adds, and the filters are predicates on that walk (correlated EXISTS on the
+edges' and labels' own indexes), so a page costs the rows it skips, not a sort of the table.
+The cursor is the last row's key, so pages stay stable while registrations arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy.orm import Session as Db
+from sqlalchemy.orm import aliased
+
+from glaas import models as m
+from glaas.service import BadPrefix
+
+Kind = Literal["job", "artifact"]
+MAX_LIMIT = 200
+LEADERBOARD_LIMIT = 500
+_HEX = re.compile(r"^[0-9a-fA-F]{8,64}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$")
+
+
+class BadQuery(BadPrefix):
+    """A filter or cursor the search cannot read (answered 422)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    q: str | None = None  # any text: a command, a file name, or a hash prefix
+    command: str | None = None
+    file: str | None = None  # a file name (the end of a path the job read or wrote)
+    ext: str | None = None  # an extension, with or without its dot
+    label: str | None = None  # key=value: the current value of a label
+    gpu: bool | None = None  # the job ran on a host with a GPU (metadata host.gpu)
+    user: str | None = None  # registered_by
+    project: str | None = None  # part of the git remote (acme/project)
+    since: str | None = None  # the job started at or after (ISO 8601, UTC)
+    until: str | None = None  # the job started before
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise BadQuery(f"label filter {text!r} is not key=value")
+    return key, value
+
+
+def _date(text: str, what: str) -> str:
+    if not _DATE.match(text.strip()):
+        raise BadQuery(f"{what} {text!r} is not an ISO 8601 date or date and time")
+    return text.strip().replace(" ", "T").replace("Z", "+00:00")
+
+
+def encode_cursor(at: float, key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([at, key]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, key = json.loads(raw)
+        if not isinstance(at, (int, float)) or not isinstance(key, str):
+            raise ValueError
+        return float(at), key
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise BadQuery(f"cursor {cursor!r} is not one this server gave") from None
+
+
+def _path_ends(path: Any, name: str) -> ColumnElement[bool]:
+    """The path's last component is ``name`` (paths are as recorded: absolute, with /)."""
+    return or_(path == name, path.like("%/" + _like(name), escape="\\"))
+
+
+def _current_label(kind: str, target: Any, key: str, value: str) -> ColumnElement[bool]:
+    """The label ``key`` of ``target`` is now ``value``: an event setting it that no later event
+    for the same key overrides."""
+    ev, later = aliased(m.LabelEvent), aliased(m.LabelEvent)
+    newer = exists().where(
+        later.target_kind == ev.target_kind,
+        later.target == ev.target,
+        later.key == ev.key,
+        later.set_at > ev.set_at,
+    )
+    return exists().where(
+        ev.target_kind == kind,
+        ev.target == target,
+        ev.key == key,
+        ev.value == value,
+        ~newer,
+    )
+
+
+def _job_conditions(f: Filters) -> list[ColumnElement[bool]]:
+    j = m.Job
+    conds: list[ColumnElement[bool]] = []
+    if f.q:
+        e = aliased(m.Edge)
+        text = f.q.strip()
+        any_of = [
+            j.command.icontains(text, autoescape=True),
+            exists().where(e.job_hash == j.job_hash, e.path.icontains(text, autoescape=True)),
+        ]
+        if _HEX.match(text):
+            any_of.append(j.job_hash.startswith(text.lower(), autoescape=True))
+            any_of.append(j.uid == text.lower())
+        conds.append(or_(*any_of))
+    if f.command:
+        conds.append(j.command.icontains(f.command, autoescape=True))
+    if f.file:
+        e = aliased(m.Edge)
+        conds.append(exists().where(e.job_hash == j.job_hash, _path_ends(e.path, f.file)))
+    if f.ext:
+        e = aliased(m.Edge)
+        ext = "." + f.ext.lstrip(".")
+        conds.append(
+            exists().where(e.job_hash == j.job_hash, e.path.like("%" + _like(ext), escape="\\"))
+        )
+    if f.label:
+        key, value = _label(f.label)
+        conds.append(_current_label("job", j.job_hash, key, value))
+    if f.gpu is not None:
+        gpu = j.job_metadata[("host", "gpu")].as_string()  # SQL NULL when absent
+        conds.append(gpu.is_not(None) if f.gpu else gpu.is_(None))
+    if f.user:
+        conds.append(j.registered_by == f.user)
+    if f.project:
+        conds.append(j.git_remote.icontains(f.project, autoescape=True))
+    if f.since:
+        conds.append(j.started_at >= _date(f.since, "since"))
+    if f.until:
+        conds.append(j.started_at < _date(f.until, "until"))
+    return conds
+
+
+def _artifact_conditions(f: Filters) -> list[ColumnElement[bool]]:
+    a = m.Artifact
+    conds: list[ColumnElement[bool]] = []
+    if f.q:
+        e = aliased(m.Edge)
+        text = f.q.strip()
+        any_of: list[ColumnElement[bool]] = [
+            exists().where(e.artifact_hash == a.hash, e.path.icontains(text, autoescape=True))
+        ]
+        if _HEX.match(text):
+            any_of.append(a.hash.startswith(text.lower(), autoescape=True))
+        conds.append(or_(*any_of))
+    if f.file:
+        e = aliased(m.Edge)
+        conds.append(exists().where(e.artifact_hash == a.hash, _path_ends(e.path, f.file)))
+    if f.ext:
+        e = aliased(m.Edge)
+        ext = "." + f.ext.lstrip(".")
+        conds.append(
+            exists().where(e.artifact_hash == a.hash, e.path.like("%" + _like(ext), escape="\\"))
+        )
+    if f.label:
+        key, value = _label(f.label)
+        conds.append(_current_label("artifact", a.hash, key, value))
+    if f.user:
+        conds.append(a.registered_by == f.user)
+    unsupported = [n for n in ("command", "gpu", "project", "since", "until") if getattr(f, n)]
+    if unsupported:
+        raise BadQuery(f"filter {', '.join(unsupported)} applies to jobs, not artifacts")
+    return conds
+
+
+def search(
+    db: Db, f: Filters, kind: Kind = "job", limit: int = 50, cursor: str | None = None
+) -> dict[str, Any]:
+    """One page of jobs (or artifacts) matching every filter, newest registered first."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    after = decode_cursor(cursor) if cursor else None
+    with db.begin():
+        if kind == "artifact":
+            at, key, conds = m.Artifact.registered_at, m.Artifact.hash, _artifact_conditions(f)
+            model: type[m.Base] = m.Artifact
+        else:
+            at, key, conds = m.Job.registered_at, m.Job.job_hash, _job_conditions(f)
+            model = m.Job
+        if after is not None:
+            conds.append(or_(at < after[0], and_(at == after[0], key < after[1])))
+        q = select(model).where(*conds).order_by(at.desc(), key.desc()).limit(limit + 1)
+        rows = list(db.scalars(q))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if kind == "artifact":
+            results = _artifact_rows(db, rows)  # type: ignore[arg-type]
+        else:
+            results = [_job_row(r) for r in rows]  # type: ignore[arg-type]
+        nxt = None
+        if more and rows:
+            last = rows[-1]
+            nxt = encode_cursor(
+                last.registered_at,  # type: ignore[attr-defined]
+                last.hash if kind == "artifact" else last.job_hash,  # type: ignore[attr-defined]
+            )
+        return {"kind": kind, "limit": limit, "results": results, "next": nxt}
+
+
+def _job_row(j: m.Job) -> dict[str, Any]:
+    return {
+        "job_hash": j.job_hash,
+        "uid": j.uid,
+        "kind": j.kind,
+        "step_number": j.step_number,
+        "command": j.command,
+        "exit_code": j.exit_code,
+        "started_at": j.started_at,
+        "git": {"remote": j.git_remote, "commit": j.git_commit, "branch": j.git_branch},
+        "gpu": bool((j.job_metadata or {}).get("host", {}).get("gpu")),
+        "registered_at": j.registered_at,
+        "registered_by": j.registered_by,
+    }
+
+
+def _artifact_rows(db: Db, rows: list[m.Artifact]) -> list[dict[str, Any]]:
+    hashes = [a.hash for a in rows]
+    paths: dict[str, set[str]] = {}
+    if hashes:
+        q = select(m.Edge.artifact_hash, m.Edge.path).where(m.Edge.artifact_hash.in_(hashes))
+        for h, p in db.execute(q).tuples():
+            paths.setdefault(h, set()).add(p)
+    return [
+        {
+            "hash": a.hash,
+            "size": a.size,
+            "composite": a.composite,
+            "paths": sorted(paths.get(a.hash, ()))[:10],
+            "registered_at": a.registered_at,
+            "registered_by": a.registered_by,
+        }
+        for a in rows
+    ]
+
+
+def label_keys(db: Db) -> list[str]:
+    """Every label key ever set, for the leaderboard's picker."""
+    with db.begin():
+        q = select(m.LabelEvent.key).distinct().order_by(m.LabelEvent.key).limit(1000)
+        return list(db.scalars(q))
+
+
+def _number(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def leaderboard(db: Db, key: str, order: Literal["desc", "asc"] = "desc") -> dict[str, Any]:
+    """Everything whose label ``key`` is currently set, sorted by its value: numerically when
+    every value is a number, else as text; ``desc`` puts the largest first."""
+    with db.begin():
+        q = (
+            select(m.LabelEvent)
+            .where(m.LabelEvent.key == key)
+            .order_by(m.LabelEvent.set_at, m.LabelEvent.id)
+        )
+        current: dict[tuple[str, str], m.LabelEvent] = {}
+        for ev in db.scalars(q):
+            current[(ev.target_kind, ev.target)] = ev  # later events win
+        live = [ev for ev in current.values() if ev.value is not None]
+        numeric = all(_number(ev.value or "") is not None for ev in live)
+
+        def sort_key(ev: m.LabelEvent) -> tuple[Any, str]:
+            v: Any = _number(ev.value or "") if numeric else (ev.value or "")
+            return (v, ev.target)
+
+        live.sort(key=sort_key, reverse=order == "desc")
+        live = live[:LEADERBOARD_LIMIT]
+        jobs = {
+            j.job_hash: j
+            for j in db.scalars(
+                select(m.Job).where(
+                    m.Job.job_hash.in_([e.target for e in live if e.target_kind == "job"])
+                )
+            )
+        }
+        entries = []
+        for rank, ev in enumerate(live, 1):
+            entry: dict[str, Any] = {
+                "rank": rank,
+                "target_kind": ev.target_kind,
+                "target": ev.target,
+                "value": ev.value,
+                "set_at": ev.set_at,
+                "registered_by": ev.registered_by,
+            }
+            if ev.target_kind == "job" and ev.target in jobs:
+                entry["command"] = jobs[ev.target].command
+            entries.append(entry)
+        return {"key": key, "order": order, "numeric": numeric and bool(live), "entries": entries}
