@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from roar.cli.commands._common import add_json_flag, open_reader
 from roar.cli.console import Console, display_path, human_size
-from roar.errors import RoarError
+from roar.errors import NotInitializedError, RoarError
 from roar.reproduce.plan import ReproPlan, make_plan, requirements, session_plan
+from roar.workspace import Workspace, find_workspace
 
 if TYPE_CHECKING:
     from roar.store.lineage_reads import Connection
@@ -57,6 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
+    if find_workspace() is None:
+        return _from_registry(args, console, None)  # a clone with no store: the registry only
     with open_reader() as (ws, reader):
         if args.lineage is not None:
             plan = session_plan(reader, ws, args.lineage or args.target or "current")
@@ -66,12 +69,45 @@ def handle(args: argparse.Namespace, console: Console) -> int:
                 hint="roar reproduce PATH|HASH|@N|JOB_UID, or --lineage SESSION for a session.",
             )
         else:
-            plan = make_plan(reader, ws, args.target)
+            try:
+                plan = make_plan(reader, ws, args.target)
+            except RoarError:
+                from roar.reproduce import from_registry as remote
+
+                if not remote.may_be_remote(args.target) or remote.known_locally(
+                    reader, args.target
+                ):
+                    raise
+                return _from_registry(args, console, ws)
         if args.json and not args.run and not args.list_requirements:
             console.json(plan_json(plan, ws.root, _labels(reader.conn, plan)))
             return 0
+    return _show_or_run(plan, args, console, ws)
+
+
+def _from_registry(args: argparse.Namespace, console: Console, ws: Workspace | None) -> int:
+    """The target is in no local store: its plan from the GLaaS registry (glaas.url)."""
+    from roar.reproduce import from_registry as remote
+    from roar.workspace import find_git_root
+
+    if ws is None:
+        if args.lineage is not None or not args.target or not remote.may_be_remote(args.target):
+            raise NotInitializedError()
+        root = find_git_root()
+        if root is None:
+            raise NotInitializedError()
+        ws = Workspace(root)
+    plan, url = remote.fallback(ws.root, ws.config_path, args.target)
+    console.err(f"{args.target} is not in the local store: its recipe comes from {url}")
+    if args.json and not args.run and not args.list_requirements:
+        console.json(plan_json(plan, ws.root))
+        return 0
+    return _show_or_run(plan, args, console, ws)
+
+
+def _show_or_run(plan: ReproPlan, args: argparse.Namespace, console: Console, ws: Workspace) -> int:
     if args.run:
-        return _run(plan, args, console)
+        return _run(plan, args, console, ws)
     if args.list_requirements:
         pins = requirements(plan)
         if args.json:
@@ -84,14 +120,13 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _run(plan: ReproPlan, args: argparse.Namespace, console: Console) -> int:
+def _run(plan: ReproPlan, args: argparse.Namespace, console: Console, ws: Workspace) -> int:
     from roar.reproduce.run import RunOptions, run_plan
-    from roar.workspace import require_workspace
 
     options = RunOptions(
         into=args.into, assume_yes=args.yes, package_sync=args.package_sync, json=args.json
     )
-    return run_plan(require_workspace(), plan, options, console)
+    return run_plan(ws, plan, options, console)
 
 
 def _labels(conn: Connection, plan: ReproPlan) -> dict[str, dict]:
