@@ -47,12 +47,11 @@ class Prepared:
 def prepare(reader: Reader, ws: Workspace, ref: str, *, mask: bool = True) -> Prepared:
     """The bundle for ``ref``'s upstream lineage (a session: all its jobs)."""
     kind, jobs, reproduce, session_uid = _collect(reader, ws, ref)
-    label_store_conn = reader.conn
     docs = [job_json(j, ws.root) for j in jobs]
     if mask:
         docs = [_masked(d) for d in docs]
     hashes = {f["hash"] for d in docs for f in [*d["inputs"], *d["outputs"]]}
-    events = _label_events(label_store_conn, [j.uid for j in jobs], sorted(hashes), session_uid)
+    events = _label_events(reader.conn, [j.uid for j in jobs], sorted(hashes), session_uid)
     bundle = bundle_from_jobs(
         docs, registered_by=ANONYMOUS, labels=events, project_root=str(ws.root)
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 from pathlib import Path
 
@@ -133,6 +134,22 @@ def test_anonymous_registration_is_refused_without_a_terminal_and_y(server, engi
     proc = roar("register", "metrics.json", cwd=project, check=False)
     assert proc.returncode == 1
     assert "pass -y" in proc.stderr and "Registration aborted." in proc.stderr
+    assert counts(engine) == before
+
+
+def test_declining_the_prompt_on_a_terminal_aborts(server, engine, project):
+    use(server, project)
+    before = counts(engine)
+    master, slave = pty.openpty()
+    os.write(master, b"n\n")
+    proc = subprocess.run(
+        [*ROAR, "register", "metrics.json"], cwd=project, stdin=slave,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    os.close(slave)
+    os.close(master)
+    assert proc.returncode == 1, proc.stderr
+    assert "anonymously" in proc.stdout and "Registration aborted." in proc.stderr
     assert counts(engine) == before
 
 
