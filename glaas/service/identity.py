@@ -20,9 +20,18 @@ def canonical_hash(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def job_hash(job: JobIn, bundle: Bundle) -> str:
-    """The job's uid, what it ran, where and when, and which bytes it read and wrote."""
-    edges = sorted((e.role, e.artifact, e.path) for e in bundle.edges if e.job == job.uid)
+def job_hashes(bundle: Bundle) -> dict[str, str]:
+    """client uid -> job hash for every job of the bundle (its edges grouped once: a 2,000-job
+    bundle with 8,000 edges took 2.5 s when each job scanned every edge)."""
+    edges: dict[str, list[tuple[str, str, str]]] = {j.uid: [] for j in bundle.jobs}
+    for e in bundle.edges:
+        edges.setdefault(e.job, []).append((e.role, e.artifact, e.path))
+    return {j.uid: job_hash(j, edges[j.uid]) for j in bundle.jobs}
+
+
+def job_hash(job: JobIn, edges: list[tuple[str, str, str]]) -> str:
+    """The job's uid, what it ran, where and when, and which bytes it read and wrote
+    (``edges``: its (role, artifact hash, path) triples)."""
     return canonical_hash(
         {
             "uid": job.uid,
@@ -32,7 +41,7 @@ def job_hash(job: JobIn, bundle: Bundle) -> str:
             "cwd": job.cwd,
             "started_at": job.started_at,
             "git_commit": job.git.commit,
-            "edges": edges,
+            "edges": sorted(edges),
         }
     )
 

@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session as Db
 from glaas import models as m
 from glaas.db import WRITE
 from glaas.schemas import Bundle, RegisterOut
-from glaas.service.identity import job_hash, session_hash
+from glaas.service.identity import job_hashes, session_hash
 
 
 def register(db: Db, bundle: Bundle) -> RegisterOut:
     now = time.time()
     who = bundle.registered_by  # slice 2: the authenticated principal and its scope
-    hashes = {j.uid: job_hash(j, bundle) for j in bundle.jobs}
+    hashes = job_hashes(bundle)
     shash = session_hash(hashes, bundle)
     with db.begin():
         db.connection(execution_options=WRITE)  # SQLite: take the write lock up front
