@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -111,7 +112,13 @@ class Edge(Base):
     artifact_hash: Mapped[str] = mapped_column(HASH, ForeignKey("artifacts.hash"), primary_key=True)
     role: Mapped[str] = mapped_column(String(8), primary_key=True)  # "read" | "write"
     path: Mapped[str] = mapped_column(Text, primary_key=True)
-    __table_args__ = (Index("ix_edges_artifact_role", "artifact_hash", "role"),)
+    __table_args__ = (
+        Index("ix_edges_artifact_role", "artifact_hash", "role"),
+        # Search by file name (revision 0002): the path's last component, indexed as an
+        # expression. SQLite spells it differently (replace/rtrim, see the revision); this is
+        # PostgreSQL's, which is the database that reflects expression indexes for comparison.
+        Index("ix_edges_basename", text("regexp_replace(path, '^.*/', '')")),
+    )
 
 
 class Session(Base):

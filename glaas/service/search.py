@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, literal_column, or_, select
 from sqlalchemy.orm import Session as Db
 from sqlalchemy.orm import aliased
 
@@ -80,14 +80,27 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise BadQuery(f"cursor {cursor!r} is not one this server gave") from None
 
 
-def _path_ends(path: Any, name: str) -> ColumnElement[bool]:
-    """The path's last component is ``name`` (paths are as recorded: absolute, with /)."""
-    return or_(path == name, path.like("%/" + _like(name), escape="\\"))
+# A path's last component, as an expression both databases index (revision 0002 creates
+# ix_edges_basename on exactly this text; a query must spell it the same way to use it).
+BASENAME = {
+    "sqlite": "replace(path, rtrim(path, replace(path, '/', '')), '')",
+    "postgresql": "regexp_replace(path, '^.*/', '')",
+}
 
 
-def _current_label(kind: str, target: Any, key: str, value: str) -> ColumnElement[bool]:
-    """The label ``key`` of ``target`` is now ``value``: an event setting it that no later event
-    for the same key overrides."""
+def _named(
+    dialect: str, outer: Any, edge_column: Any, name: str, prefix: bool = False
+) -> ColumnElement[bool]:
+    """``outer`` (a job or artifact hash) is ``edge_column`` of an edge whose file name is
+    ``name`` (or starts with it): a range scan of ix_edges_basename, not a walk of every path."""
+    base: ColumnElement[str] = literal_column(BASENAME[dialect])
+    cond = (base >= name) & (base < name + "\U0010ffff") if prefix else base == name
+    return outer.in_(select(edge_column).where(cond))
+
+
+def _labelled(kind: str, key: str, value: str) -> Any:
+    """The targets whose label ``key`` is now ``value``: an event setting it that no later
+    event for the same target and key overrides (ix_label_events_key, then the target's)."""
     ev, later = aliased(m.LabelEvent), aliased(m.LabelEvent)
     newer = exists().where(
         later.target_kind == ev.target_kind,
@@ -95,24 +108,21 @@ def _current_label(kind: str, target: Any, key: str, value: str) -> ColumnElemen
         later.key == ev.key,
         later.set_at > ev.set_at,
     )
-    return exists().where(
-        ev.target_kind == kind,
-        ev.target == target,
-        ev.key == key,
-        ev.value == value,
-        ~newer,
-    )
+    return select(ev.target).where(ev.key == key, ev.target_kind == kind, ev.value == value, ~newer)
 
 
-def _job_conditions(f: Filters) -> list[ColumnElement[bool]]:
+def _ext_like(ext: str) -> str:
+    return "%." + _like(ext.lstrip("."))
+
+
+def _job_conditions(f: Filters, dialect: str) -> list[ColumnElement[bool]]:
     j = m.Job
     conds: list[ColumnElement[bool]] = []
     if f.q:
-        e = aliased(m.Edge)
         text = f.q.strip()
         any_of = [
             j.command.icontains(text, autoescape=True),
-            exists().where(e.job_hash == j.job_hash, e.path.icontains(text, autoescape=True)),
+            _named(dialect, j.job_hash, m.Edge.job_hash, text, prefix=True),
         ]
         if _HEX.match(text):
             any_of.append(j.job_hash.startswith(text.lower(), autoescape=True))
@@ -121,17 +131,15 @@ def _job_conditions(f: Filters) -> list[ColumnElement[bool]]:
     if f.command:
         conds.append(j.command.icontains(f.command, autoescape=True))
     if f.file:
-        e = aliased(m.Edge)
-        conds.append(exists().where(e.job_hash == j.job_hash, _path_ends(e.path, f.file)))
+        conds.append(_named(dialect, j.job_hash, m.Edge.job_hash, f.file))
     if f.ext:
         e = aliased(m.Edge)
-        ext = "." + f.ext.lstrip(".")
         conds.append(
-            exists().where(e.job_hash == j.job_hash, e.path.like("%" + _like(ext), escape="\\"))
+            exists().where(e.job_hash == j.job_hash, e.path.like(_ext_like(f.ext), escape="\\"))
         )
     if f.label:
         key, value = _label(f.label)
-        conds.append(_current_label("job", j.job_hash, key, value))
+        conds.append(j.job_hash.in_(_labelled("job", key, value)))
     if f.gpu is not None:
         gpu = j.job_metadata[("host", "gpu")].as_string()  # SQL NULL when absent
         conds.append(gpu.is_not(None) if f.gpu else gpu.is_(None))
@@ -146,30 +154,25 @@ def _job_conditions(f: Filters) -> list[ColumnElement[bool]]:
     return conds
 
 
-def _artifact_conditions(f: Filters) -> list[ColumnElement[bool]]:
+def _artifact_conditions(f: Filters, dialect: str) -> list[ColumnElement[bool]]:
     a = m.Artifact
     conds: list[ColumnElement[bool]] = []
     if f.q:
-        e = aliased(m.Edge)
         text = f.q.strip()
-        any_of: list[ColumnElement[bool]] = [
-            exists().where(e.artifact_hash == a.hash, e.path.icontains(text, autoescape=True))
-        ]
+        any_of = [_named(dialect, a.hash, m.Edge.artifact_hash, text, prefix=True)]
         if _HEX.match(text):
             any_of.append(a.hash.startswith(text.lower(), autoescape=True))
         conds.append(or_(*any_of))
     if f.file:
-        e = aliased(m.Edge)
-        conds.append(exists().where(e.artifact_hash == a.hash, _path_ends(e.path, f.file)))
+        conds.append(_named(dialect, a.hash, m.Edge.artifact_hash, f.file))
     if f.ext:
         e = aliased(m.Edge)
-        ext = "." + f.ext.lstrip(".")
         conds.append(
-            exists().where(e.artifact_hash == a.hash, e.path.like("%" + _like(ext), escape="\\"))
+            exists().where(e.artifact_hash == a.hash, e.path.like(_ext_like(f.ext), escape="\\"))
         )
     if f.label:
         key, value = _label(f.label)
-        conds.append(_current_label("artifact", a.hash, key, value))
+        conds.append(a.hash.in_(_labelled("artifact", key, value)))
     if f.user:
         conds.append(a.registered_by == f.user)
     unsupported = [n for n in ("command", "gpu", "project", "since", "until") if getattr(f, n)]
@@ -184,12 +187,17 @@ def search(
     """One page of jobs (or artifacts) matching every filter, newest registered first."""
     limit = max(1, min(limit, MAX_LIMIT))
     after = decode_cursor(cursor) if cursor else None
+    dialect = db.get_bind().dialect.name
     with db.begin():
         if kind == "artifact":
-            at, key, conds = m.Artifact.registered_at, m.Artifact.hash, _artifact_conditions(f)
+            at, key, conds = (
+                m.Artifact.registered_at,
+                m.Artifact.hash,
+                _artifact_conditions(f, dialect),
+            )
             model: type[m.Base] = m.Artifact
         else:
-            at, key, conds = m.Job.registered_at, m.Job.job_hash, _job_conditions(f)
+            at, key, conds = m.Job.registered_at, m.Job.job_hash, _job_conditions(f, dialect)
             model = m.Job
         if after is not None:
             conds.append(or_(at < after[0], and_(at == after[0], key < after[1])))

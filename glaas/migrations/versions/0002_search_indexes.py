@@ -1,4 +1,4 @@
-"""search indexes: newest-first ordering, start time, registrant, label keys
+"""search indexes: newest-first ordering, start time, registrant, label keys, file names
 
 Revision ID: 0002
 Revises: 0001
@@ -7,6 +7,7 @@ Create Date: 2026-12-02 10:50:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
@@ -26,11 +27,22 @@ INDEXES = [
 ]
 
 
+# A path's file name, indexed as an expression; glaas.service.search.BASENAME spells the same
+# text in its queries (SQLite uses an expression index only for an identical expression).
+BASENAME = {
+    "sqlite": "replace(path, rtrim(path, replace(path, '/', '')), '')",
+    "postgresql": "regexp_replace(path, '^.*/', '')",
+}
+
+
 def upgrade() -> None:
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns, unique=False)
+    expr = BASENAME[op.get_bind().dialect.name]
+    op.create_index("ix_edges_basename", "edges", [sa.text(f"({expr})")], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_edges_basename", table_name="edges")
     for name, table, _columns in reversed(INDEXES):
         op.drop_index(name, table_name=table)
