@@ -98,7 +98,7 @@ class Job(Base):
     registered_at: Mapped[float] = mapped_column(Float)
     registered_by: Mapped[str] = mapped_column(String(200))
     __table_args__ = (  # search (revision 0002): newest first, by start time, by registrant
-        Index("ix_jobs_registered_at_hash", "registered_at", "job_hash"),
+        Index("ix_jobs_registered_at_hash", "registered_at", "job_hash", "command"),
         Index("ix_jobs_started_at", "started_at"),
         Index("ix_jobs_registered_by", "registered_by", "registered_at"),
     )

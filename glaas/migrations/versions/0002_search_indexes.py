@@ -18,7 +18,8 @@ depends_on = None
 # (index, table, columns): plain B-tree indexes, the same on SQLite and PostgreSQL.
 INDEXES = [
     # Search lists newest first and pages by (registered_at, hash): an index walk, no sort.
-    ("ix_jobs_registered_at_hash", "jobs", ["registered_at", "job_hash"]),
+    # The command rides along, so a text search reads the index alone, not every job's row.
+    ("ix_jobs_registered_at_hash", "jobs", ["registered_at", "job_hash", "command"]),
     ("ix_artifacts_registered_at_hash", "artifacts", ["registered_at", "hash"]),
     ("ix_jobs_started_at", "jobs", ["started_at"]),
     ("ix_jobs_registered_by", "jobs", ["registered_by", "registered_at"]),
