@@ -43,7 +43,7 @@ def free_port() -> int:
 
 
 def fill(url: str, n: int) -> None:
-    from sqlalchemy import create_engine, insert
+    from sqlalchemy import create_engine, insert  # noqa: TID251 - fills the server's database
 
     from glaas import models as m
     from glaas.migrate import upgrade

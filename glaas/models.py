@@ -101,6 +101,13 @@ class Job(Base):
         Index("ix_jobs_registered_at_hash", "registered_at", "job_hash", "command"),
         Index("ix_jobs_started_at", "started_at"),
         Index("ix_jobs_registered_by", "registered_by", "registered_at"),
+        # Text search: a trigram (GIN) index on PostgreSQL, a plain one elsewhere (see 0002).
+        Index(
+            "ix_jobs_command",
+            "command",
+            postgresql_using="gin",
+            postgresql_ops={"command": "gin_trgm_ops"},
+        ),
     )
 
 

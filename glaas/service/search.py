@@ -89,14 +89,44 @@ BASENAME = {
 }
 
 
-def _named(
-    dialect: str, outer: Any, edge_column: Any, name: str, prefix: bool = False
-) -> ColumnElement[bool]:
+def _named(dialect: str, outer: Any, edge_column: Any, name: str) -> ColumnElement[bool]:
     """``outer`` (a job or artifact hash) is ``edge_column`` of an edge whose file name is
-    ``name`` (or starts with it): a range scan of ix_edges_basename, not a walk of every path."""
+    ``name``: a lookup in ix_edges_basename, not a walk of every path."""
     base: ColumnElement[str] = literal_column(BASENAME[dialect])
-    cond = (base >= name) & (base < name + "\U0010ffff") if prefix else base == name
-    return outer.in_(select(edge_column).where(cond))
+    return outer.in_(select(edge_column).where(base == name))
+
+
+def _named_like(dialect: str, start: str) -> ColumnElement[bool]:
+    """An edge's file name starts with ``start`` (a range of ix_edges_basename; ``path`` is
+    left unqualified, so it names the edges of whichever query holds it)."""
+    base: ColumnElement[str] = literal_column(BASENAME[dialect])
+    return (base >= start) & (base < start + "\U0010ffff")
+
+
+def _hash_prefix(column: Any, text: str) -> ColumnElement[bool]:
+    """A hex prefix as a range, which a B-tree serves under any collation (LIKE 'p%' is
+    served only under C)."""
+    p = text.lower()
+    return (column >= p) & (column < p + "g")
+
+
+def _any_of(db: Db, outer: Any, edge_column: Any, parts: list[Any]) -> Any:
+    """``outer`` is among what any of ``parts`` (a select of hashes, its condition) finds.
+
+    Each part runs once, bounded, on its own index: when together they find fewer than COMMON,
+    the page is those few, sorted; when a part is common, its condition is checked along the
+    newest-first walk instead, which fills a page long before it ends."""
+    found: set[str] = set()
+    for query, cond, _on_edges in parts:
+        rows = list(db.scalars(query.where(cond).limit(COMMON)))
+        if len(rows) >= COMMON:
+            break
+        found.update(rows)
+    else:
+        return outer.in_(sorted(found))
+    return or_(
+        *(exists().where(edge_column == outer, c) if on_edges else c for _q, c, on_edges in parts)
+    )
 
 
 def _labelled(kind: str, key: str, value: str) -> Any:
@@ -144,14 +174,16 @@ def _job_conditions(db: Db, f: Filters, dialect: str) -> list[ColumnElement[bool
     conds: list[ColumnElement[bool]] = []
     if f.q:
         text = f.q.strip()
-        any_of = [
-            _contains(dialect, j.command, text),
-            _named(dialect, j.job_hash, m.Edge.job_hash, text, prefix=True),
+        e = aliased(m.Edge)
+        parts = [
+            (select(j.job_hash), _contains(dialect, j.command, text), False),
+            (select(e.job_hash), _named_like(dialect, text), True),
         ]
         if _HEX.match(text):
-            any_of.append(j.job_hash.startswith(text.lower(), autoescape=True))
-            any_of.append(j.uid == text.lower())
-        conds.append(or_(*any_of))
+            parts.append(
+                (select(j.job_hash), _hash_prefix(j.job_hash, text) | (j.uid == text), False)
+            )
+        conds.append(_any_of(db, j.job_hash, e.job_hash, parts))
     if f.command:
         conds.append(_contains(dialect, j.command, f.command))
     if f.file:
@@ -180,10 +212,11 @@ def _artifact_conditions(db: Db, f: Filters, dialect: str) -> list[ColumnElement
     conds: list[ColumnElement[bool]] = []
     if f.q:
         text = f.q.strip()
-        any_of = [_named(dialect, a.hash, m.Edge.artifact_hash, text, prefix=True)]
+        e = aliased(m.Edge)
+        parts = [(select(e.artifact_hash), _named_like(dialect, text), True)]
         if _HEX.match(text):
-            any_of.append(a.hash.startswith(text.lower(), autoescape=True))
-        conds.append(or_(*any_of))
+            parts.append((select(a.hash), _hash_prefix(a.hash, text), False))
+        conds.append(_any_of(db, a.hash, e.artifact_hash, parts))
     if f.file:
         conds.append(_named(dialect, a.hash, m.Edge.artifact_hash, f.file))
     if f.ext:

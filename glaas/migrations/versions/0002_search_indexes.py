@@ -39,11 +39,32 @@ BASENAME = {
 def upgrade() -> None:
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns, unique=False)
-    expr = BASENAME[op.get_bind().dialect.name]
+    bind = op.get_bind()
+    expr = BASENAME[bind.dialect.name]
     op.create_index("ix_edges_basename", "edges", [sa.text(f"({expr})")], unique=False)
+    _command_index(bind)
+
+
+def _command_index(bind: sa.Connection) -> None:
+    """ix_jobs_command: on PostgreSQL a trigram index, which serves ILIKE '%text%' (pg_trgm
+    ships with PostgreSQL; creating it needs the right to). Elsewhere, or when the extension is
+    refused, a plain index of the same name: SQLite reads commands from the newest-first index,
+    and a PostgreSQL without pg_trgm scans them (slower on a big registry, the same answers)."""
+    if bind.dialect.name == "postgresql":
+        try:
+            with bind.begin_nested():
+                bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                bind.exec_driver_sql(
+                    "CREATE INDEX ix_jobs_command ON jobs USING gin (command gin_trgm_ops)"
+                )
+            return
+        except sa.exc.DBAPIError:
+            pass
+    op.create_index("ix_jobs_command", "jobs", ["command"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_command", table_name="jobs")
     op.drop_index("ix_edges_basename", table_name="edges")
     for name, table, _columns in reversed(INDEXES):
         op.drop_index(name, table_name=table)
