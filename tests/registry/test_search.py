@@ -216,3 +216,39 @@ def test_unreadable_filters_are_422_with_what_is_wrong(server):
     assert server.get("/api/v1/search?kind=session")[0] == 422
     status, out = server.get("/openapi.json")
     assert "/api/v1/search" in out["paths"]
+
+
+def test_common_terms_are_checked_along_the_walk_with_the_same_answers(server):
+    """Past search.COMMON (2,000) matching edges, q and ext switch from collecting the matches
+    to checking each job along the newest-first walk: the answers must not change."""
+    from glaas.service.search import COMMON
+
+    user = "common-" + secrets.token_hex(4)
+    tag = secrets.token_hex(3)
+    n = COMMON + 5
+    arts = [{"hash": h(user, str(i)), "size": i} for i in range(n)]
+    many = job(f"{user}-many", "python shard.py", "2026-04-01T00:00:00+00:00")
+    few = job(f"{user}-few", "python one.py", "2026-04-02T00:00:00+00:00")
+    edges = [
+        {
+            "job": many["uid"],
+            "artifact": a["hash"],
+            "role": "write",
+            "path": f"/d/s{tag}_{i}.z{tag}",
+        }
+        for i, a in enumerate(arts[:-1])
+    ] + [
+        {
+            "job": few["uid"],
+            "artifact": arts[-1]["hash"],
+            "role": "read",
+            "path": f"/d/s{tag}_x.z{tag}",
+        }
+    ]
+    server.register({"registered_by": user, "jobs": [many, few], "artifacts": arts, "edges": edges})
+    for params in ({"ext": f"z{tag}"}, {"q": f"s{tag}_"}):  # common: the walk
+        assert uids(search(server, user=user, **params)) == ["few", "many"], params
+    for params in ({"q": f"s{tag}_x"}, {"q": "one.py"}):  # rare: collected
+        assert uids(search(server, user=user, **params)) == ["few"], params
+    found = search(server, kind="artifact", q=f"s{tag}_", limit=200)
+    assert len(found["results"]) == 200 and found["next"]
