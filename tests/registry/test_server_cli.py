@@ -64,6 +64,7 @@ def test_console_script_and_extra_are_declared():
         "uvicorn",
         "alembic",
         "psycopg",
+        "jinja2",  # the web UI's templates
     }
 
 
