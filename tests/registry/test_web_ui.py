@@ -9,6 +9,7 @@ with the lineage of a real 3-step `roar run` pipeline.
 from __future__ import annotations
 
 import html
+import re
 import secrets
 import urllib.error
 import urllib.parse
@@ -37,6 +38,10 @@ def fetch(server, path: str) -> tuple[int, dict[str, str], str]:
             return resp.status, dict(resp.headers), resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read().decode()
+
+
+def job_(uid: str, command: str) -> dict[str, Any]:
+    return {"uid": uid, "command": command, "argv": command.split()}
 
 
 def by_name(bundle: dict[str, Any], name: str) -> str:
@@ -116,6 +121,21 @@ def test_the_label_leaderboard_sorts_by_value_numerically_or_as_text(server):
     body = fetch(server, f"/labels?key={key}&order=asc")[2]
     order = [body.index(out["job_hashes"][u]) for u in (jobs[1], jobs[0], jobs[2])]
     assert order == sorted(order)
+
+
+def test_the_results_page_keeps_its_filters_across_older_pages(server):
+    user = "webpages-" + secrets.token_hex(4)
+    jobs = [job_(f"{user}-{i:02d}", f"python sweep.py --seed {i}") for i in range(60)]
+    server.register({"registered_by": user, "jobs": jobs})
+    status, _, first = fetch(server, f"/search?command=sweep.py&user={user}")
+    assert status == 200 and first.count("python sweep.py --seed") == 50
+    assert f'value="{user}"' in first  # the filter form shows what was asked
+    older = re.search(r'href="(/search\?[^"]+)"[^>]*>Older results', first)
+    assert older is not None
+    second = fetch(server, html.unescape(older.group(1)))[2]
+    assert second.count("python sweep.py --seed") == 10 and "Older results" not in second
+    seen = re.findall(r"--seed (\d+)<", first + second)
+    assert sorted(map(int, seen)) == list(range(60))
 
 
 # ---------------------------------------------------------------- in Chromium
