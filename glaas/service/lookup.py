@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session as Db
 
 from glaas import models as m
@@ -21,6 +21,13 @@ def check_prefix(prefix: str) -> str:
     if len(p) < MIN_PREFIX or len(p) > 64 or not _HEX.match(p):
         raise BadPrefix(f"{prefix!r} is not a hash or a prefix of {MIN_PREFIX} to 64 hex digits")
     return p
+
+
+def _starts(column: Any, p: str) -> Any:
+    """``column`` starts with the hex prefix ``p``, as a range an index answers: LIKE with a bound
+    parameter is a full scan on SQLite (and on PostgreSQL outside the C collation). Stored hashes
+    are lower-case hex, so every one with this prefix sorts in [p, p + "g")."""
+    return and_(column >= p, column < p + "g", column.startswith(p, autoescape=True))
 
 
 def _unique(kind: str, prefix: str, matches: list[str]) -> str:
@@ -39,22 +46,23 @@ def artifact_hash(db: Db, text: str) -> str:
     if alias is not None:
         return alias
     p = check_prefix(text)
-    q = select(m.Artifact.hash).where(m.Artifact.hash.startswith(p, autoescape=True))
+    q = select(m.Artifact.hash).where(_starts(m.Artifact.hash, p))
     return _unique("artifact", text, list(db.scalars(q.limit(CANDIDATES))))
 
 
 def job_hash(db: Db, text: str) -> str:
     """A registry job hash or prefix, or the client's job uid."""
     p = check_prefix(text)
-    q = select(m.Job.job_hash).where(
-        m.Job.job_hash.startswith(p, autoescape=True) | (m.Job.uid == p)
-    )
-    return _unique("job", text, list(db.scalars(q.limit(CANDIDATES))))
+    by_hash = select(m.Job.job_hash).where(_starts(m.Job.job_hash, p)).limit(CANDIDATES)
+    by_uid = select(m.Job.job_hash).where(m.Job.uid == p).limit(CANDIDATES)
+    # Each on its own index (an OR of the two is a full scan); a uid may be its hash's prefix.
+    found = list(dict.fromkeys([*db.scalars(by_hash), *db.scalars(by_uid)]))
+    return _unique("job", text, found[:CANDIDATES])
 
 
 def session_hash(db: Db, text: str) -> str:
     p = check_prefix(text)
-    q = select(m.Session.session_hash).where(m.Session.session_hash.startswith(p, autoescape=True))
+    q = select(m.Session.session_hash).where(_starts(m.Session.session_hash, p))
     return _unique("session", text, list(db.scalars(q.limit(CANDIDATES))))
 
 
