@@ -10,6 +10,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 HexHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+# What the database columns hold: sizes are BIGINT, step numbers and exit codes INTEGER; a
+# larger number is the client's mistake (422), not an overflow in the driver (500).
+Size = Annotated[int, Field(ge=0, le=2**63 - 1)]
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 class Strict(BaseModel):
@@ -24,12 +28,12 @@ class Alias(Strict):
 class Member(Strict):
     path: str
     hash: HexHash
-    size: int | None = Field(default=None, ge=0)
+    size: Size | None = None
 
 
 class ArtifactIn(Strict):
     hash: HexHash  # BLAKE3-256, lower-case hex
-    size: int | None = Field(default=None, ge=0)
+    size: Size | None = None
     composite: bool = False
     aliases: list[Alias] = []
     members: list[Member] = []
@@ -48,7 +52,7 @@ class DeletedIn(Strict):
 
     path: str
     hash: HexHash | None = None
-    size: int | None = Field(default=None, ge=0)
+    size: Size | None = None
     composite: bool = False
 
 
@@ -57,7 +61,7 @@ class CellIn(BaseModel):
 
     notebook_path: str | None = None
     cell_id: str | None = None
-    execution_count: int | None = None
+    execution_count: Int32 | None = None
     source: str | None = None
     source_hash: str | None = None
     variables: dict[str, Any] = {}
@@ -68,12 +72,12 @@ class JobIn(Strict):
 
     uid: str = Field(min_length=1, max_length=64)
     kind: str = Field(default="run", max_length=16)
-    step_number: int | None = None
+    step_number: Int32 | None = None
     step_name: str | None = None
     command: str
     argv: list[str] = []
     cwd: str | None = None
-    exit_code: int | None = None
+    exit_code: Int32 | None = None
     interrupted: bool | None = None
     started_at: str | None = None
     ended_at: str | None = None
