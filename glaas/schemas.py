@@ -5,6 +5,7 @@ docs/registry-api.md describes them for people; /openapi.json for machines.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -117,6 +118,28 @@ class Bundle(Strict):
     labels: list[LabelIn] = []
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        """What no database column takes, anywhere in the bundle (metadata and packages too):
+        a NUL character in a text (PostgreSQL's text and json refuse it) and a float that is not
+        finite (NaN, Infinity: not JSON, and SQLite stores NaN as NULL)."""
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if "\x00" in item:
+                    raise ValueError("a text in the bundle holds a NUL character (\\u0000)")
+            elif isinstance(item, float):
+                if not math.isfinite(item):
+                    raise ValueError(f"a number in the bundle is not finite ({item})")
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return data
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Bundle:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from glaas.api.routes import router
 from glaas.db import make_engine, make_sessionmaker
@@ -19,6 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router)
     _web(app)
     _error_handlers(app)
+    app.add_middleware(RefuseNul)
     return app
 
 
@@ -47,6 +54,49 @@ def _error_handlers(app: FastAPI) -> None:
             status_code=409, content={"detail": str(exc), "candidates": exc.candidates}
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, except that a NaN or Infinity the client sent, echoed back in an
+        error's `input`, is written as text (JSON has no such number; it was a 500)."""
+        return JSONResponse(
+            status_code=422, content={"detail": _finite(jsonable_encoder(exc.errors()))}
+        )
+
     @app.exception_handler(BadPrefix)
     async def _bad_prefix(_r: Request, exc: BadPrefix) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+NUL_DETAIL = (
+    "the request's path or query holds a NUL character (%00), which no hash, uid, name or text "
+    "in the registry can contain"
+)
+
+
+class RefuseNul:
+    """A NUL in a path or query parameter is refused before it reaches a query: PostgreSQL's
+    text cannot hold one (it would be a 500), for the API and the web pages alike. A plain ASGI
+    middleware: one look at the scope, nothing in the way of the answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+        ):
+            await JSONResponse(status_code=422, content={"detail": NUL_DETAIL})(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, receive, send)

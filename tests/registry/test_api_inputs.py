@@ -1,8 +1,16 @@
-"""Inputs the OpenAPI fuzzing (test_openapi_fuzz.py) found answered with a 500, now refused with
-a 422 that names the field, on SQLite and on PostgreSQL; the largest value that fits still
-registers."""
+"""Inputs that got a 500 from the registry, now refused with a 422 that says why, on SQLite and
+on PostgreSQL. Schemathesis (test_openapi_fuzz.py) found the numbers too large for their
+columns; probing the same ground by hand found NUL characters (PostgreSQL's text refuses them)
+and NaN/Infinity (not JSON; SQLite stores NaN as NULL; FastAPI could not even echo them back).
+"""
 
 from __future__ import annotations
+
+import json
+import math
+import urllib.error
+import urllib.request
+from typing import Any
 
 import pytest
 
@@ -31,3 +39,71 @@ def test_a_number_too_large_for_its_column_is_a_422(server, where, field, too_bi
     else:
         job = next(iter(registered["job_hashes"].values()))
         assert server.get(f"/api/v1/jobs/{job}")[1][field] == fits
+
+
+def post_raw(server, bundle) -> tuple[int, Any]:
+    """POST with Python's json, which writes NaN and Infinity as the client's bad JSON would."""
+    req = urllib.request.Request(
+        server.base + "/api/v1/register", data=json.dumps(bundle).encode(), method="POST"
+    )
+    req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda b: b["jobs"][0].update(command="a\x00b"), "NUL character"),
+        (lambda b: b["edges"][0].update(path="data\x00.csv"), "NUL character"),
+        (lambda b: b["jobs"][0].update(metadata={"k\x00": 1}), "NUL character"),
+        (lambda b: b["jobs"][0].update(duration_seconds=float("nan")), "not finite"),
+        (lambda b: b["jobs"][0].update(metadata={"x": float("inf")}), "not finite"),
+        (
+            lambda b: b.update(
+                labels=[{"target_kind": "session", "key": "k", "value": "v", "set_at": math.nan}]
+            ),
+            "not finite",
+        ),
+    ],
+    ids=[
+        "nul-command",
+        "nul-path",
+        "nul-metadata-key",
+        "nan-duration",
+        "inf-metadata",
+        "nan-set-at",
+    ],
+)
+def test_what_no_column_can_store_is_a_422(server, change, words):
+    """PostgreSQL's text refuses NUL, SQLite stores NaN as NULL, JSON has no Infinity: each was
+    a 500 (on one database or both); now a 422 saying why, and nothing registered."""
+    parts = chain(1)
+    bundle = window(parts, 0, 1)
+    change(bundle)
+    status, out = post_raw(server, bundle)
+    assert status == 422, out
+    assert words in json.dumps(out), out
+    art = parts["artifacts"][0]["hash"]
+    assert server.get(f"/api/v1/artifacts/{art}")[0] == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/search?q=%00",
+        "/api/v1/search?label=key%3D%00",
+        "/api/v1/search?file=a%00b",
+        "/api/v1/artifacts/%00%00%00%00%00%00%00%00",
+        "/api/v1/jobs/%00%00%00%00%00%00%00%00",
+        "/?q=%00",
+    ],
+)
+def test_a_nul_in_a_path_or_query_is_a_422(server, path):
+    """Each of the API ones was a 500 on PostgreSQL; the web pages are guarded the same way."""
+    status, out = server.get(path)
+    assert status == 422, out
+    assert "NUL character" in out["detail"]
