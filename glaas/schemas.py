@@ -42,10 +42,10 @@ class ArtifactIn(Strict):
 
 class GitIn(Strict):
     remote: str | None = None
-    commit: str | None = None
-    branch: str | None = None
+    commit: str | None = Field(default=None, max_length=64)  # the columns' widths: PostgreSQL
+    branch: str | None = None  # enforces them (a 500 before), SQLite does not
     dirty: bool | None = None
-    diff_hash: str | None = None
+    diff_hash: str | None = Field(default=None, max_length=64)
 
 
 class DeletedIn(Strict):
@@ -80,10 +80,10 @@ class JobIn(Strict):
     cwd: str | None = None
     exit_code: Int32 | None = None
     interrupted: bool | None = None
-    started_at: str | None = None
-    ended_at: str | None = None
+    started_at: str | None = Field(default=None, max_length=40)
+    ended_at: str | None = Field(default=None, max_length=40)
     duration_seconds: float | None = None
-    tracer: str | None = None
+    tracer: str | None = Field(default=None, max_length=32)
     git: GitIn = GitIn()
     packages: dict[str, Any] = {}
     env_names: list[str] = []  # names only: values stay on the laptop

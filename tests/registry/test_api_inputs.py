@@ -107,3 +107,29 @@ def test_a_nul_in_a_path_or_query_is_a_422(server, path):
     status, out = server.get(path)
     assert status == 422, out
     assert "NUL character" in out["detail"]
+
+
+@pytest.mark.parametrize(
+    ("field", "width"),
+    [
+        ("started_at", 40),
+        ("ended_at", 40),
+        ("tracer", 32),
+        ("git.commit", 64),
+        ("git.diff_hash", 64),
+    ],
+)
+def test_a_text_wider_than_its_column_is_a_422(server, field, width):
+    """PostgreSQL enforces VARCHAR widths (schemathesis found a 41-character ended_at as a 500
+    there); SQLite does not. The bundle's own limits now match the columns on both."""
+    bundle = window(chain(1), 0, 1)
+    job = bundle["jobs"][0]
+    target, key = (
+        (job.setdefault("git", {}), field[4:]) if field.startswith("git.") else (job, field)
+    )
+    target[key] = "x" * (width + 1)
+    status, out = server.post("/api/v1/register", bundle)
+    assert status == 422, out
+    assert key in json.dumps([err["loc"] for err in out["detail"]])
+    target[key] = "x" * width
+    assert server.register(bundle)["jobs"] == 1
