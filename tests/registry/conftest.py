@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -177,11 +178,11 @@ def database_url(request, tmp_path_factory) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture(scope="package")
-def server(database_url, tmp_path_factory) -> Iterator[Api]:
-    """`python -m glaas serve` (what the glaas-server script runs), ready, stopped after."""
+@contextmanager
+def running_server(database_url: str, log: Path) -> Iterator[Api]:
+    """`python -m glaas serve` (what the glaas-server script runs) on a free loopback port over
+    ``database_url``, ready; stopped on leaving (its log printed if it did not stop cleanly)."""
     port = free_port()
-    log = tmp_path_factory.mktemp("glaas-log") / "server.log"
     env = {
         **os.environ,
         "GLAAS_HOST": "127.0.0.1",
@@ -204,6 +205,15 @@ def server(database_url, tmp_path_factory) -> Iterator[Api]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.returncode not in (0, -15):
+            print(log.read_text())
+
+
+@pytest.fixture(scope="package")
+def server(database_url, tmp_path_factory) -> Iterator[Api]:
+    """The registry server every test of the package talks to (one per database)."""
+    with running_server(database_url, tmp_path_factory.mktemp("glaas-log") / "server.log") as api:
+        yield api
 
 
 def _wait_ready(api: Api, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:

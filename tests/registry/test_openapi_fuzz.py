@@ -11,8 +11,6 @@ recipes run over real rows as well as over nonsense.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -24,7 +22,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from tests.registry.conftest import REPO, Api, _wait_ready, free_port
+from tests.registry.conftest import Api, running_server
 
 # per operation and database; GLAAS_FUZZ_EXAMPLES=500 for a deeper run by hand
 EXAMPLES = int(os.environ.get("GLAAS_FUZZ_EXAMPLES", "30"))
@@ -49,32 +47,9 @@ def _fuzz_database(kind: str, request: pytest.FixtureRequest, tmp_path_factory) 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def fuzz_server(request, tmp_path_factory) -> Iterator[Api]:
     database_url = _fuzz_database(request.param, request, tmp_path_factory)
-    port = free_port()
     log = tmp_path_factory.mktemp("glaas-fuzz-log") / "server.log"
-    env = {
-        **os.environ,
-        "GLAAS_HOST": "127.0.0.1",
-        "GLAAS_PORT": str(port),
-        "GLAAS_DATABASE_URL": database_url,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "glaas", "serve"], env=env, stdout=out, stderr=out
-        )
-    api = Api(f"http://127.0.0.1:{port}")
-    try:
-        _wait_ready(api, proc, log)
+    with running_server(database_url, log) as api:
         yield api
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.returncode not in (0, -15):
-            print(log.read_text())
 
 
 def real_keys(bundle: dict[str, Any], registered: dict[str, Any]) -> dict[str, list[str]]:
