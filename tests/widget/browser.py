@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,3 +167,24 @@ TEXT_SIZES = """() => {
     };
   });
 }"""
+
+
+@contextmanager
+def viewer_page(directory: Path, payload: dict[str, Any]) -> Iterator[Any]:
+    """Headless Chromium showing ``payload`` in the standalone viewer (files under
+    ``directory``), rendered; ``page.problems`` collects script errors."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 800})
+        problems: list[str] = []
+        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        directory.mkdir(exist_ok=True)
+        page.goto(standalone_page(directory, payload).as_uri())
+        page.wait_for_function("window.stats || window.failure", timeout=120_000)  # a busy machine
+        assert page.evaluate("window.failure") is None
+        page.problems = problems
+        yield page
+        browser.close()

@@ -13,11 +13,9 @@ import pytest
 from roar.query import graph
 from tests.conftest import commit_all
 from tests.widget.browser import (
-    ARGS,
-    chromium_path,
     missing_prerequisite,
     skip_unless_ready,
-    standalone_page,
+    viewer_page,
 )
 
 pytestmark = skip_unless_ready(missing_prerequisite())
@@ -38,22 +36,8 @@ def edited_payload(repo: Path, run_roar, copy_step) -> dict:
 
 @pytest.fixture
 def page(tmp_path: Path, edited_payload: dict):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 800})
-        problems: list[str] = []
-        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        site = tmp_path / "site"
-        site.mkdir()
-        page.goto(standalone_page(site, edited_payload).as_uri())
-        page.wait_for_function("window.stats || window.failure", timeout=120_000)  # a busy machine
-        assert page.evaluate("window.failure") is None
-        page.problems = problems
+    with viewer_page(tmp_path / "site", edited_payload) as page:
         yield page
-        browser.close()
 
 
 def shape_html(page, node_id: str) -> str:
