@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_search import fill, free_port, postgres  # noqa: E402
+from bench_search import fill, postgres, serving  # noqa: E402
 
 TARGET_MS = 20.0
 SESSION_JOBS = 600  # a chain registered as windows of 20 jobs, overlapping by 10
@@ -171,20 +171,8 @@ def main() -> int:
         else:
             url = f"sqlite:///{tmp / 'glaas.db'}"
         fill(url, args.jobs)
-        port = free_port()
-        env = {**os.environ, "GLAAS_HOST": "127.0.0.1", "GLAAS_PORT": str(port),
-               "GLAAS_DATABASE_URL": url}  # fmt: skip
-        log = open(tmp / "server.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "glaas", "serve"], env=env, stdout=log,
-                                stderr=log)  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(base + "/api/v1/health", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.2)
+        with serving(url, tmp / "server.log") as base:
+            port = int(base.rsplit(":", 1)[1])
             sessions = register_sessions(base)
             backend = url.split(":")[0].split("+")[0]
             print(
@@ -201,9 +189,6 @@ def main() -> int:
             many = load(port, work, args.clients, args.think_ms / 1000)
             paced = f", {args.think_ms:.0f} ms think" if args.think_ms else ""
             p95 = report(f" {args.clients} clients{paced}", many, time.perf_counter() - t0)
-        finally:
-            proc.terminate()
-            proc.wait()
         ok = p95 <= TARGET_MS
         print(f"target p95 <= {TARGET_MS:.0f} ms with {args.clients} clients:",
               "met" if ok else "NOT met")  # fmt: skip
