@@ -164,3 +164,39 @@ class LabelEvent(Base):
         Index("ix_label_events_target", "target_kind", "target", "key"),
         Index("ix_label_events_key", "key", "target_kind"),  # search's label filter, leaderboard
     )
+
+
+class TelemetryEvent(Base):
+    """One uploaded roar telemetry event (revision 0003): only the seed's allowlisted fields.
+    The same (install_id, event_id) uploaded twice is one event."""
+
+    __tablename__ = "telemetry_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    install_id: Mapped[str] = mapped_column(String(36))  # random, made by the client
+    event_id: Mapped[str] = mapped_column(String(36))
+    sequence: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[str] = mapped_column(String(10))  # coarse: a UTC date, YYYY-MM-DD
+    period_end: Mapped[str] = mapped_column(String(10))
+    roar_version: Mapped[str] = mapped_column(String(40))
+    os: Mapped[str] = mapped_column(String(16))  # OS family
+    arch: Mapped[str] = mapped_column(String(16))
+    python: Mapped[str] = mapped_column(String(8))  # major.minor
+    shell: Mapped[str] = mapped_column(String(16))
+    installer: Mapped[str] = mapped_column(String(16))
+    containerized: Mapped[bool] = mapped_column(Boolean)
+    received_at: Mapped[float] = mapped_column(Float)
+    __table_args__ = (
+        UniqueConstraint("install_id", "event_id", name="uq_telemetry_events_event"),
+        Index("ix_telemetry_events_received_at", "received_at"),
+    )
+
+
+class TelemetryCounter(Base):
+    """One allowlisted counter of an event: kind command | outcome | tracer | feature."""
+
+    __tablename__ = "telemetry_counters"
+    event: Mapped[int] = mapped_column(Integer, ForeignKey("telemetry_events.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (Index("ix_telemetry_counters_kind_name", "kind", "name"),)
