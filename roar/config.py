@@ -51,6 +51,16 @@ def _url(text: str) -> str:
     return value.rstrip("/")
 
 
+def _scope(text: str) -> str:
+    value = text.strip()
+    owner, slash, project = value.partition("/")
+    if value in ("anonymous", "public", "private") or (
+        slash and owner and project and "/" not in project and " " not in value
+    ):
+        return value
+    raise ValueError("expected anonymous, public, private or OWNER/PROJECT")
+
+
 @record(frozen=True)
 class Key:
     name: str
@@ -114,6 +124,18 @@ KEYS: dict[str, Key] = {
             "GLaaS server URL (the lineage registry; used once set here)",
         ),
         Key("glaas.web_url", "https://glaas.ai", _url, "GLaaS web UI URL"),
+        Key(
+            "glaas.ssh_key",
+            "",
+            str,
+            "SSH private key that signs GLaaS requests (default ~/.ssh/id_*)",
+        ),
+        Key(
+            "registration.scope",
+            "",
+            _scope,
+            "Default publication scope: anonymous, public, private or OWNER/PROJECT (roar scope)",
+        ),
         Key(
             "registration.public_by_default",
             False,
