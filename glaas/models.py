@@ -158,12 +158,82 @@ class LabelEvent(Base):
     value: Mapped[str | None] = mapped_column(Text)  # None: the label was removed
     set_at: Mapped[float] = mapped_column(Float)
     registered_by: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(140), server_default="public")  # as Grant.scope
     __table_args__ = (
-        # The same event registered twice is one event.
-        UniqueConstraint("target_kind", "target", "key", "set_at", name="uq_label_events_event"),
+        # The same event registered twice (in the same scope) is one event.
+        UniqueConstraint(
+            "target_kind", "target", "key", "set_at", "scope", name="uq_label_events_event"
+        ),
         Index("ix_label_events_target", "target_kind", "target", "key"),
         Index("ix_label_events_key", "key", "target_kind"),  # search's label filter, leaderboard
     )
+
+
+# ---------------------------------------------------------------- identity and scopes (0004)
+
+
+class User(Base):
+    """Someone the server knows: made by `glaas-server admin create-user`."""
+
+    __tablename__ = "users"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class UserKey(Base):
+    """An SSH public key that signs a user's requests, found by its SHA256 fingerprint."""
+
+    __tablename__ = "user_keys"
+    fingerprint: Mapped[str] = mapped_column(String(100), primary_key=True)  # SHA256:base64
+    user_name: Mapped[str] = mapped_column(String(64), ForeignKey("users.name"), index=True)
+    public_key: Mapped[str] = mapped_column(Text)  # the OpenSSH line, comment dropped
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class ApiToken(Base):
+    """A bearer token: only its SHA-256 is kept, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+    token_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(64), ForeignKey("users.name"), index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class AuthNonce(Base):
+    """A signed request's nonce, kept until its timestamp leaves the window: a second request
+    with the same nonce hits the key and is refused, whichever server process it reaches."""
+
+    __tablename__ = "auth_nonces"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class Project(Base):
+    """An OWNER/PROJECT scope; its members see and publish its lineage."""
+
+    __tablename__ = "projects"
+    slug: Mapped[str] = mapped_column(String(129), primary_key=True)  # OWNER/PROJECT
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class ProjectMember(Base):
+    __tablename__ = "project_members"
+    project: Mapped[str] = mapped_column(String(129), ForeignKey("projects.slug"), primary_key=True)
+    user_name: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.name"), primary_key=True, index=True
+    )
+
+
+class Grant(Base):
+    """Who may see a record: one row per (artifact, job or session hash, scope) it was
+    registered in. ``scope`` is ``public`` (anonymous and public registrations), ``user:NAME``
+    (private) or ``project:OWNER/PROJECT``; a record is visible when any of its grants is."""
+
+    __tablename__ = "grants"
+    target_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(140), primary_key=True)
+    registered_by: Mapped[str] = mapped_column(String(200))
+    registered_at: Mapped[float] = mapped_column(Float)
 
 
 class TelemetryEvent(Base):
