@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from glaas.api.routes import router
+from glaas.api.telemetry_routes import router as telemetry_router
 from glaas.db import make_engine, make_sessionmaker
 from glaas.service import Ambiguous, BadPrefix, NotFound
 from glaas.settings import Settings
@@ -23,6 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.include_router(router)
+    app.include_router(telemetry_router)
     _web(app)
     _error_handlers(app)
     app.add_middleware(RefuseNul)
