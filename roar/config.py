@@ -143,6 +143,12 @@ KEYS: dict[str, Key] = {
             "Default register/put visibility (public when true)",
         ),
         Key("telemetry.enabled", True, _parse_bool, "Send anonymous usage counters (opt-out)"),
+        Key(
+            "telemetry.endpoint",
+            "",
+            _url,
+            "Telemetry upload URL (empty: glaas.url + /api/v1/telemetry/roar)",
+        ),
     ]
 }
 
