@@ -33,7 +33,7 @@ COMMANDS = (
 )  # fmt: skip
 OUTCOMES = ("run_success", "run_failure", "build_success", "build_failure")
 TRACERS = ("default", "auto", "ebpf", "preload", "ptrace")
-FEATURES = ("rust_extension", "glaas_configured", "ebpf_capable", "ptrace_capable")
+FEATURES = ("rust_extension", "glaas_configured", "ebpf_ready", "preload_ready", "ptrace_ready")
 KINDS = {"command": COMMANDS, "outcome": OUTCOMES, "tracer": TRACERS}
 
 Uuid = Annotated[

@@ -11,6 +11,7 @@ from roar import __version__
 from roar.cli import commands
 from roar.cli.console import Console
 from roar.errors import RoarError
+from roar.telemetry import hook as telemetry_hook
 
 TYPE_CHECKING = False  # argparse is imported when a parser is built (not for --version)
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     console = Console(color=False if getattr(args, "no_color", False) else None)
     code = dispatch(args, console)
+    telemetry_hook.count(args, code)  # env/config check, else one line appended (<1 ms)
     if argv is None and getattr(args, "exit_at_once", False):
         _exit_at_once(code)
     return code

@@ -57,6 +57,11 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "env": ("env_cmd", None, "Variables injected into every roar run and roar build"),
     "tracer": ("tracer_cmd", None, "Tracer backends: readiness, default, deep check, setup"),
     "kernel": ("kernel_cmd", None, "Install the roar Jupyter kernel (records every cell)"),
+    "telemetry": (
+        "telemetry_cmd",
+        None,
+        "Anonymous usage counters: status, next payload, disable, enable",
+    ),
 }
 
 
