@@ -22,6 +22,8 @@ from roar.record import hashing
 CURRENT = "current"
 MODIFIED = "modified on disk"
 MISSING = "missing"
+REMOTE = "remote"  # an object in an object store (`roar get` / `roar put`): not on this disk
+REMOTE_PREFIXES = ("s3://", "gs://", "http://", "https://")
 
 SMALL_FILE = 2 << 20  # hashing 2 MiB costs ~2 ms: cheap enough to do inside a hover
 CLI_HASH_LIMIT = 256 << 20  # a command may read more before saying "modified" unread
@@ -55,6 +57,9 @@ class DiskDigests:
         for rec in files:
             path, digest, size, _algorithm, composite = rec
             if (path, digest) in result:
+                continue
+            if path.startswith(REMOTE_PREFIXES):
+                result[(path, digest)] = REMOTE
                 continue
             try:
                 st = os.stat(path)

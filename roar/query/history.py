@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from roar import config as config_mod
 from roar.errors import RoarError
+from roar.query import refs
 from roar.query.lineage import Dag, Lineage, build_dag, upstream
 from roar.query.refs import HEX as HEX
 from roar.query.refs import MIN_HASH_PREFIX as MIN_HASH_PREFIX
@@ -85,7 +86,7 @@ def resolve_artifact(reader: Reader, ws: Workspace, ref: str) -> ArtifactHit | N
     """A path (hashed now, through the cache) or a hash prefix (≥ 8 hex) → the artifact."""
     check = disk_check(reader)
     if may_be_path(ref):
-        path = os.path.abspath(os.path.expanduser(ref))
+        path = refs.remote_ref(ref) or os.path.abspath(os.path.expanduser(ref))
         if os.path.isfile(path):
             digest = _digest_of(ws, check, path)
             hits = reader.artifacts_by_digest(digest)

@@ -21,6 +21,19 @@ HEX = re.compile(r"^[0-9a-fA-F]+$")
 MIN_HASH_PREFIX = 8
 
 
+REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "http://", "https://")
+
+
+def remote_ref(ref: str) -> str | None:
+    """A remote object's URL (``s3://bucket/key``, ``gs://…``, ``https://…``) as `roar get` and
+    `roar put` record it — a prefix without its trailing ``/`` — or None for anything else."""
+    if not ref.startswith(REMOTE_SCHEMES):
+        return None
+    from roar.transfer.urls import recordable
+
+    return recordable(ref).rstrip("/")
+
+
 def require_active_session(reader: Reader) -> SessionView:
     session = reader.active_session()
     if session is None:

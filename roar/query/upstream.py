@@ -104,7 +104,7 @@ def resolve_target(conn: Connection, ws: Workspace, ref: str) -> Target:
         return Target(
             ref, file=FileView(path, art.digest, art.size, art.is_composite, art.id, art.algorithm)
         )
-    path = os.path.abspath(os.path.expanduser(ref))
+    path = refs.remote_ref(ref) or os.path.abspath(os.path.expanduser(ref))
     found = artifact_at(conn, ws, path)
     if found is None:
         from roar.query.history import no_artifact_at

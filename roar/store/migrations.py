@@ -200,7 +200,32 @@ CREATE TABLE labels (
 )
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
+# Version 8: objects in object stores (`roar get` / `roar put`). A remote object is an artifact
+# like a file: its bytes' digest is the artifact, and a job's file row names it by its URL. This
+# table keeps what the store says about the object, which is not its content digest: the ETag (a
+# multipart upload's ETag is a digest of part digests, not of the bytes), the version id or
+# generation, the size. One row per (url, etag, version) seen; ``job_id`` is the get or put job
+# that saw it first (NULL once that job is popped).
+_V8 = """
+CREATE TABLE remote_objects (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL,
+    etag VARCHAR,
+    version_id VARCHAR,
+    size INTEGER NOT NULL,
+    artifact_id INTEGER NOT NULL REFERENCES artifacts(id) ON DELETE CASCADE,
+    job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+    first_seen_at FLOAT NOT NULL,
+    UNIQUE (url, etag, version_id, artifact_id)
+);
+CREATE INDEX ix_remote_objects_url ON remote_objects (url);
+CREATE INDEX ix_remote_objects_artifact_id ON remote_objects (artifact_id);
+CREATE INDEX ix_remote_objects_job_id ON remote_objects (job_id)
+"""
+
+MIGRATIONS: dict[int, str] = {
+    1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8,
+}  # fmt: skip
 LATEST = max(MIGRATIONS)
 
 # Migrations that rebuild a table other tables refer to: run with foreign keys off (a DROP would

@@ -23,7 +23,7 @@ from sqlalchemy.types import TypeDecorator
 
 from roar.store.paths import storable_path, stored_path
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class StoredPath(TypeDecorator[str]):
@@ -201,3 +201,26 @@ class Label(Base):
     operation: Mapped[str] = mapped_column(String)  # set | unset | cp
     change: Mapped[str] = mapped_column(Text, default="{}")  # JSON: what this version changed
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class RemoteObject(Base):
+    """An object in an object store (s3://, gs://, https://) a `get` or `put` job saw (schema 8).
+
+    Its content is ``artifact`` (the BLAKE3 of the bytes); ``etag`` and ``version_id`` are what
+    the store calls it, kept apart from the digest: a multipart upload's ETag is no digest of
+    the content. ``job`` is the job that saw it first (None once that job is popped).
+    """
+
+    __tablename__ = "remote_objects"
+    __table_args__ = (UniqueConstraint("url", "etag", "version_id", "artifact_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text, index=True)
+    etag: Mapped[str | None] = mapped_column(String)
+    version_id: Mapped[str | None] = mapped_column(String)
+    size: Mapped[int] = mapped_column(Integer)
+    artifact_id: Mapped[int] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    first_seen_at: Mapped[float] = mapped_column(Float)

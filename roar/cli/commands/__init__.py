@@ -47,6 +47,12 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
         None,
         "Register the lineage of an artifact, job, step or session with GLaaS",
     ),
+    "get": (
+        "get_cmd",
+        None,
+        "Download artifacts from cloud storage (s3://, gs://, https://), recorded in the DAG",
+    ),
+    "put": ("put_cmd", None, "Upload artifacts to cloud storage and register lineage with GLaaS"),
     "make": ("make_cmd", None, "Rerun exactly the stale steps upstream of an artifact"),
     "workflow": ("workflow_cmd", None, "Write a session as a TReqs workflow (YAML)"),
     "pop": ("pop", None, "Remove the most recent job and the files it wrote"),

@@ -19,7 +19,7 @@ from roar.cli.commands._common import (
 )
 from roar.cli.console import Console, exit_text, quote_path
 from roar.errors import RoarError
-from roar.query.disk import MODIFIED
+from roar.query.disk import MODIFIED, REMOTE_PREFIXES
 from roar.query.history import active_dag
 from roar.query.labels import for_dag
 from roar.query.lineage import Dag, DagNode
@@ -167,7 +167,8 @@ def render(dag: Dag, console: Console, *, show_artifacts: bool, stale_only: bool
             color = {"stale": "yellow", "superseded": "dim"}.get(a.state)
             if a.disk_state == MODIFIED and a.state != "superseded":
                 color = "yellow"
-            name = quote_path(os.path.basename(a.path))
+            remote = a.path.startswith(REMOTE_PREFIXES)  # an object store's URL: shown whole
+            name = quote_path(a.path if remote else os.path.basename(a.path))
             label = console.style(" ".join([f"({name})", *tags]), *(color,) if color else ())
             console.out(f"    {branch} {label}{artifact_role(a)}")
         for i, f in enumerate(gone, start=len(outs)):

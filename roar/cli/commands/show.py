@@ -11,7 +11,7 @@ from roar.cli.commands._common import add_json_flag, open_reader, status_word
 from roar.cli.console import Console, display_path, exit_text, human_size
 from roar.errors import RoarError
 from roar.query import labels
-from roar.query.disk import MISSING, MODIFIED
+from roar.query.disk import MISSING, MODIFIED, REMOTE
 from roar.query.history import (
     ArtifactHit,
     deletions_at,
@@ -24,6 +24,7 @@ from roar.query.history import (
     resolve_job,
 )
 from roar.query.serialize import artifact_json, deleted_path_json, job_json
+from roar.store import remote as remote_store
 from roar.store.views import JobView
 from roar.workspace import Workspace
 
@@ -187,20 +188,21 @@ def _show_artifact(
     removers = _removers(r, hit)
     labels.for_jobs(r, [*producers, *consumers, *removers])
     art_labels = labels.for_artifacts(r, [art.digest])
+    remotes = remote_store.of_artifacts(r.conn, [art.id]).get(art.id, [])
     if args.json:
-        console.json(
-            artifact_json(
-                art,
-                hit.path,
-                producers,
-                consumers,
-                members,
-                ws.root,
-                removers,
-                hit.disk_state,
-                art_labels,
-            )
+        doc = artifact_json(
+            art,
+            hit.path,
+            producers,
+            consumers,
+            members,
+            ws.root,
+            removers,
+            hit.disk_state,
+            art_labels,
         )
+        doc["remote_objects"] = [row.as_json() for row in remotes]  # schema 8
+        console.json(doc)
         return 0
     path = hit.path or art.first_seen_path or ""
     state = "" if hit.on_disk else " (missing)"
@@ -208,7 +210,10 @@ def _show_artifact(
         state = " (modified on disk: it no longer holds these bytes)"
     if not hit.on_disk and hit.path and removers and _last_event_is_removal(removers[0], producers):
         state = f" (deleted by {removers[0].ref})"
-    console.out(f"Artifact: {display_path(path)}{state}")
+    if hit.disk_state == REMOTE:
+        state = " (remote object)"
+    shown = path if hit.disk_state == REMOTE else display_path(path)
+    console.out(f"Artifact: {shown}{state}")
     console.out(f"Hash:     {art.algorithm}:{art.digest}")
     console.out(f"Size:     {human_size(art.size)}")
     if art_labels.get(art.digest):
@@ -217,6 +222,13 @@ def _show_artifact(
         console.out(f"Members ({len(members)}):")
         for rel, m in members[:20]:
             console.out(f"  {m.digest[:12]}  {rel}")
+    if remotes:
+        console.out(f"Remote objects ({len(remotes)}):")
+        for row in remotes[:10]:
+            tags = [f"etag {row.etag}"] if row.etag else []
+            tags += [f"version {row.version_id}"] if row.version_id else []
+            tags += ["multipart: the ETag is no content digest"] if "-" in (row.etag or "") else []
+            console.out(f"  {row.url}" + (f"  ({', '.join(tags)})" if tags else ""))
     console.out("Produced by:" if producers else "Produced by: (no recorded job: a source input)")
     for j in producers[:5]:
         console.out(f"  {j.ref:<5} [{j.uid}] {j.command[:70]}")

@@ -1,0 +1,176 @@
+"""roar put [SRC] DEST -m MSG [--dry-run] [-y] [--no-tag] [--public|--private|--anonymous]
+[--json]: upload files (a file, a directory, @N's outputs, or the session's outputs), record the
+upload as a `put` job, then register its lineage with GLaaS (glaas.url).
+
+Publishing asks first, as `roar register` does (its visibility rules are reused); without a
+terminal nothing is uploaded without -y. When the registry cannot be reached, the upload and
+its local record stand, and roar says how to register later (`roar register <job uid>`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from roar import config as config_mod
+from roar.cli.commands._common import add_json_flag
+from roar.cli.console import Console, display_path, human_size
+from roar.errors import RoarError
+
+HELP = "Upload artifacts to cloud storage and register lineage with GLaaS"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("put", help=HELP)
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="[SRC] DEST",
+        help="SRC: a file, a directory (recursive), @N (that step's outputs) or nothing (every "
+        "output of the session); DEST: s3://bucket/prefix/, gs://…, or a path",
+    )
+    p.add_argument("-m", "--message", required=True, help="description of the upload (required)")
+    p.add_argument("--dry-run", action="store_true", help="preview without uploading")
+    p.add_argument("-y", "--yes", action="store_true", help="skip the confirmation prompt")
+    p.add_argument("--no-tag", action="store_true", help="skip git tagging")
+    vis = p.add_mutually_exclusive_group()
+    vis.add_argument("--public", action="store_true", help="publish publicly")
+    vis.add_argument("--private", action="store_true", help="publish in your private scope")
+    vis.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="force public anonymous publication even when GLaaS auth is configured",
+    )
+    add_json_flag(p)
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, console: Console) -> int:
+    from roar.cli.commands.register_cmd import _visibility
+    from roar.registry import client
+    from roar.transfer.progress import StderrBar
+    from roar.transfer.put import PutRequest, put
+    from roar.workspace import require_workspace
+
+    if len(args.paths) > 2:
+        raise RoarError("roar put takes one SRC and one DEST.", hint="roar put SRC DEST -m MSG")
+    source, dest = (None, args.paths[0]) if len(args.paths) == 1 else args.paths
+    ws = require_workspace()
+    cfg = config_mod.load(ws.config_path)
+    url = client.configured_url(ws.config_path)
+    visibility = _visibility(args, cfg, console) if url else None
+    argv = (
+        ("roar", "put", *sys.argv[2:]) if sys.argv[1:2] == ["put"] else ("roar", "put", *args.paths)
+    )
+    request = PutRequest(dest, source, args.message, args.dry_run, argv)
+    if args.dry_run:
+        return _dry_run(put(request), url, args, console)
+    plan = put(PutRequest(dest, source, args.message, True, argv))  # what would go, asked first
+    if url and not args.yes:
+        question = (
+            f"Upload {len(plan.uploads)} file(s), {human_size(plan.total_bytes)}, to {plan.dest} "
+            f"and register their lineage anonymously on {url}? Anonymous lineage is public "
+            "and cannot be withdrawn."
+        )
+        if not console.confirm_destructive(question):
+            console.err("Upload aborted: nothing was uploaded.")
+            return 1
+    outcome = put(request, StderrBar("put"))
+    registered = _register(ws, outcome, url, visibility, args, console)
+    if args.json:
+        console.json({**_json(outcome), "registration": registered})
+    else:
+        console.out(
+            f"Uploaded {len(outcome.uploads)} file(s), {human_size(outcome.total_bytes)}, to "
+            f"{outcome.dest} in {outcome.seconds:.1f}s"
+        )
+        for u in outcome.uploads[:10]:
+            console.out(f"  {display_path(u.local)} -> {u.url}  etag {u.etag or '-'}")
+        if len(outcome.uploads) > 10:
+            console.out(f"  … and {len(outcome.uploads) - 10} more")
+        console.err(f"Recorded as step @{outcome.step_number} (job {outcome.job_uid}).")
+    for w in outcome.warnings:
+        console.err(f"Warning: {w}")
+    return 0 if registered.get("status") in ("registered", "not configured") else 1
+
+
+def _register(
+    ws: Any, outcome: Any, url: str | None, visibility: str | None,
+    args: argparse.Namespace, console: Console,
+) -> dict[str, Any]:  # fmt: skip
+    """Send the put job's whole upstream lineage; failures leave the upload and record alone."""
+    from roar.registry import client, register
+    from roar.store.queries import reader
+
+    retry = f"roar register {outcome.job_uid}"
+    if url is None:
+        console.err(
+            "Lineage not registered: GLaaS server not configured. To register it later: "
+            f"roar config set glaas.url URL, then {retry}"
+        )
+        return {"status": "not configured", "retry": retry}
+    try:
+        cfg = config_mod.load(ws.config_path)
+        with reader(ws.db_path) as r:
+            prepared = register.prepare(
+                r, ws, outcome.job_uid, mask=bool(cfg.get("registration.omit.enabled"))
+            )
+        answer = register.send(url, prepared.bundle)
+    except RoarError as exc:
+        console.error(
+            f"Registration failed: {exc.message} The upload and its local record stand.",
+            hint=f"Retry the registration with: {retry}",
+        )
+        return {"status": "failed", "error": exc.message, "retry": retry}
+    session_hash = str(answer["session_hash"])
+    tag_note = "not tagged (--no-tag)"
+    tag = None
+    if not args.no_tag:
+        tag, tag_note = register.tag_commit(ws.root, prepared.commit, session_hash)
+    register.record_locally(
+        ws,
+        {"url": url, "session_hash": session_hash, "target": outcome.job_uid,
+         "visibility": visibility, "registered_by": register.ANONYMOUS},
+    )  # fmt: skip
+    if not args.json:
+        console.err(
+            f"Lineage registered on {url}: session {session_hash[:12]} · {answer.get('jobs')} "
+            f"job(s), {answer.get('artifacts')} artifact(s) ({visibility}, anonymous)"
+        )
+        console.err(f"Git: {tag_note}")
+    return {"status": "registered", "url": url, "session_hash": session_hash, "tag": tag,
+            "visibility": visibility}  # fmt: skip
+
+
+def _dry_run(outcome: Any, url: str | None, args: argparse.Namespace, console: Console) -> int:
+    if args.json:
+        console.json({**_json(outcome), "registry": url})
+        return 0
+    console.out(
+        f"Would upload {len(outcome.uploads)} file(s), {human_size(outcome.total_bytes)}, to "
+        f"{outcome.dest}" + (f" and register their lineage on {url}" if url else "") + ":"
+    )
+    for u in outcome.uploads[:10]:
+        console.out(f"  {display_path(u.local)} -> {u.url}")
+    if len(outcome.uploads) > 10:
+        console.out(f"  … and {len(outcome.uploads) - 10} more")
+    console.err("Dry run: nothing was uploaded, recorded or registered.")
+    return 0
+
+
+def _json(outcome: Any) -> dict[str, Any]:
+    return {
+        "dest": outcome.dest,
+        "dry_run": outcome.dry_run,
+        "bytes": outcome.total_bytes,
+        "seconds": round(outcome.seconds, 3),
+        "job_uid": outcome.job_uid,
+        "step_number": outcome.step_number,
+        "warnings": outcome.warnings,
+        "objects": [
+            {"path": u.local, "url": u.url, "hash": u.digest, "size": u.size, "etag": u.etag,
+             "version_id": u.version_id, "multipart": bool(u.etag and "-" in u.etag)}
+            for u in outcome.uploads
+        ],
+    }  # fmt: skip
