@@ -1,11 +1,27 @@
-"""glaas-server [serve|migrate]: upgrade the database to the newest schema, then serve."""
+"""glaas-server [serve|migrate|admin …]: upgrade the database to the newest schema, then serve;
+or manage who may use it (users, their SSH keys and API tokens, projects and members)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from pathlib import Path
 
 from glaas.settings import Settings
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session as Db
+
+ADMIN_HELP = """\
+glaas-server admin create-user NAME
+glaas-server admin add-key NAME KEYFILE          (an OpenSSH public key: id_ed25519.pub; - reads stdin)
+glaas-server admin create-token NAME [--file F]  (prints the token, or writes F as JSON, 0600)
+glaas-server admin create-project OWNER/PROJECT
+glaas-server admin add-member OWNER/PROJECT NAME
+glaas-server admin users [--json]"""
 
 
 def migrate(settings: Settings) -> None:
@@ -24,17 +40,110 @@ def serve(settings: Settings) -> None:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
+def _admin_parser(sub: argparse._SubParsersAction) -> None:
+    admin = sub.add_parser("admin", help="manage users, keys, tokens and projects")
+    verbs = admin.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs.add_parser("create-user", help="a new user").add_argument("name")
+    key = verbs.add_parser("add-key", help="register a user's SSH public key")
+    key.add_argument("name")
+    key.add_argument("keyfile", help="an OpenSSH public key file (- for stdin)")
+    token = verbs.add_parser("create-token", help="a new API token for a user (shown once)")
+    token.add_argument("name")
+    token.add_argument("--file", type=Path, help="write it there as JSON (mode 0600)")
+    verbs.add_parser("create-project", help="a new OWNER/PROJECT scope").add_argument("slug")
+    member = verbs.add_parser("add-member", help="add a user to a project")
+    member.add_argument("slug")
+    member.add_argument("name")
+    verbs.add_parser("users", help="list users, keys and projects").add_argument(
+        "--json", action="store_true"
+    )
+
+
+def admin(settings: Settings, args: argparse.Namespace) -> int:
+    from glaas.db import make_engine, make_sessionmaker
+    from glaas.service import auth
+
+    migrate(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as db:
+            try:
+                return _admin(db, args)
+            except auth.AdminError as exc:
+                print(f"glaas-server admin: {exc}", file=sys.stderr)
+                return 1
+    finally:
+        engine.dispose()
+
+
+def _admin(db: Db, args: argparse.Namespace) -> int:
+    from glaas.service import auth as a
+
+    if args.verb == "create-user":
+        a.create_user(db, args.name)
+        print(f"created user {args.name}")
+    elif args.verb == "add-key":
+        try:
+            line = sys.stdin.read() if args.keyfile == "-" else Path(args.keyfile).read_text()
+        except OSError as exc:
+            raise a.AdminError(f"cannot read {args.keyfile}: {exc.strerror or exc}") from None
+        fp = a.add_key(db, args.name, line)
+        print(f"added key {fp} for {args.name}")
+    elif args.verb == "create-token":
+        token = a.create_token(db, args.name)
+        if args.file is None:
+            print(token)
+        else:
+            _write_secret(args.file, {"user": args.name, "token": token})
+            print(
+                f"wrote a token for {args.name} to {args.file} (give it to roar login --token-file)"
+            )
+    elif args.verb == "create-project":
+        a.create_project(db, args.slug)
+        print(f"created project {args.slug}")
+    elif args.verb == "add-member":
+        a.add_member(db, args.slug, args.name)
+        print(f"{args.name} is a member of {args.slug}")
+    elif args.verb == "users":
+        rows = a.users(db)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for r in [] if args.json else rows:
+            print(
+                f"{r['name']}\tkeys: {len(r['keys'])}\tprojects: {', '.join(r['projects']) or '-'}"
+            )
+    return 0
+
+
+def _write_secret(path: Path, doc: dict[str, str]) -> None:
+    """Write ``doc`` as JSON readable by its owner only (created 0600, never wider)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="glaas-server",
-        description="The GLaaS lineage registry. Settings: GLAAS_HOST, GLAAS_PORT, GLAAS_DATABASE_URL.",
+        description="The GLaaS lineage registry. Settings: GLAAS_HOST, GLAAS_PORT, "
+        "GLAAS_DATABASE_URL, GLAAS_ALLOW_ANONYMOUS (default 1).",
+        epilog=ADMIN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("serve", help="migrate, then serve (the default)")
+    sub.add_parser("migrate", help="only migrate the database to the newest schema")
+    _admin_parser(sub)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command == "migrate":
         migrate(settings)
         print(f"glaas: database at head ({settings.database_url.split('@')[-1]})")
+    elif args.command == "admin":
+        return admin(settings, args)
     else:
         serve(settings)
     return 0

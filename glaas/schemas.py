@@ -171,6 +171,8 @@ class RegisterOut(BaseModel):
     jobs: int
     artifacts: int
     edges: int
+    scope: str = "anonymous"  # the scope it was registered in (anonymous, public, private, O/P)
+    registered_by: str = "anonymous"  # the authenticated user, or "anonymous"
 
 
 class GitOut(BaseModel):

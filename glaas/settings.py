@@ -18,6 +18,8 @@ class Settings:
     host: str
     port: int
     database_url: str
+    # Unauthenticated requests (reads, and registrations in scope "anonymous") are served.
+    allow_anonymous: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -25,4 +27,6 @@ class Settings:
             host=os.environ.get("GLAAS_HOST", "127.0.0.1"),
             port=int(os.environ.get("GLAAS_PORT", "8765")),
             database_url=os.environ.get("GLAAS_DATABASE_URL") or default_database_url(),
+            allow_anonymous=os.environ.get("GLAAS_ALLOW_ANONYMOUS", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
         )

@@ -16,6 +16,7 @@ from glaas.api.routes import router
 from glaas.api.telemetry_routes import router as telemetry_router
 from glaas.db import make_engine, make_sessionmaker
 from glaas.service import Ambiguous, BadPrefix, NotFound
+from glaas.service.auth import AuthError, Forbidden
 from glaas.settings import Settings
 
 
@@ -23,6 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="GLaaS", version="1", summary="The lineage registry for roar")
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.allow_anonymous = settings.allow_anonymous
     app.include_router(router)
     app.include_router(telemetry_router)
     _web(app)
@@ -63,6 +65,18 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=422, content={"detail": _finite(jsonable_encoder(exc.errors()))}
         )
+
+    @app.exception_handler(AuthError)
+    async def _unauthenticated(_r: Request, exc: AuthError) -> JSONResponse:
+        return JSONResponse(
+            status_code=401,
+            content={"detail": str(exc)},
+            headers={"WWW-Authenticate": 'Bearer realm="glaas", GLaaS-SSH'},
+        )
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_r: Request, exc: Forbidden) -> JSONResponse:
+        return JSONResponse(status_code=403, content={"detail": str(exc)})
 
     @app.exception_handler(BadPrefix)
     async def _bad_prefix(_r: Request, exc: BadPrefix) -> JSONResponse:

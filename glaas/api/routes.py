@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session as Db
 
+from glaas.api.auth import ViewerDep
 from glaas.schemas import Bundle, RegisterOut, SearchOut
 from glaas.service import lineage as lineage_svc
 from glaas.service import lookup, register
@@ -29,46 +30,70 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-# Slice 2 adds the seam's other half here: a dependency that authenticates the request and
-# supplies registered_by and the scope, instead of trusting the bundle's field.
+@router.get("/whoami")
+def whoami(viewer: ViewerDep) -> dict[str, Any]:
+    """Who the request authenticates as, how, and the scopes it can publish in."""
+    return {
+        "user": viewer.user,
+        "authenticated": viewer.authenticated,
+        "method": viewer.method,
+        "key": viewer.key,
+        "projects": list(viewer.projects),
+        "scopes": [
+            "anonymous",
+            *(["public", "private", *viewer.projects] if viewer.method else []),
+        ],
+    }
+
+
+# The viewer (glaas.api.auth) is who registers: the bundle's own registered_by is not trusted.
 @router.post("/register", response_model=RegisterOut)
-def register_bundle(bundle: Bundle, db: DbDep) -> RegisterOut:
-    return register.register(db, bundle)
+def register_bundle(
+    bundle: Bundle,
+    db: DbDep,
+    viewer: ViewerDep,
+    scope: Annotated[
+        str, Query(max_length=140, description="anonymous, public, private or OWNER/PROJECT")
+    ] = "anonymous",
+) -> RegisterOut:
+    return register.register(db, bundle, viewer, scope)
 
 
 @router.get("/artifacts/{hash_or_prefix}")
-def get_artifact(hash_or_prefix: str, db: DbDep) -> dict[str, Any]:
-    return lookup.artifact(db, hash_or_prefix)
+def get_artifact(hash_or_prefix: str, db: DbDep, viewer: ViewerDep) -> dict[str, Any]:
+    return lookup.artifact(db, hash_or_prefix, viewer)
 
 
 @router.get("/artifacts/{hash_or_prefix}/lineage")
 def get_lineage(
     hash_or_prefix: str,
     db: DbDep,
+    viewer: ViewerDep,
     direction: lineage_svc.Direction = "up",
     depth: Annotated[int, Query(ge=1, le=lineage_svc.MAX_DEPTH)] = 50,
 ) -> dict[str, Any]:
-    return lineage_svc.lineage(db, hash_or_prefix, direction, depth)
+    return lineage_svc.lineage(db, hash_or_prefix, direction, depth, viewer)
 
 
 @router.get("/artifacts/{hash_or_prefix}/recipe")
-def get_recipe(hash_or_prefix: str, db: DbDep) -> dict[str, Any]:
-    return lineage_svc.recipe(db, hash_or_prefix)
+def get_recipe(hash_or_prefix: str, db: DbDep, viewer: ViewerDep) -> dict[str, Any]:
+    return lineage_svc.recipe(db, hash_or_prefix, viewer)
 
 
 @router.get("/jobs/{id_or_prefix}")
-def get_job(id_or_prefix: str, db: DbDep) -> dict[str, Any]:
-    return lookup.job(db, id_or_prefix)
+def get_job(id_or_prefix: str, db: DbDep, viewer: ViewerDep) -> dict[str, Any]:
+    return lookup.job(db, id_or_prefix, viewer)
 
 
 @router.get("/sessions/{hash_or_prefix}")
-def get_session(hash_or_prefix: str, db: DbDep) -> dict[str, Any]:
-    return lookup.session(db, hash_or_prefix)
+def get_session(hash_or_prefix: str, db: DbDep, viewer: ViewerDep) -> dict[str, Any]:
+    return lookup.session(db, hash_or_prefix, viewer)
 
 
 @router.get("/search", response_model=SearchOut)
 def search(
     db: DbDep,
+    viewer: ViewerDep,
     q: Annotated[str | None, Query(description="a command, a file name or a hash prefix")] = None,
     command: Annotated[str | None, Query(description="text in the command")] = None,
     file: Annotated[str | None, Query(description="a file name the job read or wrote")] = None,
@@ -95,4 +120,4 @@ def search(
         since=since,
         until=until,
     )
-    return search_svc.search(db, filters, kind, limit, cursor)
+    return search_svc.search(db, filters, kind, limit, cursor, viewer)

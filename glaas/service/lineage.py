@@ -8,14 +8,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
 
 from glaas import models as m
+from glaas.service.auth import ANONYMOUS_VIEWER, Viewer
 from glaas.service.lookup import artifact_hash, job_json
+from glaas.service.visibility import attribute, visible
 
 Direction = Literal["up", "down"]
 MAX_DEPTH = 1000  # bounds a request; real pipelines are far shallower
 
 
-def _edges_of_artifacts(db: Db, hashes: set[str], role: str) -> list[m.Edge]:
-    q = select(m.Edge).where(m.Edge.artifact_hash.in_(sorted(hashes)), m.Edge.role == role)
+def _edges_of_artifacts(db: Db, hashes: set[str], role: str, viewer: Viewer) -> list[m.Edge]:
+    """The edges of jobs ``viewer`` can see (a job's edges are part of it: once a job is
+    visible, so are all of its edges)."""
+    q = select(m.Edge).where(
+        m.Edge.artifact_hash.in_(sorted(hashes)),
+        m.Edge.role == role,
+        visible(m.Edge.job_hash, viewer),
+    )
     return list(db.scalars(q))
 
 
@@ -25,7 +33,7 @@ def _edges_of_jobs(db: Db, jobs: set[str], role: str) -> list[m.Edge]:
 
 
 def walk(
-    db: Db, start: str, direction: Direction, depth: int
+    db: Db, start: str, direction: Direction, depth: int, viewer: Viewer = ANONYMOUS_VIEWER
 ) -> tuple[set[str], set[str], list[m.Edge]]:
     """Jobs and artifacts within ``depth`` job steps of ``start``, and the edges between them.
 
@@ -38,7 +46,9 @@ def walk(
     edges: dict[tuple[str, str, str, str], m.Edge] = {}
     frontier = {start}
     for _ in range(min(depth, MAX_DEPTH)):
-        linked = [e for e in _edges_of_artifacts(db, frontier, toward) if e.job_hash not in jobs]
+        linked = [
+            e for e in _edges_of_artifacts(db, frontier, toward, viewer) if e.job_hash not in jobs
+        ]
         new_jobs = {e.job_hash for e in linked}
         if not new_jobs:
             break
@@ -51,17 +61,21 @@ def walk(
     return jobs, artifacts, sorted(edges.values(), key=lambda e: (e.job_hash, e.role, e.path))
 
 
-def lineage(db: Db, text: str, direction: Direction, depth: int) -> dict[str, Any]:
+def lineage(
+    db: Db, text: str, direction: Direction, depth: int, viewer: Viewer = ANONYMOUS_VIEWER
+) -> dict[str, Any]:
     with db.begin():
-        h = artifact_hash(db, text)
-        jobs, artifacts, edges = walk(db, h, direction, depth)
+        h = artifact_hash(db, text, viewer)
+        jobs, artifacts, edges = walk(db, h, direction, depth, viewer)
         rows = db.scalars(select(m.Job).where(m.Job.job_hash.in_(sorted(jobs))))
         arts = db.scalars(select(m.Artifact).where(m.Artifact.hash.in_(sorted(artifacts))))
+        docs = [job_json(db, j) for j in _dependency_order(list(rows), edges)]
+        attribute(db, docs, "job_hash", viewer)
         return {
             "artifact": h,
             "direction": direction,
             "depth": depth,
-            "jobs": [job_json(db, j) for j in _dependency_order(list(rows), edges)],
+            "jobs": docs,
             "artifacts": [{"hash": a.hash, "size": a.size, "composite": a.composite} for a in arts],
             "edges": [
                 {"job": e.job_hash, "artifact": e.artifact_hash, "role": e.role, "path": e.path}
@@ -98,12 +112,12 @@ def _dependency_order(jobs: list[m.Job], edges: list[m.Edge]) -> list[m.Job]:
     return order
 
 
-def recipe(db: Db, text: str) -> dict[str, Any]:
+def recipe(db: Db, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
     """What `roar reproduce` needs without a local store: the jobs to rerun, in order, and the
     source inputs (read by the lineage, written by none of its jobs) to fetch first."""
     with db.begin():
-        h = artifact_hash(db, text)
-        jobs, _artifacts, _ = walk(db, h, "up", MAX_DEPTH)
+        h = artifact_hash(db, text, viewer)
+        jobs, _artifacts, _ = walk(db, h, "up", MAX_DEPTH, viewer)
         edges = list(db.scalars(select(m.Edge).where(m.Edge.job_hash.in_(sorted(jobs)))))
         rows = list(db.scalars(select(m.Job).where(m.Job.job_hash.in_(sorted(jobs)))))
         written = {e.artifact_hash for e in edges if e.role == "write"}

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session as Db
 
 from glaas import models as m
 from glaas.service import Ambiguous, BadPrefix, NotFound
+from glaas.service.auth import ANONYMOUS_VIEWER, Viewer
+from glaas.service.visibility import attribute, label_visible, visible
 
 MIN_PREFIX = 8  # shorter prefixes would match too much to be useful, and cost a scan
 CANDIDATES = 20  # how many a 409 lists
@@ -40,37 +42,50 @@ def _unique(kind: str, prefix: str, matches: list[str]) -> str:
     return matches[0]
 
 
-def artifact_hash(db: Db, text: str) -> str:
-    """A BLAKE3 hash or prefix, or any alias digest given in full (sha256:..., an ETag)."""
-    alias = db.scalar(select(m.ArtifactAlias.artifact_hash).where(m.ArtifactAlias.digest == text))
+def artifact_hash(db: Db, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> str:
+    """A BLAKE3 hash or prefix, or any alias digest given in full (sha256:..., an ETag), of an
+    artifact ``viewer`` can see (others are as absent: not found, never "forbidden")."""
+    alias = db.scalar(
+        select(m.ArtifactAlias.artifact_hash).where(
+            m.ArtifactAlias.digest == text, visible(m.ArtifactAlias.artifact_hash, viewer)
+        )
+    )
     if alias is not None:
         return alias
     p = check_prefix(text)
-    q = select(m.Artifact.hash).where(_starts(m.Artifact.hash, p))
+    q = select(m.Artifact.hash).where(_starts(m.Artifact.hash, p), visible(m.Artifact.hash, viewer))
     return _unique("artifact", text, list(db.scalars(q.limit(CANDIDATES))))
 
 
-def job_hash(db: Db, text: str) -> str:
-    """A registry job hash or prefix, or the client's job uid."""
+def job_hash(db: Db, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> str:
+    """A registry job hash or prefix, or the client's job uid (of a job ``viewer`` can see)."""
     p = check_prefix(text)
-    by_hash = select(m.Job.job_hash).where(_starts(m.Job.job_hash, p)).limit(CANDIDATES)
-    by_uid = select(m.Job.job_hash).where(m.Job.uid == p).limit(CANDIDATES)
+    seen = visible(m.Job.job_hash, viewer)
+    by_hash = select(m.Job.job_hash).where(_starts(m.Job.job_hash, p), seen).limit(CANDIDATES)
+    by_uid = select(m.Job.job_hash).where(m.Job.uid == p, seen).limit(CANDIDATES)
     # Each on its own index (an OR of the two is a full scan); a uid may be its hash's prefix.
     found = list(dict.fromkeys([*db.scalars(by_hash), *db.scalars(by_uid)]))
     return _unique("job", text, found[:CANDIDATES])
 
 
-def session_hash(db: Db, text: str) -> str:
+def session_hash(db: Db, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> str:
     p = check_prefix(text)
-    q = select(m.Session.session_hash).where(_starts(m.Session.session_hash, p))
+    q = select(m.Session.session_hash).where(
+        _starts(m.Session.session_hash, p), visible(m.Session.session_hash, viewer)
+    )
     return _unique("session", text, list(db.scalars(q.limit(CANDIDATES))))
 
 
-def labels(db: Db, kind: str, target: str) -> dict[str, Any]:
-    """Current labels and their history, oldest first."""
+def labels(db: Db, kind: str, target: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
+    """Current labels and their history, oldest first, as registered in scopes ``viewer``
+    can see."""
     q = (
         select(m.LabelEvent)
-        .where(m.LabelEvent.target_kind == kind, m.LabelEvent.target == target)
+        .where(
+            m.LabelEvent.target_kind == kind,
+            m.LabelEvent.target == target,
+            label_visible(viewer),
+        )
         .order_by(m.LabelEvent.set_at, m.LabelEvent.id)
     )
     history = [
@@ -81,9 +96,9 @@ def labels(db: Db, kind: str, target: str) -> dict[str, Any]:
     return {"current": {k: v for k, v in current.items() if v is not None}, "history": history}
 
 
-def artifact(db: Db, text: str) -> dict[str, Any]:
+def artifact(db: Db, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
     with db.begin():
-        h = artifact_hash(db, text)
+        h = artifact_hash(db, text, viewer)
         a = db.get_one(m.Artifact, h)
         aliases = db.scalars(select(m.ArtifactAlias).where(m.ArtifactAlias.artifact_hash == h))
         members = db.scalars(
@@ -91,14 +106,18 @@ def artifact(db: Db, text: str) -> dict[str, Any]:
             .where(m.CompositeMember.composite_hash == h)
             .order_by(m.CompositeMember.path)
         )
-        edges = list(db.scalars(select(m.Edge).where(m.Edge.artifact_hash == h)))
+        edges = list(
+            db.scalars(
+                select(m.Edge).where(m.Edge.artifact_hash == h, visible(m.Edge.job_hash, viewer))
+            )
+        )
         sessions = db.scalars(
             select(m.SessionJob.session_hash)
             .join(m.Edge, m.Edge.job_hash == m.SessionJob.job_hash)
-            .where(m.Edge.artifact_hash == h)
+            .where(m.Edge.artifact_hash == h, visible(m.SessionJob.session_hash, viewer))
             .distinct()
         )
-        return {
+        out: dict[str, Any] = {
             "hash": a.hash,
             "size": a.size,
             "composite": a.composite,
@@ -110,8 +129,10 @@ def artifact(db: Db, text: str) -> dict[str, Any]:
             "consumed_by": sorted({e.job_hash for e in edges if e.role == "read"}),
             "paths": sorted({e.path for e in edges}),
             "sessions": sorted(sessions),
-            "labels": labels(db, "artifact", h),
+            "labels": labels(db, "artifact", h, viewer),
         }
+        attribute(db, [out], "hash", viewer)
+        return out
 
 
 def job_json(db: Db, job: m.Job) -> dict[str, Any]:
@@ -157,31 +178,40 @@ def job_json(db: Db, job: m.Job) -> dict[str, Any]:
     }
 
 
-def job(db: Db, text: str) -> dict[str, Any]:
+def job(db: Db, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
     with db.begin():
-        j = db.get_one(m.Job, job_hash(db, text))
+        j = db.get_one(m.Job, job_hash(db, text, viewer))
         out = job_json(db, j)
         out["sessions"] = sorted(
-            db.scalars(select(m.SessionJob.session_hash).where(m.SessionJob.job_hash == j.job_hash))
+            db.scalars(
+                select(m.SessionJob.session_hash).where(
+                    m.SessionJob.job_hash == j.job_hash,
+                    visible(m.SessionJob.session_hash, viewer),
+                )
+            )
         )
-        out["labels"] = labels(db, "job", j.job_hash)
+        out["labels"] = labels(db, "job", j.job_hash, viewer)
+        attribute(db, [out], "job_hash", viewer)
         return out
 
 
-def session(db: Db, text: str) -> dict[str, Any]:
+def session(db: Db, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
     with db.begin():
-        s = db.get_one(m.Session, session_hash(db, text))
+        s = db.get_one(m.Session, session_hash(db, text, viewer))
         jobs = db.scalars(
             select(m.Job)
             .join(m.SessionJob, m.SessionJob.job_hash == m.Job.job_hash)
             .where(m.SessionJob.session_hash == s.session_hash)
         )
         ordered = sorted(jobs, key=lambda j: (j.started_at or "", j.step_number or 0, j.job_hash))
-        return {
+        out: dict[str, Any] = {
             "session_hash": s.session_hash,
             "git": {"remote": s.git_remote, "commit": s.git_commit},
             "registered_at": s.registered_at,
             "registered_by": s.registered_by,
             "jobs": [job_json(db, j) for j in ordered],
-            "labels": labels(db, "session", s.session_hash),
+            "labels": labels(db, "session", s.session_hash, viewer),
         }
+        attribute(db, [out], "session_hash", viewer)
+        attribute(db, out["jobs"], "job_hash", viewer)
+        return out

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session as Db
 
 from glaas import models as m
 from glaas.service import Ambiguous, BadPrefix, NotFound, lookup
+from glaas.service.auth import ANONYMOUS_VIEWER, Viewer
 
 LIST_LIMIT = 200  # jobs listed on one artifact page
 
@@ -35,7 +36,7 @@ def job_summaries(db: Db, hashes: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def resolve_any(db: Db, text: str) -> list[tuple[str, str]]:
+def resolve_any(db: Db, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> list[tuple[str, str]]:
     """Every (kind, full hash) that ``text`` names: an artifact (hash, prefix or alias), a job
     (hash, prefix or uid) or a session. Ambiguous prefixes list each candidate."""
     found: list[tuple[str, str]] = []
@@ -46,7 +47,7 @@ def resolve_any(db: Db, text: str) -> list[tuple[str, str]]:
     ):
         with db.begin():
             try:
-                found.append((kind, resolve(db, text)))
+                found.append((kind, resolve(db, text, viewer)))
             except Ambiguous as many:
                 found += [(kind, c) for c in many.candidates]
             except (NotFound, BadPrefix):

@@ -19,12 +19,17 @@ from sqlalchemy.orm import Session as Db
 from glaas import models as m
 from glaas.db import WRITE
 from glaas.schemas import Bundle, RegisterOut
+from glaas.service.auth import ANONYMOUS, ANONYMOUS_VIEWER, Viewer, grant_scope
 from glaas.service.identity import job_hashes, session_hash
 
 
-def register(db: Db, bundle: Bundle) -> RegisterOut:
+def register(
+    db: Db, bundle: Bundle, viewer: Viewer = ANONYMOUS_VIEWER, scope: str = ANONYMOUS
+) -> RegisterOut:
+    """Store the bundle's records (once each, whoever sent them first) and grant them to
+    ``scope`` as registered by ``viewer`` (the bundle's own ``registered_by`` is not trusted)."""
     now = time.time()
-    who = bundle.registered_by  # slice 2: the authenticated principal and its scope
+    granted, who = grant_scope(viewer, scope)  # AuthError / Forbidden before any write
     hashes = job_hashes(bundle)
     shash = session_hash(hashes, bundle)
     with db.begin():
@@ -39,10 +44,22 @@ def register(db: Db, bundle: Bundle) -> RegisterOut:
             _edge_rows(bundle, hashes),
             ["job_hash", "artifact_hash", "role", "path"],
         )
-        created = _insert_session(db, _session_row(bundle, shash, now, who))
+        _insert_session(db, _session_row(bundle, shash, now, who))
         links = [{"session_hash": shash, "job_hash": h} for h in hashes.values()]
         _insert(db, m.SessionJob, links, ["session_hash", "job_hash"])
-        _insert(db, m.LabelEvent, _label_rows(bundle, hashes, shash, who), None)
+        labels = _label_rows(bundle, hashes, shash, who)
+        for row in labels:
+            row["scope"] = granted
+        _insert(db, m.LabelEvent, labels, None)
+        targets = [r["hash"] for r in _artifact_rows(bundle, now, who)] + list(hashes.values())
+        grants = [
+            {"target_hash": t, "scope": granted, "registered_by": who, "registered_at": now}
+            for t in targets
+        ]
+        _insert(db, m.Grant, grants, ["target_hash", "scope"])
+        # created: this lineage is new *in this scope* (whether another scope has it is
+        # nobody else's business).
+        created = _insert_grant(db, shash, granted, who, now)
     return RegisterOut(
         session_hash=shash,
         created=created,
@@ -50,6 +67,8 @@ def register(db: Db, bundle: Bundle) -> RegisterOut:
         jobs=len(hashes),
         artifacts=len(bundle.artifacts),
         edges=len(bundle.edges),
+        scope=scope,
+        registered_by=who,
     )
 
 
@@ -77,6 +96,12 @@ def _insert_session(db: Db, row: dict[str, Any]) -> bool:
     reliable on every driver)."""
     stmt = _dialect_insert(db)(m.Session).values(row).on_conflict_do_nothing()
     return db.execute(stmt.returning(m.Session.session_hash)).first() is not None
+
+
+def _insert_grant(db: Db, target: str, scope: str, who: str, now: float) -> bool:
+    row = {"target_hash": target, "scope": scope, "registered_by": who, "registered_at": now}
+    stmt = _dialect_insert(db)(m.Grant).values(row).on_conflict_do_nothing()
+    return db.execute(stmt.returning(m.Grant.target_hash)).first() is not None
 
 
 def _artifact_rows(bundle: Bundle, now: float, who: str) -> list[dict[str, Any]]:

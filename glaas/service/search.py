@@ -22,6 +22,8 @@ from sqlalchemy.orm import aliased
 
 from glaas import models as m
 from glaas.service import BadPrefix
+from glaas.service.auth import ANONYMOUS_VIEWER, Viewer
+from glaas.service.visibility import attribute, label_visible, visible
 
 Kind = Literal["job", "artifact"]
 MAX_LIMIT = 200
@@ -129,17 +131,25 @@ def _any_of(db: Db, outer: Any, edge_column: Any, parts: list[Any]) -> Any:
     )
 
 
-def _labelled(kind: str, key: str, value: str) -> Any:
+def _labelled(kind: str, key: str, value: str, viewer: Viewer) -> Any:
     """The targets whose label ``key`` is now ``value``: an event setting it that no later
-    event for the same target and key overrides (ix_label_events_key, then the target's)."""
+    event for the same target and key overrides (ix_label_events_key, then the target's),
+    among the events registered in scopes ``viewer`` can see."""
     ev, later = aliased(m.LabelEvent), aliased(m.LabelEvent)
     newer = exists().where(
         later.target_kind == ev.target_kind,
         later.target == ev.target,
         later.key == ev.key,
         later.set_at > ev.set_at,
+        label_visible(viewer, later),
     )
-    return select(ev.target).where(ev.key == key, ev.target_kind == kind, ev.value == value, ~newer)
+    return select(ev.target).where(
+        ev.key == key,
+        ev.target_kind == kind,
+        ev.value == value,
+        label_visible(viewer, ev),
+        ~newer,
+    )
 
 
 def _ext_like(ext: str) -> str:
@@ -169,7 +179,15 @@ def _contains(dialect: str, column: Any, text: str) -> ColumnElement[bool]:
     return column.ilike(pattern, escape="\\")
 
 
-def _job_conditions(db: Db, f: Filters, dialect: str) -> list[ColumnElement[bool]]:
+def _registered_by(column: Any, user: str, viewer: Viewer) -> ColumnElement[bool]:
+    """``column`` (a record's hash) has a grant ``viewer`` can see registered by ``user``."""
+    g = aliased(m.Grant)
+    return exists().where(
+        g.target_hash == column, g.registered_by == user, g.scope.in_(viewer.scopes)
+    )
+
+
+def _job_conditions(db: Db, f: Filters, dialect: str, viewer: Viewer) -> list[ColumnElement[bool]]:
     j = m.Job
     conds: list[ColumnElement[bool]] = []
     if f.q:
@@ -192,12 +210,12 @@ def _job_conditions(db: Db, f: Filters, dialect: str) -> list[ColumnElement[bool
         conds.append(_with_ext(db, j.job_hash, m.Edge.job_hash, f.ext))
     if f.label:
         key, value = _label(f.label)
-        conds.append(j.job_hash.in_(_labelled("job", key, value)))
+        conds.append(j.job_hash.in_(_labelled("job", key, value, viewer)))
     if f.gpu is not None:
         gpu = j.job_metadata[("host", "gpu")].as_string()  # SQL NULL when absent
         conds.append(gpu.is_not(None) if f.gpu else gpu.is_(None))
     if f.user:
-        conds.append(j.registered_by == f.user)
+        conds.append(_registered_by(j.job_hash, f.user, viewer))
     if f.project:
         conds.append(_contains(dialect, j.git_remote, f.project))
     if f.since:
@@ -207,7 +225,9 @@ def _job_conditions(db: Db, f: Filters, dialect: str) -> list[ColumnElement[bool
     return conds
 
 
-def _artifact_conditions(db: Db, f: Filters, dialect: str) -> list[ColumnElement[bool]]:
+def _artifact_conditions(
+    db: Db, f: Filters, dialect: str, viewer: Viewer
+) -> list[ColumnElement[bool]]:
     a = m.Artifact
     conds: list[ColumnElement[bool]] = []
     if f.q:
@@ -223,9 +243,9 @@ def _artifact_conditions(db: Db, f: Filters, dialect: str) -> list[ColumnElement
         conds.append(_with_ext(db, a.hash, m.Edge.artifact_hash, f.ext))
     if f.label:
         key, value = _label(f.label)
-        conds.append(a.hash.in_(_labelled("artifact", key, value)))
+        conds.append(a.hash.in_(_labelled("artifact", key, value, viewer)))
     if f.user:
-        conds.append(a.registered_by == f.user)
+        conds.append(_registered_by(a.hash, f.user, viewer))
     unsupported = [n for n in ("command", "gpu", "project", "since", "until") if getattr(f, n)]
     if unsupported:
         raise BadQuery(f"filter {', '.join(unsupported)} applies to jobs, not artifacts")
@@ -233,9 +253,15 @@ def _artifact_conditions(db: Db, f: Filters, dialect: str) -> list[ColumnElement
 
 
 def search(
-    db: Db, f: Filters, kind: Kind = "job", limit: int = 50, cursor: str | None = None
+    db: Db,
+    f: Filters,
+    kind: Kind = "job",
+    limit: int = 50,
+    cursor: str | None = None,
+    viewer: Viewer = ANONYMOUS_VIEWER,
 ) -> dict[str, Any]:
-    """One page of jobs (or artifacts) matching every filter, newest registered first."""
+    """One page of jobs (or artifacts) matching every filter, newest registered first, among
+    those ``viewer`` can see."""
     limit = max(1, min(limit, MAX_LIMIT))
     after = decode_cursor(cursor) if cursor else None
     dialect = db.get_bind().dialect.name
@@ -244,12 +270,14 @@ def search(
             at, key, conds = (
                 m.Artifact.registered_at,
                 m.Artifact.hash,
-                _artifact_conditions(db, f, dialect),
+                _artifact_conditions(db, f, dialect, viewer),
             )
             model: type[m.Base] = m.Artifact
         else:
-            at, key, conds = m.Job.registered_at, m.Job.job_hash, _job_conditions(db, f, dialect)
+            at, key = m.Job.registered_at, m.Job.job_hash
+            conds = _job_conditions(db, f, dialect, viewer)
             model = m.Job
+        conds.append(visible(key, viewer))
         if after is not None:
             conds.append(or_(at < after[0], and_(at == after[0], key < after[1])))
         q = select(model).where(*conds).order_by(at.desc(), key.desc()).limit(limit + 1)
@@ -257,9 +285,11 @@ def search(
         more = len(rows) > limit
         rows = rows[:limit]
         if kind == "artifact":
-            results = _artifact_rows(db, rows)  # type: ignore[arg-type]
+            results = _artifact_rows(db, rows, viewer)  # type: ignore[arg-type]
+            attribute(db, results, "hash", viewer)
         else:
             results = [_job_row(r) for r in rows]  # type: ignore[arg-type]
+            attribute(db, results, "job_hash", viewer)
         nxt = None
         if more and rows:
             last = rows[-1]
@@ -286,11 +316,13 @@ def _job_row(j: m.Job) -> dict[str, Any]:
     }
 
 
-def _artifact_rows(db: Db, rows: list[m.Artifact]) -> list[dict[str, Any]]:
+def _artifact_rows(db: Db, rows: list[m.Artifact], viewer: Viewer) -> list[dict[str, Any]]:
     hashes = [a.hash for a in rows]
     paths: dict[str, set[str]] = {}
     if hashes:
-        q = select(m.Edge.artifact_hash, m.Edge.path).where(m.Edge.artifact_hash.in_(hashes))
+        q = select(m.Edge.artifact_hash, m.Edge.path).where(
+            m.Edge.artifact_hash.in_(hashes), visible(m.Edge.job_hash, viewer)
+        )
         for h, p in db.execute(q).tuples():
             paths.setdefault(h, set()).add(p)
     return [
@@ -306,10 +338,16 @@ def _artifact_rows(db: Db, rows: list[m.Artifact]) -> list[dict[str, Any]]:
     ]
 
 
-def label_keys(db: Db) -> list[str]:
-    """Every label key ever set, for the leaderboard's picker."""
+def label_keys(db: Db, viewer: Viewer = ANONYMOUS_VIEWER) -> list[str]:
+    """Every label key ever set (in a scope ``viewer`` sees), for the leaderboard's picker."""
     with db.begin():
-        q = select(m.LabelEvent.key).distinct().order_by(m.LabelEvent.key).limit(1000)
+        q = (
+            select(m.LabelEvent.key)
+            .where(label_visible(viewer))
+            .distinct()
+            .order_by(m.LabelEvent.key)
+            .limit(1000)
+        )
         return list(db.scalars(q))
 
 
@@ -320,13 +358,15 @@ def _number(value: str) -> float | None:
         return None
 
 
-def leaderboard(db: Db, key: str, order: Literal["desc", "asc"] = "desc") -> dict[str, Any]:
+def leaderboard(
+    db: Db, key: str, order: Literal["desc", "asc"] = "desc", viewer: Viewer = ANONYMOUS_VIEWER
+) -> dict[str, Any]:
     """Everything whose label ``key`` is currently set, sorted by its value: numerically when
     every value is a number, else as text; ``desc`` puts the largest first."""
     with db.begin():
         q = (
             select(m.LabelEvent)
-            .where(m.LabelEvent.key == key)
+            .where(m.LabelEvent.key == key, label_visible(viewer))
             .order_by(m.LabelEvent.set_at, m.LabelEvent.id)
         )
         current: dict[tuple[str, str], m.LabelEvent] = {}

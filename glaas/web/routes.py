@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session as Db
 
+from glaas.api.auth import ViewerDep
 from glaas.service import Ambiguous, BadPrefix, NotFound, lookup, pages
 from glaas.service import search as search_svc
 
@@ -68,8 +69,8 @@ def problem(request: Request, exc: Exception, what: str) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, db: DbDep) -> Response:
-    recent = search_svc.search(db, search_svc.Filters(), "job", 20)
+def home(request: Request, db: DbDep, viewer: ViewerDep) -> Response:
+    recent = search_svc.search(db, search_svc.Filters(), "job", 20, viewer=viewer)
     return page(request, "index.html", q="", recent=recent["results"])
 
 
@@ -77,6 +78,7 @@ def home(request: Request, db: DbDep) -> Response:
 def search_page(
     request: Request,
     db: DbDep,
+    viewer: ViewerDep,
     q: str = "",
     command: str | None = None,
     file: str | None = None,
@@ -105,16 +107,16 @@ def search_page(
     )
     only_q = q and not any((command, file, ext, label, user, project, since, until, gpu, cursor))
     if only_q and (_HEX.match(q) or ":" in q or len(q) >= 16):
-        found = pages.resolve_any(db, q)
+        found = pages.resolve_any(db, q, viewer)
         if len(found) == 1:
             kind, full = found[0]
             return RedirectResponse(f"/{kind}s/{full}", status_code=303)
         if found:
             return page(request, "choose.html", q=q, found=found, message="")
     try:
-        jobs = search_svc.search(db, filters, "job", 50, cursor)
+        jobs = search_svc.search(db, filters, "job", 50, cursor, viewer)
         arts = (
-            search_svc.search(db, search_svc.Filters(q=q), "artifact", 20)
+            search_svc.search(db, search_svc.Filters(q=q), "artifact", 20, viewer=viewer)
             if only_q
             else {"results": []}
         )
@@ -133,9 +135,9 @@ def search_page(
 
 
 @router.get("/artifacts/{hash_or_prefix}", response_class=HTMLResponse)
-def artifact_page(request: Request, db: DbDep, hash_or_prefix: str) -> Response:
+def artifact_page(request: Request, db: DbDep, viewer: ViewerDep, hash_or_prefix: str) -> Response:
     try:
-        art = lookup.artifact(db, hash_or_prefix)
+        art = lookup.artifact(db, hash_or_prefix, viewer)
     except (NotFound, Ambiguous, BadPrefix) as exc:
         return problem(request, exc, "artifact")
     if art["hash"] != hash_or_prefix:
@@ -152,9 +154,9 @@ def artifact_page(request: Request, db: DbDep, hash_or_prefix: str) -> Response:
 
 
 @router.get("/jobs/{id_or_prefix}", response_class=HTMLResponse)
-def job_page(request: Request, db: DbDep, id_or_prefix: str) -> Response:
+def job_page(request: Request, db: DbDep, viewer: ViewerDep, id_or_prefix: str) -> Response:
     try:
-        job = lookup.job(db, id_or_prefix)
+        job = lookup.job(db, id_or_prefix, viewer)
     except (NotFound, Ambiguous, BadPrefix) as exc:
         return problem(request, exc, "job")
     if job["job_hash"] != id_or_prefix:
@@ -163,9 +165,9 @@ def job_page(request: Request, db: DbDep, id_or_prefix: str) -> Response:
 
 
 @router.get("/sessions/{hash_or_prefix}", response_class=HTMLResponse)
-def session_page(request: Request, db: DbDep, hash_or_prefix: str) -> Response:
+def session_page(request: Request, db: DbDep, viewer: ViewerDep, hash_or_prefix: str) -> Response:
     try:
-        session = lookup.session(db, hash_or_prefix)
+        session = lookup.session(db, hash_or_prefix, viewer)
     except (NotFound, Ambiguous, BadPrefix) as exc:
         return problem(request, exc, "session")
     if session["session_hash"] != hash_or_prefix:
@@ -184,9 +186,10 @@ def session_page(request: Request, db: DbDep, hash_or_prefix: str) -> Response:
 def labels_page(
     request: Request,
     db: DbDep,
+    viewer: ViewerDep,
     key: Annotated[str, Query(max_length=200)] = "",
     order: Literal["desc", "asc"] = "desc",
 ) -> Response:
-    keys = search_svc.label_keys(db)
-    board = search_svc.leaderboard(db, key, order) if key else None
+    keys = search_svc.label_keys(db, viewer)
+    board = search_svc.leaderboard(db, key, order, viewer) if key else None
     return page(request, "labels.html", q="", keys=keys, key=key, order=order, board=board)

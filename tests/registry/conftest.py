@@ -39,15 +39,24 @@ def free_port() -> int:
 
 
 class Api:
-    """A tiny JSON client over urllib: (status, body) for any answer, errors included."""
+    """A tiny JSON client over urllib: (status, body) for any answer, errors included; with
+    ``headers`` (a bearer token: ``as_token``) on every request."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, headers: dict[str, str] | None = None) -> None:
         self.base = base
+        self.headers = headers or {}
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def as_token(self, token: str) -> Api:
+        return Api(self.base, {"authorization": f"Bearer {token}"})
+
+    def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method)
         req.add_header("content-type", "application/json")
+        for k, v in {**self.headers, **(headers or {})}.items():
+            req.add_header(k, v)
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 return resp.status, json.loads(resp.read())
@@ -60,8 +69,8 @@ class Api:
     def post(self, path: str, body: Any) -> tuple[int, Any]:
         return self.call("POST", path, body)
 
-    def register(self, bundle: dict[str, Any]) -> dict[str, Any]:
-        status, out = self.post("/api/v1/register", bundle)
+    def register(self, bundle: dict[str, Any], scope: str | None = None) -> dict[str, Any]:
+        status, out = self.post("/api/v1/register" + (f"?scope={scope}" if scope else ""), bundle)
         assert status == 200, out
         return out
 
@@ -228,6 +237,46 @@ def _wait_ready(api: Api, proc: subprocess.Popen, log: Path, timeout: float = 90
             pass
         time.sleep(0.2)
     pytest.fail(f"glaas-server not ready after {timeout}s:\n{log.read_text()}", pytrace=False)
+
+
+class Accounts:
+    """Users, tokens and projects made on the server's database in process, by the service
+    the admin command runs (tests/registry/test_auth.py runs the command itself)."""
+
+    def __init__(self, database_url: str, server: Api) -> None:
+        from glaas.db import make_engine, make_sessionmaker
+
+        self.engine = make_engine(database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.server = server
+
+    def user(self, name: str, *projects: str) -> Api:
+        """The server as ``name`` (made if new, with a fresh token), a member of ``projects``."""
+        from glaas.service import auth
+
+        with self.sessions() as db:
+            if not any(u["name"] == name for u in auth.users(db)):
+                auth.create_user(db, name)
+            for slug in projects:
+                try:
+                    auth.create_project(db, slug)
+                except auth.AdminError:
+                    pass  # made by an earlier call
+                auth.add_member(db, slug, name)
+            return self.server.as_token(auth.create_token(db, name))
+
+    def add_key(self, name: str, public_line: str) -> str:
+        from glaas.service import auth
+
+        with self.sessions() as db:
+            return auth.add_key(db, name, public_line)
+
+
+@pytest.fixture(scope="package")
+def accounts(database_url, server) -> Iterator[Accounts]:
+    acc = Accounts(database_url, server)
+    yield acc
+    acc.engine.dispose()
 
 
 @pytest.fixture(scope="package")

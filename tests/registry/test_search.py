@@ -117,14 +117,20 @@ def mixed_bundle(user: str) -> dict[str, Any]:
     }
 
 
+def publish(accounts, user: str, bundle: dict[str, Any]) -> dict[str, Any]:
+    """Register ``bundle`` publicly as ``user`` (a token of their own): the search's ``user``
+    filter finds what the server attributes, not the bundle's own registered_by."""
+    return accounts.user(user).register(bundle, "public")
+
+
 def uids(out: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
     rows = out["results"] if isinstance(out, dict) else out
     return sorted(r["uid"].rsplit("-", 1)[1] for r in rows)
 
 
-def test_each_filter_narrows_to_the_jobs_it_names(server):
+def test_each_filter_narrows_to_the_jobs_it_names(server, accounts):
     user = "search-" + secrets.token_hex(4)
-    server.register(mixed_bundle(user))
+    publish(accounts, user, mixed_bundle(user))
     assert uids(search(server, user=user)) == ["1", "2", "3", "4"]
     assert uids(search(server, user=user, command="TRAIN.py")) == ["2", "3"]  # any case
     assert uids(search(server, user=user, q="train.py --lr 0.01")) == ["3"]
@@ -151,14 +157,14 @@ def test_each_filter_narrows_to_the_jobs_it_names(server):
     assert uids(search(server, q=report["job_hash"][:12])) == ["4"]
 
 
-def test_pages_are_newest_first_complete_and_stable_while_registrations_arrive(server):
+def test_pages_are_newest_first_complete_and_stable_while_registrations_arrive(server, accounts):
     user = "pages-" + secrets.token_hex(4)
     for batch in range(3):  # three registrations: three registered_at values
         jobs = [
             job(f"{user}-{batch}{i}", f"step {batch} {i}", f"2026-02-0{batch + 1}T00:00:0{i}Z")
             for i in range(4)
         ]
-        server.register({"registered_by": user, "jobs": jobs})
+        publish(accounts, user, {"registered_by": user, "jobs": jobs})
     first = search(server, user=user, limit=5)
     assert len(first["results"]) == 5 and first["next"]
     keys = [(r["registered_at"], r["job_hash"]) for r in first["results"]]
@@ -166,7 +172,7 @@ def test_pages_are_newest_first_complete_and_stable_while_registrations_arrive(s
     assert {r["uid"][-2] for r in first["results"][:4]} == {"2"}  # the last batch leads
     # A registration between pages comes before the cursor: the next pages neither repeat
     # nor skip anything.
-    server.register({"registered_by": user, "jobs": [job(f"{user}-late", "late", None)]})
+    publish(accounts, user, {"registered_by": user, "jobs": [job(f"{user}-late", "late", None)]})
     rest = all_pages(server, user=user, limit=5, cursor=first["next"])
     seen = [r["job_hash"] for r in first["results"] + rest]
     assert len(seen) == len(set(seen)) == 12
@@ -175,10 +181,10 @@ def test_pages_are_newest_first_complete_and_stable_while_registrations_arrive(s
     assert len(everything) == 13 and everything[0]["command"] == "late"
 
 
-def test_artifacts_by_hash_prefix_file_name_and_label(server):
+def test_artifacts_by_hash_prefix_file_name_and_label(server, accounts):
     user = "arts-" + secrets.token_hex(4)
     bundle = mixed_bundle(user)
-    server.register(bundle)
+    publish(accounts, user, bundle)
     model = next(e["artifact"] for e in bundle["edges"] if e["path"].endswith("model.pt"))
     out = search(server, kind="artifact", q=model[:10])
     assert [a["hash"] for a in out["results"]] == [model]
@@ -218,7 +224,7 @@ def test_unreadable_filters_are_422_with_what_is_wrong(server):
     assert "/api/v1/search" in out["paths"]
 
 
-def test_common_terms_are_checked_along_the_walk_with_the_same_answers(server):
+def test_common_terms_are_checked_along_the_walk_with_the_same_answers(server, accounts):
     """Past search.COMMON (2,000) matching edges, q and ext switch from collecting the matches
     to checking each job along the newest-first walk: the answers must not change."""
     from glaas.service.search import COMMON
@@ -245,7 +251,11 @@ def test_common_terms_are_checked_along_the_walk_with_the_same_answers(server):
             "path": f"/d/s{tag}_x.z{tag}",
         }
     ]
-    server.register({"registered_by": user, "jobs": [many, few], "artifacts": arts, "edges": edges})
+    publish(
+        accounts,
+        user,
+        {"registered_by": user, "jobs": [many, few], "artifacts": arts, "edges": edges},
+    )
     for params in ({"ext": f"z{tag}"}, {"q": f"s{tag}_"}):  # common: the walk
         assert uids(search(server, user=user, **params)) == ["few", "many"], params
     for params in ({"q": f"s{tag}_x"}, {"q": "one.py"}):  # rare: collected

@@ -123,10 +123,11 @@ def test_the_label_leaderboard_sorts_by_value_numerically_or_as_text(server):
     assert order == sorted(order)
 
 
-def test_the_results_page_keeps_its_filters_across_older_pages(server):
+def test_the_results_page_keeps_its_filters_across_older_pages(server, accounts):
     user = "webpages-" + secrets.token_hex(4)
     jobs = [job_(f"{user}-{i:02d}", f"python sweep.py --seed {i}") for i in range(60)]
-    server.register({"registered_by": user, "jobs": jobs})
+    # registered publicly as the user (the server attributes it; the bundle's field is not trusted)
+    accounts.user(user).register({"registered_by": user, "jobs": jobs}, "public")
     status, _, first = fetch(server, f"/search?command=sweep.py&user={user}")
     assert status == 200 and first.count("python sweep.py --seed") == 50
     assert f'value="{user}"' in first  # the filter form shows what was asked
