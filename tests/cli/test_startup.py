@@ -47,6 +47,9 @@ NOT_FOR_THE_SHELL = {
     "sqlite3": "the store",
     "subprocess": "git and the tracers",
     "dataclasses": "builds classes by compiling code, and imports inspect",
+    "argparse": "the help is written from the COMMANDS table (roar.cli.main.help_text)",
+    "re": "argparse's and textwrap's: with enum and functools ~25 M instructions",
+    "collections": "~7 M instructions: roar.cli.main takes Sequence only for type checkers",
 }
 
 
@@ -118,6 +121,34 @@ def test_top_level_help_lists_every_command(tmp_path, args):
 def test_help_imports_no_command(tmp_path):
     modules = imported_modules(["-m", "roar", "--help"], tmp_path)
     assert among(modules, {**HEAVY, **NOT_FOR_THE_SHELL}) == {}
+
+
+def test_help_without_argparse_is_argparses_help(monkeypatch):
+    # `roar --help` writes argparse's layout itself; where that copy would not be exact it
+    # gives None and argparse writes the help. Every width from 1 to 250 columns: the same text.
+    from roar.cli.main import build_parser, help_text
+
+    written = []
+    for columns in range(1, 251):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        text = help_text()
+        if text is not None:
+            assert text == build_parser().format_help(), f"COLUMNS={columns}"
+            written.append(columns)
+    assert written == list(range(min(written), 251)) and min(written) <= 60
+
+
+def test_roar_alone_prints_the_help_to_stderr_and_exits_2(tmp_path):
+    proc = subprocess.run([*ROAR], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("usage: roar [-h] [--version] COMMAND ...\n")
+    assert "positional arguments:" in proc.stderr
+    narrow = subprocess.run(  # too narrow for the copy: argparse's own help, the same way
+        [*ROAR, "--help"], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "COLUMNS": "30"},
+    )  # fmt: skip
+    assert narrow.returncode == 0 and narrow.stdout.startswith("usage: roar [-h] [--version]")
+    assert "COMMAND" in narrow.stdout and "telemetry" in narrow.stdout
 
 
 @pytest.mark.parametrize("name", list(commands.COMMANDS))

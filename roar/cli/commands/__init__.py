@@ -7,8 +7,6 @@ tests/cli/test_startup.py holds the two together).
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # typing itself is not imported: `roar --help` does without it
 if TYPE_CHECKING:
     from typing import Any
@@ -73,6 +71,8 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
 
 def load(name: str) -> Any:
     """The object whose ``add_parser`` registers command ``name``."""
+    import importlib  # here: `roar --help` and `--version` need it not (nor warnings, with it)
+
     module_name, attribute, _help = COMMANDS[name]
     module = importlib.import_module(f"roar.cli.commands.{module_name}")
     return getattr(module, attribute) if attribute else module
