@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from glaas.api.label_routes import router as label_router
 from glaas.api.routes import router
 from glaas.api.telemetry_routes import router as telemetry_router
 from glaas.db import make_engine, make_sessionmaker
@@ -27,6 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.allow_anonymous = settings.allow_anonymous
     app.include_router(router)
     app.include_router(telemetry_router)
+    app.include_router(label_router)
     _web(app)
     _error_handlers(app)
     app.add_middleware(RefuseNul)
