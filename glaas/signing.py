@@ -64,15 +64,18 @@ def load_public(line: str) -> Any:
     parts = line.strip().split()
     if len(parts) < 2:
         raise BadKey("not an OpenSSH public key line (expected 'ssh-ed25519 AAAA… comment')")
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     try:
         key = load_ssh_public_key(" ".join(parts[:2]).encode())
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise BadKey(f"not a usable OpenSSH public key ({exc})") from None
     _check_kind(key)
     return key
 
 
 def load_private(path: Path) -> Any:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 
     try:
@@ -85,7 +88,7 @@ def load_private(path: Path) -> Any:
         raise BadKey(
             f"{path} is protected by a passphrase, which roar cannot ask ssh-agent for"
         ) from None
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise BadKey(f"{path} is not an OpenSSH private key ({exc})") from None
     _check_kind(key)
     return key

@@ -188,7 +188,9 @@ def database_url(request, tmp_path_factory) -> str:
 
 
 @contextmanager
-def running_server(database_url: str, log: Path) -> Iterator[Api]:
+def running_server(
+    database_url: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[Api]:
     """`python -m glaas serve` (what the glaas-server script runs) on a free loopback port over
     ``database_url``, ready; stopped on leaving (its log printed if it did not stop cleanly)."""
     port = free_port()
@@ -198,6 +200,7 @@ def running_server(database_url: str, log: Path) -> Iterator[Api]:
         "GLAAS_PORT": str(port),
         "GLAAS_DATABASE_URL": database_url,
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        **(env or {}),
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
