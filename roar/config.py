@@ -259,6 +259,12 @@ def set_value(path: Path, key: str, text: str) -> Any:
     return value
 
 
+def unset_value(path: Path, key: str) -> None:
+    """Remove ``key`` from the file: its default applies again."""
+    *tables, leaf = check_key(key).split(".")
+    _edit(path, tables, leaf, None)
+
+
 def set_env(path: Path, name: str, value: str | None) -> None:
     """Set (or with ``None`` remove) a variable in the ``[env]`` table."""
     _edit(path, ["env"], name, value)
