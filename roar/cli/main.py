@@ -16,6 +16,7 @@ TYPE_CHECKING = False  # argparse is imported when a parser is built (not for --
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence  # collections itself is ~7 M instructions to import
+    from typing import Any
 
 DESCRIPTION = (
     "Run Observation & Artifact Registration: put `roar run` in front of a command "
@@ -92,12 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        if chosen in commands.COMMANDS:
-            # The list of commands shows only in the top-level help, asked for before a command
-            # (`roar -h run`); after it, `-h` is the command's own, so `roar run ...` skips it.
-            parser = build_parser(chosen, list_all=first > 0)
-        else:
-            parser = build_parser()
+        args = _parse_quick(chosen, args_list) if first == 0 else None
+        if args is None:
+            if chosen in commands.COMMANDS:
+                # The list of commands shows only in the top-level help, asked for before a
+                # command (`roar -h run`); after it, `-h` is the command's own, so `roar run
+                # ...` skips it.
+                parser = build_parser(chosen, list_all=first > 0)
+            else:
+                parser = build_parser()
     finally:
         # What the imports built lives until the process exits. Frozen, the garbage collector
         # no longer walks it, during the command nor in the interpreter's final collections,
@@ -105,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.freeze()
         if collecting:
             gc.enable()
-    args = parser.parse_args(args_list)
+    if args is None:
+        args = parser.parse_args(args_list)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return 2
@@ -115,6 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and getattr(args, "exit_at_once", False):
         _exit_at_once(code)
     return code
+
+
+def _parse_quick(chosen: str | None, args_list: list[str]) -> Any:
+    """`roar run|build [plain options] COMMAND...` parsed without argparse (see
+    roar.cli.commands.run.parse_quick), or None: then argparse parses, as before."""
+    if chosen not in ("run", "build"):
+        return None
+    from roar.cli.commands import run
+
+    return run.parse_quick(chosen, args_list[1:])
 
 
 # ------------------------------------------------------------------ `roar --help` without argparse

@@ -19,7 +19,6 @@ from __future__ import annotations
 # _socket, not socket: socket builds its enums at import, a cost every `roar run` (which asks
 # whether the service listens before each job) would pay.
 import _socket
-import argparse
 import os
 import signal
 import struct
@@ -214,6 +213,8 @@ def serve(path: Path, idle_timeout: float, drain_timeout: float = DRAIN_TIMEOUT_
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse  # here: every `roar run` imports this module for the service check
+
     parser = argparse.ArgumentParser(prog="python -m roar.tracing.ebpf_service")
     sub = parser.add_subparsers(dest="command", required=True)
     serve_p = sub.add_parser("serve", help="run the eBPF loader service in the foreground")

@@ -173,6 +173,10 @@ def test_run_imports_only_what_recording_needs(repo, run_roar):
         "inspect": "imported by dataclasses",
         "platform": "compiles a dozen regular expressions at import: os.uname() and sys.version",
         "socket": "builds its enums at import: the eBPF service check uses _socket",
+        "argparse": "`roar run [plain options] CMD` is read by run.parse_quick (with its re "
+        "patterns, gettext and locale, ~18 M instructions)",
+        "gettext": "argparse's",
+        "typing": "~5 M instructions at import: annotations only, under TYPE_CHECKING",
     }
     assert among(modules, costly) == {}
     other_commands = {

@@ -6,15 +6,19 @@ exits with the command's exit code.
 
 from __future__ import annotations
 
-import argparse
 import re
 import shlex
-from collections.abc import Callable
+import types
 
 from roar.cli.console import Console, display_path, exit_text, human_size
 from roar.errors import RoarError
 from roar.record.recorder import RunOutcome, RunRequest, run
 from roar.store.spool import Spooled
+
+TYPE_CHECKING = False  # argparse is imported only when a parser is built (see parse_quick)
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
 
 RULE = "=" * 60
 # roar's own exit status when the command's was not seen (its job records the code as unknown).
@@ -28,6 +32,58 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle, kind="run", exit_at_once=True)
 
 
+# The options parse_quick reads itself: flag -> (attribute, takes a value).
+_QUICK_OPTIONS = {
+    "-q": ("quiet", False),
+    "--quiet": ("quiet", False),
+    "-n": ("name", True),
+    "--name": ("name", True),
+    "--hash": ("hash_algorithm", True),
+    "--allow-dirty": ("allow_dirty", False),
+    "--tracer": ("tracer", True),
+}
+
+
+def parse_quick(kind: str, argv: Sequence[str]) -> types.SimpleNamespace | None:
+    """What the parser that ``add_parser`` builds makes of ``roar KIND ARGV...``, for the
+    plain spellings of the options (``-q``, ``--name X``, ``--name=X``, …) followed by the
+    command; None for anything else (-h, an abbreviation, ``--``, an unknown or repeated-looking
+    option, a value that starts with ``-``, no command), which argparse then parses as before.
+    Building argparse's parser (with re's compiled patterns, gettext and locale) was ~18 M
+    instructions of every ``roar run``. tests/cli/test_run_parse.py holds the two together."""
+    values: dict[str, object] = {
+        "quiet": False,
+        "name": None,
+        "hash_algorithm": None,
+        "allow_dirty": False,
+        "tracer": None,
+    }
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        flag, eq, value = argv[i].partition("=")
+        known = _QUICK_OPTIONS.get(flag)
+        if known is None or (eq and not known[1]) or (eq and not flag.startswith("--")):
+            return None
+        attribute, takes_value = known
+        if takes_value and not eq:
+            if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                return None
+            i += 1
+            value = argv[i]
+        values[attribute] = value if takes_value else True
+        i += 1
+    if i >= len(argv):
+        return None  # no command: argparse's namespace, and handle's error, as before
+    return types.SimpleNamespace(
+        command=kind,
+        **values,
+        cmd=list(argv[i:]),
+        handler=handle,
+        kind=kind,
+        exit_at_once=True,
+    )
+
+
 class BuildCommand:
     @staticmethod
     def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +95,8 @@ class BuildCommand:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
+    import argparse
+
     p.add_argument("-q", "--quiet", action="store_true", help="no report after the run")
     p.add_argument("-n", "--name", help="a name for this step")
     p.add_argument(
