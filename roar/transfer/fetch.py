@@ -37,7 +37,7 @@ def download_one(
         af.write(data)
         progress.advance(len(data))
         return hashing.hash_bytes(data, algorithm)
-    with fs.open(info.path, "rb", block_size=PART) as src:
+    with fs.open(info.path, "rb", block_size=PART if ranged else 0) as src:
         while chunk := src.read(PART):
             af.write(chunk)
             progress.advance(len(chunk))

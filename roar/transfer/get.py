@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from roar.errors import RoarError
 from roar.record import hashing
 from roar.records import field, record
 from roar.transfer import fetch, recording, stores, urls
-from roar.transfer.files import AtomicFile
+from roar.transfer.files import AtomicFile, sync_directories, sync_filesystem
 from roar.transfer.progress import Progress, Silent
 from roar.workspace import Workspace, require_workspace
 
@@ -271,23 +272,44 @@ def _check_unchanged(fs: Any, o: PlannedObject) -> None:
 def _many(
     fs: Any, todo: list[PlannedObject], progress: Progress, ranged: bool, algorithm: str
 ) -> None:
+    """Small objects in concurrent batches, the next batch fetched while the last is written;
+    each batch's files made durable together (one syncfs, one fsync per directory)."""
     small = [o for o in todo if 0 <= o.info.size <= fetch.SMALL]
     large = [o for o in todo if not 0 <= o.info.size <= fetch.SMALL]
     by_path = {o.info.path: o for o in small}
-    for batch in fetch.small_batches([o.info for o in small]):
-        try:
-            got = fetch.fetch_batch(fs, batch)
-        except Exception as exc:
-            raise stores.describe_failure(exc, by_path[batch[0].path].url) from None
-        for path, data in got.items():
-            o = by_path[path]
-            with AtomicFile(o.local) as af:
-                af.write(data)
-                o.digest = hashing.hash_bytes(data, algorithm)
-                af.commit()
-            progress.advance(len(data))
+    batches = fetch.small_batches([o.info for o in small])
+    with ThreadPoolExecutor(1) as prefetch:
+        pending = prefetch.submit(fetch.fetch_batch, fs, batches[0]) if batches else None
+        for index, batch in enumerate(batches):
+            assert pending is not None
+            try:
+                got = pending.result()
+            except Exception as exc:
+                raise stores.describe_failure(exc, by_path[batch[0].path].url) from None
+            if index + 1 < len(batches):
+                pending = prefetch.submit(fetch.fetch_batch, fs, batches[index + 1])
+            _write_batch([(by_path[path], data) for path, data in got.items()], algorithm)
+            progress.advance(sum(len(d) for d in got.values()))
     for o in large:
         _one(fs, o, None, progress, ranged, algorithm)
+
+
+def _write_batch(items: list[tuple[PlannedObject, bytes]], algorithm: str) -> None:
+    files: list[AtomicFile] = []
+    try:
+        for o, data in items:
+            af = AtomicFile(o.local)
+            files.append(af)
+            af.write(data)
+            o.digest = hashing.hash_bytes(data, algorithm)
+        synced = bool(files) and sync_filesystem(files[0].directory)
+        for af in files:
+            af.commit(synced=synced)
+        if synced:
+            sync_directories({af.directory for af in files})
+    finally:
+        for af in files:
+            af.discard()
 
 
 def _staged(
