@@ -1,8 +1,9 @@
 """The HTTP client of a GLaaS registry, over urllib (no third-party HTTP stack to import).
 
-Every request goes through ``request``: the one place that will add the auth headers (SSH
-signatures, tokens) when the auth slice lands. Answers are JSON; errors become ``RoarError``s
-that name the server (``glaas.url``) and what to do next.
+Every request goes through ``request``: the one place that adds the auth headers (a bearer
+token or an SSH signature, as `roar login` stored for this server: roar.registry.auth).
+Answers are JSON; errors become ``RoarError``s that name the server (``glaas.url``) and what
+to do next.
 """
 
 from __future__ import annotations
@@ -48,13 +49,25 @@ def require_url(config_path: Path | None) -> str:
     return url
 
 
-def request(base: str, method: str, path: str, body: Any = None) -> Any:
-    """``method`` ``base + /api/v1 + path`` with a JSON ``body``; the decoded JSON answer."""
+LOGIN = "login"  # auth: the stored login for this server, if any
+ANONYMOUS = "anonymous"  # auth: no credentials at all
+
+
+def request(
+    base: str, method: str, path: str, body: Any = None, auth: str | dict[str, Any] = LOGIN
+) -> Any:
+    """``method`` ``base + /api/v1 + path`` with a JSON ``body``; the decoded JSON answer.
+    ``auth``: LOGIN (what `roar login` stored for ``base``), ANONYMOUS, or a login entry."""
+    from roar.registry import auth as auth_mod
+
     data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
     req = urllib.request.Request(base + API + path, data=data, method=method)
     req.add_header("accept", "application/json")
     if data is not None:
         req.add_header("content-type", "application/json")
+    entry = auth if isinstance(auth, dict) else auth_mod.login_for(base) if auth == LOGIN else None
+    for name, value in auth_mod.headers(entry, method, req.selector, data or b"").items():
+        req.add_header(name, value)
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
             return json.loads(resp.read() or b"null")
@@ -75,12 +88,12 @@ def request(base: str, method: str, path: str, body: Any = None) -> Any:
         ) from None
 
 
-def get(base: str, path: str) -> Any:
-    return request(base, "GET", path)
+def get(base: str, path: str, auth: str | dict[str, Any] = LOGIN) -> Any:
+    return request(base, "GET", path, auth=auth)
 
 
-def post(base: str, path: str, body: Any) -> Any:
-    return request(base, "POST", path, body)
+def post(base: str, path: str, body: Any, auth: str | dict[str, Any] = LOGIN) -> Any:
+    return request(base, "POST", path, body, auth=auth)
 
 
 def _http_error(base: str, err: urllib.error.HTTPError) -> RegistryHTTPError:
@@ -94,6 +107,8 @@ def _http_error(base: str, err: urllib.error.HTTPError) -> RegistryHTTPError:
     hint = None
     if err.code >= 500:
         hint = "The server failed: its log says why; retry once it is fixed."
+    elif err.code == 401:
+        hint = "roar auth status shows how roar signs in; roar login (--force) signs in again."
     elif isinstance(payload, dict) and payload.get("candidates"):
         hint = "Give more digits of the hash: " + ", ".join(payload["candidates"][:5])
     return RegistryHTTPError(

@@ -45,6 +45,23 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
         None,
         "Register the lineage of an artifact, job, step or session with GLaaS",
     ),
+    "auth": (
+        "auth_cmd",
+        None,
+        "SSH key authentication with GLaaS: show your key, test it, show the auth status",
+    ),
+    "login": (
+        "login_cmd",
+        None,
+        "Log in to GLaaS (a token file or your SSH key) for attributed and private publishing",
+    ),
+    "logout": ("logout_cmd", None, "Forget the stored GLaaS login"),
+    "whoami": ("whoami_cmd", None, "Show whom GLaaS knows you as"),
+    "scope": (
+        "scope_cmd",
+        None,
+        "Show or set this repo's GLaaS publication scope (anonymous, public, private, O/P)",
+    ),
     "get": (
         "get_cmd",
         None,
