@@ -187,7 +187,7 @@ def test_wrong_targets_and_items_are_errors_with_what_to_do(pipeline, run_roar):
     run_roar("label", "set", "job", "@1", "model=x", cwd=repo)
     assert "holds a value, not a group" in fails("set", "job", "@1", "model.name=y")
     assert "invalid choice" in fails("show", "step", "@1")
-    assert "needs a configured GLaaS registry" in fails("sync")
+    assert "GLaaS server not configured." in fails("sync")
     assert "has no labels to copy" in fails("cp", "job", "@2", "artifact", "a.txt")
     assert show(run_roar, repo, "job", "@1")["labels"] == {"model": "x"}  # nothing half-written
 

@@ -7,10 +7,13 @@
     roar label cp job @2 artifact ./outputs/model.pt
     roar label show job @2 [--json]
     roar label history artifact <artifact-hash> [--json]
+    roar label sync [dag current | job @2 | artifact ./outputs/model.pt] [--dry-run] [-y] [--json]
 
 Targets: ``dag current|SESSION``, ``job @N|@BN|UID``, ``artifact PATH|HASH``. ``set`` patches
 the current document (dotted keys nest; numbers and true/false keep their type), ``cp`` merges
 one entity's labels into another's; every change is a new version that ``history`` lists.
+``sync`` pushes the current labels to the GLaaS registry (glaas.url), only what differs
+(roar/query/label_sync.py); without a target, the active session's.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from roar.cli.commands._common import add_json_flag, open_reader
 from roar.cli.console import Console
@@ -54,8 +57,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         _target(cmd)
         add_json_flag(cmd)
     cmd = verbs.add_parser("sync", help="sync local labels to GLaaS (needs a configured registry)")
-    cmd.add_argument("target", nargs="*", help=TARGET_HELP)
-    cmd.add_argument("--dry-run", action="store_true")
+    cmd.add_argument(
+        "target", nargs="*", help=TARGET_HELP + " (default: the active session's labels)"
+    )
+    cmd.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
+    cmd.add_argument("-y", "--yes", action="store_true", help="skip the confirmation prompt")
+    add_json_flag(cmd)
     p.set_defaults(handler=handle, verb=None)
 
 
@@ -67,13 +74,11 @@ def _target(p: argparse.ArgumentParser, name: str = "target") -> None:
 def handle(args: argparse.Namespace, console: Console) -> int:
     if args.verb is None:
         raise RoarError(
-            "Missing label command.", hint="roar label set|unset|cp|show|history ENTITY REF ..."
+            "Missing label command.",
+            hint="roar label set|unset|cp|show|history|sync ENTITY REF ...",
         )
     if args.verb == "sync":
-        raise RoarError(
-            "roar label sync needs a configured GLaaS registry; none is configured here.",
-            hint="Labels stay in the local store meanwhile: `roar label show` lists them.",
-        )
+        return _sync(args, console)
     from roar.query import labels
 
     with _opened() as (ws, reader, conn):
@@ -88,6 +93,63 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         if args.verb == "show":
             return _show(console, target, labels.current(conn, target), args.json)
         return _history(console, target, labels.history(conn, target), args.json)
+
+
+def _sync(args: argparse.Namespace, console: Console) -> int:
+    """Push the local labels to the registry: only what differs; asks first (-y skips)."""
+    from roar import config as config_mod
+    from roar.query import label_sync
+    from roar.registry import client
+
+    with open_reader() as (ws, reader):
+        url = client.require_url(ws.config_path)  # "GLaaS server not configured."
+        chosen = label_sync.targets(reader, ws, args.target)
+        mask = bool(config_mod.load(ws.config_path).get("registration.omit.enabled"))
+        items = label_sync.plan(reader, ws, url, chosen, mask)
+    missing = [i for i in items if not i.registered]
+    if missing and (args.target or len(missing) == len(items)):
+        raise RoarError(
+            f"{missing[0].target.title} is not registered on {url} yet: its labels have "
+            "nowhere to go.",
+            hint=f"Register it first ({missing[0].register_hint}), then run roar label sync again.",
+        )
+    changes = sum(len(i.set) + len(i.unset) for i in items if i.registered)
+    if args.json and (args.dry_run or not changes):
+        console.json({"url": url, "dry_run": args.dry_run, "sent": 0,
+                      "targets": [i.json() for i in items]})  # fmt: skip
+        return 0
+    if not args.json:
+        for item in items:
+            console.out(_sync_line(item))
+    if args.dry_run:
+        console.err(f"Dry run: {changes} label change(s) would be sent to {url}; nothing sent.")
+        return 0
+    if not changes:
+        console.err(f"The labels on {url} are up to date: nothing to send.")
+        return 0
+    question = f"Send {changes} label change(s) to {url} (anonymous: anyone can read them)?"
+    if not args.yes and not console.confirm_destructive(question):
+        console.err("Label sync aborted: nothing sent.")
+        return 1
+    sent = label_sync.push(url, items)
+    if args.json:
+        console.json({"url": url, "dry_run": False, "sent": sent,
+                      "targets": [i.json() for i in items]})  # fmt: skip
+        return 0
+    console.err(f"Sent {sent} label change(s) to {url}.")
+    return 0
+
+
+def _sync_line(item: Any) -> str:
+    from roar.query.labels import value_text
+
+    if not item.registered:
+        return f"{item.target.title}: not registered yet ({item.register_hint}): skipped"
+    if item.ref is None and not item.set:
+        return f"{item.target.title}: no local labels"
+    parts = [f"{k}={value_text(v)}" for k, v in item.set.items()]
+    parts += [f"-{k}" for k in item.unset]
+    return f"{item.target.title}: " + (" ".join(parts) if parts else "up to date")
 
 
 @contextmanager
