@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from roar.errors import RoarError
 from roar.query import labels as labels_mod
-from roar.query.disk import MODIFIED
+from roar.query.disk import MODIFIED, REMOTE_PREFIXES
 from roar.query.history import (
     artifact_lineage,
     disk_check,
@@ -174,6 +174,9 @@ class _Builder:
             node = artifact_node(f, state, superseded_by, disk_state)
             node["labels"] = self.labels.get(f.digest, {})
             self.nodes[node_id] = node
+        remote = self.nodes[node_id].get("remote")
+        if remote is not None and f.path.startswith(REMOTE_PREFIXES) and f.path not in remote:
+            remote.append(f.path)  # the same bytes in an object store (roar get / put)
         return node_id
 
     def removed(self, f: DeletedFile, state: str, superseded_by: str | None = None) -> str:
@@ -376,7 +379,7 @@ def artifact_node(
         "type": "artifact",
         "label": os.path.basename(f.path.rstrip("/")) or f.path,
         "state": state,
-        "missing": not os.path.exists(f.path),
+        "missing": not f.path.startswith(REMOTE_PREFIXES) and not os.path.exists(f.path),
         "path": f.path,
         "hash": f.digest,
         "short_hash": f.digest[:SHORT_HASH],
@@ -385,6 +388,7 @@ def artifact_node(
         "superseded_by": superseded_by,
         "disk_state": disk_state,
         "labels": {},
+        "remote": [f.path] if f.path.startswith(REMOTE_PREFIXES) else [],  # object-store URLs
     }
 
 
