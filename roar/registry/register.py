@@ -66,14 +66,20 @@ def prepare(reader: Reader, ws: Workspace, ref: str, *, mask: bool = True) -> Pr
     )
 
 
-def send(url: str, bundle: dict[str, Any]) -> dict[str, Any]:
-    """``POST /register``: the server's answer (session hash, created, counts)."""
-    return client.post(url, "/register", bundle)
+def send(
+    url: str, bundle: dict[str, Any], scope: str = ANONYMOUS, login: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``POST /register?scope=…`` as ``login`` (None: anonymously): the server's answer
+    (session hash, created, counts, scope, registered_by)."""
+    from urllib.parse import quote
+
+    auth: str | dict[str, Any] = login if login is not None else client.ANONYMOUS
+    return client.post(url, f"/register?scope={quote(scope, safe='/')}", bundle, auth=auth)
 
 
 def record_locally(ws: Workspace, entry: dict[str, Any]) -> Path:
-    """Append what was registered (where, which session, which visibility) to
-    ``.roar/registrations.jsonl``: the server does not serve scopes yet, the client keeps them."""
+    """Append what was registered (where, which session, which scope) to
+    ``.roar/registrations.jsonl``: a local record of what left this repo, and where to."""
     path = ws.roar_dir / LOG_NAME
     with path.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({**entry, "at": time.time()}, sort_keys=True) + "\n")

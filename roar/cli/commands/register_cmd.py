@@ -2,9 +2,11 @@
 target's whole upstream lineage to the GLaaS registry (glaas.url), then print the
 `roar reproduce` command that makes it again from there.
 
-Authentication is not there yet: every registration is anonymous (public, attributed to
-"anonymous"), so it is always confirmed first (``-y`` skips the question; without a terminal
-nothing is sent without ``-y``).
+The scope (roar.registry.account.publication): a flag, else the repo's `roar scope`, else
+``registration.public_by_default`` (with a warning); logged out, anonymous; logged in with no
+scope, the seeds' "No GLaaS repo binding" error. An anonymous registration (public, attributed
+to "anonymous") is always confirmed first (``-y`` skips the question; without a terminal
+nothing is sent without ``-y``); the others are sent as the stored login (roar login).
 """
 
 from __future__ import annotations
@@ -50,29 +52,33 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             reader, ws, args.target, mask=bool(cfg.get("registration.omit.enabled"))
         )
     url = client.configured_url(ws.config_path)
-    visibility = _visibility(args, cfg, console)
+    scope, login = _scope(args, ws.config_path, url, cfg, console)
+    who = str(login.get("user")) if login else register.ANONYMOUS
+    prepared.bundle["registered_by"] = who  # informative: the server attributes it itself
+    visibility = _VISIBILITY.get(scope, "project")
     if args.dry_run:
-        _dry_run(prepared, url, visibility, args, console)
+        _dry_run(prepared, url, visibility, scope, args, console)
         return 0
     if url is None:
         raise RoarError(
             "GLaaS server not configured.", hint="Set the GLaaS URL: " + client.SET_URL_HINT
         )
-    if not args.yes and not _confirm(prepared, url, console):
+    if scope == "anonymous" and not args.yes and not _confirm(prepared, url, console):
         console.err("Registration aborted.")
         return 1
-    answer = register.send(url, prepared.bundle)
+    answer = register.send(url, prepared.bundle, scope, login)
     session_hash = str(answer["session_hash"])
     tag, note = register.tag_commit(ws.root, prepared.commit, session_hash)
+    who = str(answer.get("registered_by") or who)
     log = register.record_locally(
         ws,
         {"url": url, "session_hash": session_hash, "target": args.target,
-         "visibility": visibility, "registered_by": register.ANONYMOUS},
+         "visibility": visibility, "scope": scope, "registered_by": who},
     )  # fmt: skip
     commands = [f"roar reproduce {h}" for h in prepared.reproduce]
     if args.json:
         console.json(
-            {**answer, "url": url, "visibility": visibility, "tag": tag,
+            {**answer, "url": url, "visibility": visibility, "scope": scope, "tag": tag,
              "registrations_log": str(log), "reproduce": commands}
         )  # fmt: skip
         return 0
@@ -81,7 +87,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
         f"Lineage {state}: session {session_hash[:12]} · {answer.get('jobs')} job(s), "
         f"{answer.get('artifacts')} artifact(s), {answer.get('edges')} edge(s) on {url}"
     )
-    console.err(f"Visibility: {visibility} (anonymous; scopes are not served yet, kept in {log})")
+    console.err(f"Scope: {scope} ({visibility}), registered by {who}; logged in {log}")
     console.err(f"Git: {note}")
     if commands:
         console.out("Reproduce it with:")
@@ -92,21 +98,26 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _visibility(args: argparse.Namespace, cfg: config_mod.Config, console: Console) -> str:
-    """public (anonymous) in this roar: there is no login yet to publish privately with."""
-    if args.private:
-        raise RoarError(
-            "Private registration needs a GLaaS login, and this roar has none yet.",
-            hint="Rerun with --public (or --anonymous) to publish publicly.",
-        )
-    if args.public or args.anonymous:
-        return "public"
-    if cfg.get("registration.public_by_default"):
+_VISIBILITY = {"anonymous": "public", "public": "public", "private": "private"}
+
+
+def _scope(
+    args: argparse.Namespace,
+    config_path: Any,
+    url: str | None,
+    cfg: config_mod.Config,
+    console: Console,
+) -> tuple[str, dict[str, Any] | None]:
+    from roar.registry import account
+
+    flag = next((f for f in ("anonymous", "public", "private") if getattr(args, f)), None)
+    scope, source, login = account.publication(config_path, url, flag)
+    if source == "registration.public_by_default":
         console.err(
             "Warning: publishing publicly because registration.public_by_default is true in "
             f"{cfg.path} (pass --private to override)."
         )
-    return "public"
+    return scope, login
 
 
 def _confirm(prepared: Any, url: str, console: Console) -> bool:
@@ -118,19 +129,24 @@ def _confirm(prepared: Any, url: str, console: Console) -> bool:
 
 
 def _dry_run(
-    prepared: Any, url: str | None, visibility: str, args: argparse.Namespace, console: Console
+    prepared: Any,
+    url: str | None,
+    visibility: str,
+    scope: str,
+    args: argparse.Namespace,
+    console: Console,
 ) -> None:
     bundle = prepared.bundle
     where = url or "(glaas.url not configured)"
     if args.json:
         console.json(
-            {"dry_run": True, "url": url, "visibility": visibility,
+            {"dry_run": True, "url": url, "visibility": visibility, "scope": scope,
              "registered_by": bundle["registered_by"], "bundle": bundle}
         )  # fmt: skip
         return
     console.out(
         f"Would register the lineage of {prepared.kind} {prepared.label} on {where} "
-        f"as {bundle['registered_by']} ({visibility}):"
+        f"as {bundle['registered_by']} in scope {scope} ({visibility}):"
     )
     for job in prepared.jobs:
         console.out(f"  {job.ref:<5} [{job.uid}] {_masked_command(bundle, job.uid)}")
