@@ -115,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     console = Console(color=False if getattr(args, "no_color", False) else None)
+    if argv is None and getattr(args, "exit_at_once", False):
+        from roar.store.connection import leave_open_at_exit
+
+        leave_open_at_exit()  # the store's connection ends with the process (os._exit)
     code = dispatch(args, console)
     telemetry_hook.count(args, code)  # env/config check, else one line appended (<1 ms)
     if argv is None and getattr(args, "exit_at_once", False):
@@ -220,8 +224,10 @@ def _exit_at_once(code: int) -> None:
     Tearing down every imported module took ~15 ms of a ``roar run`` (a sixth of its fixed
     cost), after the work was done. Only commands that opt in (``exit_at_once``: run, build)
     and only as the program itself (``argv`` None, not a caller's ``main(argv)``) leave this
-    way: they close their files and the store before returning and leave no threads or atexit
-    handlers behind; the standard streams are flushed here. The exit code is the same.
+    way: they close their files before returning and leave no threads or atexit handlers
+    behind; the store's connection, committed with synchronous=FULL, is left to end with the
+    process (roar.store.connection.leave_open_at_exit); the standard streams are flushed here.
+    The exit code is the same.
     """
     for stream in (sys.stdout, sys.stderr):
         try:
