@@ -164,3 +164,14 @@ def test_a_missing_source_is_named_and_nothing_runs(server, registered, origin, 
     assert proc.returncode != 0
     assert "cannot be found on this machine" in proc.stderr and "data/raw.csv" in proc.stderr
     assert not (into / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("run", [False, True])
+def test_without_a_store_or_glaas_url_the_seeds_error(tmp_path, run):
+    """No `.roar/` at all (a fresh clone) and no URL: the seeds' message, plan or --run alike."""
+    clone = make_repo(tmp_path / "fresh")
+    args = ["reproduce", "0123456789abcdef0123", *(["--run", "-y"] if run else [])]
+    proc = roar(*args, cwd=clone, env={"ROAR_GLAAS_URL": ""}, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("Error: GLaaS server not configured")
+    assert "roar config set glaas.url" in proc.stderr
