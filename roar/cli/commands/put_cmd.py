@@ -2,8 +2,8 @@
 [--json]: upload files (a file, a directory, @N's outputs, or the session's outputs), record the
 upload as a `put` job, then register its lineage with GLaaS (glaas.url).
 
-Publishing asks first, as `roar register` does (its visibility rules are reused); without a
-terminal nothing is uploaded without -y. When the registry cannot be reached, the upload and
+The publication scope is chosen as `roar register` chooses it (its code is reused); an anonymous
+(public) one is asked first, and without a terminal nothing is uploaded without -y. When the registry cannot be reached, the upload and
 its local record stand, and roar says how to register later (`roar register <job uid>`).
 """
 
@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
-    from roar.cli.commands.register_cmd import _visibility
+    from roar.cli.commands.register_cmd import _scope
     from roar.registry import client
     from roar.transfer.progress import StderrBar
     from roar.transfer.put import PutRequest, put
@@ -59,7 +59,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     ws = require_workspace()
     cfg = config_mod.load(ws.config_path)
     url = client.configured_url(ws.config_path)
-    visibility = _visibility(args, cfg, console) if url else None
+    scope, login = _scope(args, ws.config_path, url, cfg, console) if url else ("", None)
     argv = (
         ("roar", "put", *sys.argv[2:]) if sys.argv[1:2] == ["put"] else ("roar", "put", *args.paths)
     )
@@ -67,7 +67,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     if args.dry_run:
         return _dry_run(put(request), url, args, console)
     plan = put(PutRequest(dest, source, args.message, True, argv))  # what would go, asked first
-    if url and not args.yes:
+    if url and scope == "anonymous" and not args.yes:
         question = (
             f"Upload {len(plan.uploads)} file(s), {human_size(plan.total_bytes)}, to {plan.dest} "
             f"and register their lineage anonymously on {url}? Anonymous lineage is public "
@@ -77,7 +77,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             console.err("Upload aborted: nothing was uploaded.")
             return 1
     outcome = put(request, StderrBar("put"))
-    registered = _register(ws, outcome, url, visibility, args, console)
+    registered = _register(ws, outcome, url, scope, login, args, console)
     if args.json:
         console.json({**_json(outcome), "registration": registered})
     else:
@@ -96,11 +96,11 @@ def handle(args: argparse.Namespace, console: Console) -> int:
 
 
 def _register(
-    ws: Any, outcome: Any, url: str | None, visibility: str | None,
+    ws: Any, outcome: Any, url: str | None, scope: str, login: dict[str, Any] | None,
     args: argparse.Namespace, console: Console,
 ) -> dict[str, Any]:  # fmt: skip
     """Send the put job's whole upstream lineage; failures leave the upload and record alone."""
-    from roar.registry import client, register
+    from roar.registry import register
     from roar.store.queries import reader
 
     retry = f"roar register {outcome.job_uid}"
@@ -116,7 +116,9 @@ def _register(
             prepared = register.prepare(
                 r, ws, outcome.job_uid, mask=bool(cfg.get("registration.omit.enabled"))
             )
-        answer = register.send(url, prepared.bundle)
+        who = str(login.get("user")) if login else register.ANONYMOUS
+        prepared.bundle["registered_by"] = who
+        answer = register.send(url, prepared.bundle, scope, login)
     except RoarError as exc:
         console.error(
             f"Registration failed: {exc.message} The upload and its local record stand.",
@@ -128,19 +130,20 @@ def _register(
     tag = None
     if not args.no_tag:
         tag, tag_note = register.tag_commit(ws.root, prepared.commit, session_hash)
+    who = str(answer.get("registered_by") or who)
     register.record_locally(
         ws,
         {"url": url, "session_hash": session_hash, "target": outcome.job_uid,
-         "visibility": visibility, "registered_by": register.ANONYMOUS},
+         "scope": scope, "registered_by": who},
     )  # fmt: skip
     if not args.json:
         console.err(
             f"Lineage registered on {url}: session {session_hash[:12]} · {answer.get('jobs')} "
-            f"job(s), {answer.get('artifacts')} artifact(s) ({visibility}, anonymous)"
+            f"job(s), {answer.get('artifacts')} artifact(s), scope {scope}, registered by {who}"
         )
         console.err(f"Git: {tag_note}")
     return {"status": "registered", "url": url, "session_hash": session_hash, "tag": tag,
-            "visibility": visibility}  # fmt: skip
+            "scope": scope, "registered_by": who}  # fmt: skip
 
 
 def _dry_run(outcome: Any, url: str | None, args: argparse.Namespace, console: Console) -> int:
