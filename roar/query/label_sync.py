@@ -7,6 +7,9 @@ values as they are, other values as JSON). What differs is set; a key the local 
 had and no longer has is removed on the registry too (keys the registry got from elsewhere are
 left alone). So a second sync finds nothing to send. Nothing here writes the local store.
 
+Scope and credentials as ``roar register`` chooses them (roar.registry.account.publication):
+the registry's labels in that scope are compared, and the changes are written there.
+
 Targets: a dag (the registry's session with the same jobs and edges: its hash is asked of
 ``POST /api/v1/identify`` with the bundle ``roar register session:UID`` would send), a job (by
 its uid) or an artifact (by its hash). Without a target: the active session's dag, and the
@@ -77,7 +80,27 @@ def targets(reader: Reader, ws: Workspace, words: list[str]) -> list[Target]:
     return found
 
 
-def plan(reader: Reader, ws: Workspace, url: str, chosen: list[Target], mask: bool) -> list[Item]:
+@dataclass
+class Remote:
+    """Where the labels go: the registry, the scope, and the login (None: anonymously)."""
+
+    url: str
+    scope: str = "anonymous"
+    login: dict[str, Any] | None = None
+
+    @property
+    def auth(self) -> str | dict[str, Any]:
+        return self.login if self.login is not None else client.ANONYMOUS
+
+    def query(self) -> str:
+        from urllib.parse import quote
+
+        return f"?scope={quote(self.scope, safe='/')}"
+
+
+def plan(
+    reader: Reader, ws: Workspace, remote: Remote, chosen: list[Target], mask: bool
+) -> list[Item]:
     """What each target's sync would send (asks the registry; sends nothing)."""
     items = []
     for target in chosen:
@@ -87,11 +110,14 @@ def plan(reader: Reader, ws: Workspace, url: str, chosen: list[Target], mask: bo
             continue
         local = dict(_flat(versions[-1].document))
         ever = {k for v in versions for k, _ in _flat(v.document)}
-        item = Item(target, _registry_ref(reader, ws, url, target, mask))
+        item = Item(target, _registry_ref(reader, ws, remote, target, mask))
         item.register_hint = _register_hint(target)
         if item.ref is not None:
+            kind = SERVER_KIND[target.entity.kind]
             try:
-                answer = client.get(url, f"/labels/{SERVER_KIND[target.entity.kind]}/{item.ref}")
+                answer = client.get(
+                    remote.url, f"/labels/{kind}/{item.ref}{remote.query()}", auth=remote.auth
+                )
                 item.registered, item.remote = True, dict(answer.get("labels") or {})
             except client.RegistryHTTPError as err:
                 if err.status != 404:
@@ -103,7 +129,7 @@ def plan(reader: Reader, ws: Workspace, url: str, chosen: list[Target], mask: bo
     return items
 
 
-def push(url: str, items: list[Item]) -> int:
+def push(remote: Remote, items: list[Item]) -> int:
     """Send every registered item's changes in one request; the number of changes."""
     changes = [
         {"target_kind": SERVER_KIND[i.target.entity.kind], "target": i.ref, "key": k, "value": v}
@@ -112,12 +138,12 @@ def push(url: str, items: list[Item]) -> int:
         for k, v in [*i.set.items(), *((k, None) for k in i.unset)]
     ]
     if changes:
-        client.post(url, "/labels", {"registered_by": "anonymous", "changes": changes})
+        client.post(remote.url, f"/labels{remote.query()}", {"changes": changes}, auth=remote.auth)
     return len(changes)
 
 
 def _registry_ref(
-    reader: Reader, ws: Workspace, url: str, target: Target, mask: bool
+    reader: Reader, ws: Workspace, remote: Remote, target: Target, mask: bool
 ) -> str | None:
     if target.entity.kind != "dag":
         return target.entity.key
@@ -127,7 +153,8 @@ def _registry_ref(
         prepared = register.prepare(reader, ws, f"session:{target.entity.key}", mask=mask)
     except RoarError:  # a session without jobs was never registered
         return None
-    return str(client.post(url, "/identify", prepared.bundle)["session_hash"])
+    answer = client.post(remote.url, "/identify", prepared.bundle, auth=remote.auth)
+    return str(answer["session_hash"])
 
 
 def _register_hint(target: Target) -> str:

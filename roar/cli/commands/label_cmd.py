@@ -62,6 +62,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     cmd.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
     cmd.add_argument("-y", "--yes", action="store_true", help="skip the confirmation prompt")
+    scope = cmd.add_mutually_exclusive_group()  # as roar register chooses its scope
+    scope.add_argument("--public", action="store_true", help="the public scope")
+    scope.add_argument("--private", action="store_true", help="your private scope")
+    scope.add_argument("--anonymous", action="store_true", help="public, anonymously")
     add_json_flag(cmd)
     p.set_defaults(handler=handle, verb=None)
 
@@ -99,13 +103,16 @@ def _sync(args: argparse.Namespace, console: Console) -> int:
     """Push the local labels to the registry: only what differs; asks first (-y skips)."""
     from roar import config as config_mod
     from roar.query import label_sync
-    from roar.registry import client
+    from roar.registry import account, client
 
     with open_reader() as (ws, reader):
         url = client.require_url(ws.config_path)  # "GLaaS server not configured."
+        flag = next((f for f in ("anonymous", "public", "private") if getattr(args, f)), None)
+        scope, _source, login = account.publication(ws.config_path, url, flag)
+        remote = label_sync.Remote(url, scope, login)
         chosen = label_sync.targets(reader, ws, args.target)
         mask = bool(config_mod.load(ws.config_path).get("registration.omit.enabled"))
-        items = label_sync.plan(reader, ws, url, chosen, mask)
+        items = label_sync.plan(reader, ws, remote, chosen, mask)
     missing = [i for i in items if not i.registered]
     if missing and (args.target or len(missing) == len(items)):
         raise RoarError(
@@ -115,7 +122,7 @@ def _sync(args: argparse.Namespace, console: Console) -> int:
         )
     changes = sum(len(i.set) + len(i.unset) for i in items if i.registered)
     if args.json and (args.dry_run or not changes):
-        console.json({"url": url, "dry_run": args.dry_run, "sent": 0,
+        console.json({"url": url, "scope": scope, "dry_run": args.dry_run, "sent": 0,
                       "targets": [i.json() for i in items]})  # fmt: skip
         return 0
     if not args.json:
@@ -127,16 +134,20 @@ def _sync(args: argparse.Namespace, console: Console) -> int:
     if not changes:
         console.err(f"The labels on {url} are up to date: nothing to send.")
         return 0
-    question = f"Send {changes} label change(s) to {url} (anonymous: anyone can read them)?"
-    if not args.yes and not console.confirm_destructive(question):
+    question = (
+        f"Send {changes} label change(s) to {url} anonymously? Anonymous labels are public "
+        "and cannot be withdrawn."
+    )
+    if scope == "anonymous" and not args.yes and not console.confirm_destructive(question):
         console.err("Label sync aborted: nothing sent.")
         return 1
-    sent = label_sync.push(url, items)
+    sent = label_sync.push(remote, items)
     if args.json:
-        console.json({"url": url, "dry_run": False, "sent": sent,
+        console.json({"url": url, "scope": scope, "dry_run": False, "sent": sent,
                       "targets": [i.json() for i in items]})  # fmt: skip
         return 0
-    console.err(f"Sent {sent} label change(s) to {url}.")
+    who = str(login.get("user")) if login else "anonymous"
+    console.err(f"Sent {sent} label change(s) to {url} (scope {scope}, as {who}).")
     return 0
 
 
