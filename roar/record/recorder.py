@@ -17,6 +17,7 @@ from pathlib import Path
 
 from roar import config as config_mod
 from roar.errors import NotGitRepoError, RoarError
+from roar.ray.session import prepare as ray_prepare
 from roar.record import envinfo, gitinfo, hashing
 from roar.record.filters import NoiseFilter
 from roar.record.lineage_files import PlannedFiles, plan
@@ -85,6 +86,7 @@ def run(request: RunRequest) -> RunOutcome:
     notes: list[str] = []  # auto's fallback, said once with the run's warnings and recorded
     backend = choose(request.tracer, job.cfg.get("tracer.backend"), notes)
     env = {**os.environ, **job.cfg.env, TRACED_BY_ENV: backend}
+    ray_session = ray_prepare(env)  # a Ray driver's workers join this job (roar/ray/)
     # The store is opened, upgraded and checked writable before the command starts: a command
     # that ran cannot be run again to get its record back.
     with opened(job.ws.db_path) as conn:
@@ -103,6 +105,8 @@ def run(request: RunRequest) -> RunOutcome:
         finally:
             summary = traced.wait()  # roar never returns before the command, whatever happened
         ended = time.time()
+        if ray_session is not None:
+            ray_session.merge(summary, job.metadata)
         summary.warnings[:0] = notes
         if summary.exec_error:
             flight.done()

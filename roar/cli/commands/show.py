@@ -158,6 +158,11 @@ def _show_job(
                 console.out("    content unknown (roar never recorded what it held)")
             else:
                 console.out(f"    {g.digest[:16]}  {human_size(g.size or 0)}  (as last recorded)")
+    if job.metadata.get("workers"):  # a Ray driver's workers (roar/ray)
+        from roar.ray.view import worker_lines
+
+        for line in worker_lines(job.metadata["workers"]):
+            console.out(line)
     for warning in job.metadata.get("warnings", []):
         console.out(f"Warning: {warning}")
     return 0
