@@ -178,3 +178,33 @@ def test_the_labels_api_refuses_what_is_not_registered_all_or_nothing(server, re
     assert server.get(f"/api/v1/labels/dag/{uid}")[0] == 422  # kinds are the registry's
     bad = {"changes": [{**changes[0], "set_at": 1.0}]}  # the server's clock, not the client's
     assert server.post("/api/v1/labels", bad)[0] == 422
+
+
+def test_labels_follow_the_scopes_of_the_records(server, accounts):
+    """Written as the viewer in the scope asked for: a private record's labels are hidden from
+    anonymous requests and from other users; publishing in a scope needs a login."""
+    import secrets
+
+    from tests.registry.synth import chain, window
+
+    name = "lab-" + secrets.token_hex(3)
+    alice, bob = accounts.user(name), accounts.user("lab-" + secrets.token_hex(3))
+    bundle = window(chain(1), 0, 1)
+    status, reg = alice.post("/api/v1/register?scope=private", bundle)
+    assert status == 200, reg
+    art = bundle["artifacts"][-1]["hash"]
+    change = {"changes": [{"target_kind": "artifact", "target": art, "key": "k", "value": "v"}]}
+    status, out = alice.post("/api/v1/labels?scope=private", change)
+    assert status == 200 and out["events"] == 1
+    got = alice.get(f"/api/v1/labels/artifact/{art}?scope=private")[1]
+    assert got["labels"] == {"k": "v"}
+    assert alice.get(f"/api/v1/labels/artifact/{art}?scope=anonymous")[1]["labels"] == {}
+    # not visible to anyone else: as if not registered, to read and to write
+    assert server.get(f"/api/v1/labels/artifact/{art}")[0] == 404
+    assert bob.get(f"/api/v1/labels/artifact/{art}")[0] == 404
+    assert bob.post("/api/v1/labels?scope=private", change)[0] == 404
+    # anonymous requests cannot write in a user's scope
+    assert server.post("/api/v1/labels?scope=private", change)[0] == 401
+    # the event is attributed to who sent it, in the lookup alice sees
+    history = alice.get(f"/api/v1/artifacts/{art}")[1]["labels"]["history"]
+    assert [(e["key"], e["registered_by"]) for e in history] == [("k", name)]
