@@ -27,18 +27,9 @@ TOKEN = "admin-token-for-tests-7b1e"
 @pytest.fixture(scope="module")
 def admin_server(database_url, tmp_path_factory) -> Iterator[Api]:
     """A second server on the package's database, started with the admin token set."""
-    old = os.environ.get("GLAAS_ADMIN_TOKEN")
-    os.environ["GLAAS_ADMIN_TOKEN"] = TOKEN
-    try:
-        log = tmp_path_factory.mktemp("glaas-admin-log") / "server.log"
-        with running_server(database_url, log) as api:
-            os.environ.pop("GLAAS_ADMIN_TOKEN")
-            if old is not None:
-                os.environ["GLAAS_ADMIN_TOKEN"] = old
-            yield api
-    finally:
-        if old is None:
-            os.environ.pop("GLAAS_ADMIN_TOKEN", None)
+    log = tmp_path_factory.mktemp("glaas-admin-log") / "server.log"
+    with running_server(database_url, log, {"GLAAS_ADMIN_TOKEN": TOKEN}) as api:
+        yield api
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
