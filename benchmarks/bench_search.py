@@ -95,6 +95,13 @@ def fill(url: str, n: int) -> None:
             conn.execute(insert(m.Artifact.__table__), arts)
             conn.execute(insert(m.Job.__table__), jobs)
             conn.execute(insert(m.Edge.__table__), edges)
+            # every record public, as an anonymous or public registration grants it (rev. 0004)
+            grants = [
+                {"target_hash": r[key], "scope": "public", "registered_by": r["registered_by"],
+                 "registered_at": r["registered_at"]}
+                for rows, key in ((arts, "hash"), (jobs, "job_hash")) for r in rows
+            ]  # fmt: skip
+            conn.execute(insert(m.Grant.__table__), grants)
             if labels:
                 conn.execute(insert(m.LabelEvent.__table__), labels)
     if engine.dialect.name == "postgresql":

@@ -343,7 +343,7 @@ def label_keys(db: Db, viewer: Viewer = ANONYMOUS_VIEWER) -> list[str]:
     with db.begin():
         q = (
             select(m.LabelEvent.key)
-            .where(label_visible(viewer))
+            .where(label_visible(viewer), visible(m.LabelEvent.target, viewer))
             .distinct()
             .order_by(m.LabelEvent.key)
             .limit(1000)
@@ -366,7 +366,11 @@ def leaderboard(
     with db.begin():
         q = (
             select(m.LabelEvent)
-            .where(m.LabelEvent.key == key, label_visible(viewer))
+            .where(
+                m.LabelEvent.key == key,
+                label_visible(viewer),
+                visible(m.LabelEvent.target, viewer),  # labels set apart from a registration
+            )
             .order_by(m.LabelEvent.set_at, m.LabelEvent.id)
         )
         current: dict[tuple[str, str], m.LabelEvent] = {}

@@ -173,3 +173,29 @@ def test_anonymous_registrations_are_public_and_attributed_to_anonymous(server, 
     other = accounts.user(name("anyone"))
     assert set(reads(other, parts, out).values()) == {200}
     assert other.get(f"/api/v1/sessions/{out['session_hash']}")[1]["registered_by"] == "anonymous"
+
+
+def test_a_label_set_apart_from_a_registration_stays_off_others_leaderboard(
+    server, accounts, engine
+):
+    """A label event in scope "public" on a private record (what a label endpoint that does
+    not check scopes would write; written to the database here) is not listed to those who
+    cannot see the record: the leaderboard and its keys check the target too."""
+    from sqlalchemy import insert
+
+    from glaas import models as m
+
+    owner = accounts.user(name("lb"))
+    parts, b = private_lineage()
+    owner.register(b, "private")
+    key = "lb_" + secrets.token_hex(3)
+    art = parts["artifacts"][-1]["hash"]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(m.LabelEvent.__table__),
+            [{"target_kind": "artifact", "target": art, "key": key, "value": "1",
+              "set_at": 5.0, "registered_by": "x", "scope": "public"}],
+        )  # fmt: skip
+    board = page_text(server, f"/labels?key={key}")
+    assert f'<option value="{key}"' not in board and art not in board
+    assert art in page_text(owner, f"/labels?key={key}")
