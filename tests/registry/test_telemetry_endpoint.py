@@ -207,3 +207,42 @@ def test_an_upload_that_fails_changes_nothing_the_user_sees(tmp_path, run_roar):
     _wait(lambda: list(pending.glob("*.json")), "the uploader to keep the payload")
     kept = json.loads(next(pending.glob("*.json")).read_text())
     assert kept["outcomes"] == {"run_failure": 1}  # kept, to be sent again with its event id
+
+
+FUZZED = [
+    ("POST", "/api/v1/telemetry/roar"),
+    ("GET", "/api/v1/labels/{kind}/{ref}"),
+    ("POST", "/api/v1/labels"),
+    ("POST", "/api/v1/identify"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), FUZZED, ids=[f"{m} {p}" for m, p in FUZZED])
+def test_no_server_error_on_generated_input(admin_server, method, path):
+    """Schemathesis over the telemetry and label operations (test_openapi_fuzz.py covers the
+    others): valid and document-breaking inputs alike get a 2xx or a 4xx, never a 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+
+    operation = schemathesis.openapi.from_url(admin_server.base + "/openapi.json")[path][method]
+    answered: list[int] = []
+
+    @given(
+        case=st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE),
+            operation.as_strategy(GenerationMode.NEGATIVE),
+        )
+    )
+    @settings(
+        max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def check(case: Any) -> None:
+        response = case.call(timeout=60)
+        answered.append(response.status_code)
+        case.validate_response(response, checks=[not_a_server_error])
+
+    check()
+    assert len(answered) >= 15 and all(code < 500 for code in answered), answered
