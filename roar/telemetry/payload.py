@@ -255,7 +255,7 @@ def endpoint(cwd: str | None = None) -> str:
     path = Path(found) if found else None
     cfg = config.load(path)
     explicit = str(cfg.get("telemetry.endpoint") or "")
-    if explicit:
+    if explicit.startswith(("http://", "https://")):  # `roar config set` checks; a hand edit not
         return explicit
     base = configured_url(path) or str(cfg.get("glaas.url"))
     return base.rstrip("/") + API_PATH
