@@ -289,12 +289,21 @@ def state(cwd: str | None = None) -> dict[str, Any]:
         "endpoint": endpoint(cwd),
         "counted": len(counted(where)),
         "pending_events": len(pending_files()),
-        "last_upload_attempt": None
+        # the uploader starts with the first command counted this long after the stamp (the
+        # first count sets it, each start resets it)
+        "next_upload_after": None
         if last is None
-        else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last)),
+        else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last + _every(env))),
         "cache_dir": str(where),
         "disabled_file": hook.disabled_marker(env),
     }
+
+
+def _every(env: Any) -> float:
+    try:
+        return float(env.get(hook.EVERY_ENV, hook.UPLOAD_EVERY))
+    except ValueError:
+        return float(hook.UPLOAD_EVERY)
 
 
 def disable() -> None:

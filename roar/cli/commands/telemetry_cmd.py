@@ -54,7 +54,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     console.out(f"  install id:     {st['install_id'] or '(not made yet)'}")
     console.out(f"  counted:        {st['counted']} command(s) since the last upload")
     console.out(f"  pending:        {st['pending_events']} payload(s) not yet accepted")
-    console.out(f"  last upload:    {st['last_upload_attempt'] or 'never'}")
+    console.out(f"  next upload:    after {st['next_upload_after'] or 'the first count'}")
     console.out(f"  kept in:        {st['cache_dir']}")
     console.out("`roar telemetry --print` shows the exact next payload; --disable turns it off.")
     return 0
