@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+# _signal: the constants without the signal module's enums (built at import).
+import _signal as signal
 import os
-import signal
 from collections.abc import Iterable
 from pathlib import Path
 

@@ -16,11 +16,13 @@ and exit when its jobs in flight have finished.
 
 from __future__ import annotations
 
+# _signal: the constants without the signal module's enums (built at import).
+import _signal as signal
+
 # _socket, not socket: socket builds its enums at import, a cost every `roar run` (which asks
 # whether the service listens before each job) would pay.
 import _socket
 import os
-import signal
 import struct
 import sys
 import time

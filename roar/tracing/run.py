@@ -16,10 +16,12 @@ or roar is stopped again, which ends them (``PTRACE_O_EXITKILL``).
 
 from __future__ import annotations
 
+# _signal, not signal: signal builds its enums at import (~3 M instructions of every
+# `roar run`); the functions are the same, handlers come back as plain ints.
+import _signal as signal
 import json
 import os
 import shlex
-import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
