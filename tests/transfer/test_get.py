@@ -14,6 +14,7 @@ from pathlib import Path
 import blake3
 import pytest
 
+from tests.conftest import git
 from tests.transfer.conftest import Project
 
 
@@ -29,13 +30,18 @@ def test_get_records_a_source_job_with_url_etag_and_blake3(project: Project) -> 
     s3, bucket = project.s3, project.s3.bucket()
     data = os.urandom(300_000)
     etag = s3.client.put_object(Bucket=bucket, Key="in/data.bin", Body=data)["ETag"].strip('"')
-    out = project.roar("get", f"s3://{bucket}/in/data.bin", "data/", "--json").json()
+    out = project.roar(
+        "get", f"s3://{bucket}/in/data.bin", "data/", "--tag", "-m", "raw data", "--json"
+    ).json()
     local = project.root / "data" / "data.bin"
     assert local.read_bytes() == data
     assert out["hash"] == b3(data) and out["downloaded"] == 1
     assert out["objects"][0]["etag"] == etag
     [job] = project.jobs()
     assert job["kind"] == "get" and job["inputs"] == []
+    assert job["metadata"]["message"] == "raw data"
+    assert out["tag"] == f"roar/get/{b3(data)[:12]}"
+    assert out["tag"] in git(project.root, "tag", "--list")
     outputs = {f["path"]: f["hash"] for f in job["outputs"]}
     assert outputs == {f"s3://{bucket}/in/data.bin": b3(data), str(local): b3(data)}
     shown = project.roar("show", f"s3://{bucket}/in/data.bin", "--json").json()
