@@ -202,3 +202,30 @@ def test_the_hook_imports_nothing_heavy():
     ).stdout.split()
     new = set(after) - set(before) - {"roar", "roar.telemetry", "roar.telemetry.hook"}
     assert not new & {"json", "uuid", "platform", "subprocess", "socket", "urllib"}, new
+
+
+def test_counting_a_run_imports_nothing_a_run_does_not(repo, tele_env):
+    """`roar run` counted (no upload due) imports exactly the modules of `roar run` with
+    telemetry off: the count is an env check, a stat and one appended line."""
+
+    def imported(env: dict[str, str]) -> set[str]:
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "roar", "run", "-q", "true"],
+            cwd=repo,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return {
+            line.split("|")[-1].strip()
+            for line in proc.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line
+        }
+
+    # the clock started (no upload due for a day), and a first run's one-off work done
+    subprocess.run([*ROAR, "run", "-q", "true"], cwd=repo, env={**os.environ, **tele_env})
+    off = imported({**tele_env, "ROAR_NO_TELEMETRY": "1"})
+    counting = imported(tele_env)
+    assert len(counts(tele_env)) == 2
+    assert counting - off == set()
