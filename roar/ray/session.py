@@ -15,12 +15,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any
 
 from roar.tracing.run import FileAccess, Summary
+
+# Every `roar run` imports this module (roar/record/recorder.py): typing (~14 M instructions)
+# only for type checkers; tempfile and shutil (~14 M, with random, bz2 and lzma) only once
+# Ray is found.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HOOK_ENV = "RAY_RUNTIME_ENV_HOOK"
 OUT_ENV = "ROAR_RAY_OUT"
@@ -49,6 +53,8 @@ class RaySession:
         try:
             workers, partial = self._read()
         finally:
+            import shutil
+
             shutil.rmtree(self.out, ignore_errors=True)
         if not workers and not partial:
             return
@@ -96,6 +102,8 @@ def prepare(env: dict[str, str]) -> RaySession | None:
         return None
     if importlib.util.find_spec("ray") is None:
         return None
+    import tempfile
+
     out = tempfile.mkdtemp(prefix="roar-ray-")
     before = {k: env.get(k) for k in (HOOK_ENV, OUT_ENV, PREV_HOOK_ENV, "PYTHONPATH")}
     if env.get(HOOK_ENV):
