@@ -20,8 +20,8 @@ from pathlib import Path
 from roar.tracing.run import FileAccess, Summary
 
 # Every `roar run` imports this module (roar/record/recorder.py): typing (~14 M instructions)
-# only for type checkers; tempfile and shutil (~14 M, with random, bz2 and lzma) only once
-# Ray is found.
+# only for type checkers; no tempfile nor shutil (~13 M, with random, bz2 and lzma): see
+# _private_dir and _remove_tree.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -53,9 +53,7 @@ class RaySession:
         try:
             workers, partial = self._read()
         finally:
-            import shutil
-
-            shutil.rmtree(self.out, ignore_errors=True)
+            _remove_tree(self.out)
         if not workers and not partial:
             return
         # roar's own modules, read by the hook in the driver and workers, are not the job's inputs
@@ -96,15 +94,57 @@ class RaySession:
         return workers, partial
 
 
+def _private_dir(prefix: str) -> str:
+    """What ``tempfile.mkdtemp(prefix=prefix)`` makes (a new 0700 directory in the first of
+    $TMPDIR, $TEMP, $TMP, /tmp, /var/tmp, /usr/tmp that takes one), without importing
+    tempfile: with shutil, random, bz2 and lzma that was ~13 M instructions of every `roar run`
+    where Ray is installed. Any other failure goes to tempfile itself."""
+    candidates = [os.environ.get(k) for k in ("TMPDIR", "TEMP", "TMP")]
+    for base in [c for c in candidates if c] + ["/tmp", "/var/tmp", "/usr/tmp"]:
+        for _ in range(8):
+            path = os.path.abspath(os.path.join(base, prefix + os.urandom(6).hex()))
+            try:
+                os.mkdir(path, 0o700)
+                return path
+            except FileExistsError:
+                continue
+            except OSError:
+                break
+    import tempfile
+
+    return tempfile.mkdtemp(prefix=prefix)
+
+
+def _remove_tree(path: str) -> None:
+    """``shutil.rmtree(path, ignore_errors=True)`` for the flat folder the driver writes
+    (shutil itself only for a folder inside it)."""
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                import shutil
+
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
 def prepare(env: dict[str, str]) -> RaySession | None:
     """Give a Ray driver roar's runtime_env hook (``env`` is the command's environment)."""
     if env.get(OFF_ENV) == "0" or env.get(HOOK_ENV) == OUR_HOOK:
         return None
     if importlib.util.find_spec("ray") is None:
         return None
-    import tempfile
-
-    out = tempfile.mkdtemp(prefix="roar-ray-")
+    out = _private_dir("roar-ray-")
     before = {k: env.get(k) for k in (HOOK_ENV, OUT_ENV, PREV_HOOK_ENV, "PYTHONPATH")}
     if env.get(HOOK_ENV):
         env[PREV_HOOK_ENV] = env[HOOK_ENV]
