@@ -106,7 +106,7 @@ def _project(root: Path, driver: str) -> Path:
 
 @pytest.fixture(scope="module")
 def env(ray_cluster) -> dict[str, str]:
-    return {**os.environ, "RAY_ADDRESS": ray_cluster.address, "RAY_USAGE_STATS_ENABLED": "0"}
+    return {**os.environ, "RAY_ADDRESS": ray_cluster, "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 @pytest.fixture(scope="module")
