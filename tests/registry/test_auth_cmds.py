@@ -220,3 +220,22 @@ def test_logged_out_a_scope_that_needs_a_login_is_refused(cli):
     assert (dry["scope"], dry["registered_by"]) == ("anonymous", "anonymous")
     bad = cli("scope", "use", "not a scope", check=False)
     assert bad.returncode == 1 and "Unknown scope" in bad.stderr
+
+
+def test_private_lineage_is_reproducible_by_its_owner_only(cli, accounts, database_url, tmp_path):
+    """`roar reproduce` from a clone without a store asks the registry with the stored login:
+    the owner gets the private recipe, someone logged out is told the registry has no such
+    hash."""
+    name = "rp-" + secrets.token_hex(3)
+    cli("login", "--token-file", str(token_file(accounts, database_url, cli, name)))
+    cli("register", "model.bin", "--private")
+    model = digest(cli, "model.bin")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(cli.root), str(clone)], check=True)
+    url = {"ROAR_GLAAS_URL": json.loads(cli.state.read_text())["servers"].popitem()[0]}
+    owner = Cli(clone, cli.home)
+    plan = json.loads(owner("reproduce", model, "--json", **url).stdout)
+    assert [s["argv"][-1] for s in plan["steps"]] == ["cleaned", "trained"]
+    stranger = Cli(clone, tmp_path)  # no login
+    out = stranger("reproduce", model, check=False, **url)
+    assert out.returncode != 0 and "neither in the local store nor in the registry" in out.stderr
