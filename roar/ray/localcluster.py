@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 START_TIMEOUT_S = 240
 ATTEMPTS = 3
+WORKER_PORTS = 30000
 
 
 @dataclass
@@ -51,10 +52,9 @@ def start(nodes: int = 2, object_store_bytes: int = 100_000_000) -> LocalCluster
             args = [*role, "--temp-dir", temp_dir, "--num-cpus", "1",
                     "--object-store-memory", str(object_store_bytes), "--disable-usage-stats",
                     "--node-ip-address", "127.0.0.1",
-                    "--min-worker-port", "0", "--max-worker-port", "0",
-                    "--dashboard-agent-listen-port", str(_free_port()),
-                    "--dashboard-agent-grpc-port", str(_free_port()),
-                    "--metrics-export-port", str(_free_port())]  # fmt: skip
+                    # workers' ports: a range per node, clear of Ray's default 10002-19999
+                    "--min-worker-port", str(WORKER_PORTS + 1000 * n),
+                    "--max-worker-port", str(WORKER_PORTS + 1000 * n + 999)]  # fmt: skip
             cluster.groups.append(_start_retrying(args, temp_dir, env))
     except BaseException:
         cluster.stop()
