@@ -94,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.disable()
     try:
         args = _parse_quick(chosen, args_list) if first == 0 else None
+        if args is not None and argv is None:
+            _prefetch_git()
         if args is None:
             if chosen in commands.COMMANDS:
                 # The list of commands shows only in the top-level help, asked for before a
@@ -134,6 +136,22 @@ def _parse_quick(chosen: str | None, args_list: list[str]) -> Any:
     from roar.cli.commands import run
 
     return run.parse_quick(chosen, args_list[1:])
+
+
+def _prefetch_git() -> None:
+    """Start `roar run`'s git processes before the recorder's modules import (see
+    roar.record.gitinfo.prefetch). Only as the program: a caller's main(argv) may change
+    directory before it records."""
+    from roar.record import gitinfo
+
+    try:
+        cwd = os.path.abspath(os.getcwd())
+    except OSError:  # the directory is gone: the command says so
+        return
+    try:
+        gitinfo.prefetch(cwd)
+    except OSError:  # no git on PATH: the recorder says so, as before
+        pass
 
 
 # ------------------------------------------------------------------ `roar --help` without argparse

@@ -5,10 +5,13 @@ from __future__ import annotations
 # _signal: the constants without the signal module's enums (built at import).
 import _signal as signal
 import os
-from collections.abc import Iterable
-from pathlib import Path
 
 from roar.records import record
+
+TYPE_CHECKING = False  # pathlib is not needed to start git (see prefetch)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
 
 _PATHSPEC_CHUNK = 2000  # keep argv far below the kernel's limit
 
@@ -28,7 +31,7 @@ class GitState:
 class _Git:
     """A git process started in ``repo``, its output read by ``result``."""
 
-    def __init__(self, repo: Path, *args: str) -> None:
+    def __init__(self, repo: Path | str, *args: str) -> None:
         read_end, write_end = os.pipe()  # both close-on-exec; dup2 gives the child its stdout
         try:
             self.pid = os.posix_spawnp(
@@ -74,29 +77,64 @@ def modified_tracked_files(repo: Path) -> list[str]:
     return _status(repo)[2]
 
 
-def snapshot(repo: Path) -> tuple[GitState, list[str]]:
+_STATUS = ("status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z",
+           "--untracked-files=no")  # fmt: skip
+_REMOTE = ("config", "--get", "remote.origin.url")
+
+# Variables git reads paths from, which could be relative to the directory it starts in.
+_LOCATION_VARS = frozenset(
+    "GIT_DIR GIT_WORK_TREE GIT_COMMON_DIR GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_CONFIG"
+    " GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_CEILING_DIRECTORIES GIT_CONFIG_GLOBAL"
+    " GIT_CONFIG_SYSTEM GIT_CONFIG_COUNT GIT_CONFIG_PARAMETERS GIT_NAMESPACE".split()
+)
+# The two git processes of a snapshot, started early by prefetch: (directory, remote, status).
+_prefetched: tuple[str, _Git, _Git] | None = None
+
+
+def prefetch(cwd: str) -> None:
+    """Start the git processes ``snapshot(repo, cwd=cwd)`` will read, now.
+
+    `roar run` calls this before importing the recorder: git then works on the machine's other
+    core while Python imports (~60 % of roar's start-up), instead of after. git finds the
+    repository from ``cwd`` as it does from its root (the recorder's ``repo`` is the nearest
+    folder above ``cwd`` with a ``.git``), and ``--porcelain`` paths are relative to the root
+    either way. Not done when a variable that locates the repository or its files is set (a
+    relative GIT_DIR would be read against ``-C DIR``); an unused prefetch is a process that
+    exits on its own."""
+    global _prefetched
+    if _prefetched is None and not _LOCATION_VARS.intersection(os.environ):
+        _prefetched = (cwd, _Git(cwd, *_REMOTE), _Git(cwd, *_STATUS))
+
+
+def snapshot(repo: Path, cwd: str | None = None) -> tuple[GitState, list[str]]:
     """Commit, branch, origin URL and the modified tracked files (as ``modified_tracked_files``).
 
     One ``git status`` answers all but the URL, which a second git process looks up side by
     side with it: `roar run` pays for one git call before its command starts and none after.
+    ``cwd`` (inside ``repo``): the git processes ``prefetch(cwd)`` started, if it did.
     """
-    remote = _Git(repo, "config", "--get", "remote.origin.url")
-    commit, branch, modified = _status(repo)
+    global _prefetched
+    if _prefetched is not None and cwd is not None and _prefetched[0] == cwd:
+        _cwd, remote, status = _prefetched
+        _prefetched = None
+    else:
+        remote, status = _Git(repo, *_REMOTE), _Git(repo, *_STATUS)
+    commit, branch, modified = _parse_status(status.result()[1])
     url = remote.result()[1]
     return GitState(commit, branch, url.decode().strip() or None), modified
 
 
 def _status(repo: Path) -> tuple[str | None, str | None, list[str]]:
+    return _parse_status(_git(repo, *_STATUS))
+
+
+def _parse_status(out: bytes) -> tuple[str | None, str | None, list[str]]:
     """(commit, branch, modified tracked files) from ``git status --porcelain=v2 --branch``.
 
     Commit and branch are what ``git rev-parse HEAD --abbrev-ref HEAD`` gives: both None before
     the first commit, branch "HEAD" when detached. Each modified file is "XY path" with the
     status letters of ``git status --short`` (v2 writes "." where --short writes a space).
     """
-    out = _git(
-        repo, "status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z",
-        "--untracked-files=no",
-    )  # fmt: skip
     commit = branch = None
     files: list[str] = []
     entries = iter(out.decode("utf-8", "backslashreplace").split("\0"))

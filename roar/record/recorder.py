@@ -159,7 +159,7 @@ def prepare(request: RunRequest) -> PreparedJob:
         raise NotGitRepoError()
     algorithm = hash_algorithm(request.hash_algorithm, cfg.get("hash.primary"))
     # One git status answers the dirty check, commit and branch (the origin URL alongside).
-    git_state, dirty = gitinfo.snapshot(repo)
+    git_state, dirty = gitinfo.snapshot(repo, cwd=cwd)
     if dirty and not request.allow_dirty:
         raise _dirty_error(dirty)
     # The diff describes the code the job starts from, so it is taken before the job can edit it.
