@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -312,7 +313,9 @@ def pipeline(tmp_path_factory) -> dict[str, Any]:
     (the last step also reads clean.csv). Returns the repo and `roar show --json`'s session."""
     root = make_repo(tmp_path_factory.mktemp("registry") / "project")
     (root / "step.py").write_text(STEP)
-    (root / "raw.csv").write_text("a,b\n1,2\n")
+    # Bytes of its own: other tests register pipelines of the same script on the same server,
+    # and the same bytes are the same artifacts (their jobs would show up as producers here).
+    (root / "raw.csv").write_text(f"a,b\n1,2\n# {secrets.token_hex(8)}\n")
     roar("init", "-y", cwd=root)
     commit_all(root, "pipeline")
     for args in (

@@ -228,14 +228,16 @@ def test_private_lineage_is_reproducible_by_its_owner_only(cli, accounts, databa
     hash."""
     name = "rp-" + secrets.token_hex(3)
     cli("login", "--token-file", str(token_file(accounts, database_url, cli, name)))
-    cli("register", "model.bin", "--private")
-    model = digest(cli, "model.bin")
+    tag = secrets.token_hex(4)  # an artifact no other test registers publicly
+    cli("run", "python3", "step.py", "model.bin", "private.bin", tag)
+    cli("register", "private.bin", "--private")
+    model = digest(cli, "private.bin")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(cli.root), str(clone)], check=True)
     url = {"ROAR_GLAAS_URL": json.loads(cli.state.read_text())["servers"].popitem()[0]}
     owner = Cli(clone, cli.home)
     plan = json.loads(owner("reproduce", model, "--json", **url).stdout)
-    assert [s["argv"][-1] for s in plan["steps"]] == ["cleaned", "trained"]
+    assert [s["argv"][-1] for s in plan["steps"]] == ["cleaned", "trained", tag]
     stranger = Cli(clone, tmp_path)  # no login
     out = stranger("reproduce", model, check=False, **url)
     assert out.returncode != 0 and "neither in the local store nor in the registry" in out.stderr
