@@ -222,5 +222,7 @@ class RemoteObject(Base):
     artifact_id: Mapped[int] = mapped_column(
         ForeignKey("artifacts.id", ondelete="CASCADE"), index=True
     )
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True
+    )
     first_seen_at: Mapped[float] = mapped_column(Float)
