@@ -9,6 +9,7 @@ Not a pytest test. Usage:
     python benchmarks/bench_run.py --venv --only startup          # in a 300-distribution venv
     python benchmarks/bench_run.py --venv --wheel dist/roar-*.whl --dists 400 --only startup
     python benchmarks/bench_run.py --venv --only startup --instructions  # + valgrind counts
+    python benchmarks/bench_run.py --venv --only startup --baseline e67226b  # + that revision
 
 Every figure is a ratio or difference against a baseline measured in the same run
 (never a hard-coded number). Each round runs every variant once, in an order that
@@ -38,6 +39,11 @@ INSTALLER, no code. They cost nothing to install and weigh on a metadata scan li
 With ``--wheel PATH`` that wheel is installed into the venv (``pip --python VENV install
 --no-deps``) and timed through the ``roar`` script pip writes; otherwise the venv runs the roar
 this interpreter imports, through a launcher identical to pip's console script.
+
+``--baseline REV`` also times, in the same rounds, the roar of git revision REV: its ``roar/``
+from ``git archive`` with this build's native module, through ``PYTHONPATH``, in a repository
+of its own (``roar init`` by that roar: its store schema). On a loaded machine this is the only
+fair before/after: both see the same load.
 
 ``--instructions`` also counts, with valgrind's callgrind, the instructions each start-up
 variant executes in roar's own process (not git's or the traced command's) and prints them as
@@ -129,7 +135,8 @@ def timed(argv, cwd, env=None) -> float:
     r = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     t = time.perf_counter() - t0
     if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, argv))} exited {r.returncode}: {r.stderr[-2000:]}")
+        err = r.stderr[-2000:].decode(errors="replace")
+        raise RuntimeError(f"{' '.join(map(str, argv))} exited {r.returncode}: {err}")
     return t
 
 
@@ -201,10 +208,12 @@ def path_roar(roar: list[str]) -> list[str] | None:
 # --------------------------------------------------------------------------- setup
 
 
-def make_repo(base: pathlib.Path, roar: list[str] | None = None) -> pathlib.Path:
+def make_repo(
+    base: pathlib.Path, roar: list[str] | None = None, extra_env: dict | None = None
+) -> pathlib.Path:
     repo = base / "repo"
     repo.mkdir()
-    env = git_env()
+    env = {**git_env(), **(extra_env or {})}
     sh(["git", "init", "-q", "-b", "main"], repo, env)
     (repo / "README.md").write_text("roar benchmark scratch repository\n")
     (repo / "io_script.py").write_text(IO_SCRIPT)
@@ -301,12 +310,30 @@ def make_venv(
     )
 
 
+def baseline_tree(base: pathlib.Path, rev: str) -> pathlib.Path:
+    """REV's roar/ (``git archive``) with this build's native module: a tree for PYTHONPATH."""
+    import roar._native as native
+
+    tree = base / "baseline"
+    tree.mkdir()
+    archive = sh_bytes(["git", "-C", str(HERE.parent), "archive", rev, "roar"])
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    so = pathlib.Path(native.__file__)
+    shutil.copy2(so, tree / "roar" / so.name)
+    return tree
+
+
+def sh_bytes(argv) -> bytes:
+    return subprocess.run(argv, check=True, capture_output=True).stdout
+
+
 # --------------------------------------------------------------------------- measurements
 
 
-def bench_startup(repo, rounds, roar, python, via_path=None):
+def bench_startup(repo, rounds, roar, python, via_path=None, baseline=None):
     """roar's fixed costs, each beside its baseline: ``roar run -q true`` vs ``true``, and
-    ``roar --version`` / ``roar --help`` vs the interpreter alone (``python -c pass``)."""
+    ``roar --version`` / ``roar --help`` vs the interpreter alone (``python -c pass``).
+    ``baseline``: (its repository, its environment) for an older roar timed alongside."""
     true = shutil.which("true") or "/bin/true"
     variants = {
         "bare": lambda: timed([true], repo),
@@ -315,6 +342,11 @@ def bench_startup(repo, rounds, roar, python, via_path=None):
         "roar_version": lambda: timed(roar + ["--version"], repo),
         "roar_help": lambda: timed(roar + ["--help"], repo),
     }
+    if baseline:
+        b_repo, b_env = baseline
+        variants["base_roar"] = lambda: timed(roar + ["run", "-q", true], b_repo, b_env)
+        variants["base_version"] = lambda: timed(roar + ["--version"], b_repo, b_env)
+        variants["base_help"] = lambda: timed(roar + ["--help"], b_repo, b_env)
     if via_path:  # for the diagnosis only: roar via a PATH shim
         variants["roar_via_path"] = lambda: timed(via_path + ["run", "-q", true], repo)
     for variant in variants.values():  # untimed: bytecode, page cache, the eBPF service
@@ -325,7 +357,17 @@ def bench_startup(repo, rounds, roar, python, via_path=None):
         return med([b - a for a, b in zip(times[base], times[other], strict=True)])
 
     medians = {k: med(v) for k, v in times.items()}
+    if baseline:
+        base_figures = {
+            "overhead_median_s": medians["base_roar"] - medians["bare"],
+            "overhead_paired_median_s": paired("bare", "base_roar"),
+            "version_over_python_s": medians["base_version"] - medians["python_pass"],
+            "version_over_python_paired_s": paired("python_pass", "base_version"),
+            "help_over_python_s": medians["base_help"] - medians["python_pass"],
+            "help_over_python_paired_s": paired("python_pass", "base_help"),
+        }
     return {
+        "baseline": base_figures if baseline else None,
         "times": times,
         "roar_cmd": roar,
         "roar_via_path_cmd": via_path,
@@ -344,7 +386,7 @@ def bench_startup(repo, rounds, roar, python, via_path=None):
     }
 
 
-def instructions(argv: list[str], cwd) -> int:
+def instructions(argv: list[str], cwd, env: dict | None = None) -> int:
     """Instructions the process itself executes (valgrind's callgrind; children such as git and
     the traced command are not followed), with a fixed hash seed so that reruns agree."""
     with tempfile.TemporaryDirectory(prefix="roar-bench-cg-") as tmp:
@@ -352,7 +394,7 @@ def instructions(argv: list[str], cwd) -> int:
         r = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
             cwd=cwd,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
+            env={**(env or os.environ), "PYTHONHASHSEED": "0"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -365,7 +407,7 @@ def instructions(argv: list[str], cwd) -> int:
     raise RuntimeError(f"no instruction count for {argv}")
 
 
-def bench_instructions(repo, roar, python) -> dict:
+def bench_instructions(repo, roar, python, baseline=None) -> dict:
     """Instruction counts of the start-up variants: a load-independent companion to the wall
     times (on a busy machine the medians grow with the load; these do not)."""
     launcher = pathlib.Path(roar[0])
@@ -378,6 +420,11 @@ def bench_instructions(repo, roar, python) -> dict:
         "roar_help": instructions(roar_argv + ["--help"], repo),
         "roar": instructions(roar_argv + ["run", "-q", true], repo),
     }
+    if baseline:
+        b_repo, b_env = baseline
+        counts["base_version"] = instructions(roar_argv + ["--version"], b_repo, b_env)
+        counts["base_help"] = instructions(roar_argv + ["--help"], b_repo, b_env)
+        counts["base_roar"] = instructions(roar_argv + ["run", "-q", true], b_repo, b_env)
     return {
         "counts": counts,
         "over_python_pass": {k: v - counts["python_pass"] for k, v in counts.items()},
@@ -494,6 +541,15 @@ def report(res, notes):
             f"--version {fmt_s(s['version_over_python_paired_s'])}, "
             f"--help {fmt_s(s['help_over_python_paired_s'])}"
         )
+        b = s.get("baseline")
+        if b:
+            print(
+                f"    baseline {s['baseline_rev']} in the same rounds: run "
+                f"{fmt_s(b['overhead_median_s'])} more than bare (paired "
+                f"{fmt_s(b['overhead_paired_median_s'])}), --version "
+                f"{fmt_s(b['version_over_python_s'])}, --help {fmt_s(b['help_over_python_s'])} "
+                "more than python_pass"
+            )
         if "instructions" in s:
             over = s["instructions"]["over_python_pass"]
             print(
@@ -508,6 +564,18 @@ def report(res, notes):
                     )
                 )
             )
+            if "base_roar" in over:
+                print(
+                    f"    ... baseline {s['baseline_rev']}: "
+                    + ", ".join(
+                        f"{label} +{over[key] / 1e6:.1f} M"
+                        for label, key in (
+                            ("--version", "base_version"),
+                            ("--help", "base_help"),
+                            ("run -q true", "base_roar"),
+                        )
+                    )
+                )
         if s["roar_via_path_cmd"]:
             print(
                 f"    via PATH ({s['roar_via_path_cmd'][0]}) roar run -q true "
@@ -641,6 +709,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="startup: also count the instructions each start-up variant executes (valgrind)",
     )
+    ap.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="startup: also time the roar of git revision REV in the same rounds (see the "
+        "module docstring)",
+    )
     args = ap.parse_args(argv)
     if args.wheel and not args.venv:
         ap.error("--wheel needs --venv")
@@ -653,7 +727,7 @@ def main(argv=None) -> int:
     notes: list[str] = []
 
     try:
-        import roar._native  # noqa: F401
+        from roar import _native  # noqa: F401  (not `import roar._native`: `roar` is a list here)
     except ImportError as exc:
         print(f"roar._native not importable ({exc}); run `pip install -e '.[test]'` first")
         return 2
@@ -681,12 +755,20 @@ def main(argv=None) -> int:
             flush=True,
         )
         repo = make_repo(base, roar)
+        baseline = None
+        if args.baseline and "startup" in only:
+            b_env = {**os.environ, "PYTHONPATH": str(baseline_tree(base, args.baseline))}
+            (base / "b").mkdir()
+            baseline = (make_repo(base / "b", roar, b_env), b_env)
         if "startup" in only:
             via_path = None if args.venv else path_roar(roar)
-            res["startup"] = bench_startup(repo, rounds, roar, python, via_path)
+            res["startup"] = bench_startup(repo, rounds, roar, python, via_path, baseline)
+            res["startup"]["baseline_rev"] = args.baseline
             if args.instructions:
                 if shutil.which("valgrind"):
-                    res["startup"]["instructions"] = bench_instructions(repo, roar, python)
+                    res["startup"]["instructions"] = bench_instructions(
+                        repo, roar, python, baseline
+                    )
                 else:
                     notes.append("valgrind not found: --instructions skipped")
         if "io_script" in only:
