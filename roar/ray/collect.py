@@ -26,12 +26,14 @@ COLLECT_TASK = "roar.collect"
 def collect_node(token: str, base: str) -> dict[str, Any]:
     import roar._native as _native
 
+    node = None
     try:
         import ray
 
-        node = ray.get_runtime_context().get_node_id()
+        if ray.is_initialized():  # (outside a worker, asking would start a local Ray)
+            node = ray.get_runtime_context().get_node_id()
     except Exception:  # noqa: BLE001
-        node = None
+        pass
     own = f"{DIR_PREFIX}{token}-w{os.getpid()}"
     workers: list[dict[str, Any]] = []
     partial: list[str] = []

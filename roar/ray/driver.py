@@ -34,6 +34,7 @@ LOGS_ENV = "ROAR_RAY_LOGS"
 LIB_ENV = "ROAR_PRELOAD_LIB"
 WORKER_ENV = "ROAR_WORKER"
 USER_SETUP_ENV = "ROAR_RAY_USER_SETUP"
+COLLECT_ENV = "ROAR_RAY_COLLECT"
 SETUP_HOOK = "roar.ray.worker.setup"
 COLLECT_TASK = "roar.collect"
 COLLECT_TIMEOUT_S = 60.0
@@ -227,8 +228,15 @@ def _collect_nodes(ray: Any, token: str) -> tuple[list[dict[str, Any]], list[str
 
     from roar.ray.collect import collect_node
 
+    # This machine's worker logs (every node on it shares the log folder) are read here, in
+    # the driver; a node on another machine runs the collection task and returns its logs
+    # through the object store. (A task on a node with no worker left would start one.)
+    # ROAR_RAY_COLLECT=tasks: a task on every node, as if each were another machine.
+    by_task = os.environ.get(COLLECT_ENV) == "tasks"
+    here = {} if by_task else collect_node(token, logs_base())
+    me = None if by_task else ray.util.get_node_ip_address()
     task = ray.remote(num_cpus=0, max_retries=0)(collect_node)
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("NodeManagerAddress") != me]
     refs = {
         n["NodeID"]: task.options(
             name=COLLECT_TASK,
@@ -236,8 +244,8 @@ def _collect_nodes(ray: Any, token: str) -> tuple[list[dict[str, Any]], list[str
         ).remote(token, logs_base())
         for n in nodes
     }
-    workers: list[dict[str, Any]] = []
-    partial: list[str] = []
+    workers: list[dict[str, Any]] = list(here.get("workers", []))
+    partial: list[str] = list(here.get("partial", []))
     for node_id, ref in refs.items():
         try:
             got = ray.get(ref, timeout=COLLECT_TIMEOUT_S)

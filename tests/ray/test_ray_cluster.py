@@ -226,3 +226,17 @@ def test_a_policy_forbidding_the_hook_warns_once_and_records_the_driver(tmp_path
     assert (root / "data" / "worker_out.txt").exists()  # the task ran, untraced
     assert str(root / "data" / "worker_out.txt") not in outputs
     assert "workers" not in job["metadata"]
+
+
+def test_collection_through_ray_tasks_as_for_nodes_on_other_machines(tmp_path, env):
+    """Nodes on other machines send their workers' logs back as the result of a collection
+    task pinned to each node (ROAR_RAY_COLLECT=tasks treats every node so)."""
+    root = _project(tmp_path / "project", SMALL)
+    run = _roar("run", "python", "driver.py", cwd=root, env={**env, "ROAR_RAY_COLLECT": "tasks"})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Partial worker lineage" not in run.stdout + run.stderr
+    job = json.loads(_roar("show", "@1", "--json", cwd=root, env=env).stdout)
+    worker_out = root / "data" / "worker_out.txt"
+    assert _files(job, "outputs")[str(worker_out)] == _digest(worker_out)
+    (task,) = [t for w in job["metadata"]["workers"] for t in w["tasks"] if t["name"] == "write"]
+    assert task["writes"] == [str(worker_out)]
