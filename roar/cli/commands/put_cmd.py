@@ -24,11 +24,14 @@ HELP = "Upload artifacts to cloud storage and register lineage with GLaaS"
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("put", help=HELP)
     p.add_argument(
-        "paths",
-        nargs="+",
-        metavar="[SRC] DEST",
-        help="SRC: a file, a directory (recursive), @N (that step's outputs) or nothing (every "
-        "output of the session); DEST: s3://bucket/prefix/, gs://…, or a path",
+        "src",
+        nargs="?",
+        metavar="SRC",
+        help="a file, a directory (recursive), @N (that step's outputs); none: every output "
+        "of the session",
+    )
+    p.add_argument(
+        "dest", metavar="DEST", help="s3://bucket/prefix/, gs://bucket/prefix/ or a path"
     )
     p.add_argument("-m", "--message", required=True, help="description of the upload (required)")
     p.add_argument("--dry-run", action="store_true", help="preview without uploading")
@@ -53,15 +56,15 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     from roar.transfer.put import PutRequest, put
     from roar.workspace import require_workspace
 
-    if len(args.paths) > 2:
-        raise RoarError("roar put takes one SRC and one DEST.", hint="roar put SRC DEST -m MSG")
-    source, dest = (None, args.paths[0]) if len(args.paths) == 1 else args.paths
+    source, dest = args.src, args.dest
     ws = require_workspace()
     cfg = config_mod.load(ws.config_path)
     url = client.configured_url(ws.config_path)
     scope, login = _scope(args, ws.config_path, url, cfg, console) if url else ("", None)
     argv = (
-        ("roar", "put", *sys.argv[2:]) if sys.argv[1:2] == ["put"] else ("roar", "put", *args.paths)
+        ("roar", "put", *sys.argv[2:])
+        if sys.argv[1:2] == ["put"]
+        else ("roar", "put", *([source] if source else []), dest)
     )
     request = PutRequest(dest, source, args.message, args.dry_run, argv)
     if args.dry_run:
