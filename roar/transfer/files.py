@@ -27,7 +27,7 @@ class AtomicFile:
         os.makedirs(self.directory, exist_ok=True)
         self.temp_name: str | None = None
         try:
-            self.fd = os.open(self.directory, os.O_TMPFILE | os.O_WRONLY, 0o644)
+            self.fd = os.open(self.directory, os.O_TMPFILE | os.O_RDWR, 0o644)
         except (AttributeError, OSError):
             self.temp_name = self._fresh_name()
             self.fd = os.open(self.temp_name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -67,7 +67,10 @@ class AtomicFile:
             os.fsync(self.fd)
         if self.temp_name is None:
             name = self._fresh_name()
-            _link_unnamed(self.fd, name)
+            try:
+                _link_unnamed(self.fd, name)
+            except OSError:  # no /proc here: copy the bytes to a named temporary instead
+                _copy_out(self.fd, name)
             self.temp_name = name
         os.replace(self.temp_name, self.dest)
         self.temp_name = None
@@ -129,6 +132,24 @@ def sync_directories(directories: set[str]) -> None:
     """Make renames into ``directories`` durable (one fsync per directory)."""
     for directory in sorted(directories):
         _fsync_dir(directory)
+
+
+def _copy_out(fd: int, name: str) -> None:
+    size = os.fstat(fd).st_size
+    out = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    try:
+        offset = 0
+        while offset < size:
+            sent = os.copy_file_range(fd, out, size - offset, offset)
+            if sent == 0:
+                break
+            offset += sent
+        os.fsync(out)
+    except BaseException:
+        os.unlink(name)
+        raise
+    finally:
+        os.close(out)
 
 
 def _fsync_dir(directory: str) -> None:
