@@ -19,6 +19,7 @@ ADMIN_HELP = """\
 glaas-server admin create-user NAME
 glaas-server admin add-key NAME KEYFILE          (an OpenSSH public key: id_ed25519.pub; - reads stdin)
 glaas-server admin create-token NAME [--file F]  (prints the token, or writes F as JSON, 0600)
+glaas-server admin revoke-tokens NAME            (every API token of the user stops working)
 glaas-server admin create-project OWNER/PROJECT
 glaas-server admin add-member OWNER/PROJECT NAME
 glaas-server admin users [--json]"""
@@ -50,6 +51,7 @@ def _admin_parser(sub: argparse._SubParsersAction) -> None:
     token = verbs.add_parser("create-token", help="a new API token for a user (shown once)")
     token.add_argument("name")
     token.add_argument("--file", type=Path, help="write it there as JSON (mode 0600)")
+    verbs.add_parser("revoke-tokens", help="delete every API token of a user").add_argument("name")
     verbs.add_parser("create-project", help="a new OWNER/PROJECT scope").add_argument("slug")
     member = verbs.add_parser("add-member", help="add a user to a project")
     member.add_argument("slug")
@@ -98,6 +100,9 @@ def _admin(db: Db, args: argparse.Namespace) -> int:
             print(
                 f"wrote a token for {args.name} to {args.file} (give it to roar login --token-file)"
             )
+    elif args.verb == "revoke-tokens":
+        n = a.revoke_tokens(db, args.name)
+        print(f"revoked {n} token(s) of {args.name}")
     elif args.verb == "create-project":
         a.create_project(db, args.slug)
         print(f"created project {args.slug}")

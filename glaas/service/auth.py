@@ -156,6 +156,15 @@ def create_token(db: Db, name: str) -> str:
     return token
 
 
+def revoke_tokens(db: Db, name: str) -> int:
+    """Delete every API token of ``name``: how many there were."""
+    with db.begin():
+        db.connection(execution_options=WRITE)
+        _user(db, name)
+        gone = db.execute(delete(m.ApiToken).where(m.ApiToken.user_name == name))
+        return int(getattr(gone, "rowcount", 0) or 0)
+
+
 def create_project(db: Db, slug: str) -> None:
     if not PROJECT.match(slug):
         raise AdminError(f"{slug!r} is not OWNER/PROJECT (each 1-64 of a-z, 0-9, '_', '.', '-')")

@@ -234,3 +234,7 @@ def test_the_admin_command(server, database_url, tmp_path):
     listed = json.loads(admin(database_url, "users", "--json").stdout)
     (me_row,) = [u for u in listed if u["name"] == name]
     assert me_row["projects"] == [slug] and len(me_row["keys"]) == 1
+    revoked = admin(database_url, "revoke-tokens", name)
+    assert revoked.returncode == 0 and "revoked 1 token(s)" in revoked.stdout
+    status, out = server.as_token(token).get("/api/v1/whoami")
+    assert status == 401 and "not recognised" in out["detail"]
