@@ -230,8 +230,10 @@ def test_a_policy_forbidding_the_hook_warns_once_and_records_the_driver(tmp_path
 
 def test_collection_through_ray_tasks_as_for_nodes_on_other_machines(tmp_path, env):
     """Nodes on other machines send their workers' logs back as the result of a collection
-    task pinned to each node (ROAR_RAY_COLLECT=tasks treats every node so)."""
-    root = _project(tmp_path / "project", SMALL)
+    task pinned to each node (ROAR_RAY_COLLECT=tasks treats every node so). The driver never
+    calls ray.shutdown(): the collection runs at exit, before Ray's own exit handler."""
+    root = _project(tmp_path / "project", SMALL.replace("ray.shutdown()\n", ""))
+    assert "shutdown" not in (root / "driver.py").read_text()
     run = _roar("run", "python", "driver.py", cwd=root, env={**env, "ROAR_RAY_COLLECT": "tasks"})
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Partial worker lineage" not in run.stdout + run.stderr
