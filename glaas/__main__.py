@@ -7,9 +7,10 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from glaas.settings import Settings
+from glaas.settings import Settings, parse_workers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,8 +38,22 @@ def serve(settings: Settings) -> None:
     from glaas.api.app import create_app
 
     migrate(settings)  # a server never runs against a schema older than its models
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    if settings.workers == 1:
+        app = create_app(settings)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        return
+    # Several processes on one socket: each worker builds its own app (its own engine and
+    # PostgreSQL pool; SQLite in WAL mode serves readers in many processes) from the same
+    # environment, by the factory's name. The parent only watches them.
+    os.environ["GLAAS_WORKERS"] = str(settings.workers)
+    uvicorn.run(
+        "glaas.api.app:app_from_env",
+        factory=True,
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+    )
 
 
 def _admin_parser(sub: argparse._SubParsersAction) -> None:
@@ -134,16 +149,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="glaas-server",
         description="The GLaaS lineage registry. Settings: GLAAS_HOST, GLAAS_PORT, "
-        "GLAAS_DATABASE_URL, GLAAS_ALLOW_ANONYMOUS (default 1).",
+        "GLAAS_DATABASE_URL, GLAAS_ALLOW_ANONYMOUS (default 1), GLAAS_WORKERS (server "
+        "processes, default 1).",
         epilog=ADMIN_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    workers_help = "server processes (default: GLAAS_WORKERS, else 1)"
+    parser.add_argument("--workers", type=int, metavar="N", help=workers_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("serve", help="migrate, then serve (the default)")
+    serve_parser = sub.add_parser("serve", help="migrate, then serve (the default)")
+    serve_parser.add_argument(
+        "--workers", type=int, metavar="N", default=argparse.SUPPRESS, help=workers_help
+    )
     sub.add_parser("migrate", help="only migrate the database to the newest schema")
     _admin_parser(sub)
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+        if args.workers is not None:
+            settings = replace(settings, workers=parse_workers(str(args.workers), "--workers"))
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.command == "migrate":
         migrate(settings)
         print(f"glaas: database at head ({settings.database_url.split('@')[-1]})")

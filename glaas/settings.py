@@ -20,6 +20,10 @@ class Settings:
     database_url: str
     # Unauthenticated requests (reads, and registrations in scope "anonymous") are served.
     allow_anonymous: bool = True
+    # Server processes (uvicorn workers). 1 by default: a local registry needs no more, and each
+    # process holds its own PostgreSQL pool (up to 30 connections), so one per core on a large
+    # machine would outrun PostgreSQL's default max_connections (100). Raise it on a busy server.
+    workers: int = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,4 +33,16 @@ class Settings:
             database_url=os.environ.get("GLAAS_DATABASE_URL") or default_database_url(),
             allow_anonymous=os.environ.get("GLAAS_ALLOW_ANONYMOUS", "1").strip().lower()
             not in ("0", "false", "no", "off"),
+            workers=parse_workers(os.environ.get("GLAAS_WORKERS", "1"), "GLAAS_WORKERS"),
         )
+
+
+def parse_workers(text: str, where: str) -> int:
+    """A worker count (an integer from 1 to 64), or ValueError saying what to give instead."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 64:
+        raise ValueError(f"{where} is {text!r}: give a number of server processes from 1 to 64")
+    return n

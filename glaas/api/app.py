@@ -35,6 +35,12 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def app_from_env() -> FastAPI:
+    """The app with settings from the environment: the factory each server process calls when
+    glaas-server runs several (uvicorn imports it by name in every worker it starts)."""
+    return create_app(Settings.from_env())
+
+
 def _web(app: FastAPI) -> None:
     """The web UI at /, its files at /static, and the DAG viewer's bundle at /viewer when it is
     built (make widget). Without Jinja2 (not installed) the API still serves."""
