@@ -75,3 +75,4 @@ bench: test-setup ## benchmarks: overhead ratios against baselines measured in t
 	$(PYTHON) benchmarks/bench_register.py
 	$(PYTHON) benchmarks/bench_search.py
 	$(PYTHON) benchmarks/bench_lookup.py
+	$(PYTHON) benchmarks/bench_ray.py
