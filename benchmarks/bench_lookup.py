@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_search import fill, postgres, serving  # noqa: E402
 
 TARGET_MS = 20.0
+KINDS = ("artifact", "artifact prefix", "job", "job uid", "session")
 SESSION_JOBS = 600  # a chain registered as windows of 20 jobs, overlapping by 10
 
 
@@ -71,7 +72,7 @@ def targets(n_jobs: int, sessions: list[str], count: int) -> list[tuple[str, str
     out = []
     for k in range(count):
         i = rnd.randrange(n_jobs)
-        kind = ("artifact", "artifact prefix", "job", "job uid", "session")[k % 5]
+        kind = KINDS[k % 5]
         if kind == "artifact":
             path = f"/api/v1/artifacts/{h('out', str(i))}"
         elif kind == "artifact prefix":
@@ -127,6 +128,62 @@ def load(
     return [r for rs in results for r in rs]
 
 
+def in_process(url: str, work: list[tuple[str, str]]) -> dict[str, tuple[float, float, float]]:
+    """Each lookup of ``work`` through the app in this process (a plain ASGI call: no socket,
+    no HTTP client), one after another, by kind and for all: (CPU ms per lookup, wall ms per
+    lookup, SQL statements per lookup). The server's own cost per lookup, without load or
+    network."""
+    import asyncio
+
+    from sqlalchemy import event  # noqa: TID251 - counts the server's statements
+
+    from glaas.api.app import create_app
+    from glaas.settings import Settings
+
+    app = create_app(Settings(host="127.0.0.1", port=0, database_url=url))
+    statements = [0]
+
+    @event.listens_for(app.state.engine, "before_cursor_execute")
+    def _count(*_a: object) -> None:
+        statements[0] += 1
+
+    async def call(path: str) -> int:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+                 "root_path": "", "query_string": b"", "headers": [(b"host", b"bench")],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}  # fmt: skip
+        status = [0]
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(msg: dict[str, object]) -> None:
+            if msg["type"] == "http.response.start":
+                status[0] = int(msg["status"])  # type: ignore[call-overload]
+
+        await app(scope, receive, send)
+        return status[0]
+
+    async def run_all(paths: list[str]) -> None:
+        for path in paths:
+            code = await call(path)
+            if code != 200:
+                raise SystemExit(f"in-process {path}: {code}")
+
+    def timed(paths: list[str]) -> tuple[float, float, float]:
+        statements[0] = 0
+        c0, t0 = time.process_time(), time.perf_counter()
+        asyncio.run(run_all(paths))
+        cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+        return cpu * 1000 / len(paths), wall * 1000 / len(paths), statements[0] / len(paths)
+
+    asyncio.run(run_all([p for _, p in work[:100]]))  # warm: imports, caches, the pool
+    out = {kind: timed([p for k, p in work if k == kind]) for kind in KINDS}
+    out["all"] = timed([p for _, p in work])
+    app.state.engine.dispose()
+    return out
+
+
 def pct(times: list[float], q: float) -> float:
     s = sorted(times)
     return s[max(0, int(round(q * len(s))) - 1)]
@@ -141,7 +198,7 @@ def report(title: str, samples: list[tuple[str, float]], wall: float) -> float:
         f"p95/target {p95 / TARGET_MS:.2f}",
         flush=True,
     )
-    for kind in ("artifact", "artifact prefix", "job", "job uid", "session"):
+    for kind in KINDS:
         ks = [t for k, t in samples if k == kind]
         if ks:
             print(
@@ -159,6 +216,11 @@ def main() -> int:
         "--think-ms", type=float, default=0.0, help="each client's pause between lookups"
     )
     ap.add_argument("--postgres", action="store_true", help="start a throw-away cluster")
+    ap.add_argument(
+        "--in-process",
+        action="store_true",
+        help="also time lookups through the app in this process (the server's own cost)",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="glaas-bench-lookup-"))
     pg = None
@@ -180,6 +242,12 @@ def main() -> int:
                 f"{len(sessions)} sessions of 20 jobs",
                 flush=True,
             )
+            if args.in_process:
+                costs = in_process(url, targets(args.jobs, sessions, 1000))
+                print("  in process, one after another, no HTTP (per lookup):")
+                for kind, (cpu, wall, stmts) in costs.items():
+                    print(f"    {kind:16s} {cpu:6.2f} ms CPU  {wall:6.2f} ms wall  "
+                          f"{stmts:4.1f} SQL statements", flush=True)  # fmt: skip
             load(port, targets(args.jobs, sessions, 200), 10)  # warm: caches, pool, threads
             t0 = time.perf_counter()
             one = load(port, targets(args.jobs, sessions, 200), 1)
