@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session as Db
 
 from glaas.api.auth import ViewerDep
@@ -59,9 +60,12 @@ def register_bundle(
     return register.register(db, bundle, viewer, scope)
 
 
-@router.get("/artifacts/{hash_or_prefix}")
-def get_artifact(hash_or_prefix: str, db: DbDep, viewer: ViewerDep) -> dict[str, Any]:
-    return lookup.artifact(db, hash_or_prefix, viewer)
+# The lookups answer their documents as they are (plain JSON types from the database), not
+# re-validated against `dict[str, Any]` and re-encoded by FastAPI: half of a lookup's CPU.
+# response_model keeps their OpenAPI description.
+@router.get("/artifacts/{hash_or_prefix}", response_model=dict[str, Any])
+def get_artifact(hash_or_prefix: str, db: DbDep, viewer: ViewerDep) -> JSONResponse:
+    return JSONResponse(lookup.artifact(db, hash_or_prefix, viewer))
 
 
 @router.get("/artifacts/{hash_or_prefix}/lineage")
@@ -80,14 +84,14 @@ def get_recipe(hash_or_prefix: str, db: DbDep, viewer: ViewerDep) -> dict[str, A
     return lineage_svc.recipe(db, hash_or_prefix, viewer)
 
 
-@router.get("/jobs/{id_or_prefix}")
-def get_job(id_or_prefix: str, db: DbDep, viewer: ViewerDep) -> dict[str, Any]:
-    return lookup.job(db, id_or_prefix, viewer)
+@router.get("/jobs/{id_or_prefix}", response_model=dict[str, Any])
+def get_job(id_or_prefix: str, db: DbDep, viewer: ViewerDep) -> JSONResponse:
+    return JSONResponse(lookup.job(db, id_or_prefix, viewer))
 
 
-@router.get("/sessions/{hash_or_prefix}")
-def get_session(hash_or_prefix: str, db: DbDep, viewer: ViewerDep) -> dict[str, Any]:
-    return lookup.session(db, hash_or_prefix, viewer)
+@router.get("/sessions/{hash_or_prefix}", response_model=dict[str, Any])
+def get_session(hash_or_prefix: str, db: DbDep, viewer: ViewerDep) -> JSONResponse:
+    return JSONResponse(lookup.session(db, hash_or_prefix, viewer))
 
 
 @router.get("/search", response_model=SearchOut)
