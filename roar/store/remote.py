@@ -8,11 +8,9 @@ Plain ``sqlite3`` like ``writer.py`` and ``queries.py``; table and columns as ``
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterable, Sequence
 
 from roar.records import record
-from roar.store.connection import transaction
 
 
 @record(frozen=True)
@@ -36,32 +34,6 @@ class RemoteRow:
             "hash": self.digest,
             "multipart": bool(self.etag and "-" in self.etag),
         }
-
-
-def record_remote(
-    conn: sqlite3.Connection, job_id: int, algorithm: str, rows: Iterable[RemoteRow]
-) -> int:
-    """Add the rows not yet known (same url, etag, version and content); returns how many.
-    Their artifacts exist already: the job that moved the objects recorded them."""
-    now = time.time()
-    added = 0
-    with transaction(conn):
-        for r in rows:
-            found = conn.execute(
-                "SELECT id FROM artifacts WHERE algorithm = ? AND digest = ?",
-                (algorithm, r.digest),
-            ).fetchone()
-            if found is None:
-                continue
-            cur = conn.execute(
-                "INSERT INTO remote_objects (url, etag, version_id, size, artifact_id, job_id, "
-                "first_seen_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
-                "remote_objects WHERE url = ? AND etag IS ? AND version_id IS ? AND artifact_id = ?)",
-                (r.url, r.etag, r.version_id, r.size, found[0], job_id, now,
-                 r.url, r.etag, r.version_id, found[0]),
-            )  # fmt: skip
-            added += cur.rowcount
-    return added
 
 
 _SELECT = (

@@ -94,6 +94,7 @@ def _load(path: Path) -> tuple[writer.NewJob, list[writer.CacheEntry]]:
         for f in raw.get("files", [])
     ]
     raw["variables"] = [writer.VariableUse(**v) for v in raw.get("variables", [])]
+    raw["remote_objects"] = [tuple(r) for r in raw.get("remote_objects", [])]
     return writer.NewJob(**raw), [writer.CacheEntry(**c) for c in data.get("cache", [])]
 
 

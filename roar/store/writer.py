@@ -97,6 +97,9 @@ class NewJob:
     source: str | None = None
     source_hash: str | None = None
     variables: list[VariableUse] = field(default_factory=list)
+    # What an object store said about the objects a `get`/`put` moved: (url, etag, version_id,
+    # size, digest), written with the job (schema 8's remote_objects) in the same transaction.
+    remote_objects: list[tuple[str, str | None, str | None, int, str]] = field(default_factory=list)
 
 
 @record(frozen=True)
@@ -142,6 +145,8 @@ def record_job(
             [(job_id, v.role, v.name, v.producer_job_id) for v in job.variables],
         )
         _update_cache(conn, job.algorithm, cache)
+        if job.remote_objects:
+            _insert_remote(conn, job, job_id, artifact_ids)
     return RecordedJob(job_id, uid, step, session_id, is_rerun)
 
 
@@ -346,6 +351,22 @@ def _insert_members(conn: sqlite3.Connection, job: NewJob, ids: dict[str, int]) 
             for f in job.files
             if f.is_composite and f.digest is not None
             for relpath, digest, _size in f.members
+        ],
+    )
+
+
+def _insert_remote(conn: sqlite3.Connection, job: NewJob, job_id: int, ids: dict[str, int]) -> None:
+    """The job's remote objects not yet known (same url, etag, version and content); each holds
+    an artifact of the job's files (a remote object whose digest is not one is left out)."""
+    now = time.time()
+    conn.executemany(
+        "INSERT INTO remote_objects (url, etag, version_id, size, artifact_id, job_id, "
+        "first_seen_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
+        "remote_objects WHERE url = ? AND etag IS ? AND version_id IS ? AND artifact_id = ?)",
+        [
+            (url, etag, version, size, ids[digest], job_id, now, url, etag, version, ids[digest])
+            for url, etag, version, size, digest in job.remote_objects
+            if digest in ids
         ],
     )
 

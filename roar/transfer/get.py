@@ -17,6 +17,7 @@ from typing import Any
 from roar.errors import RoarError
 from roar.record import hashing
 from roar.records import field, record
+from roar.store.spool import Spooled
 from roar.transfer import fetch, recording, stores, urls
 from roar.transfer.files import AtomicFile, sync_directories, sync_filesystem
 from roar.transfer.progress import Progress, Silent
@@ -62,6 +63,7 @@ class GetOutcome:
     step_number: int | None = None
     tag: str | None = None
     warnings: list[str] = field(default_factory=list)
+    spooled: Spooled | None = None  # the store refused the record: where it is kept instead
 
     @property
     def skipped(self) -> int:
@@ -103,6 +105,9 @@ def get(request: GetRequest, progress: Progress | None = None) -> GetOutcome:
     if not todo:
         return outcome  # nothing moved: nothing to record
     recorded = recording.record_get(ws, request, outcome, started, algorithm)
+    if isinstance(recorded, Spooled):
+        outcome.spooled = recorded
+        return outcome
     outcome.job_uid, outcome.step_number = recorded.uid, recorded.step_number
     if request.tag and outcome.digest:
         outcome.tag = recording.tag_head(ws.root, "get", outcome.digest)

@@ -14,6 +14,7 @@ from roar.errors import RoarError
 from roar.record import hashing
 from roar.records import field, record
 from roar.store import remote, writer
+from roar.store.spool import Spooled
 from roar.transfer import fetch, recording, stores, urls
 from roar.transfer.progress import Progress, Silent
 from roar.workspace import Workspace, require_workspace
@@ -49,6 +50,7 @@ class PutOutcome:
     job_uid: str | None = None
     step_number: int | None = None
     warnings: list[str] = field(default_factory=list)
+    spooled: Spooled | None = None  # the store refused the record: where it is kept instead
 
     @property
     def total_bytes(self) -> int:
@@ -99,6 +101,9 @@ def put(request: PutRequest, progress: Progress | None = None) -> PutOutcome:
         request.dest,
     )
     recorded = recording.record_put(ws, argv, started, algorithm, inputs, rows, metadata)
+    if isinstance(recorded, Spooled):
+        outcome.spooled = recorded
+        return outcome
     outcome.job_uid, outcome.step_number = recorded.uid, recorded.step_number
     return outcome
 

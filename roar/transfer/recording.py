@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from roar.errors import RoarError
+from roar.errors import RoarError, StoreError
 from roar.record import gitinfo
 from roar.record.recorder import relative_cwd, step_identity
-from roar.store import remote, writer
+from roar.store import remote, spool, writer
 from roar.store.connection import opened
 from roar.workspace import Workspace
 
@@ -67,21 +67,25 @@ def _write(
     job: writer.NewJob,
     rows: list[remote.RemoteRow],
     cache: list[writer.CacheEntry],
-) -> writer.RecordedJob:
-    with opened(ws.db_path) as conn:
+) -> writer.RecordedJob | spool.Spooled:
+    """The job, its files and its remote objects in one transaction; when the store refuses
+    the write, the job (remote objects included) is kept in the spool as `roar run` keeps its
+    own, and the next roar command that writes the store records it. The bytes have moved by
+    now: moving them again is no way to get their record back."""
+    job.remote_objects = [(r.url, r.etag, r.version_id, r.size, r.digest) for r in rows]
+    try:
+        with opened(ws.db_path) as conn:
+            return spool.record_or_spool(conn, ws.db_path, job, cache)
+    except StoreError as exc:  # the store could not even be opened for writing
         try:
-            recorded = writer.record_job(conn, job, cache)
-            remote.record_remote(conn, recorded.id, job.algorithm, rows)
-        except Exception as exc:  # sqlite3.Error: said in the store's words
-            from roar.store.connection import describe_failure
-
-            raise describe_failure(ws.db_path, exc) from None
-    return recorded
+            return spool.Spooled(exc.message, exc.hint, spool.save(ws.db_path, job, cache))
+        except OSError as keep:
+            return spool.Spooled(exc.message, exc.hint, None, str(keep))
 
 
 def record_get(
     ws: Workspace, request: GetRequest, outcome: GetOutcome, started: float, algorithm: str
-) -> writer.RecordedJob:
+) -> writer.RecordedJob | spool.Spooled:
     objs = outcome.objects
     rows = [
         remote.RemoteRow(o.url, o.info.etag, o.info.version_id, max(o.info.size, 0), o.digest or "")
@@ -133,7 +137,7 @@ def record_put(
     inputs: list[writer.HashedFile],
     rows: list[remote.RemoteRow],
     metadata: dict[str, Any],
-) -> writer.RecordedJob:
+) -> writer.RecordedJob | spool.Spooled:
     outputs = [writer.HashedFile(r.url, "output", r.digest, r.size) for r in rows]
     metadata = dict(metadata)
     metadata["transfer"]["remote"] = [r.as_json() for r in rows[:_LISTED]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from roar.cli.commands._common import add_json_flag
 from roar.cli.console import Console, display_path, human_size
@@ -45,6 +46,9 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     outcome = get(request, StderrBar("get"))
     if args.json:
         console.json(_json(outcome))
+    if outcome.spooled is not None:  # downloaded, but the store refused the record
+        return report_spooled(outcome.spooled, console)
+    if args.json:
         return 0
     todo = [o for o in outcome.objects if not o.skip]
     if outcome.dry_run:
@@ -74,6 +78,35 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def report_spooled(spooled: Any, console: Console) -> int:
+    """The transfer is done but its record is not in the store: where it is kept (exit 0: the
+    next roar command records it), or that it is lost (exit 1)."""
+    if spooled.kept_at is not None:
+        console.error(
+            f"roar could not record this transfer: {spooled.failure}",
+            f"The record is kept in {display_path(str(spooled.kept_at))}; once the store can be "
+            "written again (free some space, or make it writable), the next roar command "
+            "records it. Do not transfer the files again for it.",
+        )
+        return 0
+    console.error(
+        f"roar could not record this transfer: {spooled.failure} It could not be kept aside "
+        f"either ({spooled.keep_error}), so the transfer is not recorded.",
+        spooled.hint,
+    )
+    return 1
+
+
+def spooled_json(spooled: Any) -> dict | None:
+    if spooled is None:
+        return None
+    return {
+        "failure": spooled.failure,
+        "kept_at": str(spooled.kept_at) if spooled.kept_at is not None else None,
+        "keep_error": spooled.keep_error,
+    }
+
+
 def _json(outcome: object) -> dict:
     from roar.transfer.get import GetOutcome
 
@@ -92,6 +125,7 @@ def _json(outcome: object) -> dict:
         "job_uid": outcome.job_uid,
         "step_number": outcome.step_number,
         "tag": outcome.tag,
+        "spooled": spooled_json(outcome.spooled),
         "objects": [
             {"url": o.url, "path": o.local, "hash": o.digest, "size": o.info.size,
              "etag": o.info.etag, "version_id": o.info.version_id, "skipped": o.skip}

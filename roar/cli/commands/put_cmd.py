@@ -80,6 +80,16 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             console.err("Upload aborted: nothing was uploaded.")
             return 1
     outcome = put(request, StderrBar("put"))
+    if outcome.spooled is not None:  # uploaded, but the store refused the record
+        from roar.cli.commands.get_cmd import report_spooled, spooled_json
+
+        if args.json:
+            console.json({**_json(outcome), "spooled": spooled_json(outcome.spooled),
+                          "registration": {"status": "not recorded"}})  # fmt: skip
+        report_spooled(outcome.spooled, console)
+        console.err("Lineage not registered: the put job is not in the store yet. Once it is "
+                    "recorded, register it with: roar register (roar log shows its uid)")  # fmt: skip
+        return 1
     registered = _register(ws, outcome, url, scope, login, args, console)
     if args.json:
         console.json({**_json(outcome), "registration": registered})
