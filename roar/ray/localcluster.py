@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 START_TIMEOUT_S = 240
-ATTEMPTS = 3
+ATTEMPTS = 5
 WORKER_PORTS = 30000
 
 
@@ -69,7 +69,10 @@ def _free_port() -> int:
 
 
 def _start_retrying(args: list[str], temp_dir: str, env: dict[str, str]) -> int:
-    """`ray start` gives a node 30 s (hard-coded) to register; a loaded machine can miss it."""
+    """`ray start` gives a node 30 s (hard-coded in ray/_private/node.py) to register, and the
+    raylet gives up (and dies) when its dashboard agent, a Python process, has not written its
+    port file within ~17 s: at a load average of 6-10 on 2 cores both are missed now and then,
+    so a start that timed out is tried again."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return _start(args, temp_dir, env)
