@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.orm import Session as Db
 
 from glaas import models as m
@@ -25,6 +25,13 @@ def visible(column: Any, viewer: Viewer) -> ColumnElement[bool]:
     return exists().where(m.Grant.target_hash == column, _scope_in(m.Grant.scope, viewer))
 
 
+def grant_of(column: Any, viewer: Viewer) -> ColumnElement[bool]:
+    """Join condition: a grant of the record whose hash is ``column`` that ``viewer`` can read
+    (an outer join on it, ordered by registered_at, gives ``attribution`` in the record's own
+    query)."""
+    return and_(m.Grant.target_hash == column, _scope_in(m.Grant.scope, viewer))
+
+
 def label_visible(viewer: Viewer, event: Any = m.LabelEvent) -> ColumnElement[bool]:
     """A label event registered in a scope ``viewer`` can read."""
     return _scope_in(event.scope, viewer)
@@ -40,7 +47,7 @@ def attribution(db: Db, hashes: Iterable[str], viewer: Viewer) -> dict[str, tupl
         q = select(m.Grant.target_hash, m.Grant.registered_by, m.Grant.registered_at).where(
             m.Grant.target_hash.in_(wanted[i : i + 500]), _scope_in(m.Grant.scope, viewer)
         )
-        for h, by, at in db.execute(q).tuples():
+        for h, by, at in db.execute(q):
             if h not in out or at < out[h][1]:
                 out[h] = (by, at)
     return out

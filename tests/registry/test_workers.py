@@ -86,3 +86,68 @@ def test_bad_worker_count_is_refused():
     )
     assert proc.returncode == 2
     assert "--workers is '0': give a number of server processes from 1 to 64" in proc.stderr
+
+
+# ---------------------------------------------------------------- a lookup's statements
+
+
+def test_lookups_read_in_a_few_statements(server, database_url):
+    """A lookup costs a fixed handful of SQL statements, not one per job of a session, and its
+    document is whole: an artifact's alias, members (sorted by path, sizes kept), readers,
+    sessions; a session's jobs with their files. Run through the service in this process on
+    the server's database (SQLite and PostgreSQL), counting what reaches the driver."""
+    from sqlalchemy import event
+
+    from glaas.db import make_engine, make_sessionmaker
+    from glaas.service import lookup
+    from glaas.service.auth import ANONYMOUS_VIEWER
+    from tests.registry.synth import chain, h, window
+
+    parts = chain(30)
+    first = parts["artifacts"][0]
+    first["composite"] = True
+    first["members"] = [
+        {"path": "b/2.bin", "hash": h("m", "2"), "size": 2},
+        {"path": "a/1.bin", "hash": h("m", "1")},
+    ]
+    first["aliases"] = [{"algorithm": "sha256", "digest": "sha256:" + h("alias", first["hash"])}]
+    out = server.register(window(parts, 0, 30))
+    uid0 = parts["jobs"][0]["uid"]
+    job0 = out["job_hashes"][uid0]
+
+    engine = make_engine(database_url)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    try:
+        with make_sessionmaker(engine)() as db:
+
+            def counted(fn, key):
+                statements.clear()
+                doc = fn(db, key, ANONYMOUS_VIEWER)
+                return doc, len(statements)
+
+            session, n_session = counted(lookup.session, out["session_hash"][:12])
+            art, n_art = counted(lookup.artifact, first["aliases"][0]["digest"])
+            art_by_prefix, _ = counted(lookup.artifact, first["hash"][:10])
+            job, n_job = counted(lookup.job, uid0)
+    finally:
+        engine.dispose()
+
+    assert len(session["jobs"]) == 30
+    assert session["jobs"][0]["inputs"] == [{"path": "a0", "hash": first["hash"]}]
+    assert session["jobs"][29]["outputs"] == [
+        {"path": "a30", "hash": parts["artifacts"][30]["hash"]}
+    ]
+    assert art == art_by_prefix
+    assert art["members"] == [
+        {"path": "a/1.bin", "hash": h("m", "1"), "size": None},
+        {"path": "b/2.bin", "hash": h("m", "2"), "size": 2},
+    ]
+    assert art["aliases"] == first["aliases"]
+    assert (art["consumed_by"], art["produced_by"], art["paths"]) == ([job0], [], ["a0"])
+    assert art["sessions"] == [out["session_hash"]]
+    assert art["registered_by"] == "anonymous"
+    assert job["job_hash"] == job0 and job["sessions"] == [out["session_hash"]]
+    # BEGIN (SQLite) + the key, the record with its attribution, its parts, labels: no more.
+    # Before: artifact 9-10, job 8, a session of 30 jobs 37.
+    assert n_art <= 6 and n_job <= 6 and n_session <= 7, (n_art, n_job, n_session)
