@@ -20,7 +20,7 @@ from roar.query.refs import HEX, MIN_HASH_PREFIX
 from roar.record import hashing
 from roar.registry import client
 from roar.reproduce.placement import PathMap
-from roar.reproduce.plan import PlanStep, ReproPlan, SourceInput
+from roar.reproduce.plan import PlanStep, ReproPlan, SourceInput, step_note
 from roar.store.views import FileView, JobView
 
 TYPE_CHECKING = False
@@ -125,6 +125,7 @@ def plan_from_recipe(recipe: dict[str, Any], root: Path) -> ReproPlan:
                 env_names=sorted(s.get("env_names") or []),
                 packages=dict(packages.get("pip") or {}),
                 system_packages=system,
+                note=step_note(job),
             )
         )
     target = _target(recipe["artifact"], plan_steps)

@@ -52,6 +52,18 @@ class PlanStep:
     env_names: list[str] = field(default_factory=list)  # environment variables it read
     packages: dict[str, str] = field(default_factory=dict)  # Python name -> version
     system_packages: dict[str, str] = field(default_factory=dict)
+    note: str | None = None  # how the replay treats the step, when not as a command (get, put)
+
+
+def step_note(job: JobView) -> str | None:
+    """A get is replayed as a verified download; a put is not re-run."""
+    if job.kind == "put":
+        return "not re-run on reproduce: its outputs are remote copies"
+    if job.kind == "get":
+        url = next((f for f in job.outputs if "://" in f.path), None)
+        if url is not None:
+            return f"replayed as: roar get {url.path} --hash {url.digest[:12]}… (verified)"
+    return None
 
 
 @record
@@ -182,6 +194,7 @@ def _step(job: JobView) -> PlanStep:
         env_names=sorted(env),
         packages=dict(packages.get("pip") or {}),
         system_packages=system,
+        note=step_note(job),
     )
 
 

@@ -1,12 +1,14 @@
 """``roar reproduce --run``: replay a plan in a fresh worktree and check what it made.
 
 In order: the plan is checked for steps roar cannot replay (masked secrets in a command, kinds
-other than run, build and cell) and for its commits; the user confirms (``-y`` skips it; with
-no terminal to ask on, nothing happens without it); a detached ``git worktree`` is made at the
+other than run, build, cell and get; a put is not re-run: its outputs are remote copies) and
+for its commits; the user confirms (``-y`` skips it; with no terminal to ask on, nothing
+happens without it); a detached ``git worktree`` is made at the
 recorded commit; every source input is located (all missing ones are named at once, and then
 nothing runs); a virtualenv with the recorded packages is built or reused; the worktree gets
 its own store (``roar init``) and the sources; then each step is replayed through ``roar run``
-/ ``roar build`` (cells through a fresh roar kernel) with its recorded argv, cwd and ``roar
+/ ``roar build`` (cells through a fresh roar kernel; a get through ``roar get URL DEST --hash
+H``, the recorded object downloaded again and verified) with its recorded argv, cwd and ``roar
 env`` variables, so that each replay is itself recorded in the worktree's store. Each step's
 outputs are checked as it ends; the verification table ends the run. Exit 0 only when the
 target matches; a failing step stops the replay with its exit code.
@@ -34,9 +36,11 @@ from roar.reproduce.plan import PlanStep, ReproPlan
 from roar.store import replicas
 from roar.store.connection import Connection, connect
 from roar.store.views import FileView, JobView
+from roar.transfer import urls
 from roar.workspace import Workspace
 
-REPLAYABLE = ("run", "build", "cell")
+REPLAYABLE = ("run", "build", "cell", "get")
+NOT_RERUN = ("put",)  # its outputs are remote copies: a replay does not upload them again
 LOG_TAIL = 15
 
 
@@ -189,6 +193,8 @@ def _check_replayable(plan: ReproPlan) -> None:
     problems = []
     for step in plan.steps:
         job = step.job
+        if job.kind in NOT_RERUN:
+            continue
         if job.kind not in REPLAYABLE:
             problems.append(f"{job.ref} is a {job.kind} job, which roar cannot replay")
         elif job.kind != "cell" and any(MASK in arg for arg in job.argv):
@@ -310,6 +316,10 @@ class Replayer:
     def _step(self, i: int, total: int, step: PlanStep) -> StepOutcome:
         job = step.job
         shown = _short(job)
+        if job.kind in NOT_RERUN:
+            sys.stderr.write(f"[{i}/{total}] {job.ref} {shown} ... not re-run (a {job.kind}: "
+                             "its outputs are remote copies)\n")  # fmt: skip
+            return StepOutcome(job.ref, shown, 0)
         moved = self._at_commit(job)
         at = f" (at {moved[:12]})" if moved else ""
         sys.stderr.write(f"[{i}/{total}] {job.ref} {shown}{at} ... ")
@@ -319,6 +329,8 @@ class Replayer:
         started = time.monotonic()
         if job.kind == "cell":
             code = self._cell(job)
+        elif job.kind == "get":
+            code = self._get(job)
         else:
             code = self._command(job)
         outcome = StepOutcome(job.ref, shown, code, time.monotonic() - started)
@@ -342,6 +354,8 @@ class Replayer:
         whole = target is None and target_job is None
         out = []
         for f in job.outputs:
+            if urls.is_url(f.path):
+                continue  # a remote object (a get's source): verified by the download itself
             if target is not None:
                 is_target = f.path == target.path or f.digest == target.digest
             else:
@@ -399,6 +413,28 @@ class Replayer:
         os.makedirs(cwd, exist_ok=True)  # the step ran there: a folder no commit holds
         with self.log_of(job.ref).open("w", encoding="utf-8") as log:
             log.write(f"$ {shlex.join(argv)}  (in {cwd})\n")
+            log.flush()
+            proc = subprocess.run(
+                cmd, cwd=cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, check=False
+            )
+        return proc.returncode
+
+    def _get(self, job: JobView) -> int:
+        """``roar get URL DEST --hash H``: the recorded object downloaded again and checked
+        against the recorded digest (a mismatch writes nothing and fails the step)."""
+        source = next((f for f in job.outputs if urls.is_url(f.path)), None)
+        local = next((f for f in job.outputs if not urls.is_url(f.path)), None)
+        with self.log_of(job.ref).open("w", encoding="utf-8") as log:
+            if source is None or local is None:
+                log.write(f"{job.ref}: the get job records no URL and local copy to replay\n")
+                return 1
+            dest = self.paths.map(local.path) + ("/" if local.is_composite else "")
+            os.makedirs(os.path.dirname(dest.rstrip("/")), exist_ok=True)
+            argv = ["get", source.path, dest, "--hash", source.digest]
+            cmd = [sys.executable, "-m", "roar", *argv]
+            cwd = os.path.join(self.wt, job.cwd) if job.cwd else str(self.wt)
+            os.makedirs(cwd, exist_ok=True)
+            log.write(f"$ roar {shlex.join(argv)}  (in {cwd})\n")
             log.flush()
             proc = subprocess.run(
                 cmd, cwd=cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, check=False

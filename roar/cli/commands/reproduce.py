@@ -211,6 +211,8 @@ def _render(plan: ReproPlan, args: argparse.Namespace, console: Console) -> None
         if step.system_packages:
             details.append(f"{len(step.system_packages)} system package(s)")
         console.out(f"       {' · '.join(details)}")
+        if step.note:
+            console.out(f"       {step.note}")
         injected = job.metadata.get("env_injected") or []
         if step.env_names:
             extra = f" (roar env: {', '.join(injected)})" if injected else ""
