@@ -49,9 +49,9 @@ def collect_node(token: str, base: str) -> dict[str, Any]:
             continue
         tasks, meta = _tasks(directory)
         user_tasks = [t for t in tasks if t.get("task") != COLLECT_TASK]
-        if name == own and not user_tasks:
-            continue  # this collection's own worker, which ran nothing else
         try:
+            if name == own and not user_tasks:
+                continue  # this collection's own worker, which ran nothing else
             if not user_tasks:
                 continue  # a worker that ran none of the job's tasks (started, stayed idle)
             status, raw = _native.preload_recover(name[len(DIR_PREFIX) :])

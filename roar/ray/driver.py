@@ -220,7 +220,7 @@ def collect() -> None:
     except Exception as exc:  # noqa: BLE001 - the user's program must end as it would
         note_partial(f"collecting the workers' accesses failed ({exc})")
         return
-    _write({"workers": workers, "partial": partial})
+    _write({"workers": workers, "partial": partial, "logs": [logs_base(), token]})
 
 
 def _collect_nodes(ray: Any, token: str) -> tuple[list[dict[str, Any]], list[str]]:

@@ -89,6 +89,7 @@ class RaySession:
             except (OSError, ValueError):
                 continue
             workers += data.get("workers") or []
+            _remove_leftover_logs(data.get("logs"))
             got = data.get("partial") or []
             partial += [got] if isinstance(got, str) else list(got)
         return workers, partial
@@ -173,3 +174,20 @@ def _add(by_path: dict[str, FileAccess], summary: Summary, entry: dict[str, Any]
 
 def _roar_read(f: FileAccess, own: str) -> bool:
     return f.path.startswith(own) and not (f.write or f.create or f.delete)
+
+
+def _remove_leftover_logs(logs: object) -> None:
+    """The log folders of workers that started after the collection (a worker that ran the
+    collection task, or one Ray started as the job ended) on this machine: nothing reads them."""
+    if not (isinstance(logs, list) and len(logs) == 2 and all(isinstance(x, str) for x in logs)):
+        return
+    base, token = logs
+    prefix = f"roar-preload-{token}-w"
+    if not token or "/" in token:
+        return
+    try:
+        names = [n for n in os.listdir(base) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        _remove_tree(os.path.join(base, name))

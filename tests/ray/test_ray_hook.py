@@ -124,9 +124,15 @@ def test_merge_adds_worker_accesses_breakdown_and_one_warning(tmp_path):
                     }
                 ],
                 "partial": ["policy said no", "node n2: gone"],
+                "logs": [str(tmp_path), "tok1"],
             }
         )
     )
+    leftover = tmp_path / "roar-preload-tok1-w42"  # a worker that started after the collection
+    (leftover / "claimed").mkdir(parents=True)
+    (leftover / "events.log").write_bytes(b"")
+    other = tmp_path / "roar-preload-tok2-w43"  # another job's: kept
+    other.mkdir()
     summary = _summary([FileAccess(path=shard, write=True, mtime_ns_before=5)])
     env = {"PYTHONPATH": "/boot", "RAY_RUNTIME_ENV_HOOK": "x", "ROAR_RAY_OUT": str(out)}
     metadata: dict = {"env": dict(env)}
@@ -148,6 +154,7 @@ def test_merge_adds_worker_accesses_breakdown_and_one_warning(tmp_path):
     assert summary.warnings[0].startswith("Partial worker lineage: policy said no; node n2: gone.")
     assert metadata["env"] == {}  # roar's own variables are not the job's environment
     assert not out.exists()
+    assert not leftover.exists() and other.exists()
 
 
 def test_prepare_chains_an_administrators_hook_and_can_be_turned_off():
