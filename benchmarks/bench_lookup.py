@@ -196,7 +196,8 @@ def in_process(url: str, work: list[tuple[str, str]]) -> dict[str, tuple[float, 
         return cpu * 1000 / len(paths), wall * 1000 / len(paths), statements[0] / len(paths)
 
     asyncio.run(run_all([p for _, p in work[:100]]))  # warm: imports, caches, the pool
-    out = {kind: timed([p for k, p in work if k == kind]) for kind in KINDS}
+    kinds = [kind for kind in KINDS if any(k == kind for k, _ in work)]
+    out = {kind: timed([p for k, p in work if k == kind]) for kind in kinds}
     out["all"] = timed([p for _, p in work])
     app.state.engine.dispose()
     return out
