@@ -72,8 +72,19 @@ def put(request: PutRequest, progress: Progress | None = None) -> PutOutcome:
     fs = stores.filesystem(loc)
     progress.start(outcome.total_bytes, len(uploads))
     try:
-        fetch.upload(fs, [(u.local, u.rpath) for u in uploads], [u.size for u in uploads], progress)
-        _describe_uploaded(fs, loc, uploads)
+        pairs = [(u.local, u.rpath) for u in uploads]
+        sent: dict[str, int] = {}
+        described = fetch.upload(fs, pairs, [u.size for u in uploads], progress, sent)
+        _describe_uploaded(fs, loc, [u for u in uploads if u.rpath not in described])
+        for u in uploads:
+            if u.rpath in described:
+                if sent[u.rpath] != u.size:
+                    raise RoarError(
+                        f"{u.local} changed while it was uploaded ({sent[u.rpath]} bytes "
+                        f"sent, {u.size} hashed).",
+                        hint="Run roar put again once nothing writes to it.",
+                    )
+                u.etag, u.version_id = described[u.rpath]
     except RoarError:
         raise
     except Exception as exc:
@@ -202,7 +213,10 @@ def _hash(ws: Workspace, uploads: list[Upload], algorithm: str) -> None:
 
 def _describe_uploaded(fs: Any, loc: urls.Location, uploads: list[Upload]) -> None:
     """The ETag and version of every uploaded object, as the store now reports them: one
-    listing for many objects, one ``info`` for a few."""
+    listing for many objects, one ``info`` for a few (on S3, only the large ones: the small
+    ones' upload responses described them)."""
+    if not uploads:
+        return
     fs.invalidate_cache()
     if len(uploads) > 8 and loc.scheme != "file":
         listed = fs.find(loc.path.rstrip("/"), detail=True)

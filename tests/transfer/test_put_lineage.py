@@ -26,10 +26,10 @@ def b3(data: bytes) -> str:
     return blake3.blake3(data).hexdigest()
 
 
-def pipeline(project: Project) -> tuple[str, str]:
+def pipeline(project: Project, raw: bytes = b"a,1\nb,2\n") -> tuple[str, str]:
     """raw.csv in a bucket → roar get → roar run step.py → (bucket, the output's hash)."""
     s3, bucket = project.s3, project.s3.bucket()
-    s3.client.put_object(Bucket=bucket, Key="in/raw.csv", Body=b"a,1\nb,2\n")
+    s3.client.put_object(Bucket=bucket, Key="in/raw.csv", Body=raw)
     (project.root / "step.py").write_text(STEP)
     (project.root / ".gitignore").write_text("data/\nclean.csv\n")
     commit_all(project.root, "step")

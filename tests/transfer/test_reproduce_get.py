@@ -61,15 +61,21 @@ def test_a_clone_reproduces_get_run_put_from_the_registry(
     run = roar_in(clone, remote, "reproduce", clean, "--run", "-y", "--into", str(into))
     assert "Reproduced: the target matches the recorded bytes." in run.stderr, run.stderr
     assert (into / "clean.csv").read_bytes() == (project.root / "clean.csv").read_bytes()
-    assert (into / "data" / "raw.csv").read_bytes() == b"a,1\nb,2\n"  # downloaded again
+    raw = project.root / "data" / "raw.csv"
+    assert (into / "data" / "raw.csv").read_bytes() == raw.read_bytes()  # downloaded again
     assert not (clone / ".roar").exists()
 
 
+RAW = b"a,1\nb,2\n"
+
+
 def pipeline_in(project: Project, bare: dict[str, str]) -> tuple[str, str]:
+    """The pipeline with the bare venv's python, on bytes of its own (the package's registry
+    holds other tests' lineage: no other recipe makes the same output)."""
     old = os.environ.get("PATH", "")
     os.environ["PATH"] = bare["PATH"]  # Project.roar passes os.environ: the bare venv's python
     try:
-        return pipeline(project)
+        return pipeline(project, RAW + os.urandom(8).hex().encode() + b",3\n")
     finally:
         os.environ["PATH"] = old
 
@@ -80,6 +86,7 @@ def test_local_reproduce_downloads_the_deleted_copy_again_and_refuses_other_byte
     env = {**project.s3.env, **bare}
     bucket, _clean = pipeline_in(project, bare)
     project.roar("put", "clean.csv", f"s3://{bucket}/out/", "-m", "cleaned", "-y")
+    raw = (project.root / "data" / "raw.csv").read_bytes()
     (project.root / "data" / "raw.csv").unlink()
     plan = project.roar("reproduce", "clean.csv", "--json").json()
     # the put's upload holds the same bytes as clean.csv: listed, and not re-run
@@ -91,7 +98,7 @@ def test_local_reproduce_downloads_the_deleted_copy_again_and_refuses_other_byte
     assert "Reproduced: every artifact of the session matches" in run.stderr, run.stderr
     assert "not re-run (a put: its outputs are remote copies)" in run.stderr
     assert (into / "clean.csv").read_bytes() == (project.root / "clean.csv").read_bytes()
-    assert (into / "data" / "raw.csv").read_bytes() == b"a,1\nb,2\n"  # downloaded again
+    assert (into / "data" / "raw.csv").read_bytes() == raw  # downloaded again
     assert project.s3.keys(bucket, "out/") == ["out/clean.csv"]  # put once, not again
 
     # the bucket's object changed since: the get step fails, nothing is written

@@ -69,8 +69,8 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     request = PutRequest(dest, source, args.message, args.dry_run, argv)
     if args.dry_run:
         return _dry_run(put(request), url, args, console)
-    plan = put(PutRequest(dest, source, args.message, True, argv))  # what would go, asked first
     if url and scope == "anonymous" and not args.yes:
+        plan = put(PutRequest(dest, source, args.message, True, argv))  # what would go, asked
         question = (
             f"Upload {len(plan.uploads)} file(s), {human_size(plan.total_bytes)}, to {plan.dest} "
             f"and register their lineage anonymously on {url}? Anonymous lineage is public "
