@@ -19,7 +19,9 @@ from tests.conftest import ROAR, commit_all, make_repo
 
 blake3 = pytest.importorskip("blake3").blake3
 pytest.importorskip("ray")
-pytestmark = pytest.mark.slow  # a cluster start and two traced drivers: ~2-4 minutes here
+# A cluster start (retried when Ray's start-up timeouts are missed on a loaded machine, up to
+# ~7 minutes: it is part of the first test's time) and four traced drivers: ~3-4 minutes here.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SHARDS = 4
 
