@@ -47,6 +47,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -172,12 +173,12 @@ def in_process(url: str, work: list[tuple[str, str]]) -> dict[str, tuple[float, 
                  "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}  # fmt: skip
         status = [0]
 
-        async def receive() -> dict[str, object]:
+        async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        async def send(msg: dict[str, object]) -> None:
+        async def send(msg: MutableMapping[str, Any]) -> None:
             if msg["type"] == "http.response.start":
-                status[0] = int(msg["status"])  # type: ignore[call-overload]
+                status[0] = int(msg["status"])
 
         await app(scope, receive, send)
         return status[0]
