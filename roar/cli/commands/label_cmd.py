@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from roar.cli.commands._common import add_json_flag, open_reader
+from roar.cli.commands._publish import add_visibility_flags, publication_scope
 from roar.cli.console import Console
 from roar.errors import RoarError
 
@@ -62,10 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     cmd.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
     cmd.add_argument("-y", "--yes", action="store_true", help="skip the confirmation prompt")
-    scope = cmd.add_mutually_exclusive_group()  # as roar register chooses its scope
-    scope.add_argument("--public", action="store_true", help="the public scope")
-    scope.add_argument("--private", action="store_true", help="your private scope")
-    scope.add_argument("--anonymous", action="store_true", help="public, anonymously")
+    add_visibility_flags(cmd)  # the scope is chosen as roar register chooses it
     add_json_flag(cmd)
     p.set_defaults(handler=handle, verb=None)
 
@@ -103,12 +101,11 @@ def _sync(args: argparse.Namespace, console: Console) -> int:
     """Push the local labels to the registry: only what differs; asks first (-y skips)."""
     from roar import config as config_mod
     from roar.query import label_sync
-    from roar.registry import account, client
+    from roar.registry import client
 
     with open_reader() as (ws, reader):
         url = client.require_url(ws.config_path)  # "GLaaS server not configured."
-        flag = next((f for f in ("anonymous", "public", "private") if getattr(args, f)), None)
-        scope, _source, login = account.publication(ws.config_path, url, flag)
+        scope, login = publication_scope(args, ws.config_path, url, console)
         remote = label_sync.Remote(url, scope, login)
         chosen = label_sync.targets(reader, ws, args.target)
         mask = bool(config_mod.load(ws.config_path).get("registration.omit.enabled"))

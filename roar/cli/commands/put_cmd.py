@@ -15,6 +15,7 @@ from typing import Any
 
 from roar import config as config_mod
 from roar.cli.commands._common import add_json_flag
+from roar.cli.commands._publish import add_visibility_flags, publication_scope
 from roar.cli.console import Console, display_path, human_size
 from roar.errors import RoarError
 
@@ -37,20 +38,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="preview without uploading")
     p.add_argument("-y", "--yes", action="store_true", help="skip the confirmation prompt")
     p.add_argument("--no-tag", action="store_true", help="skip git tagging")
-    vis = p.add_mutually_exclusive_group()
-    vis.add_argument("--public", action="store_true", help="publish publicly")
-    vis.add_argument("--private", action="store_true", help="publish in your private scope")
-    vis.add_argument(
-        "--anonymous",
-        action="store_true",
-        help="force public anonymous publication even when GLaaS auth is configured",
-    )
+    add_visibility_flags(p)
     add_json_flag(p)
     p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace, console: Console) -> int:
-    from roar.cli.commands.register_cmd import _scope
     from roar.registry import client
     from roar.transfer.progress import StderrBar
     from roar.transfer.put import PutRequest, put
@@ -58,9 +51,8 @@ def handle(args: argparse.Namespace, console: Console) -> int:
 
     source, dest = args.src, args.dest
     ws = require_workspace()
-    cfg = config_mod.load(ws.config_path)
     url = client.configured_url(ws.config_path)
-    scope, login = _scope(args, ws.config_path, url, cfg, console) if url else ("", None)
+    scope, login = publication_scope(args, ws.config_path, url, console) if url else ("", None)
     argv = (
         ("roar", "put", *sys.argv[2:])
         if sys.argv[1:2] == ["put"]

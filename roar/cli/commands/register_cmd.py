@@ -16,6 +16,7 @@ from typing import Any
 
 from roar import config as config_mod
 from roar.cli.commands._common import add_json_flag, open_reader
+from roar.cli.commands._publish import add_visibility_flags, publication_scope
 from roar.cli.console import Console
 from roar.errors import RoarError
 
@@ -31,14 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
     p.add_argument("-y", "--yes", action="store_true", help="skip the confirmation prompt")
-    vis = p.add_mutually_exclusive_group()
-    vis.add_argument("--public", action="store_true", help="publish publicly")
-    vis.add_argument("--private", action="store_true", help="publish in your private scope")
-    vis.add_argument(
-        "--anonymous",
-        action="store_true",
-        help="force public anonymous publication even when GLaaS auth is configured",
-    )
+    add_visibility_flags(p)
     add_json_flag(p)
     p.set_defaults(handler=handle)
 
@@ -52,7 +46,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
             reader, ws, args.target, mask=bool(cfg.get("registration.omit.enabled"))
         )
     url = client.configured_url(ws.config_path)
-    scope, login = _scope(args, ws.config_path, url, cfg, console)
+    scope, login = publication_scope(args, ws.config_path, url, console)
     who = str(login.get("user")) if login else register.ANONYMOUS
     prepared.bundle["registered_by"] = who  # informative: the server attributes it itself
     visibility = _VISIBILITY.get(scope, "project")
@@ -99,25 +93,6 @@ def handle(args: argparse.Namespace, console: Console) -> int:
 
 
 _VISIBILITY = {"anonymous": "public", "public": "public", "private": "private"}
-
-
-def _scope(
-    args: argparse.Namespace,
-    config_path: Any,
-    url: str | None,
-    cfg: config_mod.Config,
-    console: Console,
-) -> tuple[str, dict[str, Any] | None]:
-    from roar.registry import account
-
-    flag = next((f for f in ("anonymous", "public", "private") if getattr(args, f)), None)
-    scope, source, login = account.publication(config_path, url, flag)
-    if source == "registration.public_by_default":
-        console.err(
-            "Warning: publishing publicly because registration.public_by_default is true in "
-            f"{cfg.path} (pass --private to override)."
-        )
-    return scope, login
 
 
 def _confirm(prepared: Any, url: str, console: Console) -> bool:
