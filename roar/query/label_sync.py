@@ -18,13 +18,13 @@ jobs of that session and the artifacts they read or wrote that carry labels.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from roar.errors import RoarError
 from roar.query.labels import Target, resolve_target
 from roar.registry import client
+from roar.registry.register import flat_labels
 from roar.store import labels as store
 from roar.store.queries import Reader
 from roar.workspace import Workspace
@@ -108,8 +108,8 @@ def plan(
         if not versions:
             items.append(Item(target, None, registered=True))  # nothing local: nothing to send
             continue
-        local = dict(_flat(versions[-1].document))
-        ever = {k for v in versions for k, _ in _flat(v.document)}
+        local = dict(flat_labels(versions[-1].document))
+        ever = {k for v in versions for k, _ in flat_labels(v.document)}
         item = Item(target, _registry_ref(reader, ws, remote, target, mask))
         item.register_hint = _register_hint(target)
         if item.ref is not None:
@@ -166,15 +166,3 @@ def _register_hint(target: Target) -> str:
     else:
         ref = ids.get("path") or ids["hash"]
     return f"roar register {ref}"
-
-
-def _flat(doc: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """As roar register sends labels (roar/registry/register.py): dotted keys, text values."""
-    out: list[tuple[str, str]] = []
-    for k, v in doc.items():
-        name = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out += _flat(v, name + ".")
-        else:
-            out.append((name, v if isinstance(v, str) else json.dumps(v)))
-    return out

@@ -203,7 +203,7 @@ def _label_events(
     for kind, key, target in targets:
         before: dict[str, str] = {}
         for version in label_store.history(conn, label_store.Entity(kind, key)):
-            now = dict(_flat(version.document))
+            now = dict(flat_labels(version.document))
             when = float(version.created_at)
             bundle_kind = "session" if kind == "dag" else kind
             for name, value in now.items():
@@ -221,12 +221,13 @@ def _event(
     return {"target_kind": kind, "target": target, "key": key, "value": value, "set_at": when}
 
 
-def _flat(doc: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+def flat_labels(doc: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """A label document as the registry holds it: dotted keys, text values (JSON for others)."""
     out: list[tuple[str, str]] = []
     for k, v in doc.items():
         name = f"{prefix}{k}"
         if isinstance(v, dict):
-            out += _flat(v, name + ".")
+            out += flat_labels(v, name + ".")
         else:
             out.append((name, v if isinstance(v, str) else json.dumps(v)))
     return out
