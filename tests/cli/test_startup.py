@@ -53,6 +53,10 @@ NOT_FOR_THE_SHELL = {
 }
 
 
+# What the console script pip writes for `roar` does (less its `re` for a Windows suffix).
+ENTRY_POINT = "import sys; from roar.cli.main import main; sys.exit(main())"
+
+
 def imported_modules(args: list[str], cwd: Path) -> set[str]:
     """The modules ``python -X importtime ARGS`` imported that ``python -c pass`` does not."""
 
@@ -71,6 +75,10 @@ def imported_modules(args: list[str], cwd: Path) -> set[str]:
             if line.startswith("import time:") and line.count("|") == 2
         } - {"imported package"}
 
+    if args[:2] == ["-m", "roar"]:
+        # As the `roar` script runs: `python -m` would first import runpy (importlib.util,
+        # contextlib, collections…), which the script never does, hiding roar's own imports.
+        args = ["-c", ENTRY_POINT, *args[2:]]
     found = modules(args)
     assert "roar" in found or args[:2] == ["-c", "pass"], "importtime output not understood"
     return found - modules(["-c", "pass"])
