@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,12 +36,13 @@ class SmallDisk:
         subprocess.run(["mount", "-o", f"remount,{mode}", str(self.path)], check=True)
 
 
-@pytest.fixture
-def small_disk(repo: Path, tmp_path: Path) -> Iterator[SmallDisk]:
+@contextmanager
+def small_disk_over(roar_dir: Path, scratch: Path) -> Iterator[SmallDisk]:
+    """Mount a 1 MiB tmpfs over ``roar_dir`` holding a copy of what it held (kept meanwhile in
+    ``scratch``), unmounted after; skips without root."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    roar_dir = repo / ".roar"
-    saved = tmp_path / "roar-saved"
+    saved = scratch / "roar-saved"
     shutil.copytree(roar_dir, saved)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(roar_dir)], check=True)
     try:
@@ -48,3 +50,9 @@ def small_disk(repo: Path, tmp_path: Path) -> Iterator[SmallDisk]:
         yield SmallDisk(roar_dir)
     finally:
         subprocess.run(["umount", "-l", str(roar_dir)], check=False)
+
+
+@pytest.fixture
+def small_disk(repo: Path, tmp_path: Path) -> Iterator[SmallDisk]:
+    with small_disk_over(repo / ".roar", tmp_path) as disk:
+        yield disk

@@ -13,25 +13,14 @@ from collections.abc import Iterator
 import blake3
 import pytest
 
-from tests.faults.conftest import SmallDisk
+from tests.faults.conftest import SmallDisk, small_disk_over
 from tests.transfer.conftest import Project
 
 
 @pytest.fixture
 def small_disk(project: Project, tmp_path) -> Iterator[SmallDisk]:
-    import subprocess
-
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    roar_dir = project.root / ".roar"
-    saved = tmp_path / "roar-saved"
-    shutil.copytree(roar_dir, saved)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(roar_dir)], check=True)
-    try:
-        shutil.copytree(saved, roar_dir, dirs_exist_ok=True)
-        yield SmallDisk(roar_dir)
-    finally:
-        subprocess.run(["umount", "-l", str(roar_dir)], check=False)
+    with small_disk_over(project.root / ".roar", tmp_path) as disk:
+        yield disk
 
 
 def remote_rows(project: Project) -> list[tuple]:
