@@ -5,29 +5,13 @@ are not registered, no server configured, no terminal; and the labels API itself
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROAR, commit_all, make_repo
+from tests.conftest import commit_all, make_repo
 from tests.registry.conftest import STEP
-
-
-def roar(*args: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [*ROAR, *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        input="",  # a pipe, not a terminal
-    )
-    if check:
-        assert proc.returncode == 0, f"roar {args}: {proc.stdout}\n{proc.stderr}"
-    return proc
+from tests.registry.test_register_client import roar
 
 
 @pytest.fixture(scope="module")
