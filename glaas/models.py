@@ -188,6 +188,7 @@ class UserKey(Base):
     user_name: Mapped[str] = mapped_column(String(64), ForeignKey("users.name"), index=True)
     public_key: Mapped[str] = mapped_column(Text)  # the OpenSSH line, comment dropped
     created_at: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str | None] = mapped_column(Text)  # the line's comment, shown (0005)
 
 
 class ApiToken(Base):
@@ -197,6 +198,27 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
     user_name: Mapped[str] = mapped_column(String(64), ForeignKey("users.name"), index=True)
     created_at: Mapped[float] = mapped_column(Float)
+    # Revision 0005: a name and the token's first characters to tell tokens apart, an expiry,
+    # when it was last used (to the nearest LAST_USED_STEP), when it was revoked (kept: a
+    # revoked token is refused saying so).
+    name: Mapped[str | None] = mapped_column(String(100))
+    prefix: Mapped[str | None] = mapped_column(String(16))
+    expires_at: Mapped[float | None] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+
+
+class WebSession(Base):
+    """A signed-in browser (revision 0005): the cookie holds a random id, this row its SHA-256.
+    Made by signing in with an API token; ends at its expiry, at sign-out, or when that token
+    is revoked."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(64), ForeignKey("users.name"), index=True)
+    token_hash: Mapped[str | None] = mapped_column(HASH, index=True)  # the token signed in with
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class AuthNonce(Base):
