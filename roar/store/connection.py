@@ -48,6 +48,10 @@ def connect(db_path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             from roar.store import inflight  # jobs whose roar died while they ran
 
             inflight.recover(conn, db_path)
+        if not readonly and (db_path.parent / "tmp").is_dir():
+            from roar.transfer import staging  # folders of killed `roar get`s
+
+            staging.sweep(db_path)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise describe_failure(db_path, exc) from exc

@@ -9,7 +9,6 @@ recorded for that URL and ETag (or the ``--hash`` asked for) is not downloaded a
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,7 +17,7 @@ from roar.errors import RoarError
 from roar.record import hashing
 from roar.records import field, record
 from roar.store.spool import Spooled
-from roar.transfer import fetch, recording, stores, urls
+from roar.transfer import fetch, recording, staging, stores, urls
 from roar.transfer.files import AtomicFile, sync_directories, sync_filesystem
 from roar.transfer.progress import Progress, Silent
 from roar.workspace import Workspace, require_workspace
@@ -74,6 +73,8 @@ def get(request: GetRequest, progress: Progress | None = None) -> GetOutcome:
     progress = progress or Silent()
     ws = require_workspace()
     loc = urls.parse(request.source)
+    if not request.dry_run:
+        check_writable(ws)
     fs = stores.filesystem(loc)
     started = time.time()
     objects, prefix = _list(fs, loc, request)
@@ -92,7 +93,7 @@ def get(request: GetRequest, progress: Progress | None = None) -> GetOutcome:
     if todo:
         progress.start(sum(max(o.info.size, 0) for o in todo), len(todo))
         try:
-            _download(fs, loc, todo, request, prefix, outcome.dest, progress, algorithm)
+            _download(ws, fs, loc, todo, request, prefix, outcome.dest, progress, algorithm)
         finally:
             progress.finish()
     for o in objects:
@@ -112,6 +113,20 @@ def get(request: GetRequest, progress: Progress | None = None) -> GetOutcome:
     if request.tag and outcome.digest:
         outcome.tag = recording.tag_head(ws.root, "get", outcome.digest)
     return outcome
+
+
+def check_writable(ws: Workspace) -> None:
+    """Refuse at once when the store could not record the download (read-only, full): the
+    bytes would move and their record be lost. Opening it also clears what killed roar
+    commands left behind (``staging.sweep``)."""
+    from roar.errors import StoreError
+    from roar.store.connection import ensure_writable, opened
+
+    try:
+        with opened(ws.db_path) as conn:
+            ensure_writable(conn, ws.db_path)
+    except StoreError as exc:
+        raise RoarError(f"{exc.message} Nothing was downloaded.", hint=exc.hint) from None
 
 
 # what to download -----------------------------------------------------------------------------
@@ -215,6 +230,7 @@ def _check_present(
 
 
 def _download(
+    ws: Workspace,
     fs: Any,
     loc: urls.Location,
     todo: list[PlannedObject],
@@ -229,7 +245,7 @@ def _download(
         _one(fs, todo[0], request.expected_hash, progress, ranged, algorithm)
         return
     if request.expected_hash:
-        _staged(fs, todo, request.expected_hash, dest, progress, ranged, algorithm)
+        _staged(ws, fs, todo, request.expected_hash, dest, progress, ranged, algorithm)
         return
     _many(fs, todo, progress, ranged, algorithm)
 
@@ -318,6 +334,7 @@ def _write_batch(items: list[tuple[PlannedObject, bytes]], algorithm: str) -> No
 
 
 def _staged(
+    ws: Workspace,
     fs: Any,
     todo: list[PlannedObject],
     expected: str,
@@ -327,16 +344,28 @@ def _staged(
     algorithm: str,
 ) -> None:
     """A prefix with --hash: everything lands in a hidden folder beside DEST first and moves
-    into place only when the composite digest matches."""
+    into place only when the composite digest matches. The folder is known to the store
+    (``staging``): if roar is killed, the next roar command removes it."""
     parent = os.path.dirname(dest.rstrip("/")) or "."
     os.makedirs(parent, exist_ok=True)
-    import tempfile
-
-    staging = tempfile.mkdtemp(prefix=".roar-get-", dir=parent)
     finals = {o.info.path: o.local for o in todo}
+    with staging.staging_folder(ws.db_path, parent) as folder:
+        _staged_into(folder, fs, todo, expected, finals, progress, ranged, algorithm)
+
+
+def _staged_into(
+    folder: str,
+    fs: Any,
+    todo: list[PlannedObject],
+    expected: str,
+    finals: dict[str, str],
+    progress: Progress,
+    ranged: bool,
+    algorithm: str,
+) -> None:
     try:
         for o in todo:
-            o.local = os.path.join(staging, o.relpath)
+            o.local = os.path.join(folder, o.relpath)
         _many(fs, todo, progress, ranged, algorithm)
         members = sorted((o.relpath, o.digest or "") for o in todo)
         digest = hashing.composite_digest(members, algorithm)
@@ -350,7 +379,6 @@ def _staged(
     finally:
         for o in todo:
             o.local = finals[o.info.path]
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _summarize(outcome: GetOutcome, algorithm: str) -> None:

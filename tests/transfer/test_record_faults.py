@@ -79,3 +79,21 @@ def test_put_to_a_read_only_store_stops_before_the_upload(
     assert done.returncode == 1
     assert "cannot be written" in done.stderr and "read-only" in done.stderr
     assert s3.keys(bucket) == []  # nothing uploaded that could not be recorded
+
+
+def test_get_into_a_read_only_store_stops_before_the_download(
+    project: Project, small_disk: SmallDisk
+) -> None:
+    s3, bucket = project.s3, project.s3.bucket()
+    s3.client.put_object(Bucket=bucket, Key="data/a.bin", Body=b"a" * 5000)
+    s3.client.put_object(Bucket=bucket, Key="one.bin", Body=b"one")
+    small_disk.remount("ro")
+    for url in (f"s3://{bucket}/data/", f"s3://{bucket}/one.bin"):
+        done = project.roar("get", url, "dl/", check=False)
+        assert done.returncode == 1, done.stderr
+        assert "cannot be written" in done.stderr and "read-only" in done.stderr
+        assert "Nothing was downloaded" in done.stderr
+        assert not (project.root / "dl").exists()  # nothing fetched that could not be recorded
+    # A dry run only reads the store: it still plans.
+    plan = project.roar("get", f"s3://{bucket}/data/", "dl/", "--dry-run")
+    assert "Would download 1 object(s)" in plan.stdout
