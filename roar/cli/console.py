@@ -98,7 +98,10 @@ def human_size(size: int) -> str:
 
 def display_path(path: str) -> str:
     """Relative to the current directory when under it, absolute otherwise; quoted when it
-    holds bytes that are not UTF-8 or characters that would make it ambiguous (``quote_path``)."""
+    holds bytes that are not UTF-8 or characters that would make it ambiguous (``quote_path``).
+    A URL (a job's remote object, ``s3://bucket/key``) is shown as it is."""
+    if "://" in path and not path.startswith("/"):
+        return quote_path(path)
     try:
         rel = os.path.relpath(path)
     except ValueError:

@@ -22,6 +22,8 @@ from roar.record import envinfo, gitinfo, hashing
 from roar.record.filters import NoiseFilter
 from roar.record.lineage_files import PlannedFiles, plan
 from roar.records import field, record
+from roar.remote_access.session import RemoteSession
+from roar.remote_access.session import prepare as remote_prepare
 from roar.store import inflight, spool, writer
 from roar.store.connection import Connection, describe_failure, ensure_writable, opened
 from roar.tracing.run import Summary, TracedRun
@@ -87,6 +89,7 @@ def run(request: RunRequest) -> RunOutcome:
     backend = choose(request.tracer, job.cfg.get("tracer.backend"), notes)
     env = {**os.environ, **job.cfg.env, TRACED_BY_ENV: backend}
     ray_session = ray_prepare(env)  # a Ray driver's workers join this job (roar/ray/)
+    remote = remote_prepare(env, job.algorithm)  # S3 objects read/written (roar/remote_access/)
     # The store is opened, upgraded and checked writable before the command starts: a command
     # that ran cannot be run again to get its record back.
     with opened(job.ws.db_path) as conn:
@@ -105,6 +108,8 @@ def run(request: RunRequest) -> RunOutcome:
         finally:
             summary = traced.wait()  # roar never returns before the command, whatever happened
         ended = time.time()
+        if remote is not None:  # before Ray's: each puts back the PYTHONPATH it found
+            remote.merge(summary, job.metadata)
         if ray_session is not None:
             ray_session.merge(summary, job.metadata)
         summary.warnings[:0] = notes
@@ -112,7 +117,7 @@ def run(request: RunRequest) -> RunOutcome:
             flight.done()
             return RunOutcome(summary.exit_code, shlex.join(request.argv), ended - job.started, False,
                               kind=request.kind, not_started=summary.exec_error)  # fmt: skip
-        outcome = _record(job, conn, summary, ended, make_room=flight.drop_summary)
+        outcome = _record(job, conn, summary, ended, flight.drop_summary, remote)
         if outcome.spooled is not None and outcome.spooled.kept_at is None:
             flight.close()  # not kept: the next roar command records it from its record
         else:
@@ -192,6 +197,7 @@ def _record(
     summary: Summary,
     ended: float,
     make_room: Callable[[], None] | None = None,
+    remote: RemoteSession | None = None,
 ) -> RunOutcome:
     request, cfg = job.request, job.cfg
     noise = NoiseFilter.from_config(str(job.ws.root), cfg.values)
@@ -204,6 +210,7 @@ def _record(
     )
     files, digests, warnings = hash_planned(conn, planned, job.algorithm)
     metadata = job.metadata
+    objects = remote.objects(conn, files, job.algorithm, metadata, warnings) if remote else []
     metadata["hashing"] = {
         "algorithm": job.algorithm,
         "cache_hits": digests.cache_hits,
@@ -240,6 +247,7 @@ def _record(
         git_dirty=bool(job.dirty),
         git_diff_hash=job.diff_hash,
         metadata=metadata,
+        remote_objects=objects,
     )
     recorded = spool.record_or_spool(conn, job.ws.db_path, new_job, digests.fresh, make_room)
     outcome = RunOutcome(
