@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 ADMIN_HELP = """\
 glaas-server admin create-user NAME
 glaas-server admin add-key NAME KEYFILE          (an OpenSSH public key: id_ed25519.pub; - reads stdin)
-glaas-server admin create-token NAME [--file F]  (prints the token, or writes F as JSON, 0600)
+glaas-server admin create-token NAME [--file F] [--expires-in 30d|12h|2w|never] [--label L]
+                                                 (prints the token, or writes F as JSON, 0600)
 glaas-server admin revoke-tokens NAME            (every API token of the user stops working)
 glaas-server admin create-project OWNER/PROJECT
 glaas-server admin add-member OWNER/PROJECT NAME
@@ -66,7 +67,14 @@ def _admin_parser(sub: argparse._SubParsersAction) -> None:
     token = verbs.add_parser("create-token", help="a new API token for a user (shown once)")
     token.add_argument("name")
     token.add_argument("--file", type=Path, help="write it there as JSON (mode 0600)")
-    verbs.add_parser("revoke-tokens", help="delete every API token of a user").add_argument("name")
+    token.add_argument(
+        "--expires-in",
+        default="never",
+        metavar="DURATION",
+        help="refused after this long: 12h, 30d, 2w (default: never, until revoked)",
+    )
+    token.add_argument("--label", help="a name to tell it apart on the account page")
+    verbs.add_parser("revoke-tokens", help="revoke every API token of a user").add_argument("name")
     verbs.add_parser("create-project", help="a new OWNER/PROJECT scope").add_argument("slug")
     member = verbs.add_parser("add-member", help="add a user to a project")
     member.add_argument("slug")
@@ -107,13 +115,18 @@ def _admin(db: Db, args: argparse.Namespace) -> int:
         fp = a.add_key(db, args.name, line)
         print(f"added key {fp} for {args.name}")
     elif args.verb == "create-token":
-        token = a.create_token(db, args.name)
+        expires_in = a.parse_duration(args.expires_in)
+        token = a.create_token(db, args.name, args.label, expires_in)
+        until = "" if expires_in is None else f", good for {args.expires_in.strip()}"
         if args.file is None:
             print(token)
+            if until:
+                print(f"(token for {args.name}{until})", file=sys.stderr)
         else:
             _write_secret(args.file, {"user": args.name, "token": token})
             print(
-                f"wrote a token for {args.name} to {args.file} (give it to roar login --token-file)"
+                f"wrote a token for {args.name}{until} to {args.file} (give it to roar login "
+                "--token-file)"
             )
     elif args.verb == "revoke-tokens":
         n = a.revoke_tokens(db, args.name)

@@ -8,8 +8,15 @@ A signed request carries four headers::
     X-GLaaS-Nonce:      <32 hex digits>   random; the server refuses a nonce it has seen
     X-GLaaS-Signature:  <base64>          over ``message(...)`` below
 
-The signed message is the protocol's name, the method, the request target exactly as sent
-(path and query), the SHA-256 of the body, the timestamp and the nonce, one per line. Keys are
+and, since protocol v2, a fifth naming the protocol::
+
+    X-GLaaS-Protocol:   glaas-request-v2
+
+The signed message is the protocol's name, the method, (v2) the ``Host`` the request was sent
+to, the request target exactly as sent (path and query), the SHA-256 of the body, the
+timestamp and the nonce, one per line: a v2 request replayed to another host does not verify
+there. A request without the fifth header is v1 (the same lines without the host), which the
+server still accepts from older clients. Keys are
 OpenSSH keys read by `cryptography`: Ed25519 (signed as is), ECDSA (SHA-256) and RSA
 (PKCS#1 v1.5, SHA-256). Verifying is an in-process call, no `ssh-keygen` process per request.
 """
@@ -23,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-PROTOCOL = "glaas-request-v1"
+PROTOCOL = "glaas-request-v1"  # no host: what clients before v2 sign
+PROTOCOL_V2 = "glaas-request-v2"  # the Host header signed too
 KEY, TIMESTAMP, NONCE, SIGNATURE = (
     "X-GLaaS-Key",
     "X-GLaaS-Timestamp",
@@ -31,6 +39,7 @@ KEY, TIMESTAMP, NONCE, SIGNATURE = (
     "X-GLaaS-Signature",
 )
 HEADERS = (KEY, TIMESTAMP, NONCE, SIGNATURE)
+VERSION = "X-GLaaS-Protocol"  # PROTOCOL_V2; absent: PROTOCOL
 WINDOW = 300  # seconds a signature stays good either side of the server's clock
 
 
@@ -38,9 +47,25 @@ class BadKey(ValueError):
     """A key file or public key line that cannot be used (its message says why)."""
 
 
-def message(method: str, target: str, body: bytes, timestamp: str, nonce: str) -> bytes:
+def message(
+    method: str, target: str, body: bytes, timestamp: str, nonce: str, host: str | None = None
+) -> bytes:
+    """The bytes signed: v2 with ``host`` (the ``Host`` header's value), else v1."""
     digest = hashlib.sha256(body).hexdigest()
-    return "\n".join([PROTOCOL, method.upper(), target, digest, timestamp, nonce]).encode()
+    lines = [PROTOCOL, method.upper(), target, digest, timestamp, nonce]
+    if host is not None:
+        lines = [PROTOCOL_V2, method.upper(), normal_host(host), *lines[2:]]
+    return "\n".join(lines).encode()
+
+
+def normal_host(host: str) -> str:
+    """A Host header's value as signed: lower case, without a default port (an HTTP client
+    may or may not write ``:443`` for https://host:443/)."""
+    host = host.strip().lower()
+    for default in (":80", ":443"):
+        if host.endswith(default):
+            return host[: -len(default)]
+    return host
 
 
 def public_line(public_key: Any) -> str:
@@ -72,6 +97,61 @@ def load_public(line: str) -> Any:
         raise BadKey(f"not a usable OpenSSH public key ({exc})") from None
     _check_kind(key)
     return key
+
+
+KEY_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+)
+RSA_MIN_BITS = 2048
+
+
+def read_public_line(text: str) -> tuple[Any, str | None]:
+    """(key, comment) of one pasted OpenSSH public key line, checked more strictly than
+    ``load_public``: a supported type named, base64 intact, RSA of 2048 bits or more; a private
+    key, several lines or an authorized_keys line with options are refused, saying so."""
+    text = text.strip()
+    if not text:
+        raise BadKey("no key given: paste the line `roar auth register` prints (ssh-ed25519 AAAA…)")
+    if "PRIVATE KEY" in text:
+        raise BadKey(
+            "this is a PRIVATE key: it must stay on your machine; paste the public key instead "
+            "(the .pub file, or what `roar auth register` prints)"
+        )
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if len(lines) > 1:
+        raise BadKey(f"paste one key at a time (this text has {len(lines)} lines)")
+    parts = text.split(None, 2)
+    if parts[0] not in KEY_TYPES:
+        raise BadKey(
+            f"a public key line starts with its type ({', '.join(KEY_TYPES)}), not "
+            f"{parts[0][:40]!r}"
+        )
+    if len(parts) < 2:
+        raise BadKey(f"the line has the key type {parts[0]} but no key after it")
+    try:
+        base64.b64decode(parts[1], validate=True)
+    except (ValueError, TypeError):
+        raise BadKey(
+            "the key's base64 text is damaged (was it cut or wrapped when copied?)"
+        ) from None
+    key = load_public(" ".join(parts[:2]))
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < RSA_MIN_BITS:
+        raise BadKey(
+            f"this RSA key has {key.key_size} bits: use {RSA_MIN_BITS} or more, or ed25519"
+        )
+    comment = parts[2].strip()[:200] if len(parts) > 2 else None
+    return key, comment or None
+
+
+def key_type(line: str) -> str:
+    """The type named at the start of an OpenSSH public key line (``ssh-ed25519``)."""
+    return line.split(None, 1)[0] if line.strip() else ""
 
 
 def load_private(path: Path) -> Any:
@@ -138,15 +218,24 @@ def verify(public_key: Any, signature: bytes, msg: bytes) -> bool:
 
 
 def signed_headers(
-    private_key: Any, method: str, target: str, body: bytes, now: float | None = None
+    private_key: Any,
+    method: str,
+    target: str,
+    body: bytes,
+    now: float | None = None,
+    host: str | None = None,
 ) -> dict[str, str]:
-    """The four headers that sign this request with ``private_key``."""
+    """The headers that sign this request with ``private_key``: v2 (five headers) when the
+    ``host`` it goes to is given, else v1 (four)."""
     ts = str(int(time.time() if now is None else now))
     nonce = secrets.token_hex(16)
-    sig = sign(private_key, message(method, target, body, ts, nonce))
-    return {
+    sig = sign(private_key, message(method, target, body, ts, nonce, host))
+    out = {
         KEY: fingerprint(private_key.public_key()),
         TIMESTAMP: ts,
         NONCE: nonce,
         SIGNATURE: base64.b64encode(sig).decode(),
     }
+    if host is not None:
+        out[VERSION] = PROTOCOL_V2
+    return out

@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session as Db
 
 from glaas import models as m
@@ -116,10 +116,11 @@ def _user(db: Db, name: str) -> m.User:
     return user
 
 
-def add_key(db: Db, name: str, line: str) -> str:
-    """Register an OpenSSH public key line for ``name``; its fingerprint."""
+def add_key(db: Db, name: str, line: str, duplicate_ok: bool = True) -> str:
+    """Register an OpenSSH public key line for ``name``; its fingerprint. The admin command
+    may add a key twice (nothing changes); the account page refuses (``duplicate_ok=False``)."""
     try:
-        key = signing.load_public(line)
+        key, comment = signing.read_public_line(line)
     except signing.BadKey as exc:
         raise AdminError(str(exc)) from None
     fp = signing.fingerprint(key)
@@ -130,12 +131,15 @@ def add_key(db: Db, name: str, line: str) -> str:
         if have is not None:
             if have.user_name != name:
                 raise AdminError(f"key {fp} belongs to another user already")
+            if not duplicate_ok:
+                raise AdminError(f"key {fp} is in your account already")
             return fp
         db.add(
             m.UserKey(
                 fingerprint=fp,
                 user_name=name,
                 public_key=signing.public_line(key),
+                comment=comment,
                 created_at=time.time(),
             )
         )
@@ -146,22 +150,59 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(db: Db, name: str) -> str:
-    """A new API token for ``name``: returned once, only its SHA-256 is stored."""
+DURATION = re.compile(r"^\s*(\d{1,6})\s*([hdw])\s*$")
+UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
+SHOWN = 10  # the token's first characters kept to tell tokens apart ("glaas_" and 4 more)
+LAST_USED_STEP = 600.0  # a token's last use is written at most this often (seconds)
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in ``12h``, ``30d`` or ``2w``; None for ``never``."""
+    if text.strip().lower() == "never":
+        return None
+    found = DURATION.match(text.lower())
+    if not found or int(found.group(1)) == 0:
+        raise AdminError(f"{text!r} is not a duration: give hours, days or weeks (12h, 30d, 2w)")
+    return int(found.group(1)) * UNITS[found.group(2)]
+
+
+def create_token(
+    db: Db, name: str, label: str | None = None, expires_in: float | None = None
+) -> str:
+    """A new API token for ``name``, named ``label``, good for ``expires_in`` seconds (None:
+    until revoked): returned once, only its SHA-256 (and its first characters) are stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    label = (label or "").strip()[:100] or None
+    now = time.time()
     with db.begin():
         db.connection(execution_options=WRITE)
         _user(db, name)
-        db.add(m.ApiToken(token_hash=token_hash(token), user_name=name, created_at=time.time()))
+        db.add(
+            m.ApiToken(
+                token_hash=token_hash(token),
+                user_name=name,
+                created_at=now,
+                name=label,
+                prefix=token[:SHOWN],
+                expires_at=None if expires_in is None else now + expires_in,
+            )
+        )
     return token
 
 
 def revoke_tokens(db: Db, name: str) -> int:
-    """Delete every API token of ``name``: how many there were."""
+    """Revoke every API token of ``name`` (and end the web sessions signed in with them): how
+    many were still in force."""
+    now = time.time()
     with db.begin():
         db.connection(execution_options=WRITE)
         _user(db, name)
-        gone = db.execute(delete(m.ApiToken).where(m.ApiToken.user_name == name))
+        gone = db.execute(
+            update(m.ApiToken)
+            .where(m.ApiToken.user_name == name, m.ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        db.execute(delete(m.WebSession).where(m.WebSession.user_name == name))
         return int(getattr(gone, "rowcount", 0) or 0)
 
 
@@ -210,16 +251,55 @@ def viewer_for(db: Db, user: str, method: str, key: str | None = None) -> Viewer
     return Viewer(user=user, method=method, projects=projects, key=key, scopes=scopes)
 
 
-def by_token(db: Db, token: str) -> Viewer:
+NEW_TOKEN = (
+    "get a new one (the server's web UI, /account/tokens, or its admin: glaas-server admin "
+    "create-token), then roar login --force --token-file FILE"
+)
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
+
+
+def token_user(db: Db, token: str, now: float) -> m.ApiToken:
+    """The token's row, when it is in force (inside the caller's transaction); AuthError
+    saying why not: unknown, revoked, or expired."""
+    row = db.get(m.ApiToken, token_hash(token))
+    if row is None:
+        raise AuthError(
+            "this API token is not recognised by the server (mistyped, or made for another "
+            f"server): {NEW_TOKEN}"
+        )
+    if row.revoked_at is not None:
+        raise AuthError(f"this API token was revoked on {_when(row.revoked_at)}: {NEW_TOKEN}")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise AuthError(f"this API token expired on {_when(row.expires_at)}: {NEW_TOKEN}")
+    return row
+
+
+def by_token(db: Db, token: str, now: float | None = None) -> Viewer:
+    now = time.time() if now is None else now
     with db.begin():
-        row = db.get(m.ApiToken, token_hash(token))
-        if row is None:
-            raise AuthError(
-                "this API token is not recognised by the server (revoked, mistyped, or made "
-                "for another server): get a new one from its admin, then roar login --force "
-                "--token-file FILE"
+        row = token_user(db, token, now)
+        stale = row.last_used_at is None or now - row.last_used_at >= LAST_USED_STEP
+        user, digest = row.user_name, row.token_hash
+        viewer = viewer_for(db, user, "token")
+    if stale:
+        _note_use(db, digest, now)
+    return viewer
+
+
+def _note_use(db: Db, digest: str, now: float) -> None:
+    """Record a token's use (at most once per LAST_USED_STEP): a failure to write it (a busy
+    database) does not fail the request."""
+    try:
+        with db.begin():
+            db.connection(execution_options=WRITE)
+            db.execute(
+                update(m.ApiToken).where(m.ApiToken.token_hash == digest).values(last_used_at=now)
             )
-        return viewer_for(db, row.user_name, "token")
+    except OperationalError:
+        pass
 
 
 _purged = 0.0  # when this process last removed expired nonces
@@ -234,6 +314,7 @@ def by_signature(
     if missing:
         raise AuthError(f"incomplete request signature: missing {', '.join(missing)}")
     fp, ts, nonce, sig = (headers[h.lower()] for h in signing.HEADERS)
+    host = _signed_host(headers)
     try:
         when = int(ts)
     except ValueError:
@@ -258,14 +339,30 @@ def by_signature(
             )
         user = row.user_name
         key = signing.load_public(row.public_key)
-    if not signing.verify(key, raw, signing.message(method, target, body, ts, nonce)):
+    if not signing.verify(key, raw, signing.message(method, target, body, ts, nonce, host)):
         raise AuthError(
             f"the request's signature does not verify against key {fp} (the request was "
-            "altered, or signed with another key)"
+            "altered, sent to another host than the one signed, or signed with another key)"
         )
     _use_nonce(db, nonce, when + signing.WINDOW + 60, now)
     with db.begin():
         return viewer_for(db, user, "ssh", fp)
+
+
+def _signed_host(headers: dict[str, str]) -> str | None:
+    """The Host a v2 signature covers (None: a v1 signature, which covers no host)."""
+    version = headers.get(signing.VERSION.lower())
+    if version is None:
+        return None
+    if version != signing.PROTOCOL_V2:
+        raise AuthError(
+            f"{signing.VERSION} {version[:40]!r} is not a protocol this server knows "
+            f"({signing.PROTOCOL_V2}): update roar, or the server"
+        )
+    host = headers.get("host")
+    if not host:
+        raise AuthError(f"a {signing.PROTOCOL_V2} request must carry the Host header it signs")
+    return host
 
 
 def _use_nonce(db: Db, nonce: str, expires_at: float, now: float) -> None:

@@ -134,8 +134,11 @@ def public_key(path: Path) -> tuple[str, str]:
 # ------------------------------------------------------------------------------ the headers
 
 
-def headers(entry: dict[str, Any] | None, method: str, target: str, body: bytes) -> dict[str, str]:
-    """The headers that authenticate one request as ``entry`` says (none: anonymous)."""
+def headers(
+    entry: dict[str, Any] | None, method: str, target: str, body: bytes, host: str | None = None
+) -> dict[str, str]:
+    """The headers that authenticate one request as ``entry`` says (none: anonymous). With the
+    ``host`` it is sent to (its Host header), a signature covers it (protocol v2)."""
     if not entry:
         return {}
     if entry.get("method") == "token":
@@ -143,7 +146,8 @@ def headers(entry: dict[str, Any] | None, method: str, target: str, body: bytes)
     if entry.get("method") == "ssh":
         from glaas import signing
 
-        return signing.signed_headers(load_key(Path(entry["key"])), method, target, body)
+        key = load_key(Path(entry["key"]))
+        return signing.signed_headers(key, method, target, body, host=host)
     raise RoarError(
         f"Stored auth state at {state_path()} has an entry roar does not know "
         f"(method {entry.get('method')!r}).",

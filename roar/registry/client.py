@@ -66,7 +66,7 @@ def request(
     if data is not None:
         req.add_header("content-type", "application/json")
     entry = auth if isinstance(auth, dict) else auth_mod.login_for(base) if auth == LOGIN else None
-    for name, value in auth_mod.headers(entry, method, req.selector, data or b"").items():
+    for name, value in auth_mod.headers(entry, method, req.selector, data or b"", req.host).items():
         req.add_header(name, value)
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
