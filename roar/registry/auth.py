@@ -20,6 +20,7 @@ from roar.errors import RoarError
 
 KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")  # looked for in ~/.ssh, in this order
 LOGOUT_HINT = "Wipe it and log back in: roar logout, then roar login."
+KEYS_PAGE = "/account/keys"  # the web UI's page where a public key is pasted
 
 
 def state_path() -> Path:
@@ -129,6 +130,23 @@ def public_key(path: Path) -> tuple[str, str]:
 
     pub = load_key(path).public_key()
     return signing.public_line(pub), signing.fingerprint(pub)
+
+
+def keys_page_url(config_path: Path | None) -> str:
+    """Where the user pastes the public key: the web UI's SSH keys page, on ``glaas.web_url``
+    when set, else on the configured server (``glaas.url``: the same server serves the UI at
+    /), else on the default web UI."""
+    from roar import config as config_mod
+
+    cfg = config_mod.load(config_path)
+    base = str(cfg.get("glaas.web_url"))
+    if (
+        config_path is not None
+        and not config_mod.explicit(config_path, "glaas.web_url")
+        and config_mod.explicit(config_path, "glaas.url")
+    ):
+        base = str(cfg.get("glaas.url"))
+    return base.rstrip("/") + KEYS_PAGE
 
 
 # ------------------------------------------------------------------------------ the headers

@@ -35,14 +35,16 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     ws = find_workspace()
     config_path = ws.config_path if ws else None
     if args.verb == "register":
-        info = account.key_info(config_path)
+        from roar.registry.auth import keys_page_url
+
+        info = {**account.key_info(config_path), "add_at": keys_page_url(config_path)}
         if args.json:
             console.json(info)
             return 0
         console.out(info["public_key"])
         console.err(f"Key: {info['key']} ({info['fingerprint']})")
         console.err(
-            "Add it to your GLaaS account: paste it where your server's web UI asks for it, or "
+            f"Add it to your GLaaS account: sign in at {info['add_at']} and paste it there, or "
             "have the server's admin run: glaas-server admin add-key YOUR_NAME KEY.pub. "
             "Then: roar auth test."
         )
