@@ -65,8 +65,10 @@ _Compiled = tuple[str, tuple[str, ...] | None, dict[str, Any]]
 
 class _Sql:
     """A statement, built by ``build(in_scopes)`` and compiled the first time it runs on a
-    dialect with a given number of viewer scopes; then run as its SQL text
-    (Connection.exec_driver_sql: the engine's events, pool and transaction as usual).
+    dialect with a given number of viewer scopes; then run as its SQL text on a cursor of the
+    connection's driver connection, in the connection's transaction (SQLAlchemy's own
+    execution of a text statement costs 30-40 µs of Python each: a cursor result's metadata,
+    events, the execution context; the driver's cursor 4 µs). Rows are the driver's tuples.
 
     ``in_scopes(column)`` is the viewer filter (visibility._scope_in's SQL): one bound
     parameter per scope, ``scope_0``, ``scope_1``, … Other parameters are ``bindparam(name)``
@@ -100,7 +102,12 @@ class _Sql:
         for i, scope in enumerate(scopes):
             params[f"scope_{i}"] = scope
         args: Any = params if order is None else tuple(params[name] for name in order)
-        return list(conn.exec_driver_sql(sql, args).all())
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, args)
+            return cursor.fetchall()  # type: ignore[no-any-return]
+        finally:
+            cursor.close()
 
 
 def _visible(column: Any, in_scopes: Scopes) -> Any:
@@ -408,8 +415,9 @@ def artifact(db: Db | Connection, text: str, viewer: Viewer = ANONYMOUS_VIEWER) 
 
 
 def _files(edges: list[Any], role: str) -> list[dict[str, Any]]:
+    """``edges``: (job_hash, role, path, artifact_hash) rows."""
     return sorted(
-        ({"path": e.path, "hash": e.artifact_hash} for e in edges if e.role == role),
+        ({"path": e[2], "hash": e[3]} for e in edges if e[1] == role),
         key=lambda f: f["path"],
     )
 
@@ -505,7 +513,7 @@ def session(db: Db | Connection, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -
         s = dict(zip(_SESSION_COLUMNS, row, strict=True))
         by_job: dict[str, list[Any]] = {}
         for e in SESSION_EDGES.rows(conn, scopes, h=h):
-            by_job.setdefault(e.job_hash, []).append(e)
+            by_job.setdefault(e[0], []).append(e)
         step = _JOB_COLUMNS.index("step_number"), _JOB_COLUMNS.index("started_at")
         key = _JOB_COLUMNS.index("job_hash")
         jobs = sorted(
