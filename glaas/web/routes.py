@@ -1,5 +1,6 @@
-"""The web UI's pages: search, artifact, job, session (with the DAG viewer) and the label
-leaderboard. Each route is one or two glaas.service calls and a template."""
+"""The web UI's pages: search, artifact, job, session (with the DAG viewer), the label
+leaderboard, and the account pages (glaas.web.account). Each route is one or two glaas.service
+calls and a template. A signed-in browser sees what its user's API requests would."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session as Db
 
-from glaas.api.auth import ViewerDep
 from glaas.service import Ambiguous, BadPrefix, NotFound, lookup, pages
 from glaas.service import search as search_svc
+from glaas.service.auth import Viewer
+from glaas.web import account
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -51,9 +53,12 @@ def get_db(request: Request) -> Iterator[Db]:
 
 
 DbDep = Annotated[Db, Depends(get_db)]
+# A page's reader: its credentials, else the signed-in browser's session, else anonymous.
+ViewerDep = Annotated[Viewer, Depends(account.web_viewer)]
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("me", getattr(request.state, "web_user", None))  # the header's account
     resp = templates.TemplateResponse(request, name, context, status_code=status)
     resp.headers["Content-Security-Policy"] = CSP
     resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -193,3 +198,6 @@ def labels_page(
     keys = search_svc.label_keys(db, viewer)
     board = search_svc.leaderboard(db, key, order, viewer) if key else None
     return page(request, "labels.html", q="", keys=keys, key=key, order=order, board=board)
+
+
+router.include_router(account.router)  # /account: sign in, SSH keys, API tokens
