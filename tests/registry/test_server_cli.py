@@ -65,6 +65,7 @@ def test_console_script_and_extra_are_declared():
         "alembic",
         "psycopg",
         "jinja2",  # the web UI's templates
+        "orjson",  # the lookups' JSON (glaas.api.app.Lookups)
     }
 
 
