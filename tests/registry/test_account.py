@@ -352,6 +352,32 @@ def test_a_signed_in_browser_sees_its_users_private_lineage(server, user, browse
     assert status == 200 and art in body and user["name"] in text(body)
 
 
+def test_roar_auth_register_names_the_page_and_the_pasted_key_passes_roar_auth_test(
+    server, user, browser_for, tmp_path
+):
+    """The seeds' flow: `roar auth register` prints the key and where to paste it; pasted
+    there, `roar auth test` authenticates as the user."""
+    from tests.conftest import make_repo
+    from tests.registry.test_auth_cmds import Cli
+
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    keygen(home / ".ssh" / "id_ed25519")
+    cli = Cli(make_repo(tmp_path / "project"), home)
+    cli("init", "-y")
+    cli("config", "set", "glaas.url", server.base)
+    shown = cli("auth", "register")
+    assert f"sign in at {server.base}/account/keys and paste it there" in shown.stderr
+    assert cli.json("auth", "register")["add_at"] == f"{server.base}/account/keys"
+    refused = cli("auth", "test", check=False)
+    assert refused.returncode == 1 and "is not registered" in refused.stderr
+    b = browser_for(user["token"])
+    assert b.post("/account/keys", {"key": shown.stdout}, "/account/keys")[0] == 303
+    assert f"as {user['name']}" in cli("auth", "test").stdout
+    cli("config", "set", "glaas.web_url", "https://registry.example.org/")
+    assert "https://registry.example.org/account/keys" in cli("auth", "register").stderr
+
+
 # ---------------------------------------------------------------- the Host in signatures
 
 
@@ -416,3 +442,50 @@ def test_in_a_browser_sign_in_and_paste_a_key_on_a_phone(server, user, open_page
     assert "Sign in" in page.inner_text("header")
     # the 422 of the bad key is an expected answer, not a problem of the page
     assert [p for p in page.problems if "422" not in p] == []
+
+
+# ---------------------------------------------------------------- revision 0005
+
+
+def test_revision_0005_keeps_tokens_made_before_it_and_its_downgrade_drops_revoked_ones(
+    tmp_path,
+):
+    """Tokens made under 0004 work after the upgrade and never expire; a downgrade removes the
+    tokens 0004 could not refuse (revoked or expiring), keeping the others (SQLite: batch
+    mode copies the tables)."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from glaas.db import make_engine, make_sessionmaker
+    from glaas.migrate import alembic_config, upgrade
+    from glaas.service import auth
+
+    url = f"sqlite:///{tmp_path / 'glaas.db'}"
+    upgrade(url, "0004")
+    old = "glaas_" + secrets.token_urlsafe(32)
+    raw = create_engine(url)
+    with raw.begin() as conn:
+        conn.execute(text("INSERT INTO users (name, created_at) VALUES ('old', 1.0)"))
+        conn.execute(
+            text(
+                "INSERT INTO api_tokens (token_hash, user_name, created_at) VALUES (:h, 'old', 1)"
+            ),
+            {"h": auth.token_hash(old)},
+        )
+    upgrade(url)
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as db:
+        assert auth.by_token(db, old).user == "old"
+        expiring = auth.create_token(db, "old", "soon", 3600.0)
+        revoked = auth.create_token(db, "old", "gone")
+        with db.begin():
+            db.execute(
+                text("UPDATE api_tokens SET revoked_at = 2 WHERE token_hash = :h"),
+                {"h": auth.token_hash(revoked)},
+            )
+    engine.dispose()
+    command.downgrade(alembic_config(url), "0004")
+    with raw.connect() as conn:
+        left = set(conn.scalars(text("SELECT token_hash FROM api_tokens")))
+    assert left == {auth.token_hash(old)}, (expiring, revoked)
+    raw.dispose()
