@@ -41,7 +41,13 @@ def serve(settings: Settings) -> None:
     migrate(settings)  # a server never runs against a schema older than its models
     if settings.workers == 1:
         app = create_app(settings)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=settings.access_log,
+        )
         return
     # Several processes on one socket: each worker builds its own app (its own engine and
     # PostgreSQL pool; SQLite in WAL mode serves readers in many processes) from the same
@@ -54,6 +60,7 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level="info",
+        access_log=settings.access_log,
     )
 
 
@@ -163,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="glaas-server",
         description="The GLaaS lineage registry. Settings: GLAAS_HOST, GLAAS_PORT, "
         "GLAAS_DATABASE_URL, GLAAS_ALLOW_ANONYMOUS (default 1), GLAAS_WORKERS (server "
-        "processes, default 1).",
+        "processes, default 1), GLAAS_ACCESS_LOG (a line per request, default 0).",
         epilog=ADMIN_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

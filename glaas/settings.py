@@ -24,6 +24,11 @@ class Settings:
     # process holds its own PostgreSQL pool (up to 30 connections), so one per core on a large
     # machine would outrun PostgreSQL's default max_connections (100). Raise it on a busy server.
     workers: int = 1
+    # uvicorn's line per request on stderr. Off by default: on a lookup it cost ~10 % of the
+    # server's CPU (a LogRecord, its formatting and a write per request), and a shared registry
+    # usually sits behind a reverse proxy that keeps the access log. GLAAS_ACCESS_LOG=1 turns
+    # it on.
+    access_log: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,7 +39,12 @@ class Settings:
             allow_anonymous=os.environ.get("GLAAS_ALLOW_ANONYMOUS", "1").strip().lower()
             not in ("0", "false", "no", "off"),
             workers=parse_workers(os.environ.get("GLAAS_WORKERS", "1"), "GLAAS_WORKERS"),
+            access_log=_flag(os.environ.get("GLAAS_ACCESS_LOG", "0")),
         )
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def parse_workers(text: str, where: str) -> int:

@@ -1,0 +1,108 @@
+"""The hash lookups' own request path (glaas.api.app.Lookups, ahead of FastAPI): the same
+documents as the service gives the web pages, as JSON with its headers; the API's errors; the
+other routes under /api/v1/artifacts untouched; the access log off unless asked for."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.registry.conftest import running_server
+from tests.registry.synth import chain, window
+
+
+def raw_get(base: str, path: str, headers: dict[str, str] | None = None):
+    req = urllib.request.Request(base + path, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_lookup_answers_are_the_service_documents(server, engine):
+    """Over HTTP (Core connection, orjson) and in process through an ORM session (what the web
+    pages call): the same documents, sent as application/json with their length."""
+    from glaas.db import make_sessionmaker
+    from glaas.service import lookup
+
+    parts = chain(4, salt="lookup-path")
+    out = server.register(window(parts, 0, 4))
+    art = parts["artifacts"][2]["hash"]
+    job = next(iter(out["job_hashes"].values()))
+    cases = [
+        (f"/api/v1/artifacts/{art[:12]}", lookup.artifact, art),
+        (f"/api/v1/jobs/{job}", lookup.job, job),
+        (f"/api/v1/sessions/{out['session_hash'][:10]}", lookup.session, out["session_hash"]),
+    ]
+    for path, fn, key in cases:
+        status, headers, body = raw_get(server.base, path)
+        assert status == 200, body
+        assert headers["content-type"] == "application/json"
+        assert int(headers["content-length"]) == len(body)
+        with make_sessionmaker(engine)() as db:
+            assert json.loads(body) == fn(db, key), path
+    session = json.loads(raw_get(server.base, cases[2][0])[2])
+    assert sorted(j["job_hash"] for j in session["jobs"]) == sorted(out["job_hashes"].values())
+
+
+def test_an_integer_beyond_64_bits_in_a_job_is_sent_whole(server):
+    """orjson refuses integers beyond 64 bits; the document is then written by json."""
+    bundle = window(chain(1, salt="big-int"), 0, 1)
+    bundle["jobs"][0]["metadata"] = {"seed": 2**70, "name": "é"}
+    out = server.register(bundle)
+    job = next(iter(out["job_hashes"].values()))
+    status, doc = server.get(f"/api/v1/jobs/{job}")
+    assert status == 200 and doc["metadata"] == {"seed": 2**70, "name": "é"}
+
+
+def test_lookup_errors_are_the_apis(server):
+    status, headers, body = raw_get(
+        server.base, "/api/v1/artifacts/0123456789ab", {"authorization": "Bearer nope"}
+    )
+    assert status == 401 and "Bearer" in headers["www-authenticate"], body
+    status, _, body = raw_get(
+        server.base, "/api/v1/jobs/0123456789ab", {"authorization": "Basic eDp5"}
+    )
+    assert status == 401
+    assert json.loads(body)["detail"] == "the Authorization header must be 'Bearer <token>'"
+    status, _, body = raw_get(server.base, "/api/v1/sessions/xyz")
+    assert status == 422 and "prefix" in json.loads(body)["detail"]
+    status, _, body = raw_get(server.base, "/api/v1/sessions/0123456789abcdef")
+    assert status == 404 and json.loads(body)["detail"].startswith("no session in this registry")
+
+
+def test_the_other_routes_under_the_lookups_are_the_apps(server):
+    parts = chain(2, salt="lookup-path-lineage")
+    server.register(window(parts, 0, 2))
+    last = parts["artifacts"][-1]["hash"]
+    status, lineage = server.get(f"/api/v1/artifacts/{last}/lineage?depth=1")
+    assert status == 200 and lineage, lineage
+    assert server.get(f"/api/v1/artifacts/{last}/recipe")[0] == 200
+    # Only GET is a lookup: the app answers the rest (no HEAD route: 405).
+    req = urllib.request.Request(server.base + f"/api/v1/artifacts/{last}", method="HEAD")
+    try:
+        urllib.request.urlopen(req, timeout=60)
+        raise AssertionError("HEAD answered")
+    except urllib.error.HTTPError as err:
+        assert err.code == 405
+    paths = server.get("/openapi.json")[1]["paths"]
+    for kind in ("artifacts/{hash_or_prefix}", "jobs/{id_or_prefix}", "sessions/{hash_or_prefix}"):
+        assert "get" in paths[f"/api/v1/{kind}"], kind
+
+
+def _log_after_a_request(tmp_path: Path, name: str, env: dict[str, str]) -> str:
+    log = tmp_path / f"{name}.log"
+    with running_server(f"sqlite:///{tmp_path / name}.db", log, env) as api:
+        assert api.get("/api/v1/jobs/0123456789abcdef")[0] == 404
+        time.sleep(0.2)  # uvicorn writes its line after the answer
+    return log.read_text()
+
+
+def test_the_access_log_is_off_unless_asked_for(tmp_path):
+    line = '"GET /api/v1/jobs/0123456789abcdef HTTP/1.1" 404'
+    assert line not in _log_after_a_request(tmp_path, "quiet", {})
+    assert line in _log_after_a_request(tmp_path, "logged", {"GLAAS_ACCESS_LOG": "1"})
