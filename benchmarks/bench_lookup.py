@@ -204,6 +204,24 @@ def in_process(url: str, work: list[tuple[str, str]]) -> dict[str, tuple[float, 
     return out
 
 
+def server_cpu(port: int) -> float:
+    """CPU seconds (user + system) used so far by the glaas-server on ``port``: its processes
+    (the supervisor and its workers) are the ones whose environment names the port."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if f"GLAAS_PORT={port}".encode() not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def pct(times: list[float], q: float) -> float:
     s = sorted(times)
     return s[max(0, int(round(q * len(s))) - 1)]
@@ -312,16 +330,24 @@ def main() -> int:
                         baseline_costs(args.baseline, url, mix, tmp / "b2"),
                     )
             load(port, targets(args.jobs, sessions, 200), 10)  # warm: caches, pool, threads
-            t0 = time.perf_counter()
+            t0, s0 = time.perf_counter(), server_cpu(port)
             one = load(port, targets(args.jobs, sessions, 200), 1)
             report("  1 client ", one, time.perf_counter() - t0)
+            print(f"    CPU per lookup: server {(server_cpu(port) - s0) * 1000 / len(one):.2f} ms")
             work = targets(args.jobs, sessions, args.clients * args.requests)
             verdicts = []
             for think in [0.0] + ([args.think_ms] if args.think_ms else []):
-                t0 = time.perf_counter()
+                t0, c0, s0 = time.perf_counter(), time.process_time(), server_cpu(port)
                 many = load(port, work, args.clients, think / 1000)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                served = server_cpu(port) - s0
                 how = f"paced, {think:.0f} ms think" if think else "closed loop"
-                p95 = report(f" {args.clients} clients, {how}", many, time.perf_counter() - t0)
+                p95 = report(f" {args.clients} clients, {how}", many, wall)
+                print(
+                    f"    CPU per lookup: server {served * 1000 / len(many):.2f} ms "
+                    f"({served / wall:.2f} CPUs busy), these clients {cpu * 1000 / len(many):.2f}"
+                    f" ms ({cpu / wall:.2f} CPUs)"
+                )
                 verdict = "PASS" if p95 <= TARGET_MS else "MISS"
                 verdicts.append(verdict)
                 print(
