@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session as Db
 from starlette.concurrency import run_in_threadpool
@@ -69,11 +69,15 @@ async def web_viewer(request: Request) -> Viewer:
     has_credentials = "authorization" in request.headers or any(
         h.lower() in request.headers for h in signing.HEADERS
     )
-    if not has_credentials:
-        user = await current_user(request)
-        if user is not None:
-            return await _db(request, lambda db: svc.session_viewer(db, user))
-    return await api_auth.viewer(request)
+    if has_credentials:
+        return await api_auth.viewer(request)
+    user = await current_user(request)
+    if user is not None:
+        return await _db(request, lambda db: svc.session_viewer(db, user))
+    try:
+        return await api_auth.viewer(request)
+    except AuthError:  # a server without anonymous access: a person signs in first
+        raise HTTPException(303, headers={"Location": "/account/sign-in"}) from None
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -155,6 +159,9 @@ async def sign_in(request: Request) -> Response:
         sid, user = await _db(request, lambda db: svc.sign_in(db, token))
     except AuthError as exc:
         return _sign_in_page(request, 401, f"Not signed in: {exc}.")
+    old = request.cookies.get(COOKIE)  # signing in again: the previous session ends
+    if old:
+        await _db(request, lambda db: svc.sign_out(db, old))
     resp = _to("/account/keys")
     _cookie(request, resp, COOKIE, sid, int(user.expires_at - time.time()))
     resp.delete_cookie(SIGNIN_COOKIE, path="/account")

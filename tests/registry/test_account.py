@@ -378,6 +378,26 @@ def test_roar_auth_register_names_the_page_and_the_pasted_key_passes_roar_auth_t
     assert "https://registry.example.org/account/keys" in cli("auth", "register").stderr
 
 
+def test_on_a_server_without_anonymous_access_pages_ask_to_sign_in(
+    database_url, accounts, tmp_path
+):
+    from tests.registry.conftest import running_server
+
+    name = "closed-" + secrets.token_hex(3)
+    token = accounts.user(name).headers["authorization"].split()[1]
+    env = {"GLAAS_ALLOW_ANONYMOUS": "0"}
+    with running_server(database_url, tmp_path / "closed.log", env) as closed:
+        b = Browser(closed.base)
+        status, headers, _ = b.open("/")
+        assert status == 303 and headers["location"] == "/account/sign-in"
+        assert b.open("/account/sign-in")[0] == 200
+        assert b.sign_in(token)[0] == 303
+        status, _, body = b.open("/")
+        assert status == 200 and name in text(body)
+        status, _, _ = Browser(closed.base).open("/labels")
+        assert status == 303
+
+
 # ---------------------------------------------------------------- the Host in signatures
 
 
