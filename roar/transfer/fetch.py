@@ -1,6 +1,7 @@
 """Moving bytes: one object into an ``AtomicFile``, many small objects in concurrent batches,
-local files up to an object store. Concurrency comes from fsspec (its async batch calls for
-many objects) and a thread pool of ranged reads for one large object."""
+local files up to an object store. Concurrency comes from the store (``S3Store``'s thread pool,
+fsspec's async batch calls for the others) and a thread pool of ranged reads for one large
+object."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def download_one(
     """Fill ``af`` with the object's bytes; returns their BLAKE3 digest."""
     if ranged and info.size > 2 * PART:
         return _ranged(fs, info, af, progress, algorithm)
-    if 0 <= info.size <= SMALL:
+    if 0 <= info.size <= SMALL or (ranged and 0 <= info.size <= 2 * PART):
         data = fs.cat_file(info.path)
         af.write(data)
         progress.advance(len(data))
@@ -94,61 +95,30 @@ def upload(
     sent: dict[str, int] | None = None,
 ) -> dict[str, tuple[str | None, str | None]]:
     """Copy local files to remote paths: small ones in concurrent batches, large ones one by
-    one, each a concurrent multipart upload (s3fs). Returns what the store answered for the
-    objects it described in its upload responses, remote path → (ETag, version): on S3, every
-    small object (no listing needed after the upload); ``sent`` gets their byte counts."""
+    one, each a concurrent multipart upload. Returns what the store answered for the objects
+    its upload responses described, remote path → (ETag, version): on S3 every object (no
+    listing needed after the upload); ``sent`` gets their byte counts."""
+    from roar.transfer.s3 import S3Store
+
     sent = {} if sent is None else sent
     small = [(lp, rp) for (lp, rp), s in zip(pairs, sizes, strict=True) if s <= SMALL]
-    large = [(lp, rp, s) for (lp, rp), s in zip(pairs, sizes, strict=True) if s > SMALL]
+    large = [(lp, rp) for (lp, rp), s in zip(pairs, sizes, strict=True) if s > SMALL]
     described: dict[str, tuple[str | None, str | None]] = {}
+    if isinstance(fs, S3Store):
+        answers = fs.put_objects(small, progress.advance) if small else {}
+        for lp, rp in large:
+            answers[rp] = fs.put_file(lp, rp, progress.advance)
+        for rp, (etag, version, nbytes) in answers.items():
+            described[rp] = (etag, version)
+            sent[rp] = nbytes
+        return described
     for start in range(0, len(small), 1000):
         chunk = small[start : start + 1000]
-        if hasattr(fs, "_call_s3"):
-            described.update(_put_objects(fs, chunk, progress, sent))
-            continue
         fs.put([lp for lp, _ in chunk], [rp for _, rp in chunk])
         progress.advance(sum(_size_of(lp) for lp, _ in chunk))
-    for lp, rp, _size in large:
+    for lp, rp in large:
         fs.put_file(lp, rp, callback=_forwarding(progress.advance))
     return described
-
-
-def _put_objects(
-    fs: Any, pairs: Sequence[tuple[str, str]], progress: Progress, sent: dict[str, int]
-) -> dict[str, tuple[str | None, str | None]]:
-    """S3 ``PutObject`` for each small file, concurrently (as many at once as fsspec's batch
-    size), through s3fs's own client and settings; each response's ETag and version."""
-    import asyncio
-    import mimetypes
-
-    from fsspec.asyn import _get_batch_size, sync
-
-    limit = _get_batch_size()
-    limit = 64 if limit <= 0 else min(limit, 64)
-
-    async def all_of() -> list[tuple[str, str | None, str | None]]:
-        gate = asyncio.Semaphore(limit)
-
-        async def one(lp: str, rp: str) -> tuple[str, str | None, str | None]:
-            bucket, key, _ = fs.split_path(rp)
-            with open(lp, "rb") as fh:
-                data = fh.read()
-            extra = {}
-            kind, _ = mimetypes.guess_type(lp)
-            if kind is not None:
-                extra["ContentType"] = kind
-            async with gate:
-                answer = await fs._call_s3("put_object", Bucket=bucket, Key=key, Body=data, **extra)
-            progress.advance(len(data))
-            etag = answer.get("ETag")
-            sent[rp] = len(data)
-            return rp, str(etag).strip('"') if etag else None, answer.get("VersionId")
-
-        return await asyncio.gather(*(one(lp, rp) for lp, rp in pairs))
-
-    done = sync(fs.loop, all_of)
-    fs.invalidate_cache()
-    return {rp: (etag, version) for rp, etag, version in done}
 
 
 def _size_of(path: str) -> int:

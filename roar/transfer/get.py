@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from roar.errors import RoarError
 from roar.record import hashing
 from roar.records import field, record
 from roar.store.spool import Spooled
-from roar.transfer import fetch, recording, staging, stores, urls
+from roar.transfer import fetch, recording, s3, staging, stores, urls
 from roar.transfer.files import AtomicFile, sync_directories, sync_filesystem
 from roar.transfer.progress import Progress, Silent
+from roar.transfer.s3 import S3Store
 from roar.workspace import Workspace, require_workspace
 
 
@@ -294,9 +295,67 @@ def _many(
     fs: Any, todo: list[PlannedObject], progress: Progress, ranged: bool, algorithm: str
 ) -> None:
     """Small objects in concurrent batches, the next batch fetched while the last is written;
-    each batch's files made durable together (one syncfs, one fsync per directory)."""
+    each batch's files made durable together (one syncfs, one fsync per directory). On S3,
+    each of the store's threads fetches, writes and hashes its objects itself (as awscli's
+    do), and the files are named in groups once their bytes are on disk."""
     small = [o for o in todo if 0 <= o.info.size <= fetch.SMALL]
     large = [o for o in todo if not 0 <= o.info.size <= fetch.SMALL]
+    if isinstance(fs, S3Store):
+        _many_threaded(fs, small, progress, algorithm)
+    else:
+        _many_batched(fs, small, progress, algorithm)
+    for o in large:
+        _one(fs, o, None, progress, ranged, algorithm)
+
+
+def _many_threaded(
+    fs: S3Store, small: list[PlannedObject], progress: Progress, algorithm: str
+) -> None:
+    def one(o: PlannedObject) -> AtomicFile:
+        data = fs.cat_file(o.info.path)
+        af = AtomicFile(o.local)
+        try:
+            af.write(data)
+        except BaseException:
+            af.discard()
+            raise
+        o.digest = hashing.hash_bytes(data, algorithm)
+        progress.advance(len(data))
+        return af
+
+    written: list[AtomicFile] = []
+    with ThreadPoolExecutor(s3.CONCURRENCY) as pool:
+        futures = {pool.submit(one, o): o for o in small}
+        try:
+            for future in as_completed(futures):
+                try:
+                    written.append(future.result())
+                except Exception as exc:
+                    raise stores.describe_failure(exc, futures[future].url) from None
+                if len(written) >= fetch.BATCH_OBJECTS:
+                    _commit(written)
+                    written = []
+            _commit(written)
+        finally:
+            for future in futures:
+                future.cancel()
+            for af in written:
+                af.discard()
+            for future in futures:  # files of requests still running when one failed
+                if not future.cancelled() and future.exception() is None:
+                    future.result().discard()
+
+
+def _commit(files: list[AtomicFile]) -> None:
+    """Name ``files``, their bytes made durable first (one syncfs, one fsync per directory)."""
+    synced = bool(files) and sync_filesystem(files[0].directory)
+    for af in files:
+        af.commit(synced=synced)
+    if synced:
+        sync_directories({af.directory for af in files})
+
+
+def _many_batched(fs: Any, small: list[PlannedObject], progress: Progress, algorithm: str) -> None:
     by_path = {o.info.path: o for o in small}
     batches = fetch.small_batches([o.info for o in small])
     with ThreadPoolExecutor(1) as prefetch:
@@ -311,8 +370,6 @@ def _many(
                 pending = prefetch.submit(fetch.fetch_batch, fs, batches[index + 1])
             _write_batch([(by_path[path], data) for path, data in got.items()], algorithm)
             progress.advance(sum(len(d) for d in got.values()))
-    for o in large:
-        _one(fs, o, None, progress, ranged, algorithm)
 
 
 def _write_batch(items: list[tuple[PlannedObject, bytes]], algorithm: str) -> None:
@@ -323,11 +380,7 @@ def _write_batch(items: list[tuple[PlannedObject, bytes]], algorithm: str) -> No
             files.append(af)
             af.write(data)
             o.digest = hashing.hash_bytes(data, algorithm)
-        synced = bool(files) and sync_filesystem(files[0].directory)
-        for af in files:
-            af.commit(synced=synced)
-        if synced:
-            sync_directories({af.directory for af in files})
+        _commit(files)
     finally:
         for af in files:
             af.discard()

@@ -1,5 +1,6 @@
-"""fsspec filesystems for locations: s3fs for s3://, gcsfs for gs://, fsspec's HTTP filesystem
-for http(s)://, the local filesystem for paths.
+"""Stores for locations: botocore for s3:// (``s3.S3Store``), and fsspec filesystems for the
+others: gcsfs for gs://, fsspec's HTTP filesystem for http(s)://, the local filesystem for
+paths.
 
 Credentials come from the standard places only, read by the filesystems themselves: the
 environment (AWS_ACCESS_KEY_ID, AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS, …), ~/.aws
@@ -17,7 +18,7 @@ from roar.records import record
 from roar.transfer.urls import Location
 
 CLOUD_EXTRA = "pip install 'roar[cloud]'"
-_MODULES = {"s3": "s3fs", "gs": "gcsfs", "http": "aiohttp", "https": "aiohttp"}
+_MODULES = {"gs": "gcsfs", "http": "aiohttp", "https": "aiohttp"}
 
 
 @record(frozen=True)
@@ -32,6 +33,8 @@ class ObjectInfo:
 
 def filesystem(loc: Location) -> Any:
     """The fsspec filesystem for ``loc`` (one per process and scheme: fsspec caches them)."""
+    if loc.scheme == "s3":
+        return _s3()
     try:
         import fsspec
     except ImportError:
@@ -42,13 +45,26 @@ def filesystem(loc: Location) -> Any:
         __import__(_MODULES[loc.scheme])
     except ImportError:
         raise _missing(_MODULES[loc.scheme]) from None
-    if loc.scheme == "s3":
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        kwargs: dict[str, Any] = {"endpoint_url": endpoint} if endpoint else {}
-        return fsspec.filesystem("s3", **kwargs)
     if loc.scheme == "gs":
         return fsspec.filesystem("gs")
     return fsspec.filesystem(loc.scheme)
+
+
+_S3: list[Any] = []
+
+
+def _s3() -> Any:
+    """The process's S3 store (botocore: roar/transfer/s3.py says why not s3fs)."""
+    if not _S3:
+        try:
+            import botocore  # noqa: F401
+        except ImportError:
+            raise _missing("boto3") from None
+        from roar.transfer.s3 import S3Store
+
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        _S3.append(S3Store(endpoint or None))
+    return _S3[0]
 
 
 def _missing(module: str) -> RoarError:
