@@ -67,6 +67,7 @@ def sign_in(db: Db, token: str, now: float | None = None) -> tuple[str, WebUser]
         ends = now + SESSION_LIFETIME
         if row.expires_at is not None:
             ends = min(ends, row.expires_at)
+        row.last_used_at = now  # signing in is a use of the token
         db.execute(delete(m.WebSession).where(m.WebSession.expires_at <= now))  # tidy up
         db.add(
             m.WebSession(

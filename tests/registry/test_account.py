@@ -457,6 +457,21 @@ def test_in_a_browser_sign_in_and_paste_a_key_on_a_phone(server, user, open_page
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "glaas-account-keys-phone.png"), full_page=True)
     assert client.get(server.base, "/whoami", auth={"method": "ssh", "key": str(key)})["key"] == fp
+    # a token made on the phone, shown once with a Copy button
+    page.click("nav.tabs a:has-text('API tokens')")
+    page.fill("input[name=name]", "phone")
+    page.click("form button:has-text('Make token')")
+    token = page.inner_text("#new-token")
+    assert token.startswith("glaas_")
+    page.click("button.copy")
+    page.wait_for_function("document.querySelector('button.copy').dataset.state")
+    assert page.evaluate("navigator.clipboard.readText()") == token
+    assert user["api"].as_token(token).get("/api/v1/whoami")[1]["user"] == user["name"]
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    page.screenshot(path=str(SCREENSHOTS / "glaas-account-tokens-phone.png"), full_page=True)
     page.click("nav.tabs button:has-text('Sign out')")
     page.wait_for_url(server.base + "/")
     assert "Sign in" in page.inner_text("header")
