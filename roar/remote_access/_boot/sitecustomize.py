@@ -89,6 +89,15 @@ def _chain():
     spec.loader.exec_module(module)
 
 
-if os.environ.get("ROAR_S3_OUT") and "botocore.handlers" not in sys.modules:
-    sys.meta_path.insert(0, _RoarS3Finder())
-_chain()
+def watch():
+    """Install roar's handlers when botocore.handlers is imported (now, if it already is)."""
+    if "botocore.handlers" in sys.modules:
+        _hooks().install(sys.modules["botocore.handlers"])
+    elif not any(type(f).__name__ == "_RoarS3Finder" for f in sys.meta_path):
+        sys.meta_path.insert(0, _RoarS3Finder())
+
+
+if __name__ == "sitecustomize":  # (a Ray worker's setup loads this file under another name)
+    if os.environ.get("ROAR_S3_OUT") and "botocore.handlers" not in sys.modules:
+        sys.meta_path.insert(0, _RoarS3Finder())
+    _chain()
