@@ -152,3 +152,92 @@ def project(tmp_path: Path, s3: S3) -> Project:
     subprocess.run([*ROAR, "init", "-y"], cwd=root, check=True, capture_output=True)
     commit_all(root, "initial")
     return Project(root, s3)
+
+
+class GCS:
+    """gcp-storage-emulator (a Google Cloud Storage emulator from PyPI, pure Python) on
+    127.0.0.1: the environment that points gcsfs at it (STORAGE_EMULATOR_HOST), and its JSON
+    API for setting up and checking buckets."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.env = {"STORAGE_EMULATOR_HOST": endpoint}
+
+    def _call(self, method: str, path: str, body: bytes | None = None) -> Any:
+        import json
+
+        request = urllib.request.Request(self.endpoint + path, data=body, method=method)
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            raw = answer.read()
+        return json.loads(raw) if raw.strip().startswith(b"{") else raw
+
+    def bucket(self) -> str:
+        import json
+
+        name = f"roar-{uuid.uuid4().hex[:12]}"
+        self._call("POST", "/storage/v1/b?project=test", json.dumps({"name": name}).encode())
+        return name
+
+    def put(self, bucket: str, key: str, data: bytes) -> dict[str, Any]:
+        """Upload an object; its metadata (generation, md5Hash, …)."""
+        from urllib.parse import quote
+
+        request = urllib.request.Request(
+            f"{self.endpoint}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={quote(key, '')}",
+            data=data,
+            method="POST",
+        )
+        request.add_header("Content-Type", "application/octet-stream")
+        import json
+
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return dict(json.loads(answer.read()))
+
+    def meta(self, bucket: str, key: str) -> dict[str, Any]:
+        from urllib.parse import quote
+
+        return dict(self._call("GET", f"/storage/v1/b/{bucket}/o/{quote(key, '')}"))
+
+    def read(self, bucket: str, key: str) -> bytes:
+        from urllib.parse import quote
+
+        return bytes(self._call("GET", f"/storage/v1/b/{bucket}/o/{quote(key, '')}?alt=media"))
+
+
+@pytest.fixture(scope="package")
+def gcs(tmp_path_factory) -> Iterator[GCS]:
+    """`python -m gcp_storage_emulator start --in-memory` on a free loopback port."""
+    pytest.importorskip("gcp_storage_emulator")
+    home = tmp_path_factory.mktemp("gcs")
+    port = free_port()
+    log = home / "emulator.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+             "--port", str(port), "--in-memory"],
+            stdout=out, stderr=out,
+        )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"the GCS emulator exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            urllib.request.urlopen(endpoint + "/storage/v1/b?project=test", timeout=2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"the GCS emulator did not answer:\n{log.read_text()}")
+            time.sleep(0.1)
+    try:
+        yield GCS(endpoint)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
