@@ -21,6 +21,8 @@ glaas-server admin create-user NAME
 glaas-server admin add-key NAME KEYFILE          (an OpenSSH public key: id_ed25519.pub; - reads stdin)
 glaas-server admin create-token NAME [--file F] [--expires-in 30d|12h|2w|never] [--label L]
                                                  (prints the token, or writes F as JSON, 0600)
+glaas-server admin tokens NAME [--json]          (the user's tokens in force: ID, name, start, expiry)
+glaas-server admin revoke-token NAME ID          (one token, by the ID `admin tokens` shows)
 glaas-server admin revoke-tokens NAME            (every API token of the user stops working)
 glaas-server admin create-project OWNER/PROJECT
 glaas-server admin add-member OWNER/PROJECT NAME
@@ -81,6 +83,12 @@ def _admin_parser(sub: argparse._SubParsersAction) -> None:
         help="refused after this long: 12h, 30d, 2w (default: never, until revoked)",
     )
     token.add_argument("--label", help="a name to tell it apart on the account page")
+    listing = verbs.add_parser("tokens", help="list a user's API tokens in force")
+    listing.add_argument("name")
+    listing.add_argument("--json", action="store_true")
+    one = verbs.add_parser("revoke-token", help="revoke one API token of a user")
+    one.add_argument("name")
+    one.add_argument("id", help="its ID, as `admin tokens` shows")
     verbs.add_parser("revoke-tokens", help="revoke every API token of a user").add_argument("name")
     verbs.add_parser("create-project", help="a new OWNER/PROJECT scope").add_argument("slug")
     member = verbs.add_parser("add-member", help="add a user to a project")
@@ -135,6 +143,14 @@ def _admin(db: Db, args: argparse.Namespace) -> int:
                 f"wrote a token for {args.name}{until} to {args.file} (give it to roar login "
                 "--token-file)"
             )
+    elif args.verb == "tokens":
+        _tokens(db, args.name, args.json)
+    elif args.verb == "revoke-token":
+        from glaas.service import account
+
+        a.users_check(db, args.name)
+        account.revoke_token(db, args.name, args.id)
+        print(f"revoked token {args.id} of {args.name}")
     elif args.verb == "revoke-tokens":
         n = a.revoke_tokens(db, args.name)
         print(f"revoked {n} token(s) of {args.name}")
@@ -153,6 +169,30 @@ def _admin(db: Db, args: argparse.Namespace) -> int:
                 f"{r['name']}\tkeys: {len(r['keys'])}\tprojects: {', '.join(r['projects']) or '-'}"
             )
     return 0
+
+
+def _tokens(db: Db, name: str, as_json: bool) -> None:
+    import time
+
+    from glaas.service import account
+    from glaas.service import auth as a
+
+    a.users_check(db, name)
+    rows = account.tokens(db, name)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+
+    def when(t: float | None) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) if t else "-"
+
+    for r in rows:
+        ends = "never" if r["expires_at"] is None else when(r["expires_at"])
+        state = " (expired)" if r["expired"] else ""
+        print(
+            f"{r['id']}\t{r['prefix'] or '-'}\t{r['name'] or '-'}\tcreated {when(r['created_at'])}"
+            f"\tlast used {when(r['last_used_at'])}\texpires {ends}{state}"
+        )
 
 
 def _write_secret(path: Path, doc: dict[str, str]) -> None:

@@ -109,6 +109,12 @@ def create_user(db: Db, name: str) -> None:
         db.add(m.User(name=name, created_at=time.time()))
 
 
+def users_check(db: Db, name: str) -> None:
+    """AdminError when there is no user ``name``."""
+    with db.begin():
+        _user(db, name)
+
+
 def _user(db: Db, name: str) -> m.User:
     user = db.get(m.User, name)
     if user is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 import http.cookiejar
+import json
 import re
 import secrets
 import subprocess
@@ -307,6 +308,17 @@ def test_an_expired_token_is_refused_saying_to_log_in_again(
     assert 29.9 * 86400 < row.expires_at - row.created_at < 30.1 * 86400
     bad = admin(database_url, "create-token", user["name"], "--expires-in", "soon")
     assert bad.returncode == 1 and "is not a duration" in bad.stderr
+    # one token revoked by the admin, by the ID `admin tokens` lists
+    listed = json.loads(admin(database_url, "tokens", user["name"], "--json").stdout)
+    assert {t["expired"] for t in listed} == {True, False} and len(listed) == 3
+    assert "(expired)" in admin(database_url, "tokens", user["name"]).stdout
+    (first,) = [t for t in listed if t["name"] is None and t["expires_at"] is None]
+    done = admin(database_url, "revoke-token", user["name"], first["id"])
+    assert done.returncode == 0, done.stderr
+    status, out = user["api"].get("/api/v1/whoami")
+    assert status == 401 and "was revoked" in out["detail"]
+    again = admin(database_url, "revoke-token", user["name"], first["id"])
+    assert again.returncode == 1 and "no such token" in again.stderr
 
 
 # ---------------------------------------------------------------- other users
