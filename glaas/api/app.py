@@ -169,7 +169,13 @@ class Lookups:
     """The hash lookups (GET /api/v1/artifacts|jobs|sessions/{key}), the registry's hot path,
     answered here without FastAPI's routing, dependency solving and response handling: the
     viewer as the API's dependency makes it (glaas.api.auth.viewer), the document read on a
-    Core connection of the app's engine in one hop to the thread pool, and sent as JSON bytes.
+    Core connection of the app's engine and sent as JSON bytes.
+
+    On SQLite the read runs on the event loop itself: a handful of indexed reads of a local
+    file (WAL: never waiting on a writer), whose hop to the thread pool cost more than the read
+    (~0.3 ms of CPU a lookup, GIL hand-offs between the loop and the pool's threads). On
+    PostgreSQL it runs in the thread pool, so the loop serves others while it waits on the
+    database.
     Same answers, errors and visibility as the routes in glaas.api.routes, which stay for the
     OpenAPI document (and serve if this is taken away). Anything else goes on to the app."""
 
@@ -206,7 +212,10 @@ class Lookups:
 
         try:
             viewer = await api_auth.viewer(request)
-            body = await to_thread.run_sync(read, viewer)
+            if engine.dialect.name == "sqlite":
+                body = read(viewer)
+            else:
+                body = await to_thread.run_sync(read, viewer)
         except AuthError as exc:
             await unauthenticated(exc)(scope, receive, send)
         except NotFound as exc:
