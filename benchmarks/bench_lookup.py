@@ -162,9 +162,30 @@ def in_process(url: str, work: list[tuple[str, str]]) -> dict[str, tuple[float, 
     app = create_app(Settings(host="127.0.0.1", port=0, database_url=url))
     statements = [0]
 
-    @event.listens_for(app.state.engine, "before_cursor_execute")
-    def _count(*_a: object) -> None:
-        statements[0] += 1
+    def seen(sql: object) -> None:
+        # What reaches the driver (the lookups run their SQL on its cursors, not through
+        # SQLAlchemy's execution), transaction control and the pool's pre-ping aside.
+        text = str(sql).strip()
+        if text not in ("", ";") and text.split(None, 1)[0].upper() not in (
+            "BEGIN",
+            "COMMIT",
+            "ROLLBACK",
+        ):
+            statements[0] += 1
+
+    @event.listens_for(app.state.engine, "connect")
+    def _count(dbapi_conn: Any, _record: object) -> None:
+        if app.state.engine.dialect.name == "sqlite":
+            dbapi_conn.set_trace_callback(seen)
+            return
+        import psycopg
+
+        class Counted(psycopg.Cursor):  # type: ignore[type-arg]
+            def execute(self, query: Any, *a: Any, **kw: Any) -> Any:
+                seen(query)
+                return super().execute(query, *a, **kw)
+
+        dbapi_conn.cursor_factory = Counted
 
     async def call(path: str) -> int:
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
