@@ -75,7 +75,7 @@ def get(request: GetRequest, progress: Progress | None = None) -> GetOutcome:
     ws = require_workspace()
     loc = urls.parse(request.source)
     if not request.dry_run:
-        check_writable(ws)
+        recording.check_writable(ws, "downloaded")
     fs = stores.filesystem(loc)
     started = time.time()
     objects, prefix = _list(fs, loc, request)
@@ -114,20 +114,6 @@ def get(request: GetRequest, progress: Progress | None = None) -> GetOutcome:
     if request.tag and outcome.digest:
         outcome.tag = recording.tag_head(ws.root, "get", outcome.digest)
     return outcome
-
-
-def check_writable(ws: Workspace) -> None:
-    """Refuse at once when the store could not record the download (read-only, full): the
-    bytes would move and their record be lost. Opening it also clears what killed roar
-    commands left behind (``staging.sweep``)."""
-    from roar.errors import StoreError
-    from roar.store.connection import ensure_writable, opened
-
-    try:
-        with opened(ws.db_path) as conn:
-            ensure_writable(conn, ws.db_path)
-    except StoreError as exc:
-        raise RoarError(f"{exc.message} Nothing was downloaded.", hint=exc.hint) from None
 
 
 # what to download -----------------------------------------------------------------------------

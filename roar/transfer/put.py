@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from roar.errors import RoarError
@@ -65,32 +66,40 @@ def put(request: PutRequest, progress: Progress | None = None) -> PutOutcome:
     files, warnings = _sources(ws, request.source)
     uploads = _plan(loc, files, request)
     algorithm = recording.algorithm_of(ws)
-    _hash(ws, uploads, algorithm)
     outcome = PutOutcome(loc.url, uploads, request.dry_run, warnings=warnings)
     if request.dry_run:
+        _hash(ws, uploads, algorithm)
         return outcome
-    fs = stores.filesystem(loc)
-    progress.start(outcome.total_bytes, len(uploads))
-    try:
-        pairs = [(u.local, u.rpath) for u in uploads]
-        sent: dict[str, int] = {}
-        described = fetch.upload(fs, pairs, [u.size for u in uploads], progress, sent)
-        _describe_uploaded(fs, loc, [u for u in uploads if u.rpath not in described])
-        for u in uploads:
-            if u.rpath in described:
-                if sent[u.rpath] != u.size:
-                    raise RoarError(
-                        f"{u.local} changed while it was uploaded ({sent[u.rpath]} bytes "
-                        f"sent, {u.size} hashed).",
-                        hint="Run roar put again once nothing writes to it.",
-                    )
-                u.etag, u.version_id = described[u.rpath]
-    except RoarError:
-        raise
-    except Exception as exc:
-        raise stores.describe_failure(exc, loc.url) from None
-    finally:
-        progress.finish()
+    recording.check_writable(ws, "uploaded")
+    sizes = _sizes(uploads)
+    # The files are hashed (native, off the GIL) while the store's client is set up and the
+    # bytes go up: each file is read from the page cache twice, at once, not one pass after
+    # the other.
+    with ThreadPoolExecutor(1) as background:
+        hashing_done = background.submit(_hash, ws, uploads, algorithm)
+        progress.start(sum(sizes), len(uploads))
+        try:
+            fs = stores.filesystem(loc)
+            pairs = [(u.local, u.rpath) for u in uploads]
+            sent: dict[str, int] = {}
+            described = fetch.upload(fs, pairs, sizes, progress, sent)
+            hashing_done.result()
+            _describe_uploaded(fs, loc, [u for u in uploads if u.rpath not in described])
+            for u in uploads:
+                if u.rpath in described:
+                    if sent[u.rpath] != u.size:
+                        raise RoarError(
+                            f"{u.local} changed while it was uploaded ({sent[u.rpath]} bytes "
+                            f"sent, {u.size} hashed).",
+                            hint="Run roar put again once nothing writes to it.",
+                        )
+                    u.etag, u.version_id = described[u.rpath]
+        except RoarError:
+            raise
+        except Exception as exc:
+            raise stores.describe_failure(exc, loc.url) from None
+        finally:
+            progress.finish()
     outcome.seconds = time.time() - started
     inputs = [writer.HashedFile(u.local, "input", u.digest, u.size) for u in uploads]
     rows = [remote.RemoteRow(u.url, u.etag, u.version_id, u.size, u.digest) for u in uploads]
@@ -198,6 +207,27 @@ def _plan(loc: urls.Location, files: list[tuple[str, str]], request: PutRequest)
     return uploads
 
 
+def _sizes(uploads: list[Upload]) -> list[int]:
+    """Each file's size now (what the upload splits on); a file that is gone or not a regular
+    file stops the put before anything is sent."""
+    import stat
+
+    sizes = []
+    for u in uploads:
+        try:
+            st = os.stat(u.local)
+        except OSError as exc:
+            raise RoarError(
+                f"Cannot upload {u.local}: {exc.strerror}.", hint="Check the file and retry."
+            ) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise RoarError(
+                f"Cannot upload {u.local}: not a regular file.", hint="Check the file and retry."
+            )
+        sizes.append(st.st_size)
+    return sizes
+
+
 def _hash(ws: Workspace, uploads: list[Upload], algorithm: str) -> None:
     from roar.store.connection import opened
 
@@ -213,8 +243,8 @@ def _hash(ws: Workspace, uploads: list[Upload], algorithm: str) -> None:
 
 def _describe_uploaded(fs: Any, loc: urls.Location, uploads: list[Upload]) -> None:
     """The ETag and version of every uploaded object, as the store now reports them: one
-    listing for many objects, one ``info`` for a few (on S3, only the large ones: the small
-    ones' upload responses described them)."""
+    listing for many objects, one ``info`` for a few (on S3, none: the upload responses
+    described every object)."""
     if not uploads:
         return
     fs.invalidate_cache()

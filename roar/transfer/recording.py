@@ -31,6 +31,19 @@ def algorithm_of(ws: Workspace) -> str:
     return primary_algorithm(ws)
 
 
+def check_writable(ws: Workspace, moved: str) -> None:
+    """Refuse at once when the store could not record the transfer (read-only, full): the
+    bytes would move and their record be lost. Opening it also clears what killed roar
+    commands left behind (``staging.sweep``). ``moved``: "downloaded" or "uploaded"."""
+    from roar.store.connection import ensure_writable
+
+    try:
+        with opened(ws.db_path) as conn:
+            ensure_writable(conn, ws.db_path)
+    except StoreError as exc:
+        raise RoarError(f"{exc.message} Nothing was {moved}.", hint=exc.hint) from None
+
+
 def _job(
     ws: Workspace,
     kind: str,
