@@ -129,6 +129,14 @@ def _with_roar(runtime_env: Any) -> tuple[str, dict[str, Any]]:
     env["env_vars"] = env_vars
     python = str(env.get("py_executable") or sys.executable)
     env["py_executable"] = f"/bin/sh -c {shlex.quote(_PREFIX)} {python}"
+    # workers started ahead for this runtime_env by the previous job (roar/ray/pool.py)
+    from roar.ray import pool
+
+    key = pool.key_of(env, TOKEN_ENV) if pool.enabled() else None
+    _state["pool_key"] = key
+    taken = pool.claim(logs_base(), key) if key is not None else None
+    if taken:
+        env_vars[TOKEN_ENV] = token = taken
     return token, env
 
 
@@ -221,6 +229,12 @@ def collect() -> None:
         note_partial(f"collecting the workers' accesses failed ({exc})")
         return
     _write({"workers": workers, "partial": partial, "logs": [logs_base(), token]})
+    try:  # the next job's workers, started ahead (roar/ray/pool.py)
+        from roar.ray import pool
+
+        pool.offer(ray, logs_base(), _state.get("pool_key"), token, workers)
+    except Exception:  # noqa: BLE001,S110 - only a head start for the next job
+        pass
 
 
 def _collect_nodes(ray: Any, token: str) -> tuple[list[dict[str, Any]], list[str]]:
