@@ -168,8 +168,8 @@ def dumps(doc: Any) -> bytes:
 class Lookups:
     """The hash lookups (GET /api/v1/artifacts|jobs|sessions/{key}), the registry's hot path,
     answered here without FastAPI's routing, dependency solving and response handling: the
-    viewer as the API's dependency makes it (glaas.api.auth.viewer), the document read on a
-    Core connection of the app's engine and sent as JSON bytes.
+    viewer as the API's dependency makes it (glaas.api.auth.viewer), the document read on one
+    of the engine's pooled connections (lookup.reading) and sent as JSON bytes.
 
     On SQLite the read runs on the event loop itself: a handful of indexed reads of a local
     file (WAL: never waiting on a writer), whose hop to the thread pool cost more than the read
@@ -207,8 +207,8 @@ class Lookups:
         engine = request.app.state.engine
 
         def read(viewer: Viewer) -> bytes:
-            with engine.connect() as conn:
-                return dumps(find(conn, key, viewer))
+            with lookup.reading(engine) as reader:
+                return dumps(find(reader, key, viewer))
 
         try:
             viewer = await api_auth.viewer(request)
