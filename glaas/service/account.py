@@ -24,7 +24,7 @@ from glaas import models as m
 from glaas import signing
 from glaas.db import WRITE
 from glaas.service import auth
-from glaas.service.auth import AdminError, AuthError, Viewer
+from glaas.service.auth import AdminError, Viewer
 
 SESSION_LIFETIME = 8 * 3600.0  # seconds; a session never outlives the token it came from
 TOKEN_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -205,6 +205,3 @@ def revoke_token(db: Db, user: str, token_id: str, now: float | None = None) -> 
             raise AdminError("no such token in your account (revoked already?)")
         db.execute(update(m.ApiToken).where(m.ApiToken.token_hash == digest).values(revoked_at=now))
         db.execute(delete(m.WebSession).where(m.WebSession.token_hash == digest))
-
-
-__all__ = ["AuthError", "EXPIRIES", "WebUser", "sign_in", "session_user", "sign_out"]
