@@ -59,13 +59,17 @@ def collect_node(token: str, base: str) -> dict[str, Any]:
                 continue
             summary = json.loads(raw)
             files = [f for f in summary.get("files", []) if not _ours(f["path"], base, token)]
+            node_id = meta.get("node_id") or node
+            per_task = _per_task(directory, user_tasks, base, token)
+            s3 = _s3_records(directory, node_id, per_task)
             workers.append(
                 {
-                    "node_id": meta.get("node_id") or node,
+                    "node_id": node_id,
                     "pid": int(meta.get("pid") or name.rsplit("-w", 1)[-1]),
-                    "tasks": _per_task(directory, user_tasks, base, token),
+                    "tasks": per_task,
                     "files": files,
                     "warnings": summary.get("warnings", []),
+                    **({"s3": s3} if s3 else {}),
                 }
             )
         finally:  # the worker may still run: its shim appends to the unlinked log
@@ -124,6 +128,40 @@ def _per_task(
                 entry["writes"] = _paths(files, lambda f: f.get("write") or f.get("create"))
         out.append(entry)
     return out
+
+
+def _s3_records(
+    directory: str, node_id: str | None, tasks: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The S3 objects the worker's tasks read and wrote (roar/remote_access), tagged with the
+    node; each URL also joins its task's reads or writes."""
+    from roar.remote_access.inprocess import RECORDS_NAME
+
+    records: list[dict[str, Any]] = []
+    try:
+        with open(os.path.join(directory, RECORDS_NAME), "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return records
+    by_name: dict[str, dict[str, Any]] = {}
+    for entry in tasks:
+        by_name.setdefault(entry["name"], entry)
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        record["node_id"] = node_id
+        records.append(record)
+        task = by_name.get(str((record.get("tags") or {}).get("task")))
+        side = {"read": "reads", "write": "writes"}.get(record.get("op", ""))
+        if task is not None and side and record.get("url"):
+            listed = task.setdefault(side, [])
+            if record["url"] not in listed and len(listed) < PATHS_PER_TASK:
+                listed.append(record["url"])
+    return records
 
 
 def _paths(files: list[dict[str, Any]], keep: Any) -> list[str]:

@@ -38,6 +38,14 @@ COLLECT_ENV = "ROAR_RAY_COLLECT"
 SETUP_HOOK = "roar.ray.worker.setup"
 COLLECT_TASK = "roar.collect"
 COLLECT_TIMEOUT_S = 60.0
+S3_OUT_ENV = "ROAR_S3_OUT"  # roar run's folder for S3 records (roar/remote_access)
+S3_ALGORITHM_ENV = "ROAR_S3_ALGORITHM"
+# What workers see instead of the driver's URLs (a driver's localhost is not theirs): the
+# seeds' cluster variables, given to workers as the variables roar, boto3 and s3fs read.
+CLUSTER_URLS = {
+    "ROAR_CLUSTER_AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
+    "ROAR_CLUSTER_GLAAS_URL": "ROAR_GLAAS_URL",
+}
 
 PARTIAL = "Partial worker lineage"
 
@@ -116,6 +124,11 @@ def _with_roar(runtime_env: Any) -> tuple[str, dict[str, Any]]:
             WORKER_ENV: "1",
         }
     )
+    if os.environ.get(S3_ALGORITHM_ENV):
+        env_vars[S3_ALGORITHM_ENV] = os.environ[S3_ALGORITHM_ENV]
+    for cluster, name in CLUSTER_URLS.items():  # the user's own runtime_env value wins
+        if os.environ.get(cluster) and name not in env_vars:
+            env_vars[name] = os.environ[cluster]
     user_hook = env.get("worker_process_setup_hook")
     if isinstance(user_hook, str):
         env_vars[USER_SETUP_ENV] = user_hook
@@ -228,6 +241,7 @@ def collect() -> None:
     except Exception as exc:  # noqa: BLE001 - the user's program must end as it would
         note_partial(f"collecting the workers' accesses failed ({exc})")
         return
+    _hand_over_s3(workers)
     _write({"workers": workers, "partial": partial, "logs": [logs_base(), token]})
     try:  # the next job's workers, started ahead (roar/ray/pool.py)
         from roar.ray import pool
@@ -235,6 +249,21 @@ def collect() -> None:
         pool.offer(ray, logs_base(), _state.get("pool_key"), token, workers)
     except Exception:  # noqa: BLE001,S110 - only a head start for the next job
         pass
+
+
+def _hand_over_s3(workers: list[dict[str, Any]]) -> None:
+    """The workers' S3 records (roar/remote_access) to roar run's folder for them, with the
+    driver's own: they join the job's remote inputs and outputs."""
+    records = [r for w in workers for r in w.pop("s3", None) or []]
+    out = os.environ.get(S3_OUT_ENV)
+    if not records or not out:
+        return
+    path = os.path.join(out, f"ray-{os.getpid()}-{len(os.listdir(out))}.jsonl")
+    try:
+        with open(path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+    except OSError as exc:
+        note_partial(f"the workers' S3 records could not be handed over ({exc})")
 
 
 def _collect_nodes(ray: Any, token: str) -> tuple[list[dict[str, Any]], list[str]]:

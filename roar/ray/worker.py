@@ -60,6 +60,7 @@ def _install() -> None:
     except Exception:  # noqa: BLE001
         node = None
     _emit(fd, {"pid": os.getpid(), "node_id": node})
+    _watch_s3(log)
     manager = function_manager.FunctionActorManager
     original = manager.get_execution_info
     if getattr(original, "_roar", False):
@@ -75,6 +76,24 @@ def _install() -> None:
 
     get_execution_info._roar = True  # type: ignore[attr-defined]
     manager.get_execution_info = get_execution_info  # type: ignore[method-assign,assignment]
+
+
+def _watch_s3(log: str) -> None:
+    """roar's S3 hooks (roar/remote_access) in this worker: the objects its tasks read and write
+    through boto3/s3fs, noted beside its log, each with the task's name."""
+    try:
+        from roar.remote_access.inprocess import RECORDS_NAME, start
+
+        start(os.path.join(os.path.dirname(log), RECORDS_NAME), _s3_tags)
+    except Exception:  # noqa: BLE001,S110 - lineage must never break the worker
+        pass
+
+
+def _s3_tags() -> dict[str, Any] | None:
+    import ray
+
+    name = ray.get_runtime_context().get_task_name()
+    return {"task": name} if name else None
 
 
 def _timed(function: Callable[..., Any], descriptor: Any, log: str, fd: int) -> Callable[..., Any]:
