@@ -433,6 +433,13 @@ def test_a_signature_replayed_to_another_host_is_refused(server, accounts, user,
     v1 = signing.signed_headers(key, "GET", target, b"")
     status, out = send(server, "GET", target, headers={**v1, signing.VERSION: signing.PROTOCOL_V2})
     assert status == 401 and "does not verify" in out["detail"]
+    # the hash lookups (answered ahead of FastAPI's routing) check the same signature
+    lookup = "/api/v1/artifacts/" + "ab" * 32
+    headers = signing.signed_headers(key, "GET", lookup, b"", host=host)
+    status, out = send(server, "GET", lookup, headers={**headers, "Host": "other.example"})
+    assert status == 401 and "another host" in out["detail"]
+    headers = signing.signed_headers(key, "GET", lookup, b"", host=host)
+    assert send(server, "GET", lookup, headers=headers)[0] == 404
     v9 = {**signing.signed_headers(key, "GET", target, b"", host=host), signing.VERSION: "v9"}
     status, out = send(server, "GET", target, headers=v9)
     assert status == 401 and "not a protocol this server knows" in out["detail"]
