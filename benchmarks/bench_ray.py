@@ -112,8 +112,11 @@ def _cluster_cpu_s(sessions: list[int]) -> float:
     return total / tick
 
 
+IDLE_CPU = 0.25  # CPU seconds per second: an idle two-node cluster uses ~0.1, a starting worker ~1
+
+
 def _settle(sessions: list[int] | None, fixed_s: float) -> float:
-    """Wait until the cluster is idle (< 5 % of a CPU for two seconds running, at most 120 s):
+    """Wait until the cluster is idle (under IDLE_CPU for two seconds running, at most 120 s):
     workers started ahead for the next job, or a job's workers being torn down, must not be
     paid for by the next run. Without the cluster's sessions (--address), sleep fixed_s."""
     start = time.perf_counter()
@@ -125,7 +128,7 @@ def _settle(sessions: list[int] | None, fixed_s: float) -> float:
     while quiet < 2 and time.perf_counter() - start < 120:
         time.sleep(1.0)
         now = _cluster_cpu_s(sessions)
-        quiet = quiet + 1 if now - before < 0.05 else 0
+        quiet = quiet + 1 if now - before < IDLE_CPU else 0
         before = now
     return time.perf_counter() - start
 
