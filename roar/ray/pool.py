@@ -75,6 +75,7 @@ def claim(base: str, key: str) -> str | None:
 def offer(ray: Any, base: str, key: str | None, token: str, workers: list[dict[str, Any]]) -> None:
     """Start the next job's workers: as many per node as this job ran there (its CPUs at most),
     with this job's runtime_env under a new token; leave the note that names them."""
+    sweep(base)
     if key is None or any(note.get("key") == key for _, note in _notes(base)):
         return  # no pool possible, or one is waiting already
     per_node: dict[str, int] = {}
@@ -90,7 +91,7 @@ def offer(ray: Any, base: str, key: str | None, token: str, workers: list[dict[s
     serialized = job.runtime_env_info.serialized_runtime_env
     if token not in serialized:
         return
-    new = f"{token.split('x', 1)[0]}x{secrets.token_hex(4)}p"
+    new = f"ray{os.getpid()}x{secrets.token_hex(4)}p"
     started = 0
     for node in ray.nodes():
         count = min(per_node.get(node.get("NodeID"), 0), int(node["Resources"].get("CPU", 0)))
@@ -113,6 +114,30 @@ def offer(ray: Any, base: str, key: str | None, token: str, workers: list[dict[s
             continue
     if started:
         _write_note(base, {"token": new, "key": key, "at": time.time(), "workers": started})
+
+
+def sweep(base: str, older_than_s: float = 3600) -> None:
+    """Remove the log folders of workers that are gone and whose log has not changed for an
+    hour: a pool's worker that started after the job that took its token had collected, or one
+    of a pool nobody took, once Ray ended it (nothing will read them)."""
+    now = time.time()
+    try:
+        names = [n for n in os.listdir(base) if n.startswith("roar-preload-ray") and "-w" in n]
+    except OSError:
+        return
+    for name in names:
+        pid = name.rsplit("-w", 1)[1]
+        if not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+            continue
+        directory = os.path.join(base, name)
+        try:
+            if now - os.stat(os.path.join(directory, "events.log")).st_mtime < older_than_s:
+                continue
+        except OSError:
+            continue
+        import shutil
+
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _notes(base: str) -> list[tuple[str, dict[str, Any]]]:

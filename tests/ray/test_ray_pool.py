@@ -52,6 +52,25 @@ def test_stale_notes_are_removed_and_a_callable_hook_has_no_pool(tmp_path):
     assert pool.key_of({**ENV, "worker_process_setup_hook": print}, TOKEN) is None
 
 
+def test_sweep_removes_only_old_logs_of_workers_that_are_gone(tmp_path):
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    old = time.time() - 7200
+    folders = {
+        "old_gone": (f"roar-preload-ray1xaaaap-w{proc.pid}", old),
+        "new_gone": (f"roar-preload-ray1xbbbbp-w{proc.pid}", time.time()),
+        "old_alive": (f"roar-preload-ray1xccccp-w{os.getpid()}", old),
+    }
+    for name, mtime in folders.values():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "events.log").write_bytes(b"x")
+        os.utime(tmp_path / name / "events.log", (mtime, mtime))
+    pool.sweep(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [folders["new_gone"][0], folders["old_alive"][0]]
+    )
+
+
 DRIVER = """
 import os, sys
 import ray
