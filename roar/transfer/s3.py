@@ -27,9 +27,9 @@ from contextlib import contextmanager
 from typing import Any
 
 CONCURRENCY = 10  # requests in flight for many small objects (awscli's max_concurrent_requests)
-PART = 16 << 20  # multipart upload part size
-PARALLEL_PARTS = 8
-MULTIPART_OVER = 16 << 20  # larger files go up as multipart uploads
+PART = 8 << 20  # multipart upload part size (awscli's multipart_chunksize)
+PARALLEL_PARTS = 10  # parts in flight (awscli's max_concurrent_requests)
+MULTIPART_OVER = 8 << 20  # larger files go up as multipart uploads (awscli's threshold)
 
 
 class S3Store:

@@ -158,3 +158,20 @@ def test_prefix_with_a_wrong_hash_lands_nothing(project: Project) -> None:
     again = project.roar("get", f"s3://{bucket}/set/", "set/", "--hash", right, "--json")
     assert again.json()["hash"] == right
     assert (project.root / "set" / "sub" / "c.txt").read_text() == "sub/c.txt"
+
+
+def test_missing_objects_and_buckets_are_named_and_a_folder_needs_no_slash(
+    project: Project,
+) -> None:
+    s3, bucket = project.s3, project.s3.bucket()
+    res = project.roar("get", f"s3://{bucket}/missing.bin", check=False)
+    assert res.returncode == 1 and f"Not found: s3://{bucket}/missing.bin" in res.stderr
+    res = project.roar("get", "s3://roar-no-such-bucket-here/x.bin", check=False)
+    assert res.returncode == 1 and "Not found" in res.stderr
+    (project.root / "f.txt").write_text("f\n")
+    res = project.roar("put", "f.txt", "s3://roar-no-such-bucket-here/", "-m", "m", check=False)
+    assert res.returncode == 1 and "Not found" in res.stderr
+    assert project.jobs() == []
+    s3.client.put_object(Bucket=bucket, Key="dir/a.txt", Body=b"a")
+    out = project.roar("get", f"s3://{bucket}/dir", "got/", "--json").json()
+    assert out["composite"] and (project.root / "got" / "a.txt").read_bytes() == b"a"

@@ -41,7 +41,7 @@ def test_multipart_upload_records_etag_and_blake3_then_a_killed_get_leaves_nothi
     [obj] = up["objects"]
     head = s3.client.head_object(Bucket=bucket, Key="big/big.bin")
     etag = head["ETag"].strip('"')
-    assert etag.endswith(f"-{-(-SIZE // PART)}")  # roar's 16 MiB parts: a multipart upload
+    assert etag.endswith(f"-{-(-SIZE // PART)}")  # roar's 8 MiB parts: a multipart upload
     assert (obj["hash"], obj["etag"], obj["multipart"], obj["size"]) == (digest, etag, True, SIZE)
     shown = project.roar("show", f"s3://{bucket}/big/big.bin", "--json").json()
     assert shown["artifact"]["hash"] == digest
