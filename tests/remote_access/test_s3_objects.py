@@ -36,6 +36,7 @@ with open("big.bin", "wb") as f:  # ~20 MiB: a multipart upload of 3 parts
     f.write(os.urandom(20 * MIB))
 client.upload_file("big.bin", bucket, "out/big.bin", Config=small)
 client.download_file(bucket, "in/large.bin", "large.bin", Config=small)
+client.get_object(Bucket=bucket, Key="in/partial.bin", Range="bytes=0-99")["Body"].read()
 
 fs = s3fs.S3FileSystem()
 with fs.open(f"{bucket}/in/s3fs.txt", "rb", block_size=MIB) as f:
@@ -68,6 +69,7 @@ def run(tmp_path_factory, s3: S3) -> dict[str, Any]:
     }
     for key, data in inputs.items():
         s3.client.put_object(Bucket=bucket, Key=key, Body=data)
+    s3.client.put_object(Bucket=bucket, Key="in/partial.bin", Body=b"p" * 4096)
     done = project.roar("run", "python", "script.py", bucket)
     return {
         "project": project,
@@ -144,3 +146,28 @@ def test_the_dag_runs_bucket_object_to_job_to_bucket_object(run):
     assert listed[f"s3://{run['bucket']}/in/small.txt"]["via"] == ["get_object"]
     assert run["job"]["metadata"]["env"].get("ROAR_S3_OUT") is None  # roar's, not the job's
     assert "done" in run["stdout"]
+
+
+def test_an_object_read_in_part_is_listed_without_a_hash_and_said_once(run):
+    url = f"s3://{run['bucket']}/in/partial.bin"
+    assert url not in {f["path"] for f in run["job"]["inputs"]}
+    listed = {o["url"]: o for o in run["job"]["metadata"]["s3"]}
+    assert listed[url]["hash"] is None and listed[url]["recorded"] is False
+    warnings = [w for w in run["job"]["metadata"]["warnings"] if "S3 object(s)" in w]
+    assert len(warnings) == 1 and url in warnings[0]
+
+
+RANGED = """
+import sys, boto3
+boto3.client("s3").get_object(Bucket=sys.argv[1], Key="out/put.txt", Range="bytes=0-3")["Body"].read()
+"""
+
+
+def test_a_part_read_of_an_object_roar_recorded_gets_the_recorded_hash(run):
+    project = run["project"]
+    (project.root / "ranged.py").write_text(RANGED)
+    project.roar("run", "--allow-dirty", "python", "ranged.py", run["bucket"])
+    job = roar_json(project, "show", "@2")
+    url = f"s3://{run['bucket']}/out/put.txt"
+    outputs = {f["path"]: f["hash"] for f in run["job"]["outputs"]}
+    assert {f["path"]: f["hash"] for f in job["inputs"]}[url] == outputs[url]
