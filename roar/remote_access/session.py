@@ -141,11 +141,12 @@ class RemoteSession:
                 f"{unhashed[0].url}; they are listed in the job's metadata (s3)"
             )
         digests = {g.digest for g in (*inputs.values(), *outputs.values())}
-        return [
-            (g.url, g.etag, g.version_id, max(g.size, 0), g.digest)
+        rows = {
+            (g.url, g.etag, g.version_id, max(g.size, 0), g.digest): None
             for g in groups
             if g.digest is not None and g.digest in digests
-        ]
+        }
+        return list(rows)
 
 
 class _Group:
