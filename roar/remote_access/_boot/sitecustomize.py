@@ -97,7 +97,8 @@ def watch():
         sys.meta_path.insert(0, _RoarS3Finder())
 
 
-if __name__ == "sitecustomize":  # (a Ray worker's setup loads this file under another name)
+# (a Ray worker's setup loads this file under another name; an old Python leaves it alone)
+if __name__ == "sitecustomize" and sys.version_info >= (3, 6):
     if os.environ.get("ROAR_S3_OUT") and "botocore.handlers" not in sys.modules:
         sys.meta_path.insert(0, _RoarS3Finder())
     _chain()
