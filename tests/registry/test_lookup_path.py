@@ -10,6 +10,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.registry.conftest import running_server
 from tests.registry.synth import chain, window
 
@@ -106,3 +108,39 @@ def test_the_access_log_is_off_unless_asked_for(tmp_path):
     line = '"GET /api/v1/jobs/0123456789abcdef HTTP/1.1" 404'
     assert line not in _log_after_a_request(tmp_path, "quiet", {})
     assert line in _log_after_a_request(tmp_path, "logged", {"GLAAS_ACCESS_LOG": "1"})
+
+
+def test_a_postgresql_connection_dropped_while_idle_is_replaced(postgres_url, monkeypatch):
+    """The pool pings a connection that sat unused for PING_AFTER seconds (not every checkout,
+    as pool_pre_ping did): one whose backend was terminated meanwhile is replaced, and the
+    lookup that checks it out does not fail. Without the ping it would have."""
+    from sqlalchemy import text
+
+    from glaas import db as glaas_db
+    from glaas.service import lookup
+
+    engine = glaas_db.make_engine(postgres_url)
+    killer = glaas_db.make_engine(postgres_url)
+    try:
+
+        def drop_pooled() -> None:
+            with engine.connect() as conn:  # the pooled connection, then back to the pool
+                pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            with killer.connect() as conn:
+                assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+            time.sleep(0.2)
+
+        def look_up() -> None:  # a read the way the lookups read
+            with lookup.reading(engine) as reader:
+                assert reader.driver.execute("SELECT 1").fetchall() == [(1,)]
+
+        monkeypatch.setattr(glaas_db, "PING_AFTER", 0.0)  # every checkout counts as idle
+        drop_pooled()
+        look_up()  # pinged, found dropped, replaced: no error
+        monkeypatch.setattr(glaas_db, "PING_AFTER", 3600.0)
+        drop_pooled()
+        with pytest.raises(Exception, match="terminat|closed|connection"):
+            look_up()  # not pinged: the dropped connection fails
+    finally:
+        engine.dispose()
+        killer.dispose()
