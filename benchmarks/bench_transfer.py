@@ -126,6 +126,7 @@ def main() -> None:
                            "GIT_COMMITTER_EMAIL": "b@b"})  # fmt: skip
         subprocess.run([*ROAR, "init", "-y"], cwd=repo, check=True, env=env, capture_output=True)
         big, small = make_data(work, args.size_mb, args.files)
+        os.sync()  # the data's writeback done before timing, not during the first tool's run
         import boto3
 
         boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench",
