@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 START_TIMEOUT_S = 240
 ATTEMPTS = 5
-WORKER_PORTS = 30000
+WORKER_PORTS = 30000  # the first worker port range's start (see _worker_ports)
 
 
 @dataclass
@@ -39,6 +39,7 @@ def start(nodes: int = 2, object_store_bytes: int = 100_000_000) -> LocalCluster
     env.pop("RAY_ADDRESS", None)
     port = _free_port()
     cluster = LocalCluster(f"127.0.0.1:{port}")
+    ports = _worker_ports(nodes)
     try:
         for n in range(nodes):
             # Short paths: Ray's Unix sockets live under the temp dir (108-byte limit).
@@ -53,13 +54,32 @@ def start(nodes: int = 2, object_store_bytes: int = 100_000_000) -> LocalCluster
                     "--object-store-memory", str(object_store_bytes), "--disable-usage-stats",
                     "--node-ip-address", "127.0.0.1",
                     # workers' ports: a range per node, clear of Ray's default 10002-19999
-                    "--min-worker-port", str(WORKER_PORTS + 1000 * n),
-                    "--max-worker-port", str(WORKER_PORTS + 1000 * n + 999)]  # fmt: skip
+                    "--min-worker-port", str(ports + 1000 * n),
+                    "--max-worker-port", str(ports + 1000 * n + 999)]  # fmt: skip
             cluster.groups.append(_start_retrying(args, temp_dir, env))
     except BaseException:
         cluster.stop()
         raise
     return cluster
+
+
+def _worker_ports(nodes: int) -> int:
+    """The first port of ``nodes`` ranges of 1,000 for the workers, clear of another cluster
+    this module started on the machine (another test session's): the first base from
+    WORKER_PORTS on, in steps of the ranges, whose first ports are free."""
+    for base in range(WORKER_PORTS, 60000 - 1000 * nodes, 1000 * nodes):
+        if all(_is_free(base + 1000 * n + k) for n in range(nodes) for k in range(3)):
+            return base
+    return WORKER_PORTS
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _free_port() -> int:

@@ -47,20 +47,27 @@ def key_of(runtime_env: dict[str, Any], token_env: str) -> str | None:
     env = dict(runtime_env)
     env["env_vars"] = {k: v for k, v in (env.get("env_vars") or {}).items() if k != token_env}
     try:
-        return json.dumps(env, sort_keys=True)
+        text = json.dumps(env, sort_keys=True)
     except (TypeError, ValueError):  # something JSON cannot say: no pool
         return None
+    import hashlib
+
+    # a digest: the user's env_vars may hold credentials, which the note must not
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def claim(base: str, key: str) -> str | None:
-    """The token of a pool started for ``key``, taken for this job (its note removed)."""
+    """The token of a pool started for ``key``, taken for this job (its note removed). The hook
+    runs before Ray connects: a pool on another cluster is told apart when both drivers named
+    their cluster in RAY_ADDRESS; otherwise a job that takes it merely starts its workers."""
     now = time.time()
+    address = os.environ.get("RAY_ADDRESS")
     for name, note in _notes(base):
         path = os.path.join(base, name)
         if now - float(note.get("at", 0)) > STALE_S:
             _unlink(path)
             continue
-        if note.get("key") != key:
+        if note.get("key") != key or (address and note.get("ray_address") not in (None, address)):
             continue
         try:
             os.unlink(path)  # the one driver that removes it has it
@@ -76,8 +83,11 @@ def offer(ray: Any, base: str, key: str | None, token: str, workers: list[dict[s
     """Start the next job's workers: as many per node as this job ran there (its CPUs at most),
     with this job's runtime_env under a new token; leave the note that names them."""
     sweep(base)
-    if key is None or any(note.get("key") == key for _, note in _notes(base)):
-        return  # no pool possible, or one is waiting already
+    here = ray.get_runtime_context().gcs_address
+    if key is None or any(
+        note.get("key") == key and note.get("address") == here for _, note in _notes(base)
+    ):
+        return  # no pool possible, or one is waiting already on this cluster
     per_node: dict[str, int] = {}
     for w in workers:
         if w.get("node_id"):
@@ -113,7 +123,9 @@ def offer(ray: Any, base: str, key: str | None, token: str, workers: list[dict[s
         except Exception:  # noqa: BLE001,S112 - only a head start: the next job starts cold
             continue
     if started:
-        _write_note(base, {"token": new, "key": key, "at": time.time(), "workers": started})
+        note = {"token": new, "key": key, "address": here, "at": time.time(), "workers": started}
+        note["ray_address"] = os.environ.get("RAY_ADDRESS")
+        _write_note(base, note)
 
 
 def sweep(base: str, older_than_s: float = 3600) -> None:

@@ -25,7 +25,7 @@ TOKEN = "ROAR_RAY_TOKEN"
 ENV = {"env_vars": {TOKEN: "ray1xaaaa", "A": "1"}, "worker_process_setup_hook": "m.setup"}
 
 
-def test_a_note_is_taken_once_and_only_for_its_runtime_env(tmp_path):
+def test_a_note_is_taken_once_and_only_for_its_runtime_env(tmp_path, monkeypatch):
     key = pool.key_of(ENV, TOKEN)
     assert key is not None
     # the token is not part of the key: the next job's own token does not matter
@@ -36,6 +36,16 @@ def test_a_note_is_taken_once_and_only_for_its_runtime_env(tmp_path):
         json.dumps({"token": "ray9xcccp", "key": key, "at": time.time()})
     )
     assert pool.claim(str(tmp_path), other) is None  # another runtime_env: left alone
+    elsewhere = tmp_path / "roar-ray-pool-ray8xeeeep.json"
+    elsewhere.write_text(
+        json.dumps({"token": "ray8xeeeep", "key": key, "ray_address": "10.0.0.9:6379", "at": 1e12})
+    )
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
+    assert pool.claim(str(tmp_path), key) == "ray9xcccp"  # not the other cluster's pool
+    elsewhere.unlink()
+    (tmp_path / "roar-ray-pool-ray9xcccp.json").write_text(
+        json.dumps({"token": "ray9xcccp", "key": key, "at": time.time()})
+    )
     assert pool.claim(str(tmp_path), key) == "ray9xcccp"
     assert pool.claim(str(tmp_path), key) is None  # taken
     assert list(tmp_path.iterdir()) == []
@@ -88,7 +98,8 @@ ray.shutdown()
 """
 
 
-def _notes(mark: str) -> dict[str, dict]:
+def _notes(address: str) -> dict[str, dict]:
+    """The pool notes left by drivers whose RAY_ADDRESS was ``address`` (keys are digests)."""
     found = {}
     for name in os.listdir("/dev/shm"):
         if name.startswith("roar-ray-pool-") and name.endswith(".json"):
@@ -96,7 +107,7 @@ def _notes(mark: str) -> dict[str, dict]:
                 note = json.loads(Path("/dev/shm", name).read_text())
             except (OSError, ValueError):
                 continue
-            if mark in note.get("key", ""):
+            if note.get("ray_address") == address:
                 found[note["token"]] = note
     return found
 
@@ -131,11 +142,12 @@ def test_the_next_traced_job_runs_in_the_worker_started_ahead(tmp_path, ray_clus
         assert "Partial worker lineage" not in proc.stdout + proc.stderr
         return int(proc.stdout.split("PID ", 1)[1].split()[0])
 
+    before = set(_notes(ray_cluster))
     run("out1.txt", {"ROAR_RAY_POOL": "0"})
-    assert _notes(mark) == {}  # turned off: nothing started ahead
+    assert set(_notes(ray_cluster)) <= before  # turned off: nothing started ahead
 
     run("out2.txt")
-    (token,) = _notes(mark)
+    (token,) = set(_notes(ray_cluster)) - before
     deadline = time.monotonic() + 300  # the worker starts in the background (two imports of ray)
     while not _pooled_pids(token) and time.monotonic() < deadline:
         time.sleep(1)
@@ -144,8 +156,9 @@ def test_the_next_traced_job_runs_in_the_worker_started_ahead(tmp_path, ray_clus
 
     pid = run("out3.txt")
     assert pid in ahead  # the task ran in the worker started before the job
-    assert token not in _notes(mark)  # the note was taken, and a new one left for the next job
-    assert len(_notes(mark)) == 1
+    after = set(_notes(ray_cluster))
+    assert token not in after  # the note was taken, and a new one left for the next job
+    assert len(after - before) == 1
     job = json.loads(
         subprocess.run(
             [*ROAR, "show", "@3", "--json"], cwd=root, env=env, capture_output=True, text=True
