@@ -66,6 +66,8 @@ def traced(tmp_path_factory, ray_cluster, s3: S3) -> dict[str, Any]:  # noqa: F8
         "ROAR_CLUSTER_AWS_ENDPOINT_URL": s3.endpoint,  # the workers'
         "RAY_ADDRESS": ray_cluster,
         "RAY_USAGE_STATS_ENABLED": "0",
+        # every node's records come back through the object store, as from another machine
+        "ROAR_RAY_COLLECT": "tasks",
     }
     run = subprocess.run([*ROAR, "run", "python", "driver.py", bucket], cwd=root, env=env,
                          capture_output=True, text=True, timeout=600)  # fmt: skip
