@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 use roar_ebpf::proto;
@@ -533,11 +533,40 @@ fn io_uring_setup_is_reported() {
     );
 }
 
-/// The programs stay attached between jobs: a job costs a few ms.
+/// The kernel ids of the BPF programs this process holds open (the
+/// in-process service's): reloading a program gives it a new id.
+fn loaded_prog_ids() -> Vec<u32> {
+    let mut ids = Vec::new();
+    for fd in std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .flatten()
+    {
+        let target = std::fs::read_link(fd.path()).unwrap_or_default();
+        if target.to_string_lossy() != "anon_inode:bpf-prog" {
+            continue;
+        }
+        let info = format!("/proc/self/fdinfo/{}", fd.file_name().to_string_lossy());
+        let text = std::fs::read_to_string(info).unwrap_or_default();
+        for line in text.lines() {
+            if let Some(id) = line.strip_prefix("prog_id:") {
+                ids.push(id.trim().parse().expect("prog_id"));
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The programs stay attached between jobs: ten jobs run on the programs
+/// the first one found loaded (same kernel program ids), none reloads them.
+/// The time a job takes is printed, not asserted: speed lives in benchmarks.
 #[test]
 fn jobs_reuse_the_attached_programs() {
     let d = tmpdir("reuse");
-    sh(&d, "true"); // warm up
+    sh(&d, "true"); // the service is up and its programs loaded
+    let before = loaded_prog_ids();
+    assert!(!before.is_empty(), "no BPF program held by the service");
     let mut times = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();
@@ -545,23 +574,12 @@ fn jobs_reuse_the_attached_programs() {
         times.push(t.elapsed());
         assert_eq!(s.exit_code, 0);
         assert!(s.files.iter().any(|f| f.exec), "{}", s.to_json());
+        assert_eq!(loaded_prog_ids(), before, "a job reloaded the BPF programs");
     }
     times.sort();
-    let median = times[times.len() / 2];
-    let untraced = {
-        let mut u = Vec::new();
-        for _ in 0..10 {
-            let t = Instant::now();
-            std::process::Command::new("true").status().expect("true");
-            u.push(t.elapsed());
-        }
-        u.sort();
-        u[u.len() / 2]
-    };
-    eprintln!("`true`: eBPF job {median:?} vs untraced {untraced:?} (median of 10)");
-    assert!(
-        median < untraced + Duration::from_millis(30),
-        "per-job overhead too high: {median:?} vs {untraced:?}"
+    eprintln!(
+        "`true` under eBPF: median job {:?} (of 10)",
+        times[times.len() / 2]
     );
 }
 
