@@ -17,11 +17,12 @@ import json
 import os
 from pathlib import Path
 
+from roar.record.handoff import private_dir, remove_dir, restore_env
 from roar.tracing.run import FileAccess, Summary
 
 # Every `roar run` imports this module (roar/record/recorder.py): typing (~14 M instructions)
 # only for type checkers; no tempfile nor shutil (~13 M, with random, bz2 and lzma): see
-# _private_dir and _remove_tree.
+# roar/record/handoff.py.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -43,17 +44,11 @@ class RaySession:
 
     def merge(self, summary: Summary, metadata: dict[str, Any]) -> None:
         """The collected worker accesses into ``summary``; the breakdown into ``metadata``."""
-        recorded = metadata.get("env")
-        if isinstance(recorded, dict):  # the job ran with the user's variables, not roar's
-            for name, value in self.before.items():
-                if value is None:
-                    recorded.pop(name, None)
-                elif name in recorded:
-                    recorded[name] = value
+        restore_env(metadata, self.before)
         try:
             workers, partial = self._read()
         finally:
-            _remove_tree(self.out)
+            remove_dir(self.out)
         if not workers and not partial:
             return
         # roar's own modules, read by the hook in the driver and workers, are not the job's inputs
@@ -95,57 +90,15 @@ class RaySession:
         return workers, partial
 
 
-def _private_dir(prefix: str) -> str:
-    """What ``tempfile.mkdtemp(prefix=prefix)`` makes (a new 0700 directory in the first of
-    $TMPDIR, $TEMP, $TMP, /tmp, /var/tmp, /usr/tmp that takes one), without importing
-    tempfile: with shutil, random, bz2 and lzma that was ~13 M instructions of every `roar run`
-    where Ray is installed. Any other failure goes to tempfile itself."""
-    candidates = [os.environ.get(k) for k in ("TMPDIR", "TEMP", "TMP")]
-    for base in [c for c in candidates if c] + ["/tmp", "/var/tmp", "/usr/tmp"]:
-        for _ in range(8):
-            path = os.path.abspath(os.path.join(base, prefix + os.urandom(6).hex()))
-            try:
-                os.mkdir(path, 0o700)
-                return path
-            except FileExistsError:
-                continue
-            except OSError:
-                break
-    import tempfile
-
-    return tempfile.mkdtemp(prefix=prefix)
-
-
-def _remove_tree(path: str) -> None:
-    """``shutil.rmtree(path, ignore_errors=True)`` for the flat folder the driver writes
-    (shutil itself only for a folder inside it)."""
-    try:
-        entries = list(os.scandir(path))
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                import shutil
-
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
-
-
 def prepare(env: dict[str, str]) -> RaySession | None:
     """Give a Ray driver roar's runtime_env hook (``env`` is the command's environment)."""
     if env.get(OFF_ENV) == "0" or env.get(HOOK_ENV) == OUR_HOOK:
         return None
     if importlib.util.find_spec("ray") is None:
         return None
-    out = _private_dir("roar-ray-")
+    out = private_dir("roar-ray-")
+    if out is None:  # no temporary folder takes one: the driver runs as it would untraced
+        return None
     before = {k: env.get(k) for k in (HOOK_ENV, OUT_ENV, PREV_HOOK_ENV, "PYTHONPATH")}
     if env.get(HOOK_ENV):
         env[PREV_HOOK_ENV] = env[HOOK_ENV]
@@ -190,4 +143,4 @@ def _remove_leftover_logs(logs: object) -> None:
     except OSError:
         return
     for name in names:
-        _remove_tree(os.path.join(base, name))
+        remove_dir(os.path.join(base, name))

@@ -26,6 +26,8 @@ import json
 import os
 from pathlib import Path
 
+from roar.record.handoff import private_dir, remove_dir, restore_env
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -51,17 +53,11 @@ class RemoteSession:
 
     def merge(self, summary: Summary, metadata: dict[str, Any]) -> None:
         """Read the processes' records; the job's environment and files without roar's own."""
-        recorded = metadata.get("env")
-        if isinstance(recorded, dict):  # the job ran with the user's variables, not roar's
-            for name, value in self.before.items():
-                if value is None:
-                    recorded.pop(name, None)
-                elif name in recorded:
-                    recorded[name] = value
+        restore_env(metadata, self.before)
         try:
             self._read()
         finally:
-            _remove_flat(self.out)
+            remove_dir(self.out)
         ours = BOOT_DIR + os.sep
         summary.files[:] = [
             f
@@ -255,7 +251,7 @@ def prepare(env: dict[str, str], algorithm: str) -> RemoteSession | None:
     """Give the command's Python processes roar's S3 hooks (``env`` is its environment)."""
     if env.get(OFF_ENV) == "0":
         return None
-    out = _private_dir("roar-s3-")
+    out = private_dir("roar-s3-")
     if out is None:
         return None
     before = {k: env.get(k) for k in (OUT_ENV, ALGORITHM_ENV, "PYTHONPATH")}
@@ -264,36 +260,3 @@ def prepare(env: dict[str, str], algorithm: str) -> RemoteSession | None:
     path = env.get("PYTHONPATH")
     env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + path if path else "")
     return RemoteSession(out, before)
-
-
-def _private_dir(prefix: str) -> str | None:
-    """A new 0700 directory in the temporary folder (tempfile's choice of folder, without
-    importing tempfile on every `roar run`)."""
-    candidates = [os.environ.get(k) for k in ("TMPDIR", "TEMP", "TMP")]
-    for base in [c for c in candidates if c] + ["/tmp", "/var/tmp"]:
-        for _ in range(4):
-            path = os.path.abspath(os.path.join(base, prefix + os.urandom(6).hex()))
-            try:
-                os.mkdir(path, 0o700)
-                return path
-            except FileExistsError:
-                continue
-            except OSError:
-                break
-    return None
-
-
-def _remove_flat(path: str) -> None:
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return
-    for name in names:
-        try:
-            os.unlink(os.path.join(path, name))
-        except OSError:
-            pass
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
