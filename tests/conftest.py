@@ -11,7 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +38,39 @@ class Result:
 
     def json(self):
         return json.loads(self.stdout)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not ended after 20 s (a test server's end)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def serving_process(argv: list[str], log: Path, ready_url: str, what: str) -> Iterator[None]:
+    """``argv`` (a server on 127.0.0.1) running with its output in ``log``, once ``ready_url``
+    answers (within 60 s; the test fails with the log otherwise); stopped at the end."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{what} exited {proc.returncode}:\n{log.read_text()}", pytrace=False)
+            try:
+                urllib.request.urlopen(ready_url, timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{what} did not answer:\n{log.read_text()}", pytrace=False)
+                time.sleep(0.1)
+        yield
+    finally:
+        stop_process(proc)
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from roar.registry.bundle import bundle_from_session
-from tests.conftest import ROAR, commit_all, make_repo
+from tests.conftest import ROAR, commit_all, make_repo, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 PG_VERSION = "15"
@@ -212,12 +212,7 @@ def running_server(
         _wait_ready(api, proc, log)
         yield api
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if proc.returncode not in (0, -15):
             print(log.read_text())
 

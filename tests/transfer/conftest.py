@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROAR, Result, commit_all, make_repo
+from tests.conftest import ROAR, Result, commit_all, make_repo, serving_process
 
 
 def free_port() -> int:
@@ -66,34 +65,10 @@ def s3(tmp_path_factory) -> Iterator[S3]:
     home = tmp_path_factory.mktemp("moto")
     port = free_port()
     log = home / "moto.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=out,
-        )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"moto.server exited {proc.returncode}:\n{log.read_text()}", pytrace=False)
-        try:
-            urllib.request.urlopen(endpoint + "/", timeout=2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"moto.server did not answer:\n{log.read_text()}", pytrace=False)
-            time.sleep(0.1)
-    try:
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with serving_process(argv, log, endpoint + "/", "moto.server"):
         yield S3(endpoint, home)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="package")
@@ -213,31 +188,8 @@ def gcs(tmp_path_factory) -> Iterator[GCS]:
     home = tmp_path_factory.mktemp("gcs")
     port = free_port()
     log = home / "emulator.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
-             "--port", str(port), "--in-memory"],
-            stdout=out, stderr=out,
-        )  # fmt: skip
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the GCS emulator exited {proc.returncode}:\n{log.read_text()}")
-        try:
-            urllib.request.urlopen(endpoint + "/storage/v1/b?project=test", timeout=2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"the GCS emulator did not answer:\n{log.read_text()}")
-            time.sleep(0.1)
-    try:
+    argv = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+            "--port", str(port), "--in-memory"]  # fmt: skip
+    with serving_process(argv, log, endpoint + "/storage/v1/b?project=test", "the GCS emulator"):
         yield GCS(endpoint)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
