@@ -30,6 +30,8 @@ CONCURRENCY = 10  # requests in flight for many small objects (awscli's max_conc
 PART = 8 << 20  # multipart upload part size (awscli's multipart_chunksize)
 PARALLEL_PARTS = 10  # parts in flight (awscli's max_concurrent_requests)
 MULTIPART_OVER = 8 << 20  # larger files go up as multipart uploads (awscli's threshold)
+MULTIPART_CHECKSUM = "CRC32"  # the parts' checksum (botocore's and awscli's default)
+CHECKSUM_FIELD = "ChecksumCRC32"
 
 
 class S3Store:
@@ -162,10 +164,15 @@ class S3Store:
         kind, _ = mimetypes.guess_type(local)
         if kind is not None:
             extra["ContentType"] = kind
+        # The parts' CRC32 declared up front, as `aws s3 cp` (s3transfer) declares it: botocore
+        # sends each part's CRC32 either way, and a server told of them at the start finishes
+        # the upload without another pass over the parts (moto: 1.6-1.8 s against 2.2-2.5 s
+        # for 256 MiB, measured side by side).
+        checksum = {"ChecksumAlgorithm": MULTIPART_CHECKSUM}
         with _translated(rpath):
-            upload_id = self.client.create_multipart_upload(Bucket=bucket, Key=key, **extra)[
-                "UploadId"
-            ]
+            upload_id = self.client.create_multipart_upload(
+                Bucket=bucket, Key=key, **checksum, **extra
+            )["UploadId"]
         fd = os.open(local, os.O_RDONLY)
         sent = [0] * ((size + PART - 1) // PART)
 
@@ -173,11 +180,19 @@ class S3Store:
             data = os.pread(fd, PART, index * PART)
             with _translated(rpath):
                 answer = self.client.upload_part(
-                    Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=index + 1, Body=data
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=index + 1,
+                    Body=data,
+                    **checksum,
                 )
             sent[index] = len(data)
             advance(len(data))
-            return {"PartNumber": index + 1, "ETag": answer["ETag"]}
+            done = {"PartNumber": index + 1, "ETag": answer["ETag"]}
+            if answer.get(CHECKSUM_FIELD):  # a server that keeps checksums wants them back
+                done[CHECKSUM_FIELD] = answer[CHECKSUM_FIELD]
+            return done
 
         try:
             with ThreadPoolExecutor(PARALLEL_PARTS) as pool:
