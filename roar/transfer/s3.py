@@ -48,6 +48,17 @@ class S3Store:
         session = botocore.session.get_session()
         self.client = session.create_client("s3", endpoint_url=endpoint, config=config)
 
+    def _part_checksum(self) -> dict[str, str]:
+        """The parts' CRC32 declared when the upload is created, as `aws s3 cp` (s3transfer)
+        declares it, unless the user's configuration asks for checksums only where required
+        (AWS_REQUEST_CHECKSUM_CALCULATION=when_required: an older S3-compatible server).
+        botocore sends each part's CRC32 either way; a server told of them at the start
+        finishes the upload without another pass over the parts (moto: 1.6-1.8 s against
+        2.2-2.5 s for 256 MiB, measured side by side)."""
+        if self.client.meta.config.request_checksum_calculation != "when_supported":
+            return {}
+        return {"ChecksumAlgorithm": MULTIPART_CHECKSUM}
+
     # naming ------------------------------------------------------------------------------
 
     @staticmethod
@@ -164,11 +175,7 @@ class S3Store:
         kind, _ = mimetypes.guess_type(local)
         if kind is not None:
             extra["ContentType"] = kind
-        # The parts' CRC32 declared up front, as `aws s3 cp` (s3transfer) declares it: botocore
-        # sends each part's CRC32 either way, and a server told of them at the start finishes
-        # the upload without another pass over the parts (moto: 1.6-1.8 s against 2.2-2.5 s
-        # for 256 MiB, measured side by side).
-        checksum = {"ChecksumAlgorithm": MULTIPART_CHECKSUM}
+        checksum = self._part_checksum()
         with _translated(rpath):
             upload_id = self.client.create_multipart_upload(
                 Bucket=bucket, Key=key, **checksum, **extra
