@@ -14,7 +14,10 @@ the job's transaction.
 A read is an input (unless the job wrote that object first); a write is an output. The digest
 is the one the hooks computed as the bytes passed through the process; else the local file the
 bytes went to or came from (``download_file``, ``upload_file``), hashed here when it has not
-changed since; else the digest roar recorded before for the same URL, ETag and version. An
+changed since; else the digest roar recorded before for the same URL, ETag and version. A
+server-side copy (``copy_of``) holds its source's bytes: it gets the digest (and size) of the
+source version it copied when the job read or wrote that version whole, or roar recorded it
+before (a version id or a required ETag names it; a copy that names neither gets none). An
 object with none of these is listed in the job's metadata without a hash, and said once.
 
 Every `roar run` imports this module: nothing heavy at module level.
@@ -42,6 +45,8 @@ OFF_ENV = "ROAR_S3"  # "0": leave the command's Python processes alone
 BOOT_DIR = str(Path(__file__).parent / "_boot")
 LISTED = 100  # objects listed in the job's metadata (all with a hash are its files)
 PROCESSES_LISTED = 10
+NAMED = 3  # unhashed objects the warning names
+COPIES = ("copy_object", "upload_part_copy")  # a copy's read of its source
 
 
 class RemoteSession:
@@ -108,6 +113,7 @@ class RemoteSession:
 
         groups = _grouped(self.records, algorithm)
         _resolve(conn, groups, files, algorithm)
+        groups = _copies(conn, groups, algorithm)
         written: dict[str, float] = {}
         for g in groups:
             if g.op == "write":
@@ -130,11 +136,13 @@ class RemoteSession:
         metadata["s3"] = [g.as_json(id(g) in kept) for g in shown[:LISTED]]
         unhashed = [g for g in shown if g.digest is None]
         if unhashed:
+            named = ", ".join(dict.fromkeys(g.url for g in unhashed[:NAMED]))
             warnings.append(
                 f"{len(unhashed)} S3 object(s) the job read or wrote have no content hash (their "
                 "bytes did not pass whole through the program: a ranged or unfinished read, a "
-                "streamed body), so they are not among its inputs and outputs, e.g. "
-                f"{unhashed[0].url}; they are listed in the job's metadata (s3)"
+                "streamed body, a server-side copy of an object version roar has no hash for), "
+                f"so they are not among its inputs and outputs, e.g. {named}; they are listed "
+                "in the job's metadata (s3)"
             )
         digests = {g.digest for g in (*inputs.values(), *outputs.values())}
         rows = {
@@ -156,8 +164,17 @@ class _Group:
         self.first = float("inf")
         self.via: list[str] = []
         self.processes: list[dict[str, Any]] = []
+        self.copy_of: tuple[str, str | None, str | None] | None = None  # source url, version, etag
+        self.copies = 0  # its records that name a source (all must name the same one)
 
     def add(self, r: dict[str, Any], algorithm: str) -> None:
+        source = _source(r.get("copy_of"))
+        if source is not None:
+            self.copies += 1
+            if self.copies == 1:
+                self.copy_of = source
+            elif source != self.copy_of:
+                self.copy_of = None
         if isinstance(r.get("size"), int) and r["size"] >= 0:
             self.size = max(self.size, r["size"])
         if r.get("digest") and r.get("algorithm", "blake3") == algorithm:
@@ -178,8 +195,19 @@ class _Group:
         if who not in self.processes and len(self.processes) < PROCESSES_LISTED:
             self.processes.append(who)
 
+    def absorb(self, other: _Group) -> None:
+        """Another group that turned out to be this object version (a copy's source read)."""
+        self.size = max(self.size, other.size)
+        self.digest = self.digest or other.digest
+        self.links += other.links
+        self.first = min(self.first, other.first)
+        self.via += [v for v in other.via if v not in self.via]
+        for who in other.processes:
+            if who not in self.processes and len(self.processes) < PROCESSES_LISTED:
+                self.processes.append(who)
+
     def as_json(self, recorded: bool) -> dict[str, Any]:
-        return {
+        listed: dict[str, Any] = {
             "role": "input" if self.op == "read" else "output",
             "url": self.url,
             "etag": self.etag,
@@ -191,6 +219,19 @@ class _Group:
             "via": self.via,
             "processes": self.processes,
         }
+        if self.copy_of is not None:
+            url, version, etag = self.copy_of
+            listed["copy_of"] = {"url": url, "version_id": version, "etag": etag}
+        return listed
+
+
+def _source(given: Any) -> tuple[str, str | None, str | None] | None:
+    """A record's ``copy_of``: [url, version, etag] (version and etag possibly null)."""
+    if not isinstance(given, list) or len(given) < 2 or not isinstance(given[0], str):
+        return None
+    version = given[1] if isinstance(given[1], str) and given[1] else None
+    etag = given[2] if len(given) > 2 and isinstance(given[2], str) and given[2] else None
+    return given[0], version, etag
 
 
 def _grouped(records: list[dict[str, Any]], algorithm: str) -> list[_Group]:
@@ -237,6 +278,78 @@ def _resolve(conn: Connection, groups: list[_Group], files: list[HashedFile], al
             known = set(remote.known(conn, g.url, g.etag, g.version_id))
             if len(known) == 1:
                 g.digest = known.pop()
+
+
+def _copies(conn: Connection, groups: list[_Group], algorithm: str) -> list[_Group]:
+    """A copy's bytes are its source's: a copy (and a copy's read of its source) without a
+    digest gets the source version's, in the order the job made them (a copy of a copy)."""
+    if not any(g.digest is None and (g.copy_of or set(g.via) & set(COPIES)) for g in groups):
+        return groups
+    for g in sorted(groups, key=lambda g: g.first):
+        if g.digest is not None:
+            continue
+        if g.op == "write" and g.copy_of is not None:
+            url, version, etag = g.copy_of
+        elif g.op == "read" and set(g.via) & set(COPIES):
+            url, version, etag = g.url, g.version_id, g.etag
+        else:
+            continue
+        found = _version_of(conn, groups, url, version, etag, algorithm)
+        if found is None:
+            continue
+        digest, size, source_etag = found
+        if g.op == "write" and g.size >= 0 and size >= 0 and g.size != size:
+            continue  # the parts copied a part of the source
+        g.digest = digest
+        g.size = size if size >= 0 else g.size
+        if g.op == "read" and g.etag is None and source_etag is not None:
+            g.etag = source_etag  # the version's: the same object version as a read of it
+    merged: dict[tuple[str, str, str | None, str | None], _Group] = {}
+    for g in groups:
+        key = (g.op, g.url, g.etag, g.version_id)
+        if key in merged:
+            merged[key].absorb(g)
+        else:
+            merged[key] = g
+    return list(merged.values())
+
+
+def _version_of(
+    conn: Connection,
+    groups: list[_Group],
+    url: str,
+    version: str | None,
+    etag: str | None,
+    algorithm: str,
+) -> tuple[str, int, str | None] | None:
+    """(digest, size, ETag) of the object version at ``url`` that ``version`` (not S3's
+    "null") and/or ``etag`` name: from the job's own reads and writes of it, else from what
+    roar recorded before; None when nothing names it or the digests disagree."""
+    if version == "null":
+        version = None
+    if version is None and etag is None:
+        return None
+
+    def named(v: str | None, e: str | None) -> bool:
+        return (version is None or v == version) and (etag is None or e == etag)
+
+    seen = [
+        (g.digest, g.size, g.etag)
+        for g in groups
+        if g.url == url and g.digest is not None and named(g.version_id, g.etag)
+    ]
+    if not seen:
+        from roar.store import remote
+
+        seen = [
+            (r.digest, r.size, r.etag)
+            for r in remote.at_url(conn, url)
+            if r.algorithm == algorithm and named(r.version_id, r.etag)
+        ]
+    if len({d for d, _, _ in seen}) != 1:
+        return None
+    etags = {e for _, _, e in seen if e}
+    return seen[0][0], max(s for _, s, _ in seen), etags.pop() if len(etags) == 1 else None
 
 
 def _stat(path: str) -> list[int] | None:

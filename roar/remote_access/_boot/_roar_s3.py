@@ -8,7 +8,11 @@ that reads or writes an object, one JSON line: ``s3://bucket/key``, the operatio
 VersionId, size, and the digest of the bytes when they pass through the process (a GetObject
 body read to its end, possibly as consecutive ranges; a PutObject body; the parts of a multipart
 upload in order) or the local file that holds them (``upload_file``'s source file,
-``download_file``'s destination, an open file given as the body: ``roar run`` hashes it).
+``download_file``'s destination, an open file given as the body: ``roar run`` hashes it). A
+server-side copy (CopyObject; UploadPartCopy parts of a multipart upload, boto3's managed
+``copy``) notes a read of its source — the version S3 said it copied, the ETag only when the
+request required it (CopySourceIfMatch) — and a write of the copy that names its source
+(``copy_of``): ``roar run`` gives the copy the source's digest when it knows that version's.
 
 Nothing here may change what the program does: every handler returns None (botocore reads a
 handler's answer only for a few events, none of these), catches its own exceptions, never reads
@@ -67,11 +71,16 @@ def install(handlers=None):
         ("before-parameter-build.s3.CreateMultipartUpload", _before, first),
         ("before-parameter-build.s3.CompleteMultipartUpload", _before, first),
         ("before-parameter-build.s3.AbortMultipartUpload", _before, first),
+        # last: CopySource as botocore sends it (a dict already made a quoted string)
+        ("before-parameter-build.s3.CopyObject", _before_copy, handlers.REGISTER_LAST),
+        ("before-parameter-build.s3.UploadPartCopy", _before_copy, handlers.REGISTER_LAST),
         ("after-call.s3.GetObject", _after_get),
         ("after-call.s3.PutObject", _after_put),
         ("after-call.s3.CreateMultipartUpload", _after_create),
         ("after-call.s3.CompleteMultipartUpload", _after_complete),
         ("after-call.s3.AbortMultipartUpload", _after_abort),
+        ("after-call.s3.CopyObject", _after_copy),
+        ("after-call.s3.UploadPartCopy", _after_part_copy),
         ("creating-client-class.s3", _client_class, handlers.REGISTER_LAST),
     ]
     handlers.BUILTIN_HANDLERS.extend(specs)
@@ -139,6 +148,51 @@ def _etag(parsed):
 
 def _ok(http_response):
     return getattr(http_response, "status_code", 500) < 300
+
+
+VERSION_MARK = "?versionId="
+
+
+def _source(params):
+    """[url, version, etag] of a copy's source: ``CopySource`` a dict, or a string
+    ``bucket/key[?versionId=...]`` (URL-quoted, as botocore sends it); the ETag only when the
+    request requires one (``CopySourceIfMatch``)."""
+    given = params.get("CopySource")
+    if isinstance(given, dict):
+        bucket, key, version = given.get("Bucket"), given.get("Key"), given.get("VersionId")
+    elif isinstance(given, str):
+        from urllib.parse import unquote
+
+        path, version = given, None
+        at = given.rfind(VERSION_MARK)
+        if at >= 0:
+            path, version = given[:at], unquote(given[at + len(VERSION_MARK) :])
+        path = unquote(path).lstrip("/")
+        if path.startswith("arn:") and "/object/" in path:  # an access point's object
+            bucket, key = path.split("/object/", 1)
+        else:
+            bucket, _, key = path.partition("/")
+    else:
+        return None
+    if not bucket or not key:
+        return None
+    match = params.get("CopySourceIfMatch")
+    etag = None
+    if isinstance(match, str) and "," not in match and match.strip() not in ("", "*"):
+        etag = match.strip().strip('"')
+    return [f"s3://{bucket}/{key}", str(version) if version else None, etag]
+
+
+def _span(text):
+    """(start, length) of a ``CopySourceRange`` ``bytes=a-b``; None when not one."""
+    if not isinstance(text, str) or not text.startswith("bytes="):
+        return None
+    try:
+        a, b = text[6:].split("-")
+        start, end = int(a), int(b)
+    except ValueError:
+        return None
+    return (start, end - start + 1) if 0 <= start <= end else None
 
 
 # --- hashing ---------------------------------------------------------------------------------
@@ -437,7 +491,11 @@ def _wrapped(cls, original, name, is_async):
 
 def _before(params, context, **kwargs):
     try:
-        context[KEY] = {"url": _url(params), "upload": params.get("UploadId")}
+        note = {"url": _url(params), "upload": params.get("UploadId")}
+        context[KEY] = note
+        listed = params.get("MultipartUpload")  # CompleteMultipartUpload: the parts it joins
+        if isinstance(listed, dict) and isinstance(listed.get("Parts"), list):
+            note["parts"] = [int(p["PartNumber"]) for p in listed["Parts"]]
     except Exception:  # noqa: BLE001,S110
         pass
 
@@ -515,11 +573,14 @@ class _Upload:
         self.held = 0
         self.size = 0
         self.files = {}  # part number -> (path, start, length)
+        self.copies = {}  # part number -> (source [url, version, etag], (start, length) | None)
+        self.other = False  # a part sent as bytes or a file (not copied)
         self.lock = threading.Lock()
 
     def add(self, number, body):
         data = _bytes_of(body)
         with self.lock:
+            self.other = True
             if data is None:
                 where = _file_of(body)
                 if where is None:
@@ -545,8 +606,38 @@ class _Upload:
                 self.hasher.update(part)
                 self.next += 1
 
-    def finish(self, record):
+    def add_copy(self, number, source, span, given):
+        """Part ``number`` copied from ``source``; ``span`` (start, length) of its range, None
+        for the whole source (``given``: the request named a range, unreadable)."""
         with self.lock:
+            self.hasher, self.pending = None, {}
+            self.copies[number] = (source, span, given)
+
+    def _copied(self, parts):
+        """[url, version, etag] when the parts copy one source from its start, in order."""
+        numbers = sorted(self.copies) if parts is None else sorted(parts)
+        if self.other or not numbers or any(n not in self.copies for n in numbers):
+            return None, -1
+        copies = [self.copies[n] for n in numbers]
+        if any(c[0] != copies[0][0] for c in copies):
+            return None, -1
+        if len(copies) == 1 and copies[0][1] is None and not copies[0][2]:
+            return copies[0][0], -1  # the whole source in one part: its size is the source's
+        spans = [c[1] for c in copies]
+        if any(s is None for s in spans) or spans[0][0] != 0:
+            return None, -1
+        if any(a[0] + a[1] != b[0] for a, b in zip(spans, spans[1:])):  # noqa: B905
+            return None, -1
+        return copies[0][0], sum(s[1] for s in spans)
+
+    def finish(self, record, parts=None):
+        with self.lock:
+            if self.copies:
+                source, size = self._copied(parts)
+                record["size"] = size
+                if source is not None:
+                    record["copy_of"] = source
+                return
             record["size"] = self.size
             if self.files:
                 spans = sorted(self.files.values(), key=lambda w: w[1])
@@ -593,8 +684,65 @@ def _after_complete(http_response, parsed, context, **kwargs):
         record = {"op": "write", "via": "multipart", "url": note["url"], "etag": _etag(parsed),
                   "version_id": parsed.get("VersionId"), "size": -1}  # fmt: skip
         if upload is not None:
-            upload.finish(record)
+            upload.finish(record, note.get("parts"))
         _emit(record)
+    except Exception:  # noqa: BLE001,S110
+        pass
+
+
+def _before_copy(params, context, **kwargs):
+    """CopyObject, UploadPartCopy: the source as the request names it."""
+    try:
+        context[KEY] = {
+            "url": _url(params),
+            "source": _source(params),
+            "upload": params.get("UploadId"),
+            "part": params.get("PartNumber"),
+            "range": params.get("CopySourceRange"),
+        }
+    except Exception:  # noqa: BLE001,S110
+        pass
+
+
+def _copy_read(note, parsed, via):
+    """The source's read (the version S3 said it copied, else the one asked for)."""
+    source = list(note["source"])
+    version = parsed.get("CopySourceVersionId")
+    if version:
+        source[1] = str(version)
+    _emit({"op": "read", "via": via, "url": source[0], "etag": source[2],
+           "version_id": source[1], "size": -1})  # fmt: skip
+    return source
+
+
+def _after_copy(http_response, parsed, context, **kwargs):
+    try:
+        note = context.get(KEY)
+        result = parsed.get("CopyObjectResult")
+        if note is None or not note.get("source") or not isinstance(result, dict):
+            return
+        if not _ok(http_response) or not result.get("ETag"):
+            return
+        source = _copy_read(note, parsed, "copy_object")
+        _emit({"op": "write", "via": "copy_object", "url": note["url"], "etag": _etag(result),
+               "version_id": parsed.get("VersionId"), "size": -1, "copy_of": source})  # fmt: skip
+    except Exception:  # noqa: BLE001,S110
+        pass
+
+
+def _after_part_copy(http_response, parsed, context, **kwargs):
+    try:
+        note = context.get(KEY)
+        result = parsed.get("CopyPartResult")
+        if note is None or not isinstance(result, dict) or not _ok(http_response):
+            return
+        upload = _uploads.get(note.get("upload"))
+        source = note.get("source")
+        if source:
+            source = _copy_read(note, parsed, "upload_part_copy")
+        if upload is not None:
+            given = note.get("range")
+            upload.add_copy(int(note.get("part") or 0), source, _span(given), given is not None)
     except Exception:  # noqa: BLE001,S110
         pass
 
