@@ -184,14 +184,21 @@ class _Group:
             self.links.append((r["path"], stat if isinstance(stat, list) else None))
         if isinstance(r.get("t"), (int, float)):
             self.first = min(self.first, float(r["t"]))
-        if r.get("via") and r["via"] not in self.via:
-            self.via.append(str(r["via"]))
+        if r.get("via"):
+            self._via(str(r["via"]))
         who = {"pid": r.get("pid")}
         if r.get("node_id"):
             who["node_id"] = r["node_id"]
         tags = r.get("tags")
         if isinstance(tags, dict) and tags.get("task"):
             who["task"] = tags["task"]
+        self._seen_by(who)
+
+    def _via(self, via: str) -> None:
+        if via not in self.via:
+            self.via.append(via)
+
+    def _seen_by(self, who: dict[str, Any]) -> None:
         if who not in self.processes and len(self.processes) < PROCESSES_LISTED:
             self.processes.append(who)
 
@@ -201,10 +208,10 @@ class _Group:
         self.digest = self.digest or other.digest
         self.links += other.links
         self.first = min(self.first, other.first)
-        self.via += [v for v in other.via if v not in self.via]
+        for via in other.via:
+            self._via(via)
         for who in other.processes:
-            if who not in self.processes and len(self.processes) < PROCESSES_LISTED:
-                self.processes.append(who)
+            self._seen_by(who)
 
     def as_json(self, recorded: bool) -> dict[str, Any]:
         listed: dict[str, Any] = {

@@ -31,7 +31,7 @@ PART = 8 << 20  # multipart upload part size (awscli's multipart_chunksize)
 PARALLEL_PARTS = 10  # parts in flight (awscli's max_concurrent_requests)
 MULTIPART_OVER = 8 << 20  # larger files go up as multipart uploads (awscli's threshold)
 MULTIPART_CHECKSUM = "CRC32"  # the parts' checksum (botocore's and awscli's default)
-CHECKSUM_FIELD = "ChecksumCRC32"
+CHECKSUM_FIELD = "Checksum" + MULTIPART_CHECKSUM  # a part's checksum in answers
 
 
 class S3Store:

@@ -18,6 +18,14 @@ SIZE = 2 * PART + 12345  # three parts, the last one short
 
 
 @pytest.fixture
+def s3_env(s3: S3, monkeypatch: pytest.MonkeyPatch) -> S3:
+    """The emulator, with this process's botocore pointed at it (as roar's commands are)."""
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    return s3
+
+
+@pytest.fixture
 def big_file(tmp_path: Path) -> Path:
     path = tmp_path / "weights.bin"
     path.write_bytes(os.urandom(SIZE))
@@ -32,10 +40,9 @@ def _upload(s3: S3, path: Path, bucket: str, key: str) -> tuple[str | None, int]
 
 
 def test_parts_checksum_is_declared_and_the_object_arrives_whole(
-    s3: S3, big_file: Path, monkeypatch: pytest.MonkeyPatch
+    s3_env: S3, big_file: Path
 ) -> None:
-    for name, value in s3.env.items():
-        monkeypatch.setenv(name, value)
+    s3 = s3_env
     bucket = s3.bucket()
     etag, _ = _upload(s3, big_file, bucket, "w.bin")
     assert etag is not None and etag.endswith("-3")
@@ -47,10 +54,9 @@ def test_parts_checksum_is_declared_and_the_object_arrives_whole(
 
 
 def test_when_required_configuration_declares_no_checksum(
-    s3: S3, big_file: Path, monkeypatch: pytest.MonkeyPatch
+    s3_env: S3, big_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in s3.env.items():
-        monkeypatch.setenv(name, value)
+    s3 = s3_env
     monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
     bucket = s3.bucket()
     etag, _ = _upload(s3, big_file, bucket, "w.bin")
