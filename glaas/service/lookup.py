@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session as Db
 
 from glaas import models as m
-from glaas.service import Ambiguous, BadPrefix, NotFound
+from glaas.service import Ambiguous, BadPrefix, NotFound, doc_cache
 from glaas.service.auth import ANONYMOUS_VIEWER, Viewer
 
 MIN_PREFIX = 8  # shorter prefixes would match too much to be useful, and cost a scan
@@ -198,6 +198,15 @@ def _with_attribution(table: Any, key: Any) -> Callable[[Scopes], Any]:
     return build
 
 
+# visibility.attribution alone, for a job or session whose row is already known (doc_cache).
+ATTRIBUTION = _Sql(
+    lambda in_scopes: (
+        select(m.Grant.registered_by, m.Grant.registered_at)
+        .where(m.Grant.target_hash == bindparam("h"), in_scopes(m.Grant.scope))
+        .order_by(m.Grant.registered_at)
+        .limit(1)
+    )
+)
 ARTIFACT = _Sql(_with_attribution(m.Artifact.__table__, m.Artifact.hash))
 JOB = _Sql(_with_attribution(m.Job.__table__, m.Job.job_hash))
 SESSION = _Sql(_with_attribution(m.Session.__table__, m.Session.session_hash))
@@ -300,10 +309,11 @@ _JOB_BOOL = {"interrupted", "git_dirty"}
 
 class Reader:
     """Where a lookup reads: a database driver's connection, already in a read transaction
-    (``reading``), and the dialect its statements are compiled for."""
+    (``reading``), the dialect its statements are compiled for, and the documents of its
+    database that never change (doc_cache)."""
 
-    def __init__(self, dialect: Dialect, driver: Any) -> None:
-        self.dialect, self.driver = dialect, driver
+    def __init__(self, dialect: Dialect, driver: Any, docs: doc_cache.DocCache) -> None:
+        self.dialect, self.driver, self.docs = dialect, driver, docs
 
 
 Source = Db | Connection | Reader  # an ORM session (the web pages), a Core connection, a Reader
@@ -324,7 +334,7 @@ def reading(engine: Engine) -> Iterator[Reader]:
             driver.execute("BEGIN")  # glaas.db makes pysqlite leave transactions to us
         else:
             driver.autocommit = True
-        yield Reader(engine.dialect, driver)
+        yield Reader(engine.dialect, driver, doc_cache.for_engine(engine))
     finally:
         if not sqlite:
             driver.autocommit = False  # as the pool gave it (idle: no round trip)
@@ -335,7 +345,8 @@ def _conn(db: Source) -> Reader:
     if isinstance(db, Reader):
         return db
     conn = db if isinstance(db, Connection) else db.connection()
-    return Reader(conn.dialect, conn.connection.driver_connection)
+    docs = doc_cache.for_engine(conn.engine)
+    return Reader(conn.dialect, conn.connection.driver_connection, docs)
 
 
 class _Decode:
@@ -535,33 +546,60 @@ def _job_document(job: dict[str, Any], edges: list[Any]) -> dict[str, Any]:
     }
 
 
+def _attribution(conn: Reader, scopes: Sequence[str], h: str) -> tuple[Any, Any]:
+    rows = ATTRIBUTION.rows(conn, scopes, h=h)
+    return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+
 def job(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
+    """The job's document; shared with other lookups below its top level (doc_cache)."""
     with _Read(db) as conn:
         scopes = viewer.scopes
         h = job_hash(conn, text, viewer)
-        (*row, by, at) = JOB.rows(conn, scopes, h=h)[0]
-        out = _job_row(row, JOB_EDGES.rows(conn, scopes, h=h), _Decode(conn))
+        doc = conn.docs.job(h)
+        if doc is None:
+            (*row, by, at) = JOB.rows(conn, scopes, h=h)[0]
+            doc = _job_row(row, JOB_EDGES.rows(conn, scopes, h=h), _Decode(conn))
+            conn.docs.put_job(h, doc)
+        else:
+            by, at = _attribution(conn, scopes, h)
+        out = dict(doc)
         out["sessions"] = sorted(s for (s,) in JOB_SESSIONS.rows(conn, scopes, h=h))
         out["labels"] = labels(conn, "job", h, viewer)
         return _attributed(out, by, at)
 
 
+def _session_jobs(conn: Reader, scopes: Sequence[str], h: str) -> list[dict[str, Any]]:
+    """The documents of session ``h``'s jobs, by start time, step and hash."""
+    by_job: dict[str, list[Any]] = {}
+    for e in SESSION_EDGES.rows(conn, scopes, h=h):
+        by_job.setdefault(e[0], []).append(e)
+    step = _JOB_COLUMNS.index("step_number"), _JOB_COLUMNS.index("started_at")
+    key = _JOB_COLUMNS.index("job_hash")
+    jobs = sorted(
+        SESSION_JOBS.rows(conn, scopes, h=h),
+        key=lambda j: (j[step[1]] or "", j[step[0]] or 0, j[key]),
+    )
+    d = _Decode(conn)
+    return [_job_row(j, by_job.get(j[key], []), d) for j in jobs]
+
+
 def session(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
+    """The session's document; its jobs' are shared with other lookups below their top level
+    (doc_cache)."""
     with _Read(db) as conn:
-        scopes, d = viewer.scopes, _Decode(conn)
+        scopes = viewer.scopes
         h = session_hash(conn, text, viewer)
-        (*row, by, at) = SESSION.rows(conn, scopes, h=h)[0]
-        s = dict(zip(_SESSION_COLUMNS, row, strict=True))
-        by_job: dict[str, list[Any]] = {}
-        for e in SESSION_EDGES.rows(conn, scopes, h=h):
-            by_job.setdefault(e[0], []).append(e)
-        step = _JOB_COLUMNS.index("step_number"), _JOB_COLUMNS.index("started_at")
-        key = _JOB_COLUMNS.index("job_hash")
-        jobs = sorted(
-            SESSION_JOBS.rows(conn, scopes, h=h),
-            key=lambda j: (j[step[1]] or "", j[step[0]] or 0, j[key]),
-        )
-        docs = [_job_row(j, by_job.get(j[key], []), d) for j in jobs]
+        known = conn.docs.session(h)
+        if known is None:
+            (*row, by, at) = SESSION.rows(conn, scopes, h=h)[0]
+            s = dict(zip(_SESSION_COLUMNS, row, strict=True))
+            shared = _session_jobs(conn, scopes, h)
+            conn.docs.put_session(h, s, shared)
+        else:
+            s, shared = known
+            by, at = _attribution(conn, scopes, h)
+        docs = [dict(doc) for doc in shared]
         # Each job's earliest registration the viewer can see (visibility.attribution).
         first: dict[str, tuple[str, float]] = {}
         for target, g_by, g_at in SESSION_GRANTS.rows(conn, scopes, h=h):
