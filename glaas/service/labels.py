@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session as Db
 
@@ -38,6 +38,15 @@ class LabelChange(BaseModel):
     target: str = Field(min_length=1, max_length=64)  # a hash, or a job's client uid
     key: str = Field(min_length=1, max_length=200)
     value: str | None = Field(default=None, max_length=100_000)  # None removes the label
+
+    @field_validator("target", "key", "value")
+    @classmethod
+    def _storable(cls, text: str | None) -> str | None:
+        """A NUL in a text no column takes (PostgreSQL's text refuses it: it was a 500), and
+        no hash or uid holds one; refused on SQLite alike."""
+        if text is not None and "\x00" in text:
+            raise ValueError("a text of the label change holds a NUL character (\\u0000)")
+        return text
 
 
 class LabelsIn(BaseModel):

@@ -133,3 +133,17 @@ def test_a_text_wider_than_its_column_is_a_422(server, field, width):
     assert key in json.dumps([err["loc"] for err in out["detail"]])
     target[key] = "x" * width
     assert server.register(bundle)["jobs"] == 1
+
+
+@pytest.mark.parametrize("field", ["target", "key", "value"])
+def test_a_nul_in_a_label_change_is_a_422(server, field):
+    """A label change's texts go to the same columns as a bundle's: a NUL was a 500 on
+    PostgreSQL (schemathesis over POST /api/v1/labels)."""
+    out = server.register(window(chain(1), 0, 1))
+    job = next(iter(out["job_hashes"].values()))
+    change = {"target_kind": "job", "target": job, "key": "stage", "value": "prod"}
+    change[field] = change[field][:3] + "\x00"
+    status, body = server.post("/api/v1/labels", {"changes": [change]})
+    assert status == 422, body
+    assert "NUL character" in json.dumps(body), body
+    assert server.get(f"/api/v1/jobs/{job}")[1]["labels"]["history"] == []
