@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable
 from typing import Any
 
-import orjson
 from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -146,31 +143,18 @@ class RefuseNul:
         await self.app(scope, receive, send)
 
 
-# GET /api/v1/<kind>/<key> -> the lookup that answers it
-LOOKUPS: dict[str, Callable[..., dict[str, Any]]] = {
-    "artifacts": lookup.artifact,
-    "jobs": lookup.job,
-    "sessions": lookup.session,
-}
+# GET /api/v1/<kind>/<key> -> the kind of document that answers it
+LOOKUPS = {"artifacts": "artifact", "jobs": "job", "sessions": "session"}
 LOOKUP_THREADS = 4  # a process's lookups at the database at once (PostgreSQL; SQLite reads inline)
 JSON_HEADERS = [(b"content-type", b"application/json")]
-
-
-def dumps(doc: Any) -> bytes:
-    """A document as JSON bytes, as JSONResponse writes it (compact, UTF-8); orjson when it
-    can (integers beyond 64 bits, which a job's metadata may hold, it refuses)."""
-    try:
-        return orjson.dumps(doc)
-    except TypeError:
-        text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return text.encode()
 
 
 class Lookups:
     """The hash lookups (GET /api/v1/artifacts|jobs|sessions/{key}), the registry's hot path,
     answered here without FastAPI's routing, dependency solving and response handling: the
     viewer as the API's dependency makes it (glaas.api.auth.viewer), the document read on one
-    of the engine's pooled connections (lookup.reading) and sent as JSON bytes.
+    of the engine's pooled connections (lookup.reading) and sent as JSON bytes
+    (lookup.document_json: on PostgreSQL the database's own JSON text, untouched).
 
     On SQLite the read runs on the event loop itself: a handful of indexed reads of a local
     file (WAL: never waiting on a writer), whose hop to the thread pool cost more than the read
@@ -212,7 +196,7 @@ class Lookups:
         scope: Scope,
         receive: Receive,
         send: Send,
-        find: Callable[..., dict[str, Any]],
+        kind: str,
         key: str,
     ) -> None:
         request = Request(scope, receive)
@@ -220,7 +204,7 @@ class Lookups:
 
         def read(viewer: Viewer) -> bytes:
             with lookup.reading(engine) as reader:
-                return dumps(find(reader, key, viewer))
+                return lookup.document_json(kind, reader, key, viewer)
 
         try:
             viewer = await api_auth.viewer(request)

@@ -10,6 +10,7 @@ viewer's scopes, others are as absent (not found, never "forbidden").
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session as Db
 
 from glaas import models as m
-from glaas.service import Ambiguous, BadPrefix, NotFound, doc_cache
+from glaas.service import Ambiguous, BadPrefix, NotFound, doc_cache, pg_documents
 from glaas.service.auth import ANONYMOUS_VIEWER, Viewer
 
 MIN_PREFIX = 8  # shorter prefixes would match too much to be useful, and cost a scan
@@ -107,7 +108,10 @@ class _Sql:
         args: Any = params if order is None else tuple(params[name] for name in order)
         cursor = conn.driver.cursor()
         try:
-            cursor.execute(sql, args)
+            if conn.dialect.name == "postgresql":
+                cursor.execute(sql, args, prepare=True)
+            else:
+                cursor.execute(sql, args)
             return cursor.fetchall()  # type: ignore[no-any-return]
         finally:
             cursor.close()
@@ -128,7 +132,18 @@ def _starts(column: Any) -> Any:
     )
 
 
+def _is(column: Any) -> Any:
+    """``column`` is the full hash :p. Its own statement, not a range of one: PostgreSQL plans
+    a prepared equality once (a generic plan), a range each time it runs (~0.5 ms)."""
+    return column == bindparam("p")
+
+
+FULL = 64  # hex digits of a whole hash: a "prefix" this long is the hash itself
+
+
 def _prefix_params(p: str) -> dict[str, str]:
+    if len(p) == FULL:
+        return {"p": p}
     return {"p": p, "p_end": p + "g", "like": p + "%"}
 
 
@@ -143,38 +158,61 @@ def _by_alias(in_scopes: Scopes) -> Any:
     )
 
 
-def _alias_or_prefix(in_scopes: Scopes) -> Any:
-    by_prefix: Any = (
-        select(m.Artifact.hash.label("h"), literal_column("1").label("o"))
-        .where(_starts(m.Artifact.hash), _visible(m.Artifact.hash, in_scopes))
-        .limit(CANDIDATES)
-    )
-    a, b = _by_alias(in_scopes).subquery(), by_prefix.subquery()
-    return union_all(select(a.c.h, a.c.o), select(b.c.h, b.c.o))
+Match = Callable[[Any], Any]  # column -> the key's condition on it (_starts or _is)
 
 
-def _job_key(in_scopes: Scopes) -> Any:
+def _alias_or_prefix(match: Match) -> Callable[[Scopes], Any]:
+    def build(in_scopes: Scopes) -> Any:
+        by_prefix: Any = (
+            select(m.Artifact.hash.label("h"), literal_column("1").label("o"))
+            .where(match(m.Artifact.hash), _visible(m.Artifact.hash, in_scopes))
+            .limit(CANDIDATES)
+        )
+        a, b = _by_alias(in_scopes).subquery(), by_prefix.subquery()
+        return union_all(select(a.c.h, a.c.o), select(b.c.h, b.c.o))
+
+    return build
+
+
+def _job_key(match: Match) -> Callable[[Scopes], Any]:
     # Each on its own index (an OR of the two is a full scan), in one statement; a uid may be
     # its hash's prefix.
-    seen = _visible(m.Job.job_hash, in_scopes)
-    by_hash = select(m.Job.job_hash).where(_starts(m.Job.job_hash), seen).limit(CANDIDATES)
-    by_uid = select(m.Job.job_hash).where(m.Job.uid == bindparam("p"), seen).limit(CANDIDATES)
-    a, b = by_hash.subquery(), by_uid.subquery()
-    return union_all(select(a.c.job_hash), select(b.c.job_hash))
+    def build(in_scopes: Scopes) -> Any:
+        seen = _visible(m.Job.job_hash, in_scopes)
+        by_hash = select(m.Job.job_hash).where(match(m.Job.job_hash), seen).limit(CANDIDATES)
+        by_uid = select(m.Job.job_hash).where(m.Job.uid == bindparam("p"), seen).limit(CANDIDATES)
+        a, b = by_hash.subquery(), by_uid.subquery()
+        return union_all(select(a.c.job_hash), select(b.c.job_hash))
+
+    return build
 
 
-def _session_key(in_scopes: Scopes) -> Any:
-    return (
-        select(m.Session.session_hash)
-        .where(_starts(m.Session.session_hash), _visible(m.Session.session_hash, in_scopes))
-        .limit(CANDIDATES)
-    )
+def _session_key(match: Match) -> Callable[[Scopes], Any]:
+    def build(in_scopes: Scopes) -> Any:
+        return (
+            select(m.Session.session_hash)
+            .where(match(m.Session.session_hash), _visible(m.Session.session_hash, in_scopes))
+            .limit(CANDIDATES)
+        )
+
+    return build
+
+
+class _Key:
+    """A key statement in two forms: for a prefix (a range) and for a whole hash (equality)."""
+
+    def __init__(self, build: Callable[[Match], Callable[[Scopes], Any]]) -> None:
+        self.prefix, self.full = _Sql(build(_starts)), _Sql(build(_is))
+
+    def rows(self, conn: Reader, scopes: Sequence[str], p: str, **params: Any) -> list[Any]:
+        sql = self.full if len(p) == FULL else self.prefix
+        return sql.rows(conn, scopes, **params, **_prefix_params(p))
 
 
 ALIAS = _Sql(_by_alias)
-ALIAS_OR_PREFIX = _Sql(_alias_or_prefix)
-JOB_KEY = _Sql(_job_key)
-SESSION_KEY = _Sql(_session_key)
+ALIAS_OR_PREFIX = _Key(_alias_or_prefix)
+JOB_KEY = _Key(_job_key)
+SESSION_KEY = _Key(_session_key)
 
 
 def _with_attribution(table: Any, key: Any) -> Callable[[Scopes], Any]:
@@ -378,7 +416,7 @@ def artifact_hash(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> s
         if not rows:
             raise
         return rows[0][0]  # type: ignore[no-any-return]
-    rows = ALIAS_OR_PREFIX.rows(conn, viewer.scopes, text=text, **_prefix_params(p))
+    rows = ALIAS_OR_PREFIX.rows(conn, viewer.scopes, p, text=text)
     aliased = [h for h, o in rows if o == 0]
     if aliased:
         return aliased[0]  # type: ignore[no-any-return]
@@ -388,14 +426,14 @@ def artifact_hash(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> s
 def job_hash(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> str:
     """A registry job hash or prefix, or the client's job uid (of a job ``viewer`` can see)."""
     p = check_prefix(text)
-    rows = JOB_KEY.rows(_conn(db), viewer.scopes, **_prefix_params(p))
+    rows = JOB_KEY.rows(_conn(db), viewer.scopes, p)
     found = list(dict.fromkeys(h for (h,) in rows))
     return _unique("job", text, found[:CANDIDATES])
 
 
 def session_hash(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> str:
     p = check_prefix(text)
-    rows = SESSION_KEY.rows(_conn(db), viewer.scopes, **_prefix_params(p))
+    rows = SESSION_KEY.rows(_conn(db), viewer.scopes, p)
     return _unique("session", text, [h for (h,) in rows])
 
 
@@ -437,40 +475,41 @@ class _Read:
             self._tx.__exit__(*exc)
 
 
-def artifact(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
-    with _Read(db) as conn:
-        scopes, d = viewer.scopes, _Decode(conn)
-        h = artifact_hash(conn, text, viewer)
-        (*row, by, at) = ARTIFACT.rows(conn, scopes, h=h)[0]
-        a = dict(zip(_ARTIFACT_COLUMNS, row, strict=True))
-        parts = ARTIFACT_PARTS.rows(conn, scopes, h=h)
-        edges = ARTIFACT_EDGES.rows(conn, scopes, h=h)  # role, path, job, seen, session
-        seen = [e for e in edges if e[3]]
-        out: dict[str, Any] = {
-            "hash": a["hash"],
-            "size": a["size"],
-            "composite": d.bool(a["composite"]),
-            "registered_at": a["registered_at"],
-            "registered_by": a["registered_by"],
-            "aliases": [{"algorithm": x[1], "digest": x[2]} for x in parts if x[0] == "alias"],
-            "members": sorted(
-                ({"path": x[1], "hash": x[2], "size": x[3]} for x in parts if x[0] == "member"),
-                key=lambda x: x["path"],
-            ),
-            "produced_by": sorted({e[2] for e in seen if e[0] == "write"}),
-            "consumed_by": sorted({e[2] for e in seen if e[0] == "read"}),
-            "paths": sorted({e[1] for e in seen}),
-            "sessions": sorted({e[4] for e in edges if e[4] is not None}),
-            "labels": labels(conn, "artifact", h, viewer),
-        }
-        return _attributed(out, by, at)
+def _artifact(conn: Reader, h: str, viewer: Viewer) -> dict[str, Any]:
+    scopes, d = viewer.scopes, _Decode(conn)
+    (*row, by, at) = ARTIFACT.rows(conn, scopes, h=h)[0]
+    a = dict(zip(_ARTIFACT_COLUMNS, row, strict=True))
+    parts = ARTIFACT_PARTS.rows(conn, scopes, h=h)
+    edges = ARTIFACT_EDGES.rows(conn, scopes, h=h)  # role, path, job, seen, session
+    seen = [e for e in edges if e[3]]
+    out: dict[str, Any] = {
+        "hash": a["hash"],
+        "size": a["size"],
+        "composite": d.bool(a["composite"]),
+        "registered_at": a["registered_at"],
+        "registered_by": a["registered_by"],
+        "aliases": sorted(
+            ({"algorithm": x[1], "digest": x[2]} for x in parts if x[0] == "alias"),
+            key=lambda x: (x["algorithm"], x["digest"]),
+        ),
+        "members": sorted(
+            ({"path": x[1], "hash": x[2], "size": x[3]} for x in parts if x[0] == "member"),
+            key=lambda x: x["path"],
+        ),
+        "produced_by": sorted({e[2] for e in seen if e[0] == "write"}),
+        "consumed_by": sorted({e[2] for e in seen if e[0] == "read"}),
+        "paths": sorted({e[1] for e in seen}),
+        "sessions": sorted({e[4] for e in edges if e[4] is not None}),
+        "labels": labels(conn, "artifact", h, viewer),
+    }
+    return _attributed(out, by, at)
 
 
 def _files(edges: list[Any], role: str) -> list[dict[str, Any]]:
     """``edges``: (job_hash, role, path, artifact_hash) rows."""
     return sorted(
         ({"path": e[2], "hash": e[3]} for e in edges if e[1] == role),
-        key=lambda f: f["path"],
+        key=lambda f: (f["path"], f["hash"]),
     )
 
 
@@ -551,22 +590,20 @@ def _attribution(conn: Reader, scopes: Sequence[str], h: str) -> tuple[Any, Any]
     return (rows[0][0], rows[0][1]) if rows else (None, None)
 
 
-def job(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
+def _job(conn: Reader, h: str, viewer: Viewer) -> dict[str, Any]:
     """The job's document; shared with other lookups below its top level (doc_cache)."""
-    with _Read(db) as conn:
-        scopes = viewer.scopes
-        h = job_hash(conn, text, viewer)
-        doc = conn.docs.job(h)
-        if doc is None:
-            (*row, by, at) = JOB.rows(conn, scopes, h=h)[0]
-            doc = _job_row(row, JOB_EDGES.rows(conn, scopes, h=h), _Decode(conn))
-            conn.docs.put_job(h, doc)
-        else:
-            by, at = _attribution(conn, scopes, h)
-        out = dict(doc)
-        out["sessions"] = sorted(s for (s,) in JOB_SESSIONS.rows(conn, scopes, h=h))
-        out["labels"] = labels(conn, "job", h, viewer)
-        return _attributed(out, by, at)
+    scopes = viewer.scopes
+    doc = conn.docs.job(h)
+    if doc is None:
+        (*row, by, at) = JOB.rows(conn, scopes, h=h)[0]
+        doc = _job_row(row, JOB_EDGES.rows(conn, scopes, h=h), _Decode(conn))
+        conn.docs.put_job(h, doc)
+    else:
+        by, at = _attribution(conn, scopes, h)
+    out = dict(doc)
+    out["sessions"] = sorted(s for (s,) in JOB_SESSIONS.rows(conn, scopes, h=h))
+    out["labels"] = labels(conn, "job", h, viewer)
+    return _attributed(out, by, at)
 
 
 def _session_jobs(conn: Reader, scopes: Sequence[str], h: str) -> list[dict[str, Any]]:
@@ -584,36 +621,91 @@ def _session_jobs(conn: Reader, scopes: Sequence[str], h: str) -> list[dict[str,
     return [_job_row(j, by_job.get(j[key], []), d) for j in jobs]
 
 
-def session(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
+def _session(conn: Reader, h: str, viewer: Viewer) -> dict[str, Any]:
     """The session's document; its jobs' are shared with other lookups below their top level
     (doc_cache)."""
+    scopes = viewer.scopes
+    known = conn.docs.session(h)
+    if known is None:
+        (*row, by, at) = SESSION.rows(conn, scopes, h=h)[0]
+        s = dict(zip(_SESSION_COLUMNS, row, strict=True))
+        shared = _session_jobs(conn, scopes, h)
+        conn.docs.put_session(h, s, shared)
+    else:
+        s, shared = known
+        by, at = _attribution(conn, scopes, h)
+    docs = [dict(doc) for doc in shared]
+    # Each job's earliest registration the viewer can see (visibility.attribution).
+    first: dict[str, tuple[str, float]] = {}
+    for target, g_by, g_at in SESSION_GRANTS.rows(conn, scopes, h=h):
+        if target not in first or g_at < first[target][1]:
+            first[target] = (g_by, g_at)
+    for doc in docs:
+        if doc["job_hash"] in first:
+            doc["registered_by"], doc["registered_at"] = first[doc["job_hash"]]
+    out: dict[str, Any] = {
+        "session_hash": s["session_hash"],
+        "git": {"remote": s["git_remote"], "commit": s["git_commit"]},
+        "registered_at": s["registered_at"],
+        "registered_by": s["registered_by"],
+        "jobs": docs,
+        "labels": labels(conn, "session", h, viewer),
+    }
+    return _attributed(out, by, at)
+
+
+# ---------------------------------------------------------------- the lookups
+
+_KINDS: dict[str, tuple[Callable[..., str], Callable[[Reader, str, Viewer], dict[str, Any]]]] = {
+    "artifact": (artifact_hash, _artifact),
+    "job": (job_hash, _job),
+    "session": (session_hash, _session),
+}
+
+
+def _find(kind: str, db: Source, text: str, viewer: Viewer, encoded: bool) -> Any:
+    """The ``kind`` document ``text`` names, as a dict or (``encoded``) as JSON bytes. On
+    PostgreSQL the database builds it (pg_documents), on SQLite this module does."""
+    key, build = _KINDS[kind]
     with _Read(db) as conn:
-        scopes = viewer.scopes
-        h = session_hash(conn, text, viewer)
-        known = conn.docs.session(h)
-        if known is None:
-            (*row, by, at) = SESSION.rows(conn, scopes, h=h)[0]
-            s = dict(zip(_SESSION_COLUMNS, row, strict=True))
-            shared = _session_jobs(conn, scopes, h)
-            conn.docs.put_session(h, s, shared)
-        else:
-            s, shared = known
-            by, at = _attribution(conn, scopes, h)
-        docs = [dict(doc) for doc in shared]
-        # Each job's earliest registration the viewer can see (visibility.attribution).
-        first: dict[str, tuple[str, float]] = {}
-        for target, g_by, g_at in SESSION_GRANTS.rows(conn, scopes, h=h):
-            if target not in first or g_at < first[target][1]:
-                first[target] = (g_by, g_at)
-        for doc in docs:
-            if doc["job_hash"] in first:
-                doc["registered_by"], doc["registered_at"] = first[doc["job_hash"]]
-        out: dict[str, Any] = {
-            "session_hash": s["session_hash"],
-            "git": {"remote": s["git_remote"], "commit": s["git_commit"]},
-            "registered_at": s["registered_at"],
-            "registered_by": s["registered_by"],
-            "jobs": docs,
-            "labels": labels(conn, "session", h, viewer),
-        }
-        return _attributed(out, by, at)
+        h = key(conn, text, viewer)
+        if conn.dialect.name == "postgresql":
+            doc = pg_documents.document(conn.driver, kind, h, viewer.scopes)
+            return doc.encode() if encoded else orjson.loads(doc)
+        found = build(conn, h, viewer)
+        return dumps(found) if encoded else found
+
+
+def artifact(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
+    """A BLAKE3 hash or prefix, or any alias digest given in full, of an artifact ``viewer``
+    can see: its size, aliases, members, the jobs that wrote and read it, its sessions and
+    labels, and who registered it first as ``viewer`` sees it."""
+    return _find("artifact", db, text, viewer, False)  # type: ignore[no-any-return]
+
+
+def job(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
+    """A registry job hash or prefix, or a client job uid: what ran, its inputs and outputs,
+    its sessions and labels. Below its top level, shared with later lookups: read only."""
+    return _find("job", db, text, viewer, False)  # type: ignore[no-any-return]
+
+
+def session(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:
+    """A session hash or prefix: its jobs' documents in order, its labels. Below its top level,
+    shared with later lookups: read only."""
+    return _find("session", db, text, viewer, False)  # type: ignore[no-any-return]
+
+
+def document_json(kind: str, db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> bytes:
+    """The ``kind`` (artifact, job or session) lookup's document as JSON bytes, as the API
+    sends it."""
+    return _find(kind, db, text, viewer, True)  # type: ignore[no-any-return]
+
+
+def dumps(doc: Any) -> bytes:
+    """A document as JSON bytes, as JSONResponse writes it (compact, UTF-8); orjson when it
+    can (integers beyond 64 bits, which a job's metadata may hold, it refuses)."""
+    try:
+        return orjson.dumps(doc)
+    except TypeError:
+        text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode()
