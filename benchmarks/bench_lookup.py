@@ -160,6 +160,8 @@ def in_process(url: str, work: list[tuple[str, str]]) -> dict[str, tuple[float, 
     from glaas.settings import Settings
 
     app = create_app(Settings(host="127.0.0.1", port=0, database_url=url))
+    # What the lookups read through (a revision before the lookups' own engine: the app's).
+    lookups = getattr(app.state, "lookup_engine", app.state.engine)
     statements = [0]
 
     def seen(sql: object) -> None:
@@ -173,9 +175,9 @@ def in_process(url: str, work: list[tuple[str, str]]) -> dict[str, tuple[float, 
         ):
             statements[0] += 1
 
-    @event.listens_for(app.state.engine, "connect")
+    @event.listens_for(lookups, "connect")
     def _count(dbapi_conn: Any, _record: object) -> None:
-        if app.state.engine.dialect.name == "sqlite":
+        if lookups.dialect.name == "sqlite":
             dbapi_conn.set_trace_callback(seen)
             return
         import psycopg
@@ -221,6 +223,7 @@ def in_process(url: str, work: list[tuple[str, str]]) -> dict[str, tuple[float, 
     kinds = [kind for kind in KINDS if any(k == kind for k, _ in work)]
     out = {kind: timed([p for k, p in work if k == kind]) for kind in kinds}
     out["all"] = timed([p for _, p in work])
+    lookups.dispose()
     app.state.engine.dispose()
     return out
 

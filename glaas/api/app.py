@@ -17,7 +17,7 @@ from glaas.api import auth as api_auth
 from glaas.api.label_routes import router as label_router
 from glaas.api.routes import router
 from glaas.api.telemetry_routes import router as telemetry_router
-from glaas.db import make_engine, make_sessionmaker
+from glaas.db import make_engine, make_lookup_engine, make_sessionmaker
 from glaas.service import Ambiguous, BadPrefix, NotFound, lookup
 from glaas.service.auth import AuthError, Forbidden, Viewer
 from glaas.settings import Settings
@@ -27,6 +27,9 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="GLaaS", version="1", summary="The lineage registry for roar")
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.lookup_engine = make_lookup_engine(
+        settings.database_url, app.state.engine, LOOKUP_THREADS
+    )
     app.state.allow_anonymous = settings.allow_anonymous
     app.include_router(router)
     app.include_router(telemetry_router)
@@ -200,7 +203,7 @@ class Lookups:
         key: str,
     ) -> None:
         request = Request(scope, receive)
-        engine = request.app.state.engine
+        engine = request.app.state.lookup_engine
 
         def read(viewer: Viewer) -> bytes:
             with lookup.reading(engine) as reader:
