@@ -668,12 +668,25 @@ def _find(kind: str, db: Source, text: str, viewer: Viewer, encoded: bool) -> An
     PostgreSQL the database builds it (pg_documents), on SQLite this module does."""
     key, build = _KINDS[kind]
     with _Read(db) as conn:
-        h = key(conn, text, viewer)
         if conn.dialect.name == "postgresql":
-            doc = pg_documents.document(conn.driver, kind, h, viewer.scopes)
+            doc = _pg_document(conn, kind, key, text, viewer)
             return doc.encode() if encoded else orjson.loads(doc)
+        h = key(conn, text, viewer)
         found = build(conn, h, viewer)
         return dumps(found) if encoded else found
+
+
+def _pg_document(
+    conn: Reader, kind: str, key: Callable[..., str], text: str, viewer: Viewer
+) -> str:
+    """A whole hash in one statement when it names the record and nothing else; otherwise the
+    key's statement, then the document's."""
+    whole = text.lower()
+    if len(whole) == FULL and _HEX.match(whole):
+        doc = pg_documents.document_by_whole_hash(conn.driver, kind, whole, viewer.scopes)
+        if doc is not None:
+            return doc
+    return pg_documents.document(conn.driver, kind, key(conn, text, viewer), viewer.scopes)
 
 
 def artifact(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:

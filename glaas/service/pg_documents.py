@@ -162,13 +162,46 @@ SESSION = (
 
 STATEMENTS = {"artifact": ARTIFACT, "job": JOB, "session": SESSION}
 
+# The same, for a whole hash the viewer gave, with the key's checks folded in (one statement
+# instead of two): the record is visible, and nothing else answers to the text, which the key
+# statements would have found first (an alias digest) or as well (a job uid). No row: the
+# lookup resolves the key on its own (an alias, not found, ambiguous) and reads again.
+_ALIAS_TAKES_IT = (
+    "NOT EXISTS (SELECT 1 FROM artifact_aliases x WHERE x.digest = %(h)s AND "
+    + _visible("x.artifact_hash")
+    + ")"
+)
+_UID_TOO = (
+    "NOT EXISTS (SELECT 1 FROM jobs u WHERE u.uid = %(h)s AND u.job_hash <> %(h)s AND "
+    + _visible("u.job_hash")
+    + ")"
+)
+BY_WHOLE_HASH = {
+    "artifact": f"{ARTIFACT} AND {_visible('a.hash')} AND {_ALIAS_TAKES_IT}",
+    "job": f"{JOB} AND {_visible('j.job_hash')} AND {_UID_TOO}",
+    "session": f"{SESSION} AND {_visible('s.session_hash')}",
+}
+
 
 def document(driver: Any, kind: str, h: str, scopes: Sequence[str]) -> str:
     """The JSON text of the ``kind`` document of ``h`` (which exists: the key was resolved in
     the viewer's scopes), on the psycopg connection ``driver``."""
+    found = _run(driver, STATEMENTS[kind], h, scopes)
+    assert found is not None, (kind, h)
+    return found
+
+
+def document_by_whole_hash(driver: Any, kind: str, h: str, scopes: Sequence[str]) -> str | None:
+    """The JSON text of the ``kind`` document whose hash is ``h``, if the viewer sees it and
+    no alias digest or job uid is ``h`` as well; else None (resolve the key first)."""
+    return _run(driver, BY_WHOLE_HASH[kind], h, scopes)
+
+
+def _run(driver: Any, sql: str, h: str, scopes: Sequence[str]) -> str | None:
     cursor = driver.cursor()
     try:
-        cursor.execute(STATEMENTS[kind], {"h": h, "scopes": list(scopes)}, prepare=True)
-        return cursor.fetchone()[0]  # type: ignore[no-any-return]
+        cursor.execute(sql, {"h": h, "scopes": list(scopes)}, prepare=True)
+        row = cursor.fetchone()
+        return None if row is None else row[0]  # type: ignore[no-any-return]
     finally:
         cursor.close()

@@ -130,3 +130,25 @@ def test_a_targets_upstream_lineage_registers_as_its_own_session(server, pipelin
     model = by_path(pipeline_bundle, "model.bin")
     recipe = server.get(f"/api/v1/artifacts/{model}/recipe")[1]
     assert [s["command"] for s in recipe["steps"]] == [j["command"] for j in lineage["jobs"]]
+
+
+def test_a_whole_hash_that_is_also_an_alias_or_a_uid_answers_as_before(server):
+    """An alias digest wins over an artifact hash, and a job hash that is also another job's
+    uid is ambiguous, when the text is a whole hash too (PostgreSQL reads a whole hash's
+    document in one statement; these are the cases it must leave to the key's statement)."""
+    parts = chain(2)
+    target, other = parts["artifacts"][0], parts["artifacts"][1]
+    other["aliases"] = [{"algorithm": "sha256", "digest": target["hash"]}]
+    first = server.register(window(parts, 0, 2))
+    assert server.get(f"/api/v1/artifacts/{target['hash']}")[1]["hash"] == other["hash"]
+    job = first["job_hashes"][parts["jobs"][0]["uid"]]
+    twin = window(chain(1), 0, 1)
+    old_uid = twin["jobs"][0]["uid"]
+    twin["jobs"][0]["uid"] = job  # a uid that is another job's whole hash
+    for e in twin["edges"]:
+        e["job"] = job
+    second = server.register(twin)
+    status, out = server.get(f"/api/v1/jobs/{job}")
+    assert status == 409, out
+    assert sorted(out["candidates"]) == sorted([job, second["job_hashes"][job]])
+    assert old_uid != job

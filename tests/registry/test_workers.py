@@ -158,6 +158,14 @@ def test_lookups_read_in_a_few_statements(server, database_url):
             art, n_art = counted(lookup.artifact, first["aliases"][0]["digest"])
             art_by_prefix, _ = counted(lookup.artifact, first["hash"][:10])
             job, n_job = counted(lookup.job, uid0)
+            whole = [
+                counted(fn, key)
+                for fn, key in (
+                    (lookup.session, out["session_hash"]),
+                    (lookup.artifact, first["hash"]),
+                    (lookup.job, job0),
+                )
+            ]
     finally:
         engine.dispose()
 
@@ -176,9 +184,12 @@ def test_lookups_read_in_a_few_statements(server, database_url):
     assert art["sessions"] == [out["session_hash"]]
     assert art["registered_by"] == "anonymous"
     assert job["job_hash"] == job0 and job["sessions"] == [out["session_hash"]]
+    assert [doc for doc, _ in whole] == [session, art, job]  # the same, by whole hashes
     if database_url.startswith("postgresql"):
-        # The key, then the whole document built by the database (pg_documents).
+        # The key, then the whole document built by the database (pg_documents); a whole hash
+        # in one statement.
         assert (n_art, n_job, n_session) == (2, 2, 2)
+        assert [n for _, n in whole] == [1, 1, 1]
         return
     # The key, the record with its attribution, its parts, labels: no more. Before 03f50e0
     # (BEGIN included): artifact 9-10, job 8, a session of 30 jobs 37.
