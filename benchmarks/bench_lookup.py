@@ -4,8 +4,8 @@
 
 Not a pytest test. Usage:
 
-    python benchmarks/bench_lookup.py                      # SQLite, 5,000 jobs, 50 clients, 1 worker
-    python benchmarks/bench_lookup.py --workers 2          # glaas-server --workers 2
+    python benchmarks/bench_lookup.py                      # SQLite, 5,000 jobs, 50 clients
+    python benchmarks/bench_lookup.py --workers 1          # glaas-server --workers 1 (default: one per CPU)
     python benchmarks/bench_lookup.py --postgres           # a throw-away PostgreSQL cluster (initdb)
     GLAAS_DATABASE_URL=postgresql+psycopg://… python benchmarks/bench_lookup.py   # an existing one
     python benchmarks/bench_lookup.py --in-process --baseline HEAD~3   # the server's own cost, before/after
@@ -318,7 +318,12 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=5000)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--requests", type=int, default=60, help="lookups per client")
-    ap.add_argument("--workers", type=int, default=1, help="glaas-server processes")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="glaas-server processes (default: one per CPU, as a team server runs)",
+    )
     ap.add_argument(
         "--think-ms",
         type=float,
