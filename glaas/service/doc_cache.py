@@ -9,7 +9,8 @@ change is read on every lookup, never kept here: who may see a record, who regis
 the viewer's scopes, its labels, the sessions a job is in.
 
 One cache per engine (per database) and process; least recently used out first once the kept
-documents' JSON passes ``budget`` bytes. Documents handed out are shared: readers copy the top
+documents' JSON passes ``budget`` bytes. It serves the documents glaas.service.lookup builds
+from rows (SQLite's); on PostgreSQL the database builds them (pg_documents) and this stays empty. Documents handed out are shared: readers copy the top
 level to add their own keys and never change what is inside.
 """
 

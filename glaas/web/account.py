@@ -112,7 +112,21 @@ async def _posted(request: Request) -> tuple[svc.WebUser | None, dict[str, str],
     form = await _form(request)
     if not svc.same(form.get("csrf", ""), user.csrf):
         return user, form, _forbidden(request)
+    if any("\x00" in value for value in form.values()):
+        return user, form, _holds_nul(request)
     return user, form, None
+
+
+def _holds_nul(request: Request) -> HTMLResponse:
+    """No name, key, fingerprint or token id holds a NUL, and PostgreSQL's text refuses one
+    (it was a 500 there)."""
+    return _page(
+        request,
+        "error.html",
+        422,
+        message="A field of this form holds a NUL character (\\u0000), which no name, key or "
+        "token can contain: nothing was changed. Check what was pasted and submit it again.",
+    )
 
 
 # ------------------------------------------------------------------------------ signing in

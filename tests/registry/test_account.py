@@ -543,3 +543,26 @@ def test_revision_0005_keeps_tokens_made_before_it_and_its_downgrade_drops_revok
         left = set(conn.scalars(text("SELECT token_hash FROM api_tokens")))
     assert left == {auth.token_hash(old)}, (expiring, revoked)
     raw.dispose()
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/account/tokens", "name"),
+        ("/account/keys", "key"),
+        ("/account/keys/remove", "fingerprint"),
+        ("/account/tokens/revoke", "id"),
+    ],
+)
+def test_a_nul_in_an_account_form_is_a_422_and_changes_nothing(
+    server, engine, user, browser_for, path, field
+):
+    """PostgreSQL's text refuses NUL (a 500 before); SQLite would have stored it."""
+    b = browser_for(user["token"])
+    tokens = count(engine, m.ApiToken, user_name=user["name"])
+    status, _, body = b.post(path, {field: "ci\x00runner", "expires": "7 days"}, "/account/keys")
+    assert status == 422, body[:500]
+    assert "NUL character" in text(body) and "nothing was changed" in text(body)
+    assert count(engine, m.ApiToken, user_name=user["name"]) == tokens
+    assert count(engine, m.UserKey, user_name=user["name"]) == 0
+    assert b.open("/account")[0] == 200  # still signed in
