@@ -6,6 +6,10 @@ their statements are built once, compiled once per database dialect and number o
 row or identity map per request. The SQL and what it lets a viewer see are the same as the
 expressions' (glaas.service.visibility): a record is found only when one of its grants is in the
 viewer's scopes, others are as absent (not found, never "forbidden").
+
+The documents are built here from rows on SQLite, with what never changes kept between lookups
+(doc_cache); on PostgreSQL the database builds them (pg_documents) once the key is resolved
+here, or in the document's own statement when the key is a whole hash.
 """
 
 from __future__ import annotations

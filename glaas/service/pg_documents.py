@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from glaas.service import NotFound
+
 SCOPES = "ANY(%(scopes)s)"
 
 
@@ -187,7 +189,8 @@ def document(driver: Any, kind: str, h: str, scopes: Sequence[str]) -> str:
     """The JSON text of the ``kind`` document of ``h`` (which exists: the key was resolved in
     the viewer's scopes), on the psycopg connection ``driver``."""
     found = _run(driver, STATEMENTS[kind], h, scopes)
-    assert found is not None, (kind, h)
+    if found is None:  # rows are never deleted; a database edited by hand is all that is left
+        raise NotFound(f"no {kind} in this registry matches {h!r}")
     return found
 
 

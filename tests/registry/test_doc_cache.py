@@ -81,6 +81,8 @@ def test_a_looked_up_job_and_session_still_show_later_registrations_and_labels(s
 
 
 def test_changing_a_returned_document_changes_no_later_one(server, engine):
+    """What the SQLite builder shares between lookups (PostgreSQL's documents are parsed anew
+    from the database's text each time)."""
     from glaas.db import make_sessionmaker
     from glaas.service import lookup
 
