@@ -146,8 +146,6 @@ FULL = 64  # hex digits of a whole hash: a "prefix" this long is the hash itself
 
 
 def _prefix_params(p: str) -> dict[str, str]:
-    if len(p) == FULL:
-        return {"p": p}
     return {"p": p, "p_end": p + "g", "like": p + "%"}
 
 
@@ -209,8 +207,9 @@ class _Key:
         self.prefix, self.full = _Sql(build(_starts)), _Sql(build(_is))
 
     def rows(self, conn: Reader, scopes: Sequence[str], p: str, **params: Any) -> list[Any]:
-        sql = self.full if len(p) == FULL else self.prefix
-        return sql.rows(conn, scopes, **params, **_prefix_params(p))
+        if len(p) == FULL:
+            return self.full.rows(conn, scopes, p=p, **params)
+        return self.prefix.rows(conn, scopes, **params, **_prefix_params(p))
 
 
 ALIAS = _Sql(_by_alias)
