@@ -398,7 +398,7 @@ class _Decode:
         self.sqlite = conn.dialect.name == "sqlite"
 
     def json(self, value: Any) -> Any:
-        return orjson.loads(value) if self.sqlite and isinstance(value, str) else value
+        return loads(value) if self.sqlite and isinstance(value, str) else value
 
     def bool(self, value: Any) -> Any:
         return bool(value) if self.sqlite and value is not None else value
@@ -673,7 +673,7 @@ def _find(kind: str, db: Source, text: str, viewer: Viewer, encoded: bool) -> An
     with _Read(db) as conn:
         if conn.dialect.name == "postgresql":
             doc = _pg_document(conn, kind, key, text, viewer)
-            return doc.encode() if encoded else orjson.loads(doc)
+            return doc.encode() if encoded else loads(doc)
         h = key(conn, text, viewer)
         found = build(conn, h, viewer)
         return dumps(found) if encoded else found
@@ -715,6 +715,19 @@ def document_json(kind: str, db: Source, text: str, viewer: Viewer = ANONYMOUS_V
     """The ``kind`` (artifact, job or session) lookup's document as JSON bytes, as the API
     sends it."""
     return _find(kind, db, text, viewer, True)  # type: ignore[no-any-return]
+
+
+# 20 digits in a row: an integer that may not fit in 64 bits (2**64 has 20 digits)
+_LONG_DIGITS = re.compile(r"\d{20}")
+
+
+def loads(text: str) -> Any:
+    """Stored JSON as Python values, integers whole: orjson reads one beyond 64 bits as a
+    float (a job's metadata seed 2**70 + 1 came back as 2**70), so text that may hold one is
+    read by json instead (slower; rare: a run of 20 decimal digits)."""
+    if _LONG_DIGITS.search(text):
+        return json.loads(text)
+    return orjson.loads(text)
 
 
 def dumps(doc: Any) -> bytes:
