@@ -183,8 +183,10 @@ def in_process(url: str, work: list[tuple[str, str]]) -> dict[str, tuple[float, 
     from glaas.settings import Settings
 
     app = create_app(Settings(host="127.0.0.1", port=0, database_url=url))
-    # What the lookups read through (a revision before the lookups' own engine: the app's).
+    # What the lookups read through: on PostgreSQL their own connections, which count their
+    # statements (glaas.service.pg_lookups; before it, an engine of their own); else the app's.
     lookups = getattr(app.state, "lookup_engine", app.state.engine)
+    pg = getattr(app.state, "pg_lookups", None)
     statements = [0]
 
     def seen(sql: object) -> None:
@@ -237,9 +239,12 @@ def in_process(url: str, work: list[tuple[str, str]]) -> dict[str, tuple[float, 
 
     def timed(paths: list[str]) -> tuple[float, float, float]:
         statements[0] = 0
+        before = pg.statements if pg is not None else 0
         c0, t0 = time.process_time(), time.perf_counter()
         asyncio.run(run_all(paths))
         cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+        if pg is not None:
+            statements[0] += pg.statements - before
         return cpu * 1000 / len(paths), wall * 1000 / len(paths), statements[0] / len(paths)
 
     asyncio.run(run_all([p for _, p in work[:100]]))  # warm: imports, caches, the pool
@@ -248,6 +253,8 @@ def in_process(url: str, work: list[tuple[str, str]]) -> dict[str, tuple[float, 
     out["all"] = timed([p for _, p in work])
     lookups.dispose()
     app.state.engine.dispose()
+    if pg is not None:
+        pg.close()
     return out
 
 

@@ -34,23 +34,6 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def make_lookup_engine(url: str, engine: Engine, connections: int) -> Engine:
-    """The engine the hash lookups read through (glaas.api.app.Lookups). On PostgreSQL, its
-    own ``connections``, whose prepared statements always run their generic plan: a lookup's
-    statements are a key (equality, or a prefix as a range) and indexed joins, whose plan does
-    not depend on the values, and PostgreSQL's default re-planned the prefix ones on every run
-    (their generic estimate looked costlier), ~0.5 ms of its CPU a lookup. Search keeps the
-    default on ``engine``: a text pattern's plan does depend on it. On SQLite, ``engine``."""
-    if make_url(url).get_backend_name() == "sqlite":
-        return engine
-    generic = {"options": "-c plan_cache_mode=force_generic_plan"}
-    lookups = create_engine(
-        url, pool_size=connections, max_overflow=connections, connect_args=generic
-    )
-    _ping_when_idle(lookups)
-    return lookups
-
-
 PING_AFTER = 5.0  # seconds a pooled PostgreSQL connection may sit unused before it is pinged
 
 

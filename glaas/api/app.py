@@ -5,21 +5,22 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from glaas.api import auth as api_auth
 from glaas.api.label_routes import router as label_router
 from glaas.api.routes import router
 from glaas.api.telemetry_routes import router as telemetry_router
-from glaas.db import make_engine, make_lookup_engine, make_sessionmaker
+from glaas.db import make_engine, make_sessionmaker
 from glaas.service import Ambiguous, BadPrefix, NotFound, lookup
-from glaas.service.auth import AuthError, Forbidden, Viewer
+from glaas.service.auth import AuthError, Forbidden
+from glaas.service.pg_lookups import PgLookups
 from glaas.settings import Settings
 
 
@@ -27,9 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="GLaaS", version="1", summary="The lineage registry for roar")
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
-    app.state.lookup_engine = make_lookup_engine(
-        settings.database_url, app.state.engine, LOOKUP_THREADS
-    )
+    app.state.pg_lookups = pg_lookups(app.state.engine)
     app.state.allow_anonymous = settings.allow_anonymous
     app.include_router(router)
     app.include_router(telemetry_router)
@@ -39,6 +38,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(Lookups)
     app.add_middleware(RefuseNul)
     return app
+
+
+def pg_lookups(engine: Engine) -> PgLookups | None:
+    """On PostgreSQL, the lookups' own connections to the engine's database (LOOKUP_CONNECTIONS
+    of them a process), answering on the event loop."""
+    if engine.dialect.name != "postgresql":
+        return None
+    _, connect = engine.dialect.create_connect_args(engine.url)
+    args = {k: v for k, v in connect.items() if k != "context"}  # SQLAlchemy's adapters
+    return PgLookups(args, LOOKUP_CONNECTIONS)
 
 
 def app_from_env() -> FastAPI:
@@ -148,38 +157,26 @@ class RefuseNul:
 
 # GET /api/v1/<kind>/<key> -> the kind of document that answers it
 LOOKUPS = {"artifacts": "artifact", "jobs": "job", "sessions": "session"}
-LOOKUP_THREADS = 4  # a process's lookups at the database at once (PostgreSQL; SQLite reads inline)
+LOOKUP_CONNECTIONS = 4  # a process's lookups at PostgreSQL at once (SQLite reads inline)
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 class Lookups:
     """The hash lookups (GET /api/v1/artifacts|jobs|sessions/{key}), the registry's hot path,
     answered here without FastAPI's routing, dependency solving and response handling: the
-    viewer as the API's dependency makes it (glaas.api.auth.viewer), the document read on one
-    of the engine's pooled connections (lookup.reading) and sent as JSON bytes
-    (lookup.document_json: on PostgreSQL the database's own JSON text, untouched).
+    viewer as the API's dependency makes it (glaas.api.auth.viewer), the document sent as JSON
+    bytes.
 
-    On SQLite the read runs on the event loop itself: a handful of indexed reads of a local
-    file (WAL: never waiting on a writer), whose hop to the thread pool cost more than the read
-    (~0.3 ms of CPU a lookup, GIL hand-offs between the loop and the pool's threads). On
-    PostgreSQL it runs in the thread pool, so the loop serves others while it waits on the
-    database.
+    On SQLite the document is read on the event loop itself (lookup.document_json): a handful
+    of indexed reads of a local file (WAL: never waiting on a writer), whose hop to the thread
+    pool cost more than the read (~0.3 ms of CPU a lookup, GIL hand-offs). On PostgreSQL it is
+    one statement awaited on the loop (glaas.service.pg_lookups), the database's own JSON text
+    sent untouched.
     Same answers, errors and visibility as the routes in glaas.api.routes, which stay for the
     OpenAPI document (and serve if this is taken away). Anything else goes on to the app."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._database_threads: CapacityLimiter | None = None
-
-    def database_threads(self) -> CapacityLimiter:
-        """At most LOOKUP_THREADS lookups of this process at the database at once; the others
-        wait their turn on the event loop, first come first served. With the thread pool's 40
-        at once, 25 lookups a process contended for the GIL and the database's two cores, and
-        the unlucky waited: 50 closed-loop clients on PostgreSQL, p95 150 ms at 750/s; with 4,
-        54 ms at 1,050/s (benchmarks/bench_lookup.py, quiet 2-core host)."""
-        if self._database_threads is None:  # made on the event loop that uses it
-            self._database_threads = CapacityLimiter(LOOKUP_THREADS)
-        return self._database_threads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -203,18 +200,14 @@ class Lookups:
         key: str,
     ) -> None:
         request = Request(scope, receive)
-        engine = request.app.state.lookup_engine
-
-        def read(viewer: Viewer) -> bytes:
-            with lookup.reading(engine) as reader:
-                return lookup.document_json(kind, reader, key, viewer)
-
+        state = request.app.state
         try:
             viewer = await api_auth.viewer(request)
-            if engine.dialect.name == "sqlite":
-                body = read(viewer)
+            if state.pg_lookups is not None:
+                body = await state.pg_lookups.document(kind, key, viewer.scopes)
             else:
-                body = await to_thread.run_sync(read, viewer, limiter=self.database_threads())
+                with lookup.reading(state.engine) as reader:
+                    body = lookup.document_json(kind, reader, key, viewer)
         except AuthError as exc:
             await unauthenticated(exc)(scope, receive, send)
         except NotFound as exc:

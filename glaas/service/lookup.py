@@ -39,30 +39,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session as Db
 
 from glaas import models as m
-from glaas.service import Ambiguous, BadPrefix, NotFound, doc_cache, pg_documents
+from glaas.service import BadPrefix, doc_cache, pg_documents
 from glaas.service.auth import ANONYMOUS_VIEWER, Viewer
-
-MIN_PREFIX = 8  # shorter prefixes would match too much to be useful, and cost a scan
-CANDIDATES = 20  # how many a 409 lists
-_HEX = re.compile(r"^[0-9a-f]+$")
-
-
-def check_prefix(prefix: str) -> str:
-    p = prefix.lower()
-    if len(p) < MIN_PREFIX or len(p) > 64 or not _HEX.match(p):
-        raise BadPrefix(f"{prefix!r} is not a hash or a prefix of {MIN_PREFIX} to 64 hex digits")
-    return p
-
-
-def _unique(kind: str, prefix: str, matches: list[str]) -> str:
-    if not matches:
-        raise NotFound(f"no {kind} in this registry matches {prefix!r}")
-    if len(set(matches)) > 1:
-        found = sorted(set(matches))
-        many = f"at least {len(found)}" if len(matches) >= CANDIDATES else str(len(found))
-        raise Ambiguous(f"{prefix!r} matches {many} {kind}s: give more digits", found)
-    return matches[0]
-
+from glaas.service.keys import CANDIDATES, FULL, check_prefix
+from glaas.service.keys import unique as _unique
 
 # ---------------------------------------------------------------- statements built once
 
@@ -140,9 +120,6 @@ def _is(column: Any) -> Any:
     """``column`` is the full hash :p. Its own statement, not a range of one: PostgreSQL plans
     a prepared equality once (a generic plan), a range each time it runs (~0.5 ms)."""
     return column == bindparam("p")
-
-
-FULL = 64  # hex digits of a whole hash: a "prefix" this long is the hash itself
 
 
 def _prefix_params(p: str) -> dict[str, str]:
@@ -672,24 +649,11 @@ def _find(kind: str, db: Source, text: str, viewer: Viewer, encoded: bool) -> An
     key, build = _KINDS[kind]
     with _Read(db) as conn:
         if conn.dialect.name == "postgresql":
-            doc = _pg_document(conn, kind, key, text, viewer)
+            doc = pg_documents.find(conn.driver, kind, text, viewer.scopes)
             return doc.encode() if encoded else loads(doc)
         h = key(conn, text, viewer)
         found = build(conn, h, viewer)
         return dumps(found) if encoded else found
-
-
-def _pg_document(
-    conn: Reader, kind: str, key: Callable[..., str], text: str, viewer: Viewer
-) -> str:
-    """A whole hash in one statement when it names the record and nothing else; otherwise the
-    key's statement, then the document's."""
-    whole = text.lower()
-    if len(whole) == FULL and _HEX.match(whole):
-        doc = pg_documents.document_by_whole_hash(conn.driver, kind, whole, viewer.scopes)
-        if doc is not None:
-            return doc
-    return pg_documents.document(conn.driver, kind, key(conn, text, viewer), viewer.scopes)
 
 
 def artifact(db: Source, text: str, viewer: Viewer = ANONYMOUS_VIEWER) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""The lookup documents built by PostgreSQL itself, as JSON text, in one statement each.
+"""The lookups on PostgreSQL, each one statement: the key and the document it picks, which
+PostgreSQL builds itself as JSON text.
 
 On PostgreSQL a statement costs the server process ~0.1-0.2 ms of CPU whatever it reads (the
 driver's Python, the round trip), so a lookup of five statements plus building the document in
-Python cost ~1.5 ms of CPU; 50 closed-loop clients queued behind it (issue 17). Here the
-database assembles the whole document (json_build_object, json_agg) and the server sends its text
-as it comes: one statement after the key's, nothing decoded or encoded in Python.
+Python cost ~1.5 ms of CPU; 50 closed-loop clients queued behind it (issue 17). Here one
+statement finds the hashes the text names (``hits``), picks the one it means (``pick``) and
+assembles its whole document (json_build_object, json_agg); the server sends that text as it
+comes, nothing decoded or encoded in Python. When nothing is picked, the hits say why (not
+found, or which candidates).
 
 The documents are the ones glaas.service.lookup builds from rows on SQLite, key for key and
 value for value (tests/registry/test_pg_documents.py compares them on a rich lineage): the same
@@ -16,12 +19,14 @@ writes it (``1``, not ``1.0``); JSON readers take both as the same number.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from glaas.service import NotFound
+from glaas.service import BadPrefix, NotFound
+from glaas.service.keys import CANDIDATES, check_prefix, unique
 
-SCOPES = "ANY(%(scopes)s)"
+SCOPES = "ANY(%(scopes)s::text[])"
 
 
 def _visible(target: str) -> str:
@@ -110,6 +115,9 @@ def _edges_seen(role: str | None = None) -> str:
     return f"FROM edges e WHERE e.artifact_hash = a.hash{which} AND {_visible('e.job_hash')}"
 
 
+# The hash the lookup's key picked (its statement's ``pick``), which each document is of.
+PICKED = "(SELECT h FROM pick)"
+
 ARTIFACT = (
     "SELECT json_build_object('hash', a.hash, 'size', a.size, 'composite', a.composite, "
     f"{_attributed('a', 'att')}, "
@@ -135,7 +143,7 @@ ARTIFACT = (
         f"WHERE e.artifact_hash = a.hash AND {_visible('sj.session_hash')}",
     )
     + f", 'labels', {_labels('artifact', 'a.hash')})::text "
-    f"FROM artifacts a {_first_grant('a.hash', 'att')} WHERE a.hash = %(h)s"
+    f"FROM artifacts a {_first_grant('a.hash', 'att')} WHERE a.hash = {PICKED}"
 )
 
 _JOB_SESSIONS = _array(
@@ -145,7 +153,7 @@ _JOB_SESSIONS = _array(
 JOB = (
     "SELECT "
     + _job("j", "att", f", 'sessions', {_JOB_SESSIONS}, 'labels', {_labels('job', 'j.job_hash')}")
-    + f"::text FROM jobs j {_first_grant('j.job_hash', 'att')} WHERE j.job_hash = %(h)s"
+    + f"::text FROM jobs j {_first_grant('j.job_hash', 'att')} WHERE j.job_hash = {PICKED}"
 )
 
 _SESSION_JOBS = _array(
@@ -159,52 +167,104 @@ SESSION = (
     "'git', json_build_object('remote', s.git_remote, 'commit', s.git_commit), "
     f"{_attributed('s', 'att')}, 'jobs', {_SESSION_JOBS}, "
     f"'labels', {_labels('session', 's.session_hash')})::text "
-    f"FROM sessions s {_first_grant('s.session_hash', 'att')} WHERE s.session_hash = %(h)s"
+    f"FROM sessions s {_first_grant('s.session_hash', 'att')} WHERE s.session_hash = {PICKED}"
 )
 
-STATEMENTS = {"artifact": ARTIFACT, "job": JOB, "session": SESSION}
+DOCUMENTS = {"artifact": ARTIFACT, "job": JOB, "session": SESSION}
 
-# The same, for a whole hash the viewer gave, with the key's checks folded in (one statement
-# instead of two): the record is visible, and nothing else answers to the text, which the key
-# statements would have found first (an alias digest) or as well (a job uid). No row: the
-# lookup resolves the key on its own (an alias, not found, ambiguous) and reads again.
-_ALIAS_TAKES_IT = (
-    "NOT EXISTS (SELECT 1 FROM artifact_aliases x WHERE x.digest = %(h)s AND "
+# ---------------------------------------------------------------- keys
+# lookup's key statements (artifact_hash, job_hash, session_hash) as a lookup's first part: the
+# hashes the text names that the viewer sees (``hits``), at most CANDIDATES of each kind, and
+# the one it picks (``pick``): an alias digest's artifact, which wins, or the only hit.
+# %(t)s is the text as given (an alias digest is matched whole, in its case), %(p)s the
+# same lower-cased when it is a hash or a prefix (check_prefix), else NULL.
+
+
+def _starts(column: str) -> str:
+    """lookup._starts: ``column`` starts with the prefix, as a range the index answers (LIKE
+    alone is a scan outside the C collation)."""
+    return (
+        f"{column} >= %(p)s::text AND {column} < %(p)s::text || 'g' "
+        f"AND {column} LIKE %(p)s::text || '%%'"
+    )
+
+
+def _hits(select: str) -> str:
+    return f"({select} LIMIT {CANDIDATES})"
+
+
+_ALIAS = (
+    "SELECT x.artifact_hash AS h FROM artifact_aliases x WHERE x.digest = %(t)s::text AND "
     + _visible("x.artifact_hash")
-    + ")"
+    + " LIMIT 1"
 )
-_UID_TOO = (
-    "NOT EXISTS (SELECT 1 FROM jobs u WHERE u.uid = %(h)s AND u.job_hash <> %(h)s AND "
-    + _visible("u.job_hash")
-    + ")"
-)
-BY_WHOLE_HASH = {
-    "artifact": f"{ARTIFACT} AND {_visible('a.hash')} AND {_ALIAS_TAKES_IT}",
-    "job": f"{JOB} AND {_visible('j.job_hash')} AND {_UID_TOO}",
-    "session": f"{SESSION} AND {_visible('s.session_hash')}",
+HITS = {
+    "artifact": _hits(
+        f"SELECT a.hash AS h FROM artifacts a WHERE {_starts('a.hash')} AND {_visible('a.hash')}"
+    ),
+    # By hash and by client uid, each on its own index (an OR of the two is a scan); a uid
+    # may be a prefix of its own job's hash, so a job can be hit twice.
+    "job": _hits(
+        f"SELECT j.job_hash AS h FROM jobs j WHERE {_starts('j.job_hash')} "
+        f"AND {_visible('j.job_hash')}"
+    )
+    + " UNION ALL "
+    + _hits(
+        f"SELECT j.job_hash AS h FROM jobs j WHERE j.uid = %(p)s::text AND {_visible('j.job_hash')}"
+    ),
+    "session": _hits(
+        f"SELECT s.session_hash AS h FROM sessions s WHERE {_starts('s.session_hash')} "
+        f"AND {_visible('s.session_hash')}"
+    ),
+}
+_ONLY_HIT = "(SELECT min(h) FROM hits HAVING count(DISTINCT h) = 1)"
+_PICK = {
+    "artifact": f"COALESCE(({_ALIAS}), {_ONLY_HIT})",
+    "job": _ONLY_HIT,
+    "session": _ONLY_HIT,
 }
 
 
-def document(driver: Any, kind: str, h: str, scopes: Sequence[str]) -> str:
-    """The JSON text of the ``kind`` document of ``h`` (which exists: the key was resolved in
-    the viewer's scopes), on the psycopg connection ``driver``."""
-    found = _run(driver, STATEMENTS[kind], h, scopes)
-    if found is None:  # rows are never deleted; a database edited by hand is all that is left
-        raise NotFound(f"no {kind} in this registry matches {h!r}")
-    return found
+def _lookup(kind: str) -> str:
+    """The whole lookup in one statement: (the document as JSON text, or NULL when the text
+    picks nothing; then the hits as a JSON array, to say why)."""
+    return (
+        f"WITH hits AS ({HITS[kind]}), pick AS (SELECT {_PICK[kind]} AS h) "
+        f"SELECT ({DOCUMENTS[kind]}), "
+        "CASE WHEN (SELECT h FROM pick) IS NULL THEN (SELECT json_agg(h) FROM hits)::text END"
+    )
 
 
-def document_by_whole_hash(driver: Any, kind: str, h: str, scopes: Sequence[str]) -> str | None:
-    """The JSON text of the ``kind`` document whose hash is ``h``, if the viewer sees it and
-    no alias digest or job uid is ``h`` as well; else None (resolve the key first)."""
-    return _run(driver, BY_WHOLE_HASH[kind], h, scopes)
+LOOKUPS = {kind: _lookup(kind) for kind in DOCUMENTS}
 
 
-def _run(driver: Any, sql: str, h: str, scopes: Sequence[str]) -> str | None:
+def parameters(text: str, scopes: Sequence[str]) -> dict[str, Any]:
+    """A lookup statement's parameters for the text the viewer gave."""
+    try:
+        p: str | None = check_prefix(text)
+    except BadPrefix:
+        p = None
+    return {"t": text, "p": p, "scopes": list(scopes)}
+
+
+def answer(kind: str, text: str, doc: str | None, hits: str | None) -> str:
+    """The document a lookup statement found, or the error its hits explain: not a hash
+    (BadPrefix), no such record (NotFound) or several (Ambiguous)."""
+    if doc is not None:
+        return doc
+    check_prefix(text)  # not a hash, and no alias digest either: BadPrefix
+    found = json.loads(hits) if hits else []
+    unique(kind, text, list(dict.fromkeys(found))[:CANDIDATES])
+    raise NotFound(f"no {kind} in this registry matches {text!r}")  # a row deleted by hand
+
+
+def find(driver: Any, kind: str, text: str, scopes: Sequence[str]) -> str:
+    """The JSON text of the ``kind`` document ``text`` names for a viewer of ``scopes``, on the
+    psycopg connection ``driver``: one statement."""
     cursor = driver.cursor()
     try:
-        cursor.execute(sql, {"h": h, "scopes": list(scopes)}, prepare=True)
-        row = cursor.fetchone()
-        return None if row is None else row[0]  # type: ignore[no-any-return]
+        cursor.execute(LOOKUPS[kind], parameters(text, scopes), prepare=True)
+        doc, hits = cursor.fetchone()
     finally:
         cursor.close()
+    return answer(kind, text, doc, hits)

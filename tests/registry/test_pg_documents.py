@@ -152,22 +152,3 @@ def test_postgresql_builds_the_documents_python_builds(icu_database):
         assert art["aliases"][0]["algorithm"] == "etag"
     finally:
         engine.dispose()
-
-
-def test_lookups_read_through_connections_that_plan_their_statements_once(postgres_url):
-    """The lookups' own connections run prepared statements on their generic plan (a prefix's
-    range was re-planned on every run); the others keep PostgreSQL's default, for search."""
-    from glaas.api.app import LOOKUP_THREADS, create_app
-    from glaas.settings import Settings
-
-    app = create_app(Settings(host="127.0.0.1", port=0, database_url=postgres_url))
-    try:
-        assert app.state.lookup_engine is not app.state.engine
-        assert app.state.lookup_engine.pool.size() == LOOKUP_THREADS
-        for engine, mode in ((app.state.lookup_engine, "force_generic_plan"),
-                             (app.state.engine, "auto")):  # fmt: skip
-            with engine.connect() as conn:
-                assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == mode
-    finally:
-        app.state.lookup_engine.dispose()
-        app.state.engine.dispose()

@@ -1,0 +1,224 @@
+"""The PostgreSQL lookups on the event loop (glaas.service.pg_lookups), on a real cluster: the
+same answers and errors as the service's own path (pg_documents.find on a psycopg cursor), its
+connections few, reopened after PostgreSQL drops them, never reused with a statement in flight,
+and planning their statements once."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from glaas.api.app import LOOKUP_CONNECTIONS, pg_lookups
+from glaas.db import make_engine, make_sessionmaker
+from glaas.migrate import upgrade
+from glaas.schemas import Bundle
+from glaas.service import Ambiguous, BadPrefix, NotFound, auth, lookup, register
+from glaas.service.auth import ANONYMOUS_VIEWER
+from glaas.service.pg_lookups import APPLICATION, PgLookups, text_array
+from tests.registry.synth import chain, h, window
+from tests.registry.test_scopes import name
+
+
+def admin_conn(url: str) -> psycopg.Connection[Any]:
+    u = make_url(url)
+    return psycopg.connect(
+        host=u.query["host"], port=u.query["port"], user=u.username, dbname=u.database,
+        autocommit=True,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def registry(postgres_url):
+    """A lineage on the test cluster: a private session of alice's and a public one, an
+    artifact with an alias, three artifacts on one prefix; and the lookups' own connections."""
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    sessions = make_sessionmaker(engine)
+    alice_name = name("pgl")
+    with sessions() as db:
+        auth.create_user(db, alice_name)
+    with sessions() as db:
+        alice = auth.viewer_for(db, alice_name, "token")
+    parts = chain(4, salt=name("pgl"))
+    parts["artifacts"][0]["aliases"] = [
+        {"algorithm": "sha256", "digest": "sha256:" + h("alias", parts["artifacts"][0]["hash"])}
+    ]
+    prefix = "abcdef02" + h(parts["salt"])[:4]
+    for i in (2, 3, 4):  # three artifacts on one prefix
+        art = parts["artifacts"][i]
+        new = prefix + art["hash"][len(prefix) :]
+        for e in parts["edges"]:
+            if e["artifact"] == art["hash"]:
+                e["artifact"] = new
+        parts["artifacts"][i] = {**art, "hash": new}
+    registered = []
+    for who, bundle, scope in [
+        (alice, window(parts, 0, 2), "private"),
+        (ANONYMOUS_VIEWER, window(parts, 1, 4), "anonymous"),
+    ]:
+        with sessions() as db:
+            registered.append(register.register(db, Bundle.model_validate(bundle), who, scope))
+    lookups = pg_lookups(engine)
+    assert lookups is not None
+    try:
+        yield {
+            "engine": engine, "lookups": lookups, "parts": parts, "alice": alice,
+            "private": registered[0], "public": registered[1], "prefix": prefix,
+        }  # fmt: skip
+    finally:
+        lookups.close()
+        engine.dispose()
+
+
+def keys(r: dict[str, Any]) -> list[tuple[str, str]]:
+    parts, private, public = r["parts"], r["private"], r["public"]
+    arts = parts["artifacts"]
+    jobs = [*private.job_hashes.values(), *public.job_hashes.values()]
+    return [
+        *[("artifact", a["hash"]) for a in arts],
+        ("artifact", arts[1]["hash"][:12].upper()),  # a prefix, in capitals
+        ("artifact", arts[0]["aliases"][0]["digest"]),
+        ("artifact", r["prefix"]),  # three candidates
+        ("artifact", "sha256:" + "0" * 64),  # no such alias
+        ("artifact", "00000000deadbeef"),
+        ("artifact", "abc"),
+        *[("job", j) for j in jobs],
+        *[("job", j["uid"]) for j in parts["jobs"]],
+        ("job", jobs[0][:10]),
+        ("job", "not-hex-at-all"),
+        ("job", "ffffffff0000"),
+        ("session", private.session_hash),
+        ("session", public.session_hash[:9]),
+        ("session", "g" * 10),
+    ]
+
+
+def outcome(call: Any) -> tuple[str, Any]:
+    """What a lookup answers: its document, or its error's kind, message and candidates."""
+    try:
+        doc = call()
+        return "ok", lookup.loads(doc.decode())
+    except (NotFound, Ambiguous, BadPrefix) as exc:
+        return type(exc).__name__, (str(exc), getattr(exc, "candidates", None))
+
+
+def test_the_loops_lookups_answer_as_the_services_do(registry):
+    lookups: PgLookups = registry["lookups"]
+    seen: dict[str, int] = {}
+    for viewer in (ANONYMOUS_VIEWER, registry["alice"]):
+        for kind, key in keys(registry):
+            with lookup.reading(registry["engine"]) as reader:
+                expected = outcome(partial(lookup.document_json, kind, reader, key, viewer))
+            got = outcome(partial(asyncio.run, lookups.document(kind, key, viewer.scopes)))
+            assert got == expected, (viewer.user, kind, key)
+            seen[got[0]] = seen.get(got[0], 0) + 1
+    # Each outcome met; alice sees her private session, the anonymous viewer does not.
+    assert set(seen) == {"ok", "NotFound", "Ambiguous", "BadPrefix"}, seen
+    private = registry["private"].session_hash
+    alice_sees = asyncio.run(lookups.document("session", private, registry["alice"].scopes))
+    assert lookup.loads(alice_sees.decode())["session_hash"] == private
+    with pytest.raises(NotFound):
+        asyncio.run(lookups.document("session", private, ANONYMOUS_VIEWER.scopes))
+
+
+def test_scopes_are_sent_as_text_whatever_they_hold(postgres_url):
+    odd = ["public", 'a"b', "x,y", "{z}", "NULL", "back\\slash", " sp ace ", "é", ""]
+    with admin_conn(postgres_url) as conn:
+        back = conn.execute("SELECT %s::text::text[]", [text_array(odd).decode()]).fetchone()
+    assert back is not None and back[0] == odd
+
+
+def backends(url: str) -> set[int]:
+    with admin_conn(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [APPLICATION]
+        ).fetchall()
+    return {pid for (pid,) in rows}
+
+
+def pool_pids(lookups: PgLookups) -> set[int]:
+    """The backends of the lookups' idle connections (the registry server of the other tests
+    has its own on this cluster)."""
+    return {c.pg.backend_pid for c in lookups._idle}
+
+
+def test_connections_are_few_and_reopened_when_postgresql_drops_them(registry, postgres_url):
+    lookups: PgLookups = registry["lookups"]
+    public = registry["public"].session_hash
+    work = [("session", public), *[k for k in keys(registry) if k[0] == "job"]][:12] * 4
+
+    async def many() -> list[Any]:
+        async def one(kind: str, key: str) -> Any:
+            try:
+                return await lookups.document(kind, key, ANONYMOUS_VIEWER.scopes)
+            except (NotFound, Ambiguous, BadPrefix) as exc:
+                return type(exc)
+
+        return await asyncio.gather(*(one(k, key) for k, key in work))
+
+    async def twice() -> tuple[list[Any], set[int], list[Any]]:
+        first = await many()
+        opened = pool_pids(lookups)
+        with admin_conn(postgres_url) as conn:  # a restart, as the pool sees it
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", [list(opened)]
+            )
+        return first, opened, await many()
+
+    first, opened, again = asyncio.run(twice())
+    assert 1 <= len(opened) <= LOOKUP_CONNECTIONS, opened  # 48 lookups at once, a few connections
+    assert first == again and first[0].startswith(b"{")
+    assert pool_pids(lookups) and not pool_pids(lookups) & opened  # new connections answered
+    assert pool_pids(lookups) <= backends(postgres_url)
+
+
+def test_a_cancelled_lookup_closes_its_connection(registry, postgres_url):
+    lookups: PgLookups = registry["lookups"]
+    public = registry["public"].session_hash
+
+    async def cancel_one() -> bytes:
+        await lookups.document("session", public, ANONYMOUS_VIEWER.scopes)  # one idle
+        task = asyncio.create_task(lookups.document("session", public, ANONYMOUS_VIEWER.scopes))
+        for _ in range(3):  # sent, not yet answered
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert lookups._idle == [], "a connection with a statement in flight went back"
+        return await lookups.document("session", public, ANONYMOUS_VIEWER.scopes)
+
+    doc = asyncio.run(cancel_one())
+    assert lookup.loads(doc.decode())["session_hash"] == public
+    assert 1 <= len(pool_pids(lookups)) <= LOOKUP_CONNECTIONS
+
+
+def test_the_lookups_connections_plan_their_statements_once(registry, postgres_url):
+    """Prepared statements run on their generic plan (a prefix's range was re-planned on every
+    run, ~0.5 ms of PostgreSQL's CPU a lookup); the app's own connections keep the default,
+    which a search's text pattern needs."""
+    lookups: PgLookups = registry["lookups"]
+
+    async def setting() -> str:
+        c = await lookups._connect()
+        try:
+            row = await (await c.conn.execute("SHOW plan_cache_mode")).fetchone()
+            return str(row[0]) if row else ""
+        finally:
+            await c.conn.close()
+
+    assert asyncio.run(setting()) == "force_generic_plan"
+    with registry["engine"].connect() as conn:
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+
+
+def test_sqlite_has_no_loop_lookups(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    try:
+        assert pg_lookups(engine) is None
+    finally:
+        engine.dispose()
