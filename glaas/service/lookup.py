@@ -614,12 +614,26 @@ def _session(conn: Reader, h: str, viewer: Viewer) -> dict[str, Any]:
     else:
         s, shared = known
         by, at = _attribution(conn, scopes, h)
-    docs = [dict(doc) for doc in shared]
     # Each job's earliest registration the viewer can see (visibility.attribution).
     first: dict[str, tuple[str, float]] = {}
     for target, g_by, g_at in SESSION_GRANTS.rows(conn, scopes, h=h):
         if target not in first or g_at < first[target][1]:
             first[target] = (g_by, g_at)
+    return session_document(s, shared, (by, at), first, labels(conn, "session", h, viewer))
+
+
+def session_document(
+    s: dict[str, Any],
+    shared: list[dict[str, Any]],
+    attribution: tuple[Any, Any],
+    first: dict[str, Any],
+    labels: dict[str, Any],
+) -> dict[str, Any]:
+    """A session's document from what never changes (its row ``s``, its jobs' documents
+    ``shared`` as their rows have them, doc_cache's) and what the viewer's scopes decide: who
+    registered it first (``attribution``: by, at) and each job (``first``: job hash -> (by,
+    at)) as the viewer sees it, and its ``labels``. ``shared`` is left as it is."""
+    docs = [dict(doc) for doc in shared]
     for doc in docs:
         if doc["job_hash"] in first:
             doc["registered_by"], doc["registered_at"] = first[doc["job_hash"]]
@@ -629,9 +643,9 @@ def _session(conn: Reader, h: str, viewer: Viewer) -> dict[str, Any]:
         "registered_at": s["registered_at"],
         "registered_by": s["registered_by"],
         "jobs": docs,
-        "labels": labels(conn, "session", h, viewer),
+        "labels": labels,
     }
-    return _attributed(out, by, at)
+    return _attributed(out, *attribution)
 
 
 # ---------------------------------------------------------------- the lookups

@@ -34,10 +34,11 @@ def _visible(target: str) -> str:
     return f"EXISTS (SELECT 1 FROM grants g WHERE g.target_hash = {target} AND g.scope = {SCOPES})"
 
 
-def _first_grant(target: str, alias: str) -> str:
-    """visibility.attribution: the earliest grant of ``target`` the viewer sees, as ``alias``."""
+def _first_grant(target: str, alias: str, join: str = "LEFT JOIN") -> str:
+    """visibility.attribution: the earliest grant of ``target`` the viewer sees, as ``alias``
+    (``join``: JOIN leaves out a row without one)."""
     return (
-        f"LEFT JOIN LATERAL (SELECT g.registered_by, g.registered_at FROM grants g "
+        f"{join} LATERAL (SELECT g.registered_by, g.registered_at FROM grants g "
         f"WHERE g.target_hash = {target} AND g.scope = {SCOPES} "
         f"ORDER BY g.registered_at LIMIT 1) {alias} ON true"
     )
@@ -85,8 +86,14 @@ def _files(job: str, role: str) -> str:
     )
 
 
-def _job(j: str, grant: str, more: str = "") -> str:
-    """lookup._job_document of the jobs row ``j``, attributed by ``grant``, plus ``more``."""
+def _own(row: str) -> str:
+    """registered_at and registered_by as the row has them (the first registration's)."""
+    return f"'registered_at', {row}.registered_at, 'registered_by', {row}.registered_by"
+
+
+def _job(j: str, attribution: str, more: str = "") -> str:
+    """lookup._job_document of the jobs row ``j``, with ``attribution`` (_attributed, _own),
+    plus ``more``."""
     return (
         f"json_build_object('job_hash', {j}.job_hash, 'uid', {j}.uid, 'kind', {j}.kind, "
         f"'step_number', {j}.step_number, 'step_name', {j}.step_name, 'command', {j}.command, "
@@ -98,7 +105,7 @@ def _job(j: str, grant: str, more: str = "") -> str:
         f"'diff_hash', {j}.git_diff_hash), 'packages', {j}.packages, "
         f"'env_names', {j}.env_names, 'metadata', {j}.metadata, "
         f"'inputs', {_files(j, 'read')}, 'outputs', {_files(j, 'write')}, "
-        f"'deleted', {j}.deleted, 'cell', {j}.cell, {_attributed(j, grant)}{more})"
+        f"'deleted', {j}.deleted, 'cell', {j}.cell, {attribution}{more})"
     )
 
 
@@ -152,13 +159,19 @@ _JOB_SESSIONS = _array(
 )
 JOB = (
     "SELECT "
-    + _job("j", "att", f", 'sessions', {_JOB_SESSIONS}, 'labels', {_labels('job', 'j.job_hash')}")
+    + _job(
+        "j",
+        _attributed("j", "att"),
+        f", 'sessions', {_JOB_SESSIONS}, 'labels', {_labels('job', 'j.job_hash')}",
+    )
     + f"::text FROM jobs j {_first_grant('j.job_hash', 'att')} WHERE j.job_hash = {PICKED}"
 )
 
+_SESSION_ORDER = (
+    'COALESCE(j.started_at, \'\') COLLATE "C", COALESCE(j.step_number, 0), j.job_hash COLLATE "C"'
+)
 _SESSION_JOBS = _array(
-    f"SELECT json_agg({_job('j', 'ja')} ORDER BY COALESCE(j.started_at, '') COLLATE \"C\", "
-    'COALESCE(j.step_number, 0), j.job_hash COLLATE "C") '
+    f"SELECT json_agg({_job('j', _attributed('j', 'ja'))} ORDER BY {_SESSION_ORDER}) "
     "FROM session_jobs sj JOIN jobs j ON j.job_hash = sj.job_hash "
     f"{_first_grant('j.job_hash', 'ja')} WHERE sj.session_hash = s.session_hash"
 )
@@ -167,6 +180,35 @@ SESSION = (
     "'git', json_build_object('remote', s.git_remote, 'commit', s.git_commit), "
     f"{_attributed('s', 'att')}, 'jobs', {_SESSION_JOBS}, "
     f"'labels', {_labels('session', 's.session_hash')})::text "
+    f"FROM sessions s {_first_grant('s.session_hash', 'att')} WHERE s.session_hash = {PICKED}"
+)
+
+# A session's document in parts, for a server that keeps what never changes (doc_cache): what
+# the viewer's scopes decide (who registered the session and each job first, as the viewer
+# sees it; its labels), and, when %(cold)s, what is the same for everyone (the session's row
+# and its jobs' documents as their rows have them), which the server then keeps.
+_SESSION_GRANTS = (
+    "SELECT json_object_agg(sj.job_hash, json_build_array(ja.registered_by, ja.registered_at)) "
+    f"FROM session_jobs sj {_first_grant('sj.job_hash', 'ja', 'JOIN')} "
+    "WHERE sj.session_hash = s.session_hash"
+)
+_SESSION_SHARED = (
+    "json_build_object('session', json_build_object('session_hash', s.session_hash, "
+    "'git_remote', s.git_remote, 'git_commit', s.git_commit, "
+    "'registered_at', s.registered_at, 'registered_by', s.registered_by), 'jobs', "
+    + _array(
+        f"SELECT json_agg({_job('j', _own('j'))} ORDER BY {_SESSION_ORDER}) "
+        "FROM session_jobs sj JOIN jobs j ON j.job_hash = sj.job_hash "
+        "WHERE sj.session_hash = s.session_hash"
+    )
+    + ")"
+)
+SESSION_PARTS = (
+    "SELECT json_build_object('registered_by', att.registered_by, "
+    "'registered_at', att.registered_at, "
+    f"'grants', COALESCE(({_SESSION_GRANTS}), '{{}}'::json), "
+    f"'labels', {_labels('session', 's.session_hash')}, "
+    f"'shared', CASE WHEN %(cold)s::boolean THEN {_SESSION_SHARED} END)::text "
     f"FROM sessions s {_first_grant('s.session_hash', 'att')} WHERE s.session_hash = {PICKED}"
 )
 
@@ -225,17 +267,18 @@ _PICK = {
 }
 
 
-def _lookup(kind: str) -> str:
-    """The whole lookup in one statement: (the document as JSON text, or NULL when the text
-    picks nothing; then the hits as a JSON array, to say why)."""
+def _lookup(kind: str, document: str) -> str:
+    """The whole lookup in one statement: (the ``kind`` record's ``document`` as JSON text, or
+    NULL when the text picks nothing; then the hits as a JSON array, to say why)."""
     return (
         f"WITH hits AS ({HITS[kind]}), pick AS (SELECT {_PICK[kind]} AS h) "
-        f"SELECT ({DOCUMENTS[kind]}), "
+        f"SELECT ({document}), "
         "CASE WHEN (SELECT h FROM pick) IS NULL THEN (SELECT json_agg(h) FROM hits)::text END"
     )
 
 
-LOOKUPS = {kind: _lookup(kind) for kind in DOCUMENTS}
+LOOKUPS = {kind: _lookup(kind, document) for kind, document in DOCUMENTS.items()}
+SESSION_PARTS_LOOKUP = _lookup("session", SESSION_PARTS)
 
 
 def parameters(text: str, scopes: Sequence[str]) -> dict[str, Any]:

@@ -114,8 +114,9 @@ def test_the_loops_lookups_answer_as_the_services_do(registry):
         for kind, key in keys(registry):
             with lookup.reading(registry["engine"]) as reader:
                 expected = outcome(partial(lookup.document_json, kind, reader, key, viewer))
-            got = outcome(partial(asyncio.run, lookups.document(kind, key, viewer.scopes)))
-            assert got == expected, (viewer.user, kind, key)
+            for _ in range(2):  # a session again: its shared part from doc_cache
+                got = outcome(partial(asyncio.run, lookups.document(kind, key, viewer.scopes)))
+                assert got == expected, (viewer.user, kind, key)
             seen[got[0]] = seen.get(got[0], 0) + 1
     # Each outcome met; alice sees her private session, the anonymous viewer does not.
     assert set(seen) == {"ok", "NotFound", "Ambiguous", "BadPrefix"}, seen
