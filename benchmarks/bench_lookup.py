@@ -119,22 +119,17 @@ def load(
 
 async def _get(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
-) -> tuple[int, bytes]:
+) -> tuple[int, bytes, bool]:
+    """(status, body, whether the server closes the connection after it)."""
     writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
-    length = next(
-        (
-            int(v)
-            for k, _, v in (x.partition(b":") for x in lines[1:])
-            if k.lower() == b"content-length"
-        ),
-        None,
-    )
-    if length is None:
+    fields = {k.strip().lower(): v.strip() for k, _, v in (x.partition(b":") for x in lines[1:])}
+    if b"content-length" not in fields:
         raise SystemExit(f"{path}: an answer without content-length ({head[:200]!r})")
-    return status, await reader.readexactly(length)
+    body = await reader.readexactly(int(fields[b"content-length"]))
+    return status, body, fields.get(b"connection", b"").lower() == b"close"
 
 
 async def _load(
@@ -148,7 +143,9 @@ async def _load(
     async def client(c: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            await _get(reader, writer, "/api/v1/health")  # connect before the clock starts
+            if (await _get(reader, writer, "/api/v1/health"))[2]:  # connected before the clock
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             connected[0] += 1
             if connected[0] == clients:
                 go.set()
@@ -158,7 +155,10 @@ async def _load(
                 if think:
                     await asyncio.sleep(think * pace.uniform(0.5, 1.5))
                 t0 = time.perf_counter()
-                status, body = await _get(reader, writer, path)
+                status, body, closed = await _get(reader, writer, path)
+                if closed:  # the server's keep-alive limit: a new connection, as clients do
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 took = (time.perf_counter() - t0) * 1000
                 if status != 200:
                     errors.append(f"{path}: {status} {body[:200]!r}")

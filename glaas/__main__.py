@@ -36,8 +36,11 @@ def migrate(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
+    import tempfile
+
     import uvicorn
 
+    from glaas.api import balance
     from glaas.api.app import create_app
 
     migrate(settings)  # a server never runs against a schema older than its models
@@ -55,15 +58,19 @@ def serve(settings: Settings) -> None:
     # PostgreSQL pool; SQLite in WAL mode serves readers in many processes) from the same
     # environment, by the factory's name. The parent only watches them.
     os.environ["GLAAS_WORKERS"] = str(settings.workers)
-    uvicorn.run(
-        "glaas.api.app:app_from_env",
-        factory=True,
-        workers=settings.workers,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=settings.access_log,
-    )
+    with tempfile.TemporaryDirectory(prefix="glaas-server-") as tmp:
+        # Where the workers tell each other how many connections they hold (glaas.api.balance).
+        os.environ[balance.ENV] = path = os.path.join(tmp, "balance")
+        balance.create_file(path, settings.workers)
+        uvicorn.run(
+            "glaas.api.app:app_from_env",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=settings.access_log,
+        )
 
 
 def _admin_parser(sub: argparse._SubParsersAction) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from glaas.api import auth as api_auth
+from glaas.api import balance
 from glaas.api.label_routes import router as label_router
 from glaas.api.routes import router
 from glaas.api.telemetry_routes import router as telemetry_router
@@ -37,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
     _error_handlers(app)
     app.add_middleware(Lookups)
     app.add_middleware(RefuseNul)
+    balance.install(app)  # several processes: their connections spread evenly
     return app
 
 
