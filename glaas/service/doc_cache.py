@@ -8,10 +8,11 @@ a session's jobs, are the same for as long as the registry holds them, whoever a
 change is read on every lookup, never kept here: who may see a record, who registered it first in
 the viewer's scopes, its labels, the sessions a job is in.
 
-One cache per engine (per database) and process; least recently used out first once the kept
-documents' JSON passes ``budget`` bytes. It serves the documents glaas.service.lookup builds
-from rows (SQLite's); on PostgreSQL the database builds them (pg_documents) and this stays empty. Documents handed out are shared: readers copy the top
-level to add their own keys and never change what is inside.
+One cache per engine (per database) and process, for the documents glaas.service.lookup builds
+from rows (SQLite's); on PostgreSQL the server's lookups keep their own (pg_lookups: a
+session's row and jobs, which PostgreSQL sends when it is not kept). Least recently used out
+first once the kept documents' JSON passes ``budget`` bytes. Documents handed out are shared:
+readers copy the top level to add their own keys and never change what is inside.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ expressions' (glaas.service.visibility): a record is found only when one of its 
 viewer's scopes, others are as absent (not found, never "forbidden").
 
 The documents are built here from rows on SQLite, with what never changes kept between lookups
-(doc_cache); on PostgreSQL the database builds them (pg_documents) once the key is resolved
-here, or in the document's own statement when the key is a whole hash.
+(doc_cache). On PostgreSQL a lookup is one statement that resolves the key and builds the
+document (pg_documents): the server's own lookups run it on the event loop
+(glaas.service.pg_lookups), the web pages through ``_find`` on their session's connection.
 """
 
 from __future__ import annotations
