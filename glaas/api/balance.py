@@ -32,9 +32,10 @@ MARGIN = 1  # connections above the fair share before this process sheds one
 
 
 def create_file(path: str, workers: int) -> None:
-    """The shared file of ``workers`` slots, all free."""
+    """The shared file, its slots all free: two per worker, so a worker started in place of
+    one that died finds a slot even before the dead one's is seen to be free."""
     with open(path, "wb") as f:
-        f.write(bytes(SLOT.size * workers))
+        f.write(bytes(SLOT.size * 2 * workers))
 
 
 def _alive(pid: int) -> bool:
@@ -67,6 +68,7 @@ class Balance:
             fcntl.flock(fd, fcntl.LOCK_EX)  # one process claims a slot at a time
             try:
                 self.slot = self._claim()
+                self.offset = (self.slot or 0) * SLOT.size  # where this process publishes
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
@@ -78,13 +80,15 @@ class Balance:
         self.shed = 0  # connections this process closed, in all
         self._next = 0.0
 
-    def _claim(self) -> int:
+    def _claim(self) -> int | None:
+        """A free slot (never used, or its process gone) for this process; None if there is
+        none, and then this process serves without balancing rather than not at all."""
         for i in range(self.slots):
             pid, _ = SLOT.unpack_from(self.map, i * SLOT.size)
             if pid in (0, self.pid) or not _alive(pid):
                 SLOT.pack_into(self.map, i * SLOT.size, self.pid, 0)
                 return i
-        raise RuntimeError(f"no free slot in the {self.slots} of the balance file")
+        return None
 
     def _publish(self, now: float) -> None:
         """Count this process's live connections again (forget clients gone quiet), and find
@@ -103,7 +107,7 @@ class Balance:
 
     def _set_live(self, live: int) -> None:
         self.live = live
-        SLOT.pack_into(self.map, self.slot * SLOT.size, self.pid, live)
+        SLOT.pack_into(self.map, self.offset, self.pid, live)
 
     def over(self) -> bool:
         """This process holds more than its share of the connections: the mean, rounded up,
@@ -115,7 +119,7 @@ class Balance:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
-        if scope["type"] != "http" or client is None:
+        if scope["type"] != "http" or client is None or self.slot is None:
             await self.app(scope, receive, send)
             return
         now = self.clock()

@@ -187,3 +187,17 @@ def test_one_process_has_no_balance(tmp_path):
     app = create_app(Settings(host="127.0.0.1", port=0, database_url=f"sqlite:///{tmp_path}/g.db"))
     assert not any(mw.cls is balance.Balance for mw in app.user_middleware)
     app.state.engine.dispose()
+
+
+def test_a_process_finding_no_free_slot_serves_without_balancing(tmp_path):
+    """Every slot held by a running process (two per worker, so only if processes pile up):
+    the newcomer answers everything as it is, closing nothing."""
+    path = tmp_path / "balance"
+    balance.create_file(str(path), 1)  # two slots
+    clock = Clock()
+    process(path, pid=os.getpid(), clock=clock)
+    process(path, pid=os.getppid(), clock=clock)
+    late, closed = process(path, pid=1, clock=clock)  # init: alive, and not in a slot
+    assert late.slot is None
+    serve(late, range(100))
+    assert closed == [False] * 100
