@@ -113,7 +113,8 @@ def load(
     process writing plain HTTP/1.1 requests (http.client in 50 threads cost 0.22-0.27 ms of CPU
     a lookup, a fifth of the machine's at full load, taken from the server it measures; this
     costs about a fifth of that). Each lookup is timed from writing the request to reading the
-    whole answer."""
+    whole answer; an answer that closes its connection (glaas.api.balance moving the client to
+    another server process) is followed by a new one, its time counted in that lookup's."""
     return asyncio.run(_load(port, work, clients, think))
 
 
