@@ -51,6 +51,7 @@ def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]]:
     return re.sub(r"%%|%\((\w+)\)s", number, sql).encode(), tuple(names)
 
 
+# Each lookup statement by name (the kind's, and session_parts) in libpq's form.
 _STATEMENTS = {kind: _numbered(sql) for kind, sql in pg_documents.LOOKUPS.items()}
 _STATEMENTS["session_parts"] = _numbered(pg_documents.SESSION_PARTS_LOOKUP)
 
@@ -95,7 +96,7 @@ class PgLookups:
             "scopes": text_array(params["scopes"]),
         }
         if kind == "session":
-            return await self._session(text, encoded)
+            return await self._session(text, params["p"], encoded)
         return await self._document(kind, kind, text, encoded)
 
     async def _document(
@@ -109,15 +110,14 @@ class PgLookups:
         pg_documents.answer(kind, text, None, None if hits is None else hits.decode())
         raise AssertionError("answer raises when there is no document")  # pragma: no cover
 
-    async def _session(self, text: str, encoded: dict[str, Any]) -> bytes:
+    async def _session(self, text: str, p: str, encoded: dict[str, Any]) -> bytes:
         """A session's document: a 20-job session's is most of PostgreSQL's work of a lookup
         (~0.7 ms of its CPU), and all but who registered it and its jobs first and its labels
         never changes (doc_cache). So when the text is a whole hash whose session is kept here,
         PostgreSQL sends only the viewer's parts (SESSION_PARTS, ~0.2 ms); otherwise the rest
         as well, which is kept for next time. The visibility is checked by the statement
         either way."""
-        whole = text.lower()
-        known = self.docs.session(whole) if len(whole) == FULL else None
+        known = self.docs.session(p) if len(p) == FULL else None
         encoded["cold"] = b"false" if known is not None else b"true"
         found = await self._document("session", "session_parts", text, encoded)
         # Only the jobs' documents can hold an integer beyond 64 bits (their metadata), which
@@ -159,13 +159,13 @@ class PgLookups:
         conn.pgconn.nonblocking = 1
         return _Connection(conn)
 
-    async def _run(self, kind: str, values: list[bytes | None]) -> tuple[bytes | None, ...]:
+    async def _run(self, statement: str, values: list[bytes | None]) -> tuple[bytes | None, ...]:
         self._bind()
         async with self._slots:
             for attempt in (1, 2):
                 c = self._idle.pop() if self._idle else await self._connect()
                 try:
-                    found = await self._execute(c, kind, values)
+                    found = await self._execute(c, statement, values)
                 except psycopg.OperationalError:
                     c.pg.finish()
                     if attempt == 2 or not c.reused:
@@ -185,13 +185,15 @@ class PgLookups:
     # ------------------------------------------------------------ one statement
 
     async def _execute(
-        self, c: _Connection, kind: str, values: list[bytes | None]
+        self, c: _Connection, statement: str, values: list[bytes | None]
     ) -> tuple[bytes | None, ...]:
-        name = f"glaas_lookup_{kind}".encode()
-        if kind not in c.prepared:
-            c.pg.send_prepare(name, _STATEMENTS[kind][0])
+        """Run ``statement`` (its name in _STATEMENTS) on ``c``, prepared there the first time:
+        (the document, the hits)."""
+        name = f"glaas_lookup_{statement}".encode()
+        if statement not in c.prepared:
+            c.pg.send_prepare(name, _STATEMENTS[statement][0])
             self._check(await self._result(c), pq.ExecStatus.COMMAND_OK)
-            c.prepared.add(kind)
+            c.prepared.add(statement)
         c.pg.send_query_prepared(name, values)
         self.statements += 1
         res = self._check(await self._result(c), pq.ExecStatus.TUPLES_OK)
