@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from glaas.service import BadPrefix, NotFound
 from glaas.service.keys import CANDIDATES, check_prefix, unique
@@ -290,11 +290,9 @@ def parameters(text: str, scopes: Sequence[str]) -> dict[str, Any]:
     return {"t": text, "p": p, "scopes": list(scopes)}
 
 
-def answer(kind: str, text: str, doc: str | None, hits: str | None) -> str:
-    """The document a lookup statement found, or the error its hits explain: not a hash
-    (BadPrefix), no such record (NotFound) or several (Ambiguous)."""
-    if doc is not None:
-        return doc
+def explain(kind: str, text: str, hits: str | None) -> NoReturn:
+    """The error of a lookup statement that picked nothing, as its hits (a JSON array, or
+    NULL) tell it: not a hash (BadPrefix), no such record (NotFound) or several (Ambiguous)."""
     check_prefix(text)  # not a hash, and no alias digest either: BadPrefix
     found = json.loads(hits) if hits else []
     unique(kind, text, list(dict.fromkeys(found))[:CANDIDATES])
@@ -310,4 +308,6 @@ def find(driver: Any, kind: str, text: str, scopes: Sequence[str]) -> str:
         doc, hits = cursor.fetchone()
     finally:
         cursor.close()
-    return answer(kind, text, doc, hits)
+    if doc is None:
+        explain(kind, text, hits)
+    return doc  # type: ignore[no-any-return]
