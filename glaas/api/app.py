@@ -43,8 +43,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def pg_lookups(engine: Engine) -> PgLookups | None:
-    """On PostgreSQL, the lookups' own connections to the engine's database (LOOKUP_CONNECTIONS
-    of them a process), answering on the event loop."""
+    """On PostgreSQL, the lookups' own pipelined connections to the engine's database
+    (LOOKUP_CONNECTIONS of them a process), answering on the event loop."""
     if engine.dialect.name != "postgresql":
         return None
     _, connect = engine.dialect.create_connect_args(engine.url)
@@ -159,7 +159,10 @@ class RefuseNul:
 
 # GET /api/v1/<kind>/<key> -> the kind of document that answers it
 LOOKUPS = {"artifacts": "artifact", "jobs": "job", "sessions": "session"}
-LOOKUP_CONNECTIONS = 4  # a process's lookups at PostgreSQL at once (SQLite reads inline)
+# A process's connections for its PostgreSQL lookups, each pipelined (glaas.service.pg_lookups):
+# one backend kept busy beats several taking turns on the same cores; more processes
+# (--workers) bring more.
+LOOKUP_CONNECTIONS = 1
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 

@@ -1,7 +1,8 @@
 """The PostgreSQL lookups on the event loop (glaas.service.pg_lookups), on a real cluster: the
 same answers and errors as the service's own path (pg_documents.find on a psycopg cursor), its
-connections few, reopened after PostgreSQL drops them, never reused with a statement in flight,
-and planning their statements once."""
+connections few, pipelined (each lookup its own answer, whatever the others pipelined with it
+do: fail, or are cancelled), reopened after PostgreSQL drops them, and planning their
+statements once."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from glaas.api.app import LOOKUP_CONNECTIONS, pg_lookups
+from glaas.api.app import pg_lookups
 from glaas.db import make_engine, make_sessionmaker
 from glaas.migrate import upgrade
 from glaas.schemas import Bundle
@@ -143,13 +144,14 @@ def backends(url: str) -> set[int]:
 
 
 def pool_pids(lookups: PgLookups) -> set[int]:
-    """The backends of the lookups' idle connections (the registry server of the other tests
+    """The backends of the lookups' open connections (the registry server of the other tests
     has its own on this cluster)."""
-    return {c.pg.backend_pid for c in lookups._idle}
+    return {p.pg.backend_pid for p in lookups._pipes if not p.closed}
 
 
 def test_connections_are_few_and_reopened_when_postgresql_drops_them(registry, postgres_url):
     lookups: PgLookups = registry["lookups"]
+    lookups.size = 3  # LOOKUP_CONNECTIONS is 1; a few, shared
     public = registry["public"].session_hash
     work = [("session", public), *[k for k in keys(registry) if k[0] == "job"]][:12] * 4
 
@@ -172,30 +174,62 @@ def test_connections_are_few_and_reopened_when_postgresql_drops_them(registry, p
         return first, opened, await many()
 
     first, opened, again = asyncio.run(twice())
-    assert 1 <= len(opened) <= LOOKUP_CONNECTIONS, opened  # 48 lookups at once, a few connections
+    assert 1 <= len(opened) <= 3, opened  # 48 lookups at once, a few connections
     assert first == again and first[0].startswith(b"{")
     assert pool_pids(lookups) and not pool_pids(lookups) & opened  # new connections answered
     assert pool_pids(lookups) <= backends(postgres_url)
 
 
-def test_a_cancelled_lookup_closes_its_connection(registry, postgres_url):
+def test_a_cancelled_lookup_leaves_the_others_their_own_answers(registry):
+    """Lookups pipelined on one connection, the middle one cancelled while PostgreSQL answers
+    it: its answer is read and dropped in its turn, the others get their own documents, and
+    the connection goes on."""
     lookups: PgLookups = registry["lookups"]
-    public = registry["public"].session_hash
+    lookups.size = 1  # all on one connection
+    public = registry["public"]
+    jobs = list(public.job_hashes.values())
+    scopes = ANONYMOUS_VIEWER.scopes
 
-    async def cancel_one() -> bytes:
-        await lookups.document("session", public, ANONYMOUS_VIEWER.scopes)  # one idle
-        task = asyncio.create_task(lookups.document("session", public, ANONYMOUS_VIEWER.scopes))
-        for _ in range(3):  # sent, not yet answered
+    reported: list[dict[str, Any]] = []  # what went wrong in the loop's callbacks
+
+    async def cancel_one() -> tuple[list[Any], set[int], set[int]]:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: reported.append(ctx))
+        await lookups.document("job", jobs[0], scopes)  # one connection open
+        opened = pool_pids(lookups)
+        tasks = [asyncio.create_task(lookups.document("job", j, scopes)) for j in jobs[:3]]
+        for _ in range(3):  # all sent, none answered yet
             await asyncio.sleep(0)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert lookups._idle == [], "a connection with a statement in flight went back"
-        return await lookups.document("session", public, ANONYMOUS_VIEWER.scopes)
+        tasks[1].cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        after = await lookups.document("session", public.session_hash, scopes)
+        return [*done, after], opened, pool_pids(lookups)
 
-    doc = asyncio.run(cancel_one())
-    assert lookup.loads(doc.decode())["session_hash"] == public
-    assert 1 <= len(pool_pids(lookups)) <= LOOKUP_CONNECTIONS
+    (first, cancelled, third, after), opened, still = asyncio.run(cancel_one())
+    assert isinstance(cancelled, asyncio.CancelledError) and reported == []
+    assert lookup.loads(first.decode())["job_hash"] == jobs[0]
+    assert lookup.loads(third.decode())["job_hash"] == jobs[2]
+    assert lookup.loads(after.decode())["session_hash"] == public.session_hash
+    assert len(opened) == 1 and opened <= still, "the connection was closed or replaced"
+
+
+def test_an_error_in_one_lookup_aborts_no_other(registry):
+    """A statement PostgreSQL refuses (here: sent with a parameter too few) fails its own
+    lookup only; the lookups pipelined before and after it on the same connection answer."""
+    lookups: PgLookups = registry["lookups"]
+    lookups.size = 1  # all on one connection
+    jobs = list(registry["public"].job_hashes.values())
+    good = [jobs[0].encode(), text_array(ANONYMOUS_VIEWER.scopes)]  # p, scopes
+
+    async def three() -> list[Any]:
+        await lookups._run("job", good)  # prepared, one connection open
+        runs = [lookups._run("job", good), lookups._run("job", good[:1]), lookups._run("job", good)]
+        return await asyncio.gather(*runs, return_exceptions=True)
+
+    before, refused, after = asyncio.run(three())
+    assert isinstance(refused, psycopg.errors.ProtocolViolation), refused
+    for doc, hits in (before, after):
+        assert lookup.loads(doc.decode())["job_hash"] == jobs[0] and hits is None
+    assert len(pool_pids(lookups)) == 1
 
 
 def test_the_lookups_connections_plan_their_statements_once(registry, postgres_url):
@@ -205,12 +239,12 @@ def test_the_lookups_connections_plan_their_statements_once(registry, postgres_u
     lookups: PgLookups = registry["lookups"]
 
     async def setting() -> str:
-        c = await lookups._connect()
+        conn = await lookups._connect()
         try:
-            row = await (await c.conn.execute("SHOW plan_cache_mode")).fetchone()
+            row = await (await conn.execute("SHOW plan_cache_mode")).fetchone()
             return str(row[0]) if row else ""
         finally:
-            await c.conn.close()
+            await conn.close()
 
     assert asyncio.run(setting()) == "force_generic_plan"
     with registry["engine"].connect() as conn:
