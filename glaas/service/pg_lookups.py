@@ -63,6 +63,7 @@ def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]]:
 # Each lookup statement by name (the kind's, and session_parts) in libpq's form.
 _STATEMENTS = {kind: _numbered(sql) for kind, sql in pg_documents.LOOKUPS.items()}
 _STATEMENTS["session_parts"] = _numbered(pg_documents.SESSION_PARTS_LOOKUP)
+_STATEMENTS["session_parts_cold"] = _numbered(pg_documents.SESSION_PARTS_COLD_LOOKUP)
 
 
 def text_array(values: Sequence[str]) -> bytes:
@@ -214,11 +215,11 @@ class PgLookups:
         (~0.7 ms of its CPU), and all but who registered it and its jobs first and its labels
         never changes (doc_cache). So when the text is a whole hash whose session is kept here,
         PostgreSQL sends only the viewer's parts (SESSION_PARTS, ~0.2 ms); otherwise the rest
-        as well, which is kept for next time. The visibility is checked by the statement
+        as well (SESSION_PARTS_COLD), which is kept for next time. The visibility is checked by the statement
         either way."""
         known = self.docs.session(p) if len(p) == FULL else None
-        encoded["cold"] = b"false" if known is not None else b"true"
-        found = await self._document("session", "session_parts", text, encoded)
+        statement = "session_parts" if known is not None else "session_parts_cold"
+        found = await self._document("session", statement, text, encoded)
         # Only the jobs' documents can hold an integer beyond 64 bits (their metadata), which
         # lookup.loads reads whole (its check costs ~0.1 ms on a session's hashes); the
         # viewer's parts are text and floats.
