@@ -78,6 +78,17 @@ class DocCache:
             hashes = tuple(d["job_hash"] for d in docs)
             self._put(("session", session_hash), (row, hashes), SESSION_ENTRY + 66 * len(hashes))
 
+    def answer(self, key: str) -> tuple[bytes, bytes] | None:
+        """What ``put_answer`` kept under ``key``: (the parts, the answer made of them)."""
+        with self._lock:
+            return self._get(("answer", key))  # type: ignore[no-any-return]
+
+    def put_answer(self, key: str, parts: bytes, answer: bytes) -> None:
+        """Keep ``answer``, which was made of ``parts`` and what is kept here for ``key``
+        alone, so that the same parts again are answered the same without making it again."""
+        with self._lock:
+            self._put(("answer", key), (parts, answer), len(parts) + len(answer))
+
     def _get(self, key: tuple[str, str]) -> Any:
         found = self._entries.get(key)
         if found is None:

@@ -300,6 +300,19 @@ SESSION_PARTS_LOOKUP = _lookup("session", SESSION_PARTS)
 SESSION_PARTS_COLD_LOOKUP = _lookup("session", SESSION_PARTS_COLD)
 
 
+def batched(lookup: str) -> str:
+    """The ``lookup`` statement for many texts at once: one row per element of %(ts)s (the
+    texts as given) and %(ps)s (the same as parameters() makes each one's ``p``), in their
+    order, each the lookup's own (document, hits). PostgreSQL's cost of a statement is mostly
+    setting its plan up (a dozen subplans), done once here for all the texts: a batch of 10
+    costs it half as much CPU a lookup as 10 statements."""
+    each = lookup.replace("%(t)s", "k.t").replace("%(p)s", "k.p")
+    return (
+        "SELECT b.* FROM unnest(%(ts)s::text[], %(ps)s::text[]) WITH ORDINALITY AS k(t, p, i) "
+        f"CROSS JOIN LATERAL ({each}) b ORDER BY k.i"
+    )
+
+
 def parameters(text: str, scopes: Sequence[str]) -> dict[str, Any]:
     """A lookup statement's parameters for the text the viewer gave."""
     try:

@@ -1,5 +1,5 @@
-"""The hash lookups on PostgreSQL, answered on the server's event loop over libpq itself, in
-libpq's pipeline mode.
+"""The hash lookups on PostgreSQL, answered on the server's event loop over libpq itself, the
+lookups that come in together sent together.
 
 A lookup is one statement (pg_documents.LOOKUPS), whose answer is the document's JSON text.
 What the server spends around that statement was most of a lookup's cost (issue 17: p95 <= 20
@@ -9,20 +9,23 @@ the loop ~0.1 ms. Here the statement is prepared once per connection and sent on
 connection's libpq handle (psycopg.pq, psycopg's own binding); the bytes PostgreSQL answers are
 the response body as they come.
 
-The lookups share a few connections (``size`` a process, opened as lookups need them), each in
-pipeline mode: a lookup's statement is sent at once, behind the ones still being answered, and
-its answer read off the connection in the order sent, each lookup its own transaction (a sync
-point after it: an error in one aborts no other, and each reads its own snapshot, as READ
-COMMITTED's autocommit does). One backend kept busy with a queue of statements, instead of
-one per lookup in flight each woken and sleeping for every statement, spends a quarter less
-CPU a lookup, and the server a third less around it (fewer wake-ups and socket reads each
-way). The prepared statements run on the generic plan: a lookup's plan does not depend on the
-key, and PostgreSQL's default re-planned the prefix range on every run (~0.5 ms of its CPU).
+PostgreSQL's own cost of a lookup statement is mostly setting its plan up (a dozen subplans),
+whatever it reads. So the lookups wait in batches (one per statement and viewer's scopes)
+until the loop has run what is ready, and a batch goes as one statement over the array of its
+texts (pg_documents.batched) whenever a connection has none in flight: alone, a lookup is sent
+at once; under load, the lookups that came in while a batch was answered make the next one.
+A batch of 10 costs PostgreSQL half the CPU a lookup of 10 statements, and the server one send
+and one read. A batch PostgreSQL refuses is tried again a lookup at a time: an error is its
+own lookup's.
 
-A lookup whose waiter is cancelled leaves its answer to be read and dropped in its turn; the
-connection goes on. A connection that fails (PostgreSQL restarted, or ended its backend) is
-closed with the others, which most likely went with it, and the lookups waiting on them are
-tried once more on new ones, as the lookups only read.
+The connections (``size`` a process, opened as lookups need them) are in libpq's pipeline
+mode, each batch its own transaction (a sync point after it; each reads its own snapshot, as
+READ COMMITTED's autocommit does). The prepared statements run on the generic plan: a
+lookup's plan does not depend on the key, and PostgreSQL's default re-planned the prefix range
+on every run (~0.5 ms of its CPU). A lookup whose waiter is cancelled has its answer dropped.
+A connection that fails (PostgreSQL restarted, or ended its backend) is closed with the
+others, which most likely went with it, and the lookups waiting on them are tried once more on
+new ones, as the lookups only read.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import asyncio
 import re
 from collections import deque
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import orjson
@@ -60,17 +64,40 @@ def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]]:
     return re.sub(r"%%|%\((\w+)\)s", number, sql).encode(), tuple(names)
 
 
-# Each lookup statement by name (the kind's, and session_parts) in libpq's form.
-_STATEMENTS = {kind: _numbered(sql) for kind, sql in pg_documents.LOOKUPS.items()}
-_STATEMENTS["session_parts"] = _numbered(pg_documents.SESSION_PARTS_LOOKUP)
-_STATEMENTS["session_parts_cold"] = _numbered(pg_documents.SESSION_PARTS_COLD_LOOKUP)
+# Each lookup statement by name (the kind's, and the session's parts) in libpq's form, for a
+# batch of texts (pg_documents.batched).
+_LOOKUPS = {
+    **pg_documents.LOOKUPS,
+    "session_parts": pg_documents.SESSION_PARTS_LOOKUP,
+    "session_parts_cold": pg_documents.SESSION_PARTS_COLD_LOOKUP,
+}
+_STATEMENTS = {name: _numbered(pg_documents.batched(sql)) for name, sql in _LOOKUPS.items()}
+BATCH = 64  # lookups at most in one statement
+
+
+def array(values: Sequence[bytes | None]) -> bytes:
+    """``values`` (UTF-8 text, or None for NULL) as a PostgreSQL text[] literal: every element
+    quoted (so NULL, commas, braces and spaces are text), with its quotes and backslashes
+    escaped."""
+    quoted = (
+        b"NULL" if v is None else b'"' + v.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+        for v in values
+    )
+    return b"{" + b",".join(quoted) + b"}"
 
 
 def text_array(values: Sequence[str]) -> bytes:
-    """``values`` as a PostgreSQL text[] literal: every element quoted (so NULL, commas,
-    braces and spaces are text), with its quotes and backslashes escaped."""
-    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-    return ("{" + ",".join(quoted) + "}").encode()
+    """``values`` as a PostgreSQL text[] literal (array)."""
+    return array([v.encode() for v in values])
+
+
+class _Lookup:
+    """A lookup waiting for its batch: its text and prefix (as UTF-8), and its answer."""
+
+    __slots__ = ("answer", "p", "t")
+
+    def __init__(self, t: bytes, p: bytes | None, answer: asyncio.Future[Any]) -> None:
+        self.t, self.p, self.answer = t, p, answer
 
 
 class _Pipeline:
@@ -171,19 +198,28 @@ class _Pipeline:
 
 
 class PgLookups:
-    """This process's PostgreSQL lookups: ``await document(kind, text, scopes)``."""
+    """This process's PostgreSQL lookups: ``await document(kind, text, scopes)``.
+
+    The lookups that come in together go to PostgreSQL together: each waits in a batch (one
+    per statement and viewer's scopes) until the loop's current round of work is done, and a
+    batch is sent as one statement (pg_documents.batched) when a connection has none in
+    flight. Alone, a lookup is sent at once; under load, those that came in while a batch was
+    answered go in the next. A batch PostgreSQL refuses is tried again a lookup at a time, so
+    that one lookup's error is its own."""
 
     def __init__(self, connect: dict[str, Any], size: int) -> None:
         """``connect``: psycopg.connect's arguments for the registry's database; ``size``: how
         many connections at most."""
         self.connect_args = connect
         self.size = size
-        self.statements = 0  # run so far (benchmarks/bench_lookup.py counts them)
+        self.statements = 0  # sent so far (benchmarks/bench_lookup.py counts them)
         self.docs = doc_cache.DocCache()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pipes: list[_Pipeline] = []
         self._opening = 0  # connections being opened
-        self._opened: list[asyncio.Future[None]] = []  # lookups waiting for one
+        self._waiting: dict[tuple[str, bytes, int], list[_Lookup]] = {}  # batches to send
+        self._alone = 0  # lookups tried again on their own
+        self._scheduled = False
 
     async def document(self, kind: str, text: str, scopes: Sequence[str]) -> bytes:
         """The JSON of the ``kind`` (artifact, job, session) document ``text`` names, as a
@@ -204,8 +240,7 @@ class PgLookups:
         self, kind: str, statement: str, text: str, encoded: dict[str, Any]
     ) -> bytes:
         """The ``kind`` lookup ``statement``'s document; else the error its hits explain."""
-        values = [encoded[name] for name in _STATEMENTS[statement][1]]
-        doc, hits = await self._run(statement, values)
+        doc, hits = await self._run(statement, encoded["t"], encoded["p"], encoded["scopes"])
         if doc is None:
             pg_documents.explain(kind, text, None if hits is None else hits.decode())
         return doc
@@ -215,11 +250,16 @@ class PgLookups:
         (~0.7 ms of its CPU), and all but who registered it and its jobs first and its labels
         never changes (doc_cache). So when the text is a whole hash whose session is kept here,
         PostgreSQL sends only the viewer's parts (SESSION_PARTS, ~0.2 ms); otherwise the rest
-        as well (SESSION_PARTS_COLD), which is kept for next time. The visibility is checked by the statement
-        either way."""
+        as well (SESSION_PARTS_COLD), which is kept for next time. The visibility is checked by
+        the statement either way. The same parts as last time make the same document as last
+        time, which is sent again as it was (making it cost ~0.2 ms of the server's CPU)."""
         known = self.docs.session(p) if len(p) == FULL else None
         statement = "session_parts" if known is not None else "session_parts_cold"
         found = await self._document("session", statement, text, encoded)
+        if known is not None:
+            last = self.docs.answer(p)
+            if last is not None and last[0] == found:
+                return last[1]
         # Only the jobs' documents can hold an integer beyond 64 bits (their metadata), which
         # lookup.loads reads whole (its check costs ~0.1 ms on a session's hashes); the
         # viewer's parts are text and floats.
@@ -231,14 +271,125 @@ class PgLookups:
             s, shared = known
         first = {job: (by, at) for job, (by, at) in parts["grants"].items()}
         attribution = (parts["registered_by"], parts["registered_at"])
-        doc = lookup.session_document(s, shared, attribution, first, parts["labels"])
-        return lookup.dumps(doc)
+        doc = lookup.dumps(lookup.session_document(s, shared, attribution, first, parts["labels"]))
+        if known is not None:
+            self.docs.put_answer(s["session_hash"], found, doc)
+        return doc
 
     def close(self) -> None:
         """Close the connections (a lookup still waiting on one fails)."""
         pipes, self._pipes = self._pipes, []
         for pipe in pipes:
             pipe.fail(psycopg.OperationalError("the registry's lookups were closed"))
+
+    # ------------------------------------------------------------ batches
+
+    async def _run(
+        self, statement: str, t: bytes, p: bytes | None, scopes: bytes
+    ) -> tuple[bytes | None, bytes | None]:
+        """(the document, the hits) of ``statement`` for the text ``t`` (``p``: its prefix),
+        for a viewer of ``scopes`` (a text[] literal)."""
+        self._bind()
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            lookup = _Lookup(t, p, loop.create_future())
+            self._waiting.setdefault((statement, scopes, 0), []).append(lookup)
+            self._schedule()
+            try:
+                return await lookup.answer  # type: ignore[no-any-return]
+            except psycopg.OperationalError:
+                if attempt == 2:  # a connection dropped (a restart): tried once more
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _schedule(self) -> None:
+        """Send what waits once the loop has run what is ready now (the other lookups that
+        came in with this one)."""
+        if not self._scheduled and self._loop is not None:
+            self._scheduled = True
+            self._loop.call_soon(self._send)
+
+    def _send(self) -> None:
+        """Each waiting batch (BATCH lookups at most) on a connection with none in flight;
+        a connection opened while there are fewer than ``size``."""
+        self._scheduled = False
+        self._pipes = [p for p in self._pipes if not p.closed]
+        while self._waiting:
+            pipe = next((p for p in self._pipes if not p.waiting), None)
+            if pipe is None:
+                if len(self._pipes) + self._opening < self.size:
+                    self._opening += 1
+                    asyncio.ensure_future(self._open())
+                return
+            key = next(iter(self._waiting))
+            batch = [w for w in self._waiting[key][:BATCH] if not w.answer.done()]
+            del self._waiting[key][:BATCH]
+            if not self._waiting[key]:
+                del self._waiting[key]
+            if batch:
+                self._send_batch(pipe, key, batch)
+
+    def _send_batch(self, pipe: _Pipeline, key: tuple[str, bytes, int], batch: list[_Lookup]):
+        statement, scopes, _ = key
+        given = {"ts": array([w.t for w in batch]), "ps": array([w.p for w in batch]),
+                 "scopes": scopes}  # fmt: skip
+        try:
+            answer = pipe.send(statement, [given[name] for name in _STATEMENTS[statement][1]])
+        except psycopg.OperationalError as exc:
+            self._dropped(exc, batch)
+            return
+        self.statements += 1
+        answer.add_done_callback(partial(self._answered, pipe, key, batch))
+
+    def _answered(
+        self,
+        pipe: _Pipeline,
+        key: tuple[str, bytes, int],
+        batch: list[_Lookup],
+        answer: asyncio.Future[list[pq.abc.PGresult]],
+    ) -> None:
+        """Each lookup of ``batch`` its row of the statement's answer; then the next batch."""
+        try:
+            rows = self._rows(pipe, key[0], answer.result(), len(batch))
+        except psycopg.OperationalError as exc:
+            self._dropped(exc, batch)
+        except psycopg.Error as exc:
+            if len(batch) == 1:
+                _settle(batch[0].answer, exc=exc)
+            else:  # which lookup's error? each on its own, to find out
+                for w in batch:
+                    self._alone += 1
+                    self._waiting[(key[0], key[1], self._alone)] = [w]
+        else:
+            for w, row in zip(batch, rows, strict=True):
+                _settle(w.answer, row)
+        self._schedule()
+
+    def _dropped(self, exc: BaseException, batch: list[_Lookup]) -> None:
+        """A connection failed: closed, with the others, which most likely went with it (a
+        restart); their lookups get ``exc`` and are tried once more (_run)."""
+        for pipe in self._pipes:
+            pipe.fail(exc)
+        for w in batch:
+            _settle(w.answer, exc=exc)
+
+    @staticmethod
+    def _rows(
+        pipe: _Pipeline, statement: str, results: list[pq.abc.PGresult], count: int
+    ) -> list[tuple[bytes | None, bytes | None]]:
+        """The statement's ``count`` rows from a batch's results, or the error PostgreSQL
+        sent."""
+        failed = [r for r in results if r.status == pq.ExecStatus.FATAL_ERROR]
+        if failed:
+            if results[0].status == pq.ExecStatus.FATAL_ERROR and len(results) > 1:
+                pipe.prepared.discard(statement)  # its prepare failed: again next time
+            raise errors.error_from_result(failed[0])
+        res = results[-1] if results else None
+        if res is None or res.status != pq.ExecStatus.TUPLES_OK:
+            raise psycopg.InterfaceError(f"a lookup's statement answered {res and res.status}")
+        if res.ntuples != count:
+            raise psycopg.DataError(f"a batch of {count} lookups answered {res.ntuples} rows")
+        return [(res.get_value(i, 0), res.get_value(i, 1)) for i in range(count)]
 
     # ------------------------------------------------------------ connections
 
@@ -248,7 +399,7 @@ class PgLookups:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self.close()
-            self._loop, self._opening, self._opened = loop, 0, []
+            self._loop, self._opening, self._waiting, self._scheduled = loop, 0, {}, False
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         args = dict(self.connect_args)
@@ -256,68 +407,37 @@ class PgLookups:
         args.setdefault("application_name", APPLICATION)
         return await psycopg.AsyncConnection.connect(**args, autocommit=True, options=options)
 
-    async def _pipe(self) -> _Pipeline:
-        """A connection for one more lookup: one with none waiting, else a new one while there
-        are fewer than ``size``, else the one with the fewest waiting."""
-        while True:
-            self._pipes = [p for p in self._pipes if not p.closed]
-            free = [p for p in self._pipes if not p.waiting]
-            if free:
-                return free[0]
-            if len(self._pipes) + self._opening < self.size:
-                return await self._open()
-            if self._pipes:
-                return min(self._pipes, key=lambda p: len(p.waiting))
-            opened = asyncio.get_running_loop().create_future()  # all still opening
-            self._opened.append(opened)
-            await opened
-
-    async def _open(self) -> _Pipeline:
-        self._opening += 1
+    async def _open(self) -> None:
+        """One more connection, then what waits is sent; if it cannot be opened, the lookups
+        waiting get the error."""
         try:
             conn = await self._connect()
-        finally:
+        except BaseException as exc:
             self._opening -= 1
-            opened, self._opened = self._opened, []
-            for waiter in opened:  # to look again (or open one, if this failed)
-                if not waiter.done():
-                    waiter.set_result(None)
-        pipe = _Pipeline(conn, asyncio.get_running_loop())
-        self._pipes.append(pipe)
-        return pipe
+            waiting, self._waiting = self._waiting, {}
+            for batch in waiting.values():
+                for w in batch:
+                    _settle(w.answer, exc=exc if isinstance(exc, Exception) else None)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self._opening -= 1
+        if self._loop is not asyncio.get_running_loop():  # pragma: no cover - loop changed
+            conn.pgconn.finish()
+            return
+        self._pipes.append(_Pipeline(conn, self._loop))
+        self._send()
 
-    async def _run(self, statement: str, values: list[bytes | None]) -> tuple[bytes | None, ...]:
-        """(the document, the hits) of ``statement`` with ``values``."""
-        self._bind()
-        for attempt in (1, 2):
-            pipe = await self._pipe()
-            try:
-                results = await pipe.send(statement, values)
-            except psycopg.OperationalError as exc:
-                if attempt == 2:
-                    raise
-                # Dropped with it, most likely (a restart): every connection is closed, their
-                # lookups tried again, like this one, on new ones.
-                for other in self._pipes:
-                    other.fail(exc)
-                continue
-            self.statements += 1
-            return self._answer(pipe, statement, results)
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    @staticmethod
-    def _answer(
-        pipe: _Pipeline, statement: str, results: list[pq.abc.PGresult]
-    ) -> tuple[bytes | None, ...]:
-        """The statement's row from a lookup's results, or the error PostgreSQL sent."""
-        failed = [r for r in results if r.status == pq.ExecStatus.FATAL_ERROR]
-        if failed:
-            if results[0].status == pq.ExecStatus.FATAL_ERROR and len(results) > 1:
-                pipe.prepared.discard(statement)  # its prepare failed: again next time
-            raise errors.error_from_result(failed[0])
-        res = results[-1] if results else None
-        if res is None or res.status != pq.ExecStatus.TUPLES_OK:
-            raise psycopg.InterfaceError(f"a lookup's statement answered {res and res.status}")
-        if res.ntuples != 1:
-            raise psycopg.DataError(f"a lookup answered {res.ntuples} rows, not one")
-        return res.get_value(0, 0), res.get_value(0, 1)
+def _settle(
+    answer: asyncio.Future[Any], result: Any = None, exc: BaseException | None = None
+) -> None:
+    """Answer a lookup whose waiter still waits (a cancelled one's is dropped)."""
+    if answer.done():
+        return
+    if exc is not None:
+        answer.set_exception(exc)
+    elif result is None:
+        answer.cancel()
+    else:
+        answer.set_result(result)

@@ -212,24 +212,60 @@ def test_a_cancelled_lookup_leaves_the_others_their_own_answers(registry):
     assert len(opened) == 1 and opened <= still, "the connection was closed or replaced"
 
 
-def test_an_error_in_one_lookup_aborts_no_other(registry):
-    """A statement PostgreSQL refuses (here: sent with a parameter too few) fails its own
-    lookup only; the lookups pipelined before and after it on the same connection answer."""
+def test_an_error_in_one_lookup_is_its_own(registry):
+    """Lookups sent together in one statement, one of which PostgreSQL refuses (its text is not
+    UTF-8): that one fails, the batch is tried again a lookup at a time, and the others answer,
+    on the same connection."""
     lookups: PgLookups = registry["lookups"]
     lookups.size = 1  # all on one connection
-    jobs = list(registry["public"].job_hashes.values())
-    good = [jobs[0].encode(), text_array(ANONYMOUS_VIEWER.scopes)]  # p, scopes
+    job = list(registry["public"].job_hashes.values())[0].encode()
+    scopes = text_array(ANONYMOUS_VIEWER.scopes)
 
-    async def three() -> list[Any]:
-        await lookups._run("job", good)  # prepared, one connection open
-        runs = [lookups._run("job", good), lookups._run("job", good[:1]), lookups._run("job", good)]
-        return await asyncio.gather(*runs, return_exceptions=True)
+    async def three() -> tuple[list[Any], int]:
+        await lookups._run("job", job, job, scopes)  # prepared, one connection open
+        sent = lookups.statements
+        runs = [lookups._run("job", job, p, scopes) for p in (job, b"\xff\xfe", job)]
+        return await asyncio.gather(*runs, return_exceptions=True), lookups.statements - sent
 
-    before, refused, after = asyncio.run(three())
-    assert isinstance(refused, psycopg.errors.ProtocolViolation), refused
+    (before, refused, after), statements = asyncio.run(three())
+    assert isinstance(refused, psycopg.errors.CharacterNotInRepertoire), refused
     for doc, hits in (before, after):
-        assert lookup.loads(doc.decode())["job_hash"] == jobs[0] and hits is None
+        assert lookup.loads(doc.decode())["job_hash"] == job.decode() and hits is None
+    assert statements == 4, "one batch, then each of its three alone"
     assert len(pool_pids(lookups)) == 1
+
+
+def test_lookups_sent_together_each_get_their_own_answer(registry):
+    """Every key of every kind, looked up at once by both viewers (batches of mixed texts,
+    prefixes, misses and errors, split by statement and scopes): each answer is the one the
+    service gives for that key and viewer alone."""
+    lookups: PgLookups = registry["lookups"]
+    viewers = (ANONYMOUS_VIEWER, registry["alice"])
+    work = [(v, kind, key) for v in viewers for kind, key in keys(registry)] * 2
+    expected = {}
+    for viewer, kind, key in work:
+        with lookup.reading(registry["engine"]) as reader:
+            got = outcome(partial(lookup.document_json, kind, reader, key, viewer))
+        expected[(viewer.user, kind, key)] = got
+
+    async def together() -> list[tuple[str, Any]]:
+        async def one(viewer: Any, kind: str, key: str) -> tuple[str, Any]:
+            async def call() -> bytes:
+                return await lookups.document(kind, key, viewer.scopes)
+
+            try:
+                return "ok", lookup.loads((await call()).decode())
+            except (NotFound, Ambiguous, BadPrefix) as exc:
+                return type(exc).__name__, (str(exc), getattr(exc, "candidates", None))
+
+        sent = lookups.statements
+        answers = await asyncio.gather(*(one(*w) for w in work))
+        assert lookups.statements - sent < len(work) / 4, "sent one by one, not together"
+        return answers
+
+    answers = asyncio.run(together())
+    for (viewer, kind, key), got in zip(work, answers, strict=True):
+        assert got == expected[(viewer.user, kind, key)], (viewer.user, kind, key)
 
 
 def test_the_lookups_connections_plan_their_statements_once(registry, postgres_url):
@@ -257,3 +293,26 @@ def test_sqlite_has_no_loop_lookups(tmp_path):
         assert pg_lookups(engine) is None
     finally:
         engine.dispose()
+
+
+def test_a_session_sent_again_as_made_until_its_parts_change(registry):
+    """A kept session's document made of the same viewer's parts as last time is the one made
+    then, byte for byte; once a label changes the parts, the document shows the label."""
+    from glaas.service.labels import LabelsIn, apply
+
+    lookups: PgLookups = registry["lookups"]
+    session = registry["public"].session_hash
+    look = partial(lookups.document, "session", session, ANONYMOUS_VIEWER.scopes)
+    first, second, third = (asyncio.run(look()) for _ in range(3))  # cold, made, kept
+    assert first == second == third
+    kept = lookups.docs.answer(session)
+    assert kept is not None and kept[1] is third, "made again, not sent as kept"
+    change = {"target_kind": "session", "target": session, "key": "stage", "value": "prod"}
+    with make_sessionmaker(registry["engine"])() as db:
+        apply(db, LabelsIn.model_validate({"changes": [change]}))
+    labelled = lookup.loads(asyncio.run(look()).decode())
+    assert labelled["labels"]["current"] == {"stage": "prod"}
+    with lookup.reading(registry["engine"]) as reader:
+        assert labelled == lookup.loads(
+            lookup.document_json("session", reader, session, ANONYMOUS_VIEWER).decode()
+        )
