@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -26,7 +27,12 @@ from glaas.settings import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="GLaaS", version="1", summary="The lineage registry for roar")
+    app = FastAPI(
+        title="GLaaS",
+        version="1",
+        summary="The lineage registry for roar",
+        **_telemetry(settings.otel),
+    )
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.pg_lookups = pg_lookups(app.state.engine)
@@ -50,6 +56,14 @@ def pg_lookups(engine: Engine) -> PgLookups | None:
     _, connect = engine.dialect.create_connect_args(engine.url)
     args = {k: v for k, v in connect.items() if k != "context"}  # SQLAlchemy's adapters
     return PgLookups(args, LOOKUP_CONNECTIONS)
+
+
+def _telemetry(on: bool) -> dict[str, Any]:
+    """FastAPI's keyword for its own OpenTelemetry (since 0.165), off unless ``on``; nothing
+    for an older FastAPI, which has none."""
+    if on or "telemetry" not in inspect.signature(FastAPI).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 def app_from_env() -> FastAPI:

@@ -99,3 +99,24 @@ def test_without_postgresql_the_fixture_fails_and_names_the_fix(monkeypatch):
     monkeypatch.setattr(conftest.glob, "glob", lambda _pattern: [])
     with pytest.raises(pytest.fail.Exception, match="make test-system-deps"):
         conftest.pg_bindir()
+
+
+def test_fastapis_own_telemetry_is_off_unless_asked_for(monkeypatch, tmp_path):
+    """FastAPI (0.165+) checks on every request whether an OpenTelemetry SDK is set up (~8 %
+    of a lookup's server CPU): off by default, GLAAS_OTEL=1 turns it on."""
+    from glaas.api.app import create_app
+
+    monkeypatch.delenv("GLAAS_OTEL", raising=False)
+    monkeypatch.setenv("GLAAS_DATABASE_URL", f"sqlite:///{tmp_path / 'g.db'}")
+    upgrade(f"sqlite:///{tmp_path / 'g.db'}")
+    quiet = Settings.from_env()
+    monkeypatch.setenv("GLAAS_OTEL", "1")
+    traced = Settings.from_env()
+    assert (quiet.otel, traced.otel) == (False, True)
+    for settings, on in ((quiet, False), (traced, True)):
+        app = create_app(settings)
+        try:
+            config = getattr(app, "_telemetry", None)  # FastAPI before 0.165 has none
+            assert config is None or (config["tracing"], config["metrics"]) == (on, on)
+        finally:
+            app.state.engine.dispose()
