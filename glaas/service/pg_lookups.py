@@ -310,8 +310,10 @@ class PgLookups:
             self._loop.call_soon(self._send)
 
     def _send(self) -> None:
-        """Each waiting batch (BATCH lookups at most) on a connection with none in flight;
-        a connection opened while there are fewer than ``size``."""
+        """Every waiting batch (BATCH lookups a statement at most), pipelined on a connection
+        with none in flight, each kind's in the same round (one after another, each kind would
+        wait for the others' answers); a connection opened while there are fewer than
+        ``size``."""
         self._scheduled = False
         self._pipes = [p for p in self._pipes if not p.closed]
         while self._waiting:
@@ -321,13 +323,11 @@ class PgLookups:
                     self._opening += 1
                     asyncio.ensure_future(self._open())
                 return
-            key = next(iter(self._waiting))
-            batch = [w for w in self._waiting[key][:BATCH] if not w.answer.done()]
-            del self._waiting[key][:BATCH]
-            if not self._waiting[key]:
-                del self._waiting[key]
-            if batch:
-                self._send_batch(pipe, key, batch)
+            ready, self._waiting = self._waiting, {}
+            for key, waiting in ready.items():
+                live = [w for w in waiting if not w.answer.done()]
+                for start in range(0, len(live), BATCH):
+                    self._send_batch(pipe, key, live[start : start + BATCH])
 
     def _send_batch(self, pipe: _Pipeline, key: tuple[str, bytes, int], batch: list[_Lookup]):
         statement, scopes, _ = key
