@@ -348,7 +348,9 @@ class PgLookups:
         batch: list[_Lookup],
         answer: asyncio.Future[list[pq.abc.PGresult]],
     ) -> None:
-        """Each lookup of ``batch`` its row of the statement's answer; then the next batch."""
+        """Each lookup of ``batch`` its row of the statement's answer; then the next round goes
+        at once, before the lookups answered here write their responses, so that PostgreSQL
+        works on it meanwhile."""
         try:
             rows = self._rows(pipe, key[0], answer.result(), len(batch))
         except psycopg.OperationalError as exc:
@@ -362,8 +364,8 @@ class PgLookups:
                     self._waiting[(key[0], key[1], self._alone)] = [w]
         else:
             for w, row in zip(batch, rows, strict=True):
-                _settle(w.answer, row)
-        self._schedule()
+                _settle(w.answer, row)  # their tasks run once this returns
+        self._send()
 
     def _dropped(self, exc: BaseException, batch: list[_Lookup]) -> None:
         """A connection failed: closed, with the others, which most likely went with it (a
