@@ -64,6 +64,7 @@ lint: widget ## ruff, mypy, clippy, rustfmt and tsc (the DAG viewer)
 	cd $(WIDGET_JS) && npm run --silent typecheck
 
 bench: test-setup ## benchmarks: overhead ratios against baselines measured in the same run
+	@bash scripts/system_deps.sh --tests --bench
 	$(PYTHON) benchmarks/bench_run.py
 	$(PYTHON) benchmarks/bench_hash.py --size-mb 1024
 	$(PYTHON) benchmarks/bench_tracers.py

@@ -3,20 +3,23 @@
 # thing it provides is missing, so a machine that already has a tool from another source (Node
 # from NodeSource, say) never gets Debian's conflicting copy.
 #
-#   system_deps.sh [--tests] [--print | --print-all]
+#   system_deps.sh [--tests] [--bench] [--print | --print-all]
 #
 #   (no group)   what building roar and running the demo need
 #   --tests      also what the test suite needs (browser, editors)
+#   --bench      also what the benchmarks need (make bench)
 #   --print      print the packages that are missing here, install nothing
 #   --print-all  print the packages a machine missing every tool would be asked for (the test of
 #                this script simulates installing exactly that list)
 set -euo pipefail
 
 with_tests=0
+with_bench=0
 mode=install
 for arg in "$@"; do
   case "$arg" in
     --tests) with_tests=1 ;;
+    --bench) with_bench=1 ;;
     --print) mode=print ;;
     --print-all) mode=print-all ;;
     *) echo "system_deps.sh: unknown option $arg" >&2; exit 2 ;;
@@ -56,6 +59,9 @@ test_deps=(
   "libkrb5-dev|test -f /usr/include/gssapi/gssapi.h|code-server's kerberos module"
   "postgresql|pg_server|the registry tests' throw-away PostgreSQL (initdb, pg_ctl)"
 )
+bench_deps=(
+  "wrk|has wrk|bench_lookup.py's closed-loop clients (an HTTP load generator in C)"
+)
 
 wanted=()
 consider() {
@@ -67,6 +73,7 @@ consider() {
 }
 consider "${build_deps[@]}"
 [ "$with_tests" = 1 ] && consider "${test_deps[@]}"
+[ "$with_bench" = 1 ] && consider "${bench_deps[@]}"
 if ! node_ok; then wanted+=(nodejs npm); fi
 
 if [ "$mode" != install ]; then

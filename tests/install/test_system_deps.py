@@ -54,7 +54,11 @@ def fake_node(bindir: Path, version: str) -> None:
 
 
 def test_makefile_targets_use_the_script():
-    for target, flags in (("system-deps", ""), ("test-system-deps", " --tests")):
+    for target, flags in (
+        ("system-deps", ""),
+        ("test-system-deps", " --tests"),
+        ("bench", " --tests --bench"),
+    ):
         dry = subprocess.run(
             ["make", "-n", "--always-make", "-C", str(REPO), target],
             capture_output=True,
@@ -95,8 +99,9 @@ def test_the_full_request_installs_together_on_this_kind_of_machine():
         if os.geteuid() != 0:
             pytest.skip("apt has no package lists and only root can fetch them")
         subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=600)
-    packages = requested("--tests", "--print-all")
+    packages = requested("--tests", "--bench", "--print-all")
     assert packages, "the script requested nothing"
+    assert "wrk" in packages and "wrk" not in requested("--tests", "--print-all")
     assert ("nodejs" in packages) == (not node_is_usable())
     sim = subprocess.run(
         ["apt-get", "install", "--simulate", "-qq", *packages],
