@@ -36,6 +36,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.pg_lookups = pg_lookups(app.state.engine)
+    app.state.sqlite_reader = lookup.KeptReader(app.state.engine)
+    app.router.on_shutdown.append(app.state.sqlite_reader.close)
     app.state.allow_anonymous = settings.allow_anonymous
     app.include_router(router)
     app.include_router(telemetry_router)
@@ -225,7 +227,7 @@ class Lookups:
             if state.pg_lookups is not None:
                 body = await state.pg_lookups.document(kind, key, viewer.scopes)
             else:
-                with lookup.reading(state.engine) as reader:
+                with state.sqlite_reader() as reader:
                     body = lookup.document_json(kind, reader, key, viewer)
         except AuthError as exc:
             await unauthenticated(exc)(scope, receive, send)

@@ -155,3 +155,84 @@ def test_a_postgresql_connection_dropped_while_idle_is_replaced(postgres_url, mo
     finally:
         engine.dispose()
         killer.dispose()
+
+
+def test_sqlite_lookups_keep_one_connection_each_lookup_its_own_snapshot(tmp_path):
+    """KeptReader: consecutive lookups on the one kept connection each see what was registered
+    before them; a second lookup while it is in use reads on a pooled connection of its own; an
+    error of SQLite's closes it, and the next lookup opens another."""
+    import sqlite3
+
+    from glaas.db import make_engine, make_sessionmaker
+    from glaas.migrate import upgrade
+    from glaas.schemas import Bundle
+    from glaas.service import NotFound, lookup, register
+    from glaas.service.auth import ANONYMOUS_VIEWER
+
+    url = f"sqlite:///{tmp_path / 'kept.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    kept = lookup.KeptReader(engine)
+    parts = chain(2, salt="kept")
+    art = parts["artifacts"][-1]["hash"]
+
+    def look_up() -> dict:
+        with kept() as reader:
+            return json.loads(lookup.document_json("artifact", reader, art, ANONYMOUS_VIEWER))
+
+    try:
+        with pytest.raises(NotFound):
+            look_up()
+        with make_sessionmaker(engine)() as db:
+            register.register(db, Bundle.model_validate(window(parts, 0, 2)), ANONYMOUS_VIEWER,
+                              "anonymous")  # fmt: skip
+        assert look_up()["hash"] == art  # a new snapshot, not the first lookup's
+        with kept() as outer, kept() as inner:
+            assert inner.driver is not outer.driver and outer.driver.in_transaction
+        first = kept._driver
+        assert first is not None and not first.in_transaction  # each lookup's rolled back
+        with pytest.raises(sqlite3.OperationalError), kept() as reader:
+            reader.driver.execute("SELECT * FROM no_such_table")
+        assert kept._driver is None
+        assert look_up()["hash"] == art and kept._driver is not first
+    finally:
+        kept.close()
+        engine.dispose()
+
+
+def test_a_sqlite_session_sent_again_as_made_until_its_parts_change(tmp_path):
+    """A kept session's JSON made of the same viewer's parts as last time is the one made
+    then; once a label changes them, the JSON shows it, as the document built anew does."""
+    from glaas.db import make_engine, make_sessionmaker
+    from glaas.migrate import upgrade
+    from glaas.schemas import Bundle
+    from glaas.service import lookup, register
+    from glaas.service.auth import ANONYMOUS_VIEWER
+    from glaas.service.labels import LabelsIn, apply
+
+    url = f"sqlite:///{tmp_path / 'memo.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as db:
+            out = register.register(
+                db, Bundle.model_validate(window(chain(3, salt="memo"), 0, 3)),
+                ANONYMOUS_VIEWER, "anonymous",
+            )  # fmt: skip
+        h = out.session_hash
+
+        def look_up() -> bytes:
+            with lookup.reading(engine) as reader:
+                return lookup.document_json("session", reader, h, ANONYMOUS_VIEWER)
+
+        first, second, third = look_up(), look_up(), look_up()  # read, made, sent as made
+        assert first == second == third and third is second
+        change = {"target_kind": "session", "target": h, "key": "stage", "value": "prod"}
+        with make_sessionmaker(engine)() as db:
+            apply(db, LabelsIn.model_validate({"changes": [change]}))
+        labelled = json.loads(look_up())
+        assert labelled["labels"]["current"] == {"stage": "prod"}
+        with make_sessionmaker(engine)() as db:
+            assert labelled == json.loads(json.dumps(lookup.session(db, h)))
+    finally:
+        engine.dispose()
