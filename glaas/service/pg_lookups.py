@@ -329,7 +329,9 @@ class PgLookups:
                 for start in range(0, len(live), BATCH):
                     self._send_batch(pipe, key, live[start : start + BATCH])
 
-    def _send_batch(self, pipe: _Pipeline, key: tuple[str, bytes, int], batch: list[_Lookup]):
+    def _send_batch(
+        self, pipe: _Pipeline, key: tuple[str, bytes, int], batch: list[_Lookup]
+    ) -> None:
         statement, scopes, _ = key
         given = {"ts": array([w.t for w in batch]), "ps": array([w.p for w in batch]),
                  "scopes": scopes}  # fmt: skip
