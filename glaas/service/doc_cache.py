@@ -38,8 +38,9 @@ def json_size(doc: Any) -> int:
 
 
 class DocCache:
-    """Job documents by job hash; a session's row and its jobs' hashes by session hash.
-    Thread-safe: PostgreSQL lookups run in the server's threads."""
+    """Job documents by job hash; a session's row and its jobs' hashes by session hash; the
+    last answer made of a kept session (``put_answer``). Thread-safe: the web pages read in
+    the server's threads, the API's lookups on its event loop."""
 
     def __init__(self, budget: int = BUDGET) -> None:
         self.budget = budget
