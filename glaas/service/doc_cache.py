@@ -21,6 +21,7 @@ import json
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -39,7 +40,7 @@ def json_size(doc: Any) -> int:
 
 class DocCache:
     """Job documents by job hash; a session's row and its jobs' hashes by session hash; the
-    last answer made of a kept session (``put_answer``). Thread-safe: the web pages read in
+    last answer made of a kept session (``remade``). Thread-safe: the web pages read in
     the server's threads, the API's lookups on its event loop."""
 
     def __init__(self, budget: int = BUDGET) -> None:
@@ -80,15 +81,21 @@ class DocCache:
             self._put(("session", session_hash), (row, hashes), SESSION_ENTRY + 66 * len(hashes))
 
     def answer(self, key: str) -> tuple[bytes, bytes] | None:
-        """What ``put_answer`` kept under ``key``: (the parts, the answer made of them)."""
+        """What ``remade`` kept for ``key``: (the parts, the answer made of them)."""
         with self._lock:
             return self._get(("answer", key))  # type: ignore[no-any-return]
 
-    def put_answer(self, key: str, parts: bytes, answer: bytes) -> None:
-        """Keep ``answer``, which was made of ``parts`` and what is kept here for ``key``
-        alone, so that the same parts again are answered the same without making it again."""
+    def remade(self, key: str, parts: bytes, make: Callable[[], bytes]) -> bytes:
+        """The answer ``make`` gives, made of ``parts`` and what is kept here for ``key``
+        alone: the one kept from last time when ``parts`` are the same bytes, else made and
+        kept."""
+        last = self.answer(key)
+        if last is not None and last[0] == parts:
+            return last[1]
+        answer = make()
         with self._lock:
             self._put(("answer", key), (parts, answer), len(parts) + len(answer))
+        return answer
 
     def _get(self, key: tuple[str, str]) -> Any:
         found = self._entries.get(key)

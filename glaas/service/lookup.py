@@ -670,14 +670,9 @@ def _session_json(conn: Reader, h: str, viewer: Viewer) -> bytes:
         key = orjson.dumps(parts) if known else None
     except TypeError:  # not what the viewer's parts hold (text and floats); made anew
         key = None
-    if key is not None:
-        last = conn.docs.answer(h)
-        if last is not None and last[0] == key:
-            return last[1]
-    doc = dumps(session_document(s, shared, *parts))
-    if key is not None:
-        conn.docs.put_answer(h, key, doc)
-    return doc
+    if key is None:
+        return dumps(session_document(s, shared, *parts))
+    return conn.docs.remade(h, key, lambda: dumps(session_document(s, shared, *parts)))
 
 
 def _session_parts(

@@ -112,7 +112,6 @@ class _Pipeline:
         self.prepared: set[str] = set()
         self.waiting: deque[asyncio.Future[list[pq.abc.PGresult]]] = deque()
         self.results: list[pq.abc.PGresult] = []  # of the lookup being answered
-        self.answered = 0
         self.closed = False
         self.writing = False
         self.pg.nonblocking = 1
@@ -172,7 +171,6 @@ class _Pipeline:
                     self.results.append(r)
                     continue
                 answer, results, self.results = self.waiting.popleft(), self.results, []
-                self.answered += 1
                 if not answer.done():
                     answer.set_result(results)
         except psycopg.OperationalError as exc:
@@ -257,9 +255,13 @@ class PgLookups:
         statement = "session_parts" if known is not None else "session_parts_cold"
         found = await self._document("session", statement, text, encoded)
         if known is not None:
-            last = self.docs.answer(p)
-            if last is not None and last[0] == found:
-                return last[1]
+            return self.docs.remade(p, found, lambda: self._session_json(found, known))
+        return self._session_json(found, None)
+
+    def _session_json(self, found: bytes, known: Any) -> bytes:
+        """A session's JSON from the statement's answer ``found`` and what doc_cache kept of
+        it (``known``: its row and jobs' documents), or, when None, what ``found`` holds of
+        them, which is kept for next time."""
         # Only the jobs' documents can hold an integer beyond 64 bits (their metadata), which
         # lookup.loads reads whole (its check costs ~0.1 ms on a session's hashes); the
         # viewer's parts are text and floats.
@@ -271,10 +273,7 @@ class PgLookups:
             s, shared = known
         first = {job: (by, at) for job, (by, at) in parts["grants"].items()}
         attribution = (parts["registered_by"], parts["registered_at"])
-        doc = lookup.dumps(lookup.session_document(s, shared, attribution, first, parts["labels"]))
-        if known is not None:
-            self.docs.put_answer(s["session_hash"], found, doc)
-        return doc
+        return lookup.dumps(lookup.session_document(s, shared, attribution, first, parts["labels"]))
 
     def close(self) -> None:
         """Close the connections (a lookup still waiting on one fails)."""
@@ -419,9 +418,11 @@ class PgLookups:
         except BaseException as exc:
             self._opening -= 1
             waiting, self._waiting = self._waiting, {}
-            for batch in waiting.values():
-                for w in batch:
-                    _settle(w.answer, exc=exc if isinstance(exc, Exception) else None)
+            for w in (w for batch in waiting.values() for w in batch if not w.answer.done()):
+                if isinstance(exc, Exception):
+                    w.answer.set_exception(exc)
+                else:  # cancelled (the server stopping): so are they
+                    w.answer.cancel()
             if not isinstance(exc, Exception):
                 raise
             return
@@ -436,12 +437,11 @@ class PgLookups:
 def _settle(
     answer: asyncio.Future[Any], result: Any = None, exc: BaseException | None = None
 ) -> None:
-    """Answer a lookup whose waiter still waits (a cancelled one's is dropped)."""
+    """Answer a lookup whose waiter still waits (a cancelled one's is dropped): ``exc``, else
+    ``result``."""
     if answer.done():
         return
     if exc is not None:
         answer.set_exception(exc)
-    elif result is None:
-        answer.cancel()
     else:
         answer.set_result(result)
