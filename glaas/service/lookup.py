@@ -114,8 +114,9 @@ def _visible(column: Any, in_scopes: Scopes) -> Any:
 def _starts(column: Any) -> Any:
     """``column`` starts with the hex prefix :p, as a range an index answers: LIKE with a bound
     parameter is a full scan on SQLite (and on PostgreSQL outside the C collation). Stored hashes
-    are lower-case hex, so every one with this prefix sorts in [p, p + "g"); the range's rows are
-    checked to start with :p by comparing their first len(p) characters, not by LIKE: SQLite
+    are lower-case hex, so every one with this prefix sorts in [p, p + "g"), and under a binary
+    collation only those do. Under another (PostgreSQL's web pages may run in one), the range's
+    rows are checked to start with :p by their first len(p) characters, not by LIKE: SQLite
     prepares a statement again each time a LIKE's bound pattern changes (~20 µs of a simple
     prefix lookup's 28, ~65 of the artifact key's 80)."""
     head = func.substr(column, 1, func.length(bindparam("p")))
