@@ -70,15 +70,27 @@ def found_by_search(api, parts: dict[str, Any], out: dict[str, Any]) -> set[str]
     return hits & ({last, job} | set(out["job_hashes"].values()))
 
 
+def by_user(api, kind: str, user: str) -> set[str]:
+    """What a search for ``user``'s registrations of ``kind`` finds, as ``api`` sees it."""
+    status, res = api.get(f"/api/v1/search?kind={kind}&user={user}&limit=200")
+    assert status == 200, res
+    return {r.get("hash") or r.get("job_hash") for r in res["results"]}
+
+
 def test_private_lineage_is_invisible_to_everyone_else(server, accounts):
-    owner, other = accounts.user(name("owner")), accounts.user(name("other"))
+    owner_name = name("owner")
+    owner, other = accounts.user(owner_name), accounts.user(name("other"))
     parts, b = private_lineage()
     out = owner.register(b, "private")
     assert out["scope"] == "private" and out["created"]
     assert set(reads(owner, parts, out).values()) == {200}
+    jobs = set(out["job_hashes"].values())
+    assert by_user(owner, "job", owner_name) == jobs
     for viewer in (other, server):  # another user, and anonymous
         assert set(reads(viewer, parts, out).values()) == {404}, reads(viewer, parts, out)
         assert found_by_search(viewer, parts, out) == set()
+        assert by_user(viewer, "job", owner_name) == set()
+        assert by_user(viewer, "artifact", owner_name) == set()
         assert "secret_score" not in page_text(viewer, "/labels")
     assert found_by_search(owner, parts, out)
     assert "secret_score" in page_text(owner, "/labels?key=secret_score")
@@ -147,6 +159,11 @@ def test_a_record_shared_between_scopes_shows_each_viewer_what_they_may_see(serv
     assert len(mine["produced_by"]) == 1 and mine["consumed_by"] == [b_job]
     assert mine["labels"]["current"] == {"secret_score": "0.99"}
     assert set(mine["sessions"]) == {a_out["session_hash"], b_out["session_hash"]}
+    # The user filter finds a registration only where the viewer sees it (it is the search's
+    # visibility check when given).
+    assert shared not in by_user(server, "artifact", a_name)  # A's registration is private
+    assert shared in by_user(server, "artifact", b_name)
+    assert shared in by_user(a, "artifact", a_name)
     status, recipe = a.get(f"/api/v1/artifacts/{shared}/recipe")
     assert status == 200 and len(recipe["steps"]) == 3
     assert server.get(f"/api/v1/artifacts/{shared}/recipe")[1]["steps"] == []
