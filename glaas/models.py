@@ -101,6 +101,14 @@ class Job(Base):
         Index("ix_jobs_registered_at_hash", "registered_at", "job_hash", "command"),
         Index("ix_jobs_started_at", "started_at"),
         Index("ix_jobs_registered_by", "registered_by", "registered_at"),
+        # The GPU jobs alone, newest first (revision 0006; search.GPU is the same text).
+        Index(
+            "ix_jobs_gpu",
+            "registered_at",
+            "job_hash",
+            postgresql_where=text("(metadata #>> '{host,gpu}') IS NOT NULL"),
+            sqlite_where=text("json_extract(metadata, '$.host.gpu') IS NOT NULL"),
+        ),
         # Text search: a trigram (GIN) index on PostgreSQL, a plain one elsewhere (see 0002).
         Index(
             "ix_jobs_command",

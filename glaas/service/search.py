@@ -91,6 +91,15 @@ BASENAME = {
 }
 
 
+# A job's metadata host.gpu (SQL NULL when absent or JSON null), spelled as revision 0006's
+# partial index ix_jobs_gpu spells it: a database uses a partial index only for a query whose
+# condition is the index's own text, constants and all (a bound JSON path is not).
+GPU = {
+    "sqlite": "json_extract(jobs.metadata, '$.host.gpu')",
+    "postgresql": "(jobs.metadata #>> '{host,gpu}')",
+}
+
+
 def _named(dialect: str, outer: Any, edge_column: Any, name: str) -> ColumnElement[bool]:
     """``outer`` (a job or artifact hash) is ``edge_column`` of an edge whose file name is
     ``name``: a lookup in ix_edges_basename, not a walk of every path."""
@@ -213,7 +222,8 @@ def _job_conditions(db: Db, f: Filters, dialect: str, viewer: Viewer) -> list[Co
         key, value = _label(f.label)
         conds.append(j.job_hash.in_(_labelled("job", key, value, viewer)))
     if f.gpu is not None:
-        gpu = j.job_metadata[("host", "gpu")].as_string()  # SQL NULL when absent
+        # gpu=true walks ix_jobs_gpu, the GPU jobs alone, newest first
+        gpu: ColumnElement[Any] = literal_column(GPU[dialect])
         conds.append(gpu.is_not(None) if f.gpu else gpu.is_(None))
     if f.user:
         conds.append(_registered_by(j.job_hash, f.user, viewer))

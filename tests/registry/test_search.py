@@ -262,3 +262,37 @@ def test_common_terms_are_checked_along_the_walk_with_the_same_answers(server, a
         assert uids(search(server, user=user, **params)) == ["few"], params
     found = search(server, kind="artifact", q=f"s{tag}_", limit=200)
     assert len(found["results"]) == 200 and found["next"]
+
+
+def test_a_gpu_search_walks_the_index_of_gpu_jobs(engine):
+    """gpu=true reads ix_jobs_gpu (revision 0006), the GPU jobs alone, newest first: the search
+    spells the index's condition (search.GPU), without which the database cannot use a partial
+    index and reads every job's metadata."""
+    from sqlalchemy import event
+
+    from glaas.db import make_sessionmaker
+    from glaas.service import search as search_svc
+
+    seen: list[tuple[str, Any]] = []
+
+    def grab(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        if "ORDER BY jobs.registered_at DESC" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        with make_sessionmaker(engine)() as db:
+            search_svc.search(db, search_svc.Filters(gpu=True), "job", 50)
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    statement, params = seen[-1]
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            # On a test's few rows the planner would rather sort them than walk an index:
+            # asked for an ordered walk, it takes the one whose condition the query has.
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            conn.exec_driver_sql("SET LOCAL enable_sort = off")
+            plan = list(conn.exec_driver_sql("EXPLAIN " + statement, params).scalars())
+        else:
+            plan = [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+    assert any("ix_jobs_gpu" in line for line in plan), plan
