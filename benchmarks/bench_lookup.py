@@ -146,8 +146,7 @@ def _run(main: Any) -> Any:
         import uvloop
     except ImportError:  # pragma: no cover - installed with glaas-server
         return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
+    return uvloop.run(main)
 
 
 async def _get(

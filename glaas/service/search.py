@@ -23,7 +23,7 @@ from sqlalchemy.orm import aliased
 from glaas import models as m
 from glaas.service import BadPrefix
 from glaas.service.auth import ANONYMOUS_VIEWER, Viewer
-from glaas.service.visibility import attribute, label_visible, visible
+from glaas.service.visibility import attribute, grant_visible, label_visible, visible
 
 Kind = Literal["job", "artifact"]
 MAX_LIMIT = 200
@@ -189,11 +189,11 @@ def _contains(dialect: str, column: Any, text: str) -> ColumnElement[bool]:
 
 
 def _registered_by(column: Any, user: str, viewer: Viewer) -> ColumnElement[bool]:
-    """``column`` (a record's hash) has a grant ``viewer`` can see registered by ``user``: a
-    visibility check of its own (visibility.visible and more), so ``search`` adds no other."""
+    """``column`` (a record's hash) has a grant ``viewer`` can see registered by ``user``:
+    visibility.visible's probe with the registrant added, so ``search`` adds no other."""
     g = aliased(m.Grant)
     return exists().where(
-        g.target_hash == column, g.registered_by == user, g.scope.in_(viewer.scopes)
+        g.target_hash == column, g.registered_by == user, grant_visible(g, viewer)
     )
 
 

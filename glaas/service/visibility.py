@@ -25,6 +25,12 @@ def visible(column: Any, viewer: Viewer) -> ColumnElement[bool]:
     return exists().where(m.Grant.target_hash == column, _scope_in(m.Grant.scope, viewer))
 
 
+def grant_visible(grant: Any, viewer: Viewer) -> ColumnElement[bool]:
+    """``grant`` (m.Grant or an alias of it) is in a scope ``viewer`` can read: what
+    ``visible`` asks of one of a record's grants."""
+    return _scope_in(grant.scope, viewer)
+
+
 def grant_of(column: Any, viewer: Viewer) -> ColumnElement[bool]:
     """Join condition: a grant of the record whose hash is ``column`` that ``viewer`` can read
     (an outer join on it, ordered by registered_at, gives ``attribution`` in the record's own
